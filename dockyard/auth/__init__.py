@@ -1,0 +1,1 @@
+"""Access control: htpasswd, bearer tokens and the built-in token server."""

@@ -1,0 +1,1 @@
+"""Manifest parsing and validation, one module per media-type family."""

@@ -1,0 +1,1 @@
+"""The storage layer: path mapper, content stores and the registry services."""

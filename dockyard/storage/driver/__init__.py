@@ -1,0 +1,1 @@
+"""Storage drivers: bytes at paths, behind one async interface."""

@@ -1,0 +1,215 @@
+"""The storage driver interface: bytes at paths, for every backend.
+
+A driver is a small, filesystem-like, async object store. Everything above it (the path
+mapper, the stores) speaks only this interface, and one shared test suite
+(``tests/drivers/``) holds every driver to the same behaviour.
+
+Paths are absolute and ``/``-separated; every component matches ``[A-Za-z0-9._-]+`` and
+is neither ``.`` nor ``..``. A driver rejects anything else with ``InvalidPath`` before
+touching its backend. ``/`` itself names the root and is valid for ``list``, ``stat``,
+``walk`` and ``delete``.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from dockyard.errors import DockyardError
+
+_COMPONENT: Final = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class StorageDriverError(DockyardError):
+    """A storage driver failed."""
+
+
+class PathNotFound(StorageDriverError):
+    """Nothing exists at the path."""
+
+    def __init__(self, path: str) -> None:
+        # The path stays on the exception for logs and callers, never in the message,
+        # because messages may reach clients and storage paths must not.
+        super().__init__("content not found")
+        self.path = path
+
+
+class InvalidPath(StorageDriverError):
+    """The path is not a valid storage path."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("invalid storage path")
+        self.path = path
+
+
+class InvalidOffset(StorageDriverError):
+    """The offset lies outside the content."""
+
+    def __init__(self, path: str, offset: int) -> None:
+        super().__init__(f"offset {offset} is outside the content")
+        self.path = path
+        self.offset = offset
+
+
+class Unsupported(StorageDriverError):
+    """The driver does not support this operation."""
+
+
+def validate_path(path: str, *, allow_root: bool = False) -> str:
+    """Return ``path`` if it is a valid storage path, else raise ``InvalidPath``."""
+    if path == "/":
+        if allow_root:
+            return path
+        raise InvalidPath(path)
+    if not path.startswith("/"):
+        raise InvalidPath(path)
+    for component in path[1:].split("/"):
+        if component in (".", "..") or not _COMPONENT.fullmatch(component):
+            raise InvalidPath(path)
+    return path
+
+
+def parent_of(path: str) -> str:
+    """The parent of a storage path (``/`` for top-level paths)."""
+    head = path.rsplit("/", 1)[0]
+    return head or "/"
+
+
+def join(*parts: str) -> str:
+    """Join storage path pieces with single slashes."""
+    return "/" + "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What ``stat`` reports about a path."""
+
+    path: str
+    size: int
+    mod_time: datetime
+    is_dir: bool
+
+
+class FileWriter(ABC):
+    """Writes one path's content, possibly across several processes.
+
+    Bytes written are durable when ``close`` or ``commit`` returns, but readable at the
+    path only after ``commit``. A writer opened later with ``append=True`` on the same
+    path, from any process sharing the backend, continues where the last closed writer
+    stopped; this is what makes uploads resumable and shareable between instances.
+    """
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """Bytes written so far, including those of earlier writers appended to."""
+
+    @abstractmethod
+    async def write(self, data: bytes) -> int:
+        """Append ``data``; returns the number of bytes written."""
+
+    @abstractmethod
+    async def truncate(self, size: int) -> None:
+        """Drop content after ``size`` bytes (to resume from the last acknowledged byte).
+
+        Raises ``InvalidOffset`` for a size beyond the content and ``Unsupported`` where
+        the backend cannot cut at that size.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Make what was written durable and release the writer, leaving it uncommitted."""
+
+    @abstractmethod
+    async def commit(self) -> None:
+        """Publish the content at the path, atomically and durably, and release the writer."""
+
+    @abstractmethod
+    async def cancel(self) -> None:
+        """Discard everything written, including by earlier writers, and release the writer."""
+
+
+class StorageDriver(ABC):
+    """The interface every storage backend implements."""
+
+    #: The driver's name in configuration (``filesystem``, ``inmemory``, ``s3``).
+    name: str = ""
+
+    @abstractmethod
+    async def get_content(self, path: str) -> bytes:
+        """The whole content at ``path`` (for small objects). ``PathNotFound`` if absent."""
+
+    @abstractmethod
+    async def put_content(self, path: str, content: bytes) -> None:
+        """Store ``content`` at ``path`` atomically and durably, replacing what was there."""
+
+    @abstractmethod
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """A stream of the content at ``path`` from ``offset``, at most ``length`` bytes.
+
+        Errors (``PathNotFound``, ``InvalidOffset`` for an offset past the end) are raised
+        by this call itself, before the first chunk, so callers can answer cleanly. An
+        offset equal to the size yields nothing.
+        """
+
+    @abstractmethod
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        """A writer for ``path``.
+
+        ``append=False`` starts fresh, discarding uncommitted content; ``append=True``
+        continues uncommitted content written earlier (``PathNotFound`` if there is none).
+        """
+
+    @abstractmethod
+    async def stat(self, path: str) -> FileInfo:
+        """Size, modification time and kind of ``path``. ``PathNotFound`` if absent."""
+
+    @abstractmethod
+    async def list(self, path: str) -> list[str]:
+        """Full paths of the direct children of directory ``path``, sorted.
+
+        ``PathNotFound`` if the directory does not exist (the root always exists).
+        """
+
+    @abstractmethod
+    async def move(self, source: str, destination: str) -> None:
+        """Move committed content, replacing the destination. ``PathNotFound`` if no source."""
+
+    @abstractmethod
+    async def delete(self, path: str) -> None:
+        """Delete ``path`` and everything below it. ``PathNotFound`` if absent."""
+
+    async def walk(
+        self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
+    ) -> AsyncIterator[FileInfo]:
+        """Everything below ``path``, depth first, in lexical order, directories first.
+
+        A directory for which ``skip_dir`` returns true is reported but not descended.
+        Drivers with a cheaper recursive listing override this.
+        """
+        for child in await self.list(path):
+            try:
+                info = await self.stat(child)
+            except PathNotFound:
+                continue  # removed while walking
+            yield info
+            if info.is_dir and not (skip_dir is not None and skip_dir(info)):
+                async for below in self.walk(child, skip_dir):
+                    yield below
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """A URL the client can fetch the content from directly, or None."""
+        return None
+
+    def local_path(self, path: str) -> str | None:
+        """The local file holding committed content, for zero-copy sending, or None."""
+        return None
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
+        """Release connections and other resources."""

@@ -1,0 +1,145 @@
+"""The path mapper: the only place a storage path is built.
+
+The layout is the reference registry's (distribution), so either registry can serve a
+storage root the other wrote::
+
+    /docker/registry/v2/blobs/<alg>/<first two hex>/<hex>/data
+    /docker/registry/v2/repositories/<name>/_layers/<alg>/<hex>/link
+    /docker/registry/v2/repositories/<name>/_manifests/revisions/<alg>/<hex>/link
+    /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
+    /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
+    /docker/registry/v2/repositories/<name>/_uploads/<id>/{data,startedat,hashstates/<alg>/<offset>}
+
+What dockyard adds lives where the reference never looks: per repository under
+``_dockyard/`` (the reference skips every ``_``-prefixed folder of a repository), and
+registry-wide under ``/docker/registry/v2/_dockyard/``. All of it can be rebuilt from the
+layout above.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dockyard.digest import Digest
+
+ROOT: Final = "/docker/registry/v2"
+BLOBS: Final = f"{ROOT}/blobs"
+REPOSITORIES: Final = f"{ROOT}/repositories"
+DOCKYARD: Final = f"{ROOT}/_dockyard"
+
+
+# --- blobs --------------------------------------------------------------------------------
+
+
+def blob_dir(digest: Digest) -> str:
+    return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
+def blob_data(digest: Digest) -> str:
+    return f"{blob_dir(digest)}/data"
+
+
+def blob_digest_from_data_path(path: str) -> Digest | None:
+    """The digest a ``blobs/.../data`` path belongs to, or None for any other path."""
+    parts = path.removeprefix(BLOBS + "/").split("/")
+    if len(parts) != 4 or parts[3] != "data" or not parts[2].startswith(parts[1]):
+        return None
+    try:
+        return Digest.parse(f"{parts[0]}:{parts[2]}")
+    except ValueError:
+        return None
+
+
+# --- repositories -------------------------------------------------------------------------
+
+
+def repository(name: str) -> str:
+    return f"{REPOSITORIES}/{name}"
+
+
+def layers_dir(name: str) -> str:
+    return f"{repository(name)}/_layers"
+
+
+def layer_link(name: str, digest: Digest) -> str:
+    return f"{layers_dir(name)}/{digest.algorithm}/{digest.hex}/link"
+
+
+def manifests_dir(name: str) -> str:
+    return f"{repository(name)}/_manifests"
+
+
+def manifest_revisions_dir(name: str) -> str:
+    return f"{manifests_dir(name)}/revisions"
+
+
+def manifest_revision_dir(name: str, digest: Digest) -> str:
+    return f"{manifest_revisions_dir(name)}/{digest.algorithm}/{digest.hex}"
+
+
+def manifest_revision_link(name: str, digest: Digest) -> str:
+    return f"{manifest_revision_dir(name, digest)}/link"
+
+
+def tags_dir(name: str) -> str:
+    return f"{manifests_dir(name)}/tags"
+
+
+def tag_dir(name: str, tag: str) -> str:
+    return f"{tags_dir(name)}/{tag}"
+
+
+def tag_current_link(name: str, tag: str) -> str:
+    return f"{tag_dir(name, tag)}/current/link"
+
+
+def tag_index_dir(name: str, tag: str) -> str:
+    return f"{tag_dir(name, tag)}/index"
+
+
+def tag_index_link(name: str, tag: str, digest: Digest) -> str:
+    return f"{tag_index_dir(name, tag)}/{digest.algorithm}/{digest.hex}/link"
+
+
+# --- uploads ------------------------------------------------------------------------------
+
+
+def uploads_dir(name: str) -> str:
+    return f"{repository(name)}/_uploads"
+
+
+def upload_dir(name: str, upload_id: str) -> str:
+    return f"{uploads_dir(name)}/{upload_id}"
+
+
+def upload_data(name: str, upload_id: str) -> str:
+    return f"{upload_dir(name, upload_id)}/data"
+
+
+def upload_started_at(name: str, upload_id: str) -> str:
+    return f"{upload_dir(name, upload_id)}/startedat"
+
+
+def upload_hashstates_dir(name: str, upload_id: str, algorithm: str) -> str:
+    return f"{upload_dir(name, upload_id)}/hashstates/{algorithm}"
+
+
+def upload_hashstate(name: str, upload_id: str, algorithm: str, offset: int) -> str:
+    return f"{upload_hashstates_dir(name, upload_id, algorithm)}/{offset}"
+
+
+# --- dockyard's additions -----------------------------------------------------------------
+
+
+def repository_extras(name: str) -> str:
+    """Per-repository folder for dockyard's own indexes; the reference skips it."""
+    return f"{repository(name)}/_dockyard"
+
+
+def referrers_dir(name: str, subject: Digest) -> str:
+    return f"{repository_extras(name)}/referrers/{subject.algorithm}/{subject.hex}"
+
+
+def referrer_descriptor(name: str, subject: Digest, referrer: Digest) -> str:
+    """A referrer's descriptor (JSON), filed under the manifest it refers to."""
+    return f"{referrers_dir(name, subject)}/{referrer.algorithm}/{referrer.hex}/descriptor"
