@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
@@ -69,10 +70,8 @@ def test_parse_round_trips_computed_digests(data: bytes) -> None:
 
 @given(st.text(max_size=140))
 def test_parse_never_raises_anything_but_digest_invalid(text: str) -> None:
-    try:
+    with contextlib.suppress(DigestInvalid):
         Digest.parse(text)
-    except DigestInvalid:
-        pass
 
 
 def test_verifier_accepts_matching_content() -> None:
