@@ -1,0 +1,529 @@
+"""A storage driver that keeps content in files below a local root directory.
+
+Storage path ``/a/b/c`` lives at ``<root>/a/b/c``, so the reference registry's filesystem
+driver can serve a root that dockyard wrote and the other way round.
+
+Files whose names are not valid path components are the driver's own bookkeeping and
+are never reported by ``list``, ``stat`` or ``walk``; ``#`` cannot occur in a storage
+path, so these names never collide with content:
+
+- ``<name>#partial``: the uncommitted content of a writer for ``<name>``. It sits next
+  to the path it will become, so ``commit`` is a rename within one directory, and any
+  process sharing the root can append to it.
+- ``<name>#<random>.tmp``: a ``put_content`` or cross-device ``move`` in flight. A crash
+  leaves at most one of these behind, never a partial file at ``<name>``.
+
+A directory that holds only bookkeeping files does not exist as far as callers can see.
+All blocking I/O runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+import stat as statmod
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from dockyard.storage.driver.base import (
+    FileInfo,
+    FileWriter,
+    InvalidOffset,
+    PathNotFound,
+    StorageDriver,
+    validate_path,
+)
+
+_VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
+_PARTIAL: Final = "#partial"
+#: Bytes per read; large enough that thread hand-off costs little next to the copy.
+_READ_CHUNK: Final = 1 << 20
+#: Writes are gathered up to this size before one worker thread writes them out.
+_WRITE_BUFFER: Final = 4 << 20
+#: How often to retry creating a file whose fresh parent a concurrent prune removed.
+_CREATE_ATTEMPTS: Final = 8
+_FILE_MODE: Final = 0o644
+
+DEFAULT_ROOT: Final = "./.data"
+
+
+class FilesystemDriver(StorageDriver):
+    """Content in files below ``rootdirectory``, written atomically and durably."""
+
+    name = "filesystem"
+
+    def __init__(self, rootdirectory: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
+        self._root = os.path.abspath(os.fspath(rootdirectory))
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
+        """A driver from the ``storage.filesystem`` configuration section."""
+        return cls(str(params.get("rootdirectory") or DEFAULT_ROOT))
+
+    @property
+    def root(self) -> str:
+        """The absolute local directory holding the content."""
+        return self._root
+
+    def _os_path(self, path: str, *, allow_root: bool = False) -> str:
+        validate_path(path, allow_root=allow_root)
+        # Validation leaves no '..', '.', empty or foreign components, so this stays
+        # below the root.
+        return self._root if path == "/" else self._root + path
+
+    # -- interface -------------------------------------------------------------------------
+
+    async def get_content(self, path: str) -> bytes:
+        target = self._os_path(path)
+        return await asyncio.to_thread(_read_all, path, target)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        target = self._os_path(path)
+        await asyncio.to_thread(_put, target, bytes(content))
+
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        target = self._os_path(path)
+        if offset < 0:
+            raise InvalidOffset(path, offset)
+        fd, size = await asyncio.to_thread(_open_for_read, path, target)
+        if offset > size:
+            os.close(fd)
+            raise InvalidOffset(path, offset)
+        end = size if length is None else min(size, offset + max(length, 0))
+        return _FileStream(fd, offset, end)
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        target = self._os_path(path)
+        fd, size = await asyncio.to_thread(_open_partial, path, target, append)
+        return _FilesystemWriter(self, path, target, fd, size)
+
+    async def stat(self, path: str) -> FileInfo:
+        target = self._os_path(path, allow_root=True)
+        return await asyncio.to_thread(self._stat, path, target)
+
+    def _stat(self, path: str, target: str) -> FileInfo:
+        try:
+            st = os.stat(target)
+        except (FileNotFoundError, NotADirectoryError):
+            if path == "/":
+                return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
+            raise PathNotFound(path) from None
+        if statmod.S_ISDIR(st.st_mode):
+            if path != "/" and not _has_visible(target):
+                raise PathNotFound(path)
+            return FileInfo(path, 0, _mtime(st), is_dir=True)
+        return FileInfo(path, st.st_size, _mtime(st), is_dir=False)
+
+    async def list(self, path: str) -> list[str]:
+        target = self._os_path(path, allow_root=True)
+        return [info.path for info in await asyncio.to_thread(_scan, path, target)]
+
+    async def walk(
+        self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
+    ) -> AsyncIterator[FileInfo]:
+        """Like the base walk, with one directory scan per directory instead of a stat per entry."""
+        target = self._os_path(path, allow_root=True)
+        for info in await asyncio.to_thread(_scan, path, target):
+            yield info
+            if info.is_dir and not (skip_dir is not None and skip_dir(info)):
+                try:
+                    async for below in self.walk(info.path, skip_dir):
+                        yield below
+                except PathNotFound:
+                    continue  # removed while walking
+
+    async def move(self, source: str, destination: str) -> None:
+        source_target = self._os_path(source)
+        destination_target = self._os_path(destination)
+        await asyncio.to_thread(self._move, source, source_target, destination_target)
+
+    def _move(self, source: str, source_target: str, destination_target: str) -> None:
+        try:
+            if not statmod.S_ISREG(os.stat(source_target).st_mode):
+                raise PathNotFound(source)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(source) from None
+        if source_target == destination_target:
+            return
+        destination_dir = os.path.dirname(destination_target)
+        for attempt in range(_CREATE_ATTEMPTS):
+            os.makedirs(destination_dir, exist_ok=True)
+            try:
+                os.replace(source_target, destination_target)
+                break
+            except FileNotFoundError:
+                if not os.path.exists(source_target):
+                    raise PathNotFound(source) from None
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
+            except OSError as error:
+                if error.errno != errno.EXDEV:
+                    raise
+                _copy_across_devices(source_target, destination_target)
+                break
+        _fsync_dir(destination_dir)
+        source_dir = os.path.dirname(source_target)
+        if source_dir != destination_dir:
+            _fsync_dir(source_dir)
+            self._prune(source_dir)
+
+    async def delete(self, path: str) -> None:
+        target = self._os_path(path, allow_root=True)
+        await asyncio.to_thread(self._delete, path, target)
+
+    def _delete(self, path: str, target: str) -> None:
+        if path == "/":
+            try:
+                children = os.listdir(target)
+            except FileNotFoundError:
+                children = []
+            if not children:
+                raise PathNotFound(path)
+            for child in children:
+                _remove(os.path.join(target, child))
+            return
+        found = _remove(target)
+        try:
+            os.unlink(target + _PARTIAL)
+            found = True
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        if not found:
+            raise PathNotFound(path)
+        self._prune(os.path.dirname(target))
+
+    def local_path(self, path: str) -> str | None:
+        """The file holding ``path``'s committed content, or None if there is none.
+
+        This checks existence with one ``stat`` call on the calling thread: it is cheap
+        metadata, and callers use the answer right away for a zero-copy send.
+        """
+        target = self._os_path(path)
+        return target if os.path.isfile(target) else None
+
+    def _prune(self, directory: str) -> None:
+        """Remove ``directory`` and its ancestors while they are empty, never the root."""
+        while directory != self._root and directory.startswith(self._root + os.sep):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                return
+            directory = os.path.dirname(directory)
+
+
+class _FilesystemWriter(FileWriter):
+    """Appends to ``<name>#partial``; ``commit`` renames it onto ``<name>``."""
+
+    def __init__(
+        self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
+    ) -> None:
+        self._driver = driver
+        self._path = path
+        self._target = target
+        self._fd: int | None = fd
+        self._size = size
+        self._buffer = bytearray()
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("writer is closed")
+        return self._fd
+
+    async def write(self, data: bytes) -> int:
+        fd = self._open_fd()
+        length = len(data)
+        if not self._buffer and length >= _WRITE_BUFFER:
+            await asyncio.to_thread(_write_all, fd, data)
+        else:
+            self._buffer += data
+            if len(self._buffer) >= _WRITE_BUFFER:
+                await self._flush()
+        self._size += length
+        return length
+
+    async def _flush(self) -> None:
+        if self._buffer:
+            pending, self._buffer = self._buffer, bytearray()
+            await asyncio.to_thread(_write_all, self._open_fd(), pending)
+
+    async def truncate(self, size: int) -> None:
+        fd = self._open_fd()
+        if size < 0 or size > self._size:
+            raise InvalidOffset(self._path, size)
+        await self._flush()
+        # The file is opened O_APPEND, so later writes land at the new end.
+        await asyncio.to_thread(os.ftruncate, fd, size)
+        self._size = size
+
+    async def close(self) -> None:
+        fd = self._open_fd()
+        try:
+            await self._flush()
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            self._release()
+
+    async def commit(self) -> None:
+        fd = self._open_fd()
+        try:
+            await self._flush()
+            await asyncio.to_thread(os.fsync, fd)
+        finally:
+            self._release()
+        await asyncio.to_thread(_publish_partial, self._path, self._target)
+
+    async def cancel(self) -> None:
+        if self._fd is not None:
+            self._release()
+        await asyncio.to_thread(self._discard)
+
+    def _discard(self) -> None:
+        try:
+            os.unlink(self._target + _PARTIAL)
+        except FileNotFoundError:
+            return
+        self._driver._prune(os.path.dirname(self._target))
+
+    def _release(self) -> None:
+        fd, self._fd = self._fd, None
+        self._buffer = bytearray()
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+class _FileStream(AsyncIterator[bytes]):
+    """Reads ``[position, end)`` of an open file in worker threads, one chunk at a time."""
+
+    def __init__(self, fd: int, position: int, end: int) -> None:
+        self._fd: int | None = fd
+        self._position = position
+        self._end = end
+
+    def __aiter__(self) -> _FileStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        fd = self._fd
+        if fd is None or self._position >= self._end:
+            self._release()
+            raise StopAsyncIteration
+        want = min(_READ_CHUNK, self._end - self._position)
+        chunk = await asyncio.to_thread(os.pread, fd, want, self._position)
+        if not chunk:  # the file shrank under us
+            self._release()
+            raise StopAsyncIteration
+        self._position += len(chunk)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Release the file early, when the consumer stops before the end."""
+        self._release()
+
+    def _release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self._release()
+
+
+# -- blocking helpers, run in worker threads -----------------------------------------------
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
+
+
+def _is_visible(name: str) -> bool:
+    return name not in (".", "..") and _VISIBLE.fullmatch(name) is not None
+
+
+def _has_visible(directory: str) -> bool:
+    """Whether ``directory`` holds any committed file, at any depth (stops at the first)."""
+    try:
+        with os.scandir(directory) as entries:
+            subdirectories = []
+            for entry in entries:
+                if not _is_visible(entry.name):
+                    continue
+                if entry.is_file():
+                    return True
+                if entry.is_dir():
+                    subdirectories.append(entry.path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return any(_has_visible(subdirectory) for subdirectory in subdirectories)
+
+
+def _scan(path: str, target: str) -> list[FileInfo]:
+    """The visible direct children of directory ``target``, sorted by path."""
+    prefix = "/" if path == "/" else path + "/"
+    found: list[FileInfo] = []
+    try:
+        with os.scandir(target) as entries:
+            for entry in entries:
+                if not _is_visible(entry.name):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue  # removed while scanning
+                if statmod.S_ISDIR(st.st_mode):
+                    if _has_visible(entry.path):
+                        found.append(FileInfo(prefix + entry.name, 0, _mtime(st), is_dir=True))
+                elif statmod.S_ISREG(st.st_mode):
+                    found.append(
+                        FileInfo(prefix + entry.name, st.st_size, _mtime(st), is_dir=False)
+                    )
+    except (FileNotFoundError, NotADirectoryError):
+        if path == "/":
+            return []
+        raise PathNotFound(path) from None
+    if not found and path != "/":
+        raise PathNotFound(path)
+    found.sort(key=lambda info: info.path)
+    return found
+
+
+def _read_all(path: str, target: str) -> bytes:
+    fd, _ = _open_for_read(path, target)
+    with os.fdopen(fd, "rb") as file:
+        return file.read()
+
+
+def _open_for_read(path: str, target: str) -> tuple[int, int]:
+    """An open descriptor of the regular file at ``target`` and its size."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise PathNotFound(path) from None
+    st = os.fstat(fd)
+    if not statmod.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise PathNotFound(path)
+    return fd, st.st_size
+
+
+def _open_partial(path: str, target: str, append: bool) -> tuple[int, int]:
+    """An append descriptor of ``target``'s uncommitted content and its current size."""
+    partial = target + _PARTIAL
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    if append:
+        try:
+            fd = os.open(partial, flags)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathNotFound(path) from None
+        return fd, os.fstat(fd).st_size
+    fd = _create(partial, flags | os.O_CREAT | os.O_TRUNC)
+    return fd, 0
+
+
+def _create(file: str, flags: int) -> int:
+    """Open ``file`` with ``flags``, creating its parents (again, if a prune raced us)."""
+    parent = os.path.dirname(file)
+    for attempt in range(_CREATE_ATTEMPTS):
+        os.makedirs(parent, exist_ok=True)
+        try:
+            return os.open(file, flags, _FILE_MODE)
+        except FileNotFoundError:
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _temp_name(target: str) -> str:
+    return f"{target}#{secrets.token_hex(8)}.tmp"
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _put(target: str, content: bytes) -> None:
+    """Write ``content`` to a temporary sibling, make it durable, then rename it into place."""
+    temp = _temp_name(target)
+    fd = _create(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
+    try:
+        try:
+            _write_all(fd, content)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    _fsync_dir(os.path.dirname(target))
+
+
+def _publish_partial(path: str, target: str) -> None:
+    """Rename durable uncommitted content onto its path and make the rename durable."""
+    try:
+        os.replace(target + _PARTIAL, target)
+    except (FileNotFoundError, NotADirectoryError):
+        raise PathNotFound(path) from None
+    _fsync_dir(os.path.dirname(target))
+
+
+def _copy_across_devices(source: str, destination: str) -> None:
+    """Move a file between file systems: durable copy under a temporary name, then rename."""
+    temp = _temp_name(destination)
+    try:
+        with open(source, "rb") as reader, open(temp, "xb") as writer:
+            shutil.copyfileobj(reader, writer, _WRITE_BUFFER)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temp, destination)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    os.unlink(source)
+
+
+def _remove(target: str) -> bool:
+    """Remove the file or directory tree at ``target``; False if there was none."""
+    try:
+        st = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        if statmod.S_ISDIR(st.st_mode):
+            shutil.rmtree(target)
+        else:
+            os.unlink(target)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _unlink_quietly(file: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(file)
