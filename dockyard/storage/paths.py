@@ -143,3 +143,34 @@ def referrers_dir(name: str, subject: Digest) -> str:
 def referrer_descriptor(name: str, subject: Digest, referrer: Digest) -> str:
     """A referrer's descriptor (JSON), filed under the manifest it refers to."""
     return f"{referrers_dir(name, subject)}/{referrer.algorithm}/{referrer.hex}/descriptor"
+
+
+def referrers_root(name: str) -> str:
+    """Every referrers index entry of a repository (deleted and rewritten by a rebuild)."""
+    return f"{repository_extras(name)}/referrers"
+
+
+def manifest_descriptor(name: str, digest: Digest) -> str:
+    """A stored manifest's descriptor (JSON), so a HEAD need not parse the body.
+
+    Written before the revision link; the body stays the source of truth, and a storage
+    root written by the reference registry simply lacks these files.
+    """
+    return f"{repository_extras(name)}/manifests/{digest.algorithm}/{digest.hex}/descriptor"
+
+
+def layer_dir(name: str, digest: Digest) -> str:
+    """The folder of a repository's link to a blob (deleted to unlink it)."""
+    return f"{layers_dir(name)}/{digest.algorithm}/{digest.hex}"
+
+
+def repository_name_of(path: str) -> str | None:
+    """The repository a ``repositories/<name>/_<folder>[/...]`` path belongs to, or None."""
+    rest = path.removeprefix(REPOSITORIES + "/")
+    if rest == path:
+        return None
+    components = rest.split("/")
+    for index, component in enumerate(components):
+        if component.startswith("_"):
+            return "/".join(components[:index]) or None
+    return None

@@ -1,0 +1,233 @@
+"""Blob stores: the registry-wide content-addressed store and the per-repository view.
+
+Content lives once, at ``blobs/<alg>/<xx>/<hex>/data``; a repository sees a blob only
+through a link file under its ``_layers`` folder holding the digest. Content is always
+made durable before a link to it is written, so a crash leaves unreferenced bytes for
+the garbage collector, never a link to nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol, runtime_checkable
+
+from dockyard.descriptor import Descriptor
+from dockyard.digest import Digest
+from dockyard.errors import BlobUnknown, DigestInvalid, RangeInvalid
+from dockyard.storage import paths
+from dockyard.storage.driver.base import InvalidOffset, PathNotFound, StorageDriver
+from dockyard.storage.protocols import BlobContent
+
+#: What ``stat`` reports as a blob's media type: the store does not know better.
+BLOB_MEDIA_TYPE: Final = "application/octet-stream"
+
+
+@runtime_checkable
+class BlobDescriptorCache(Protocol):
+    """A cache of global blob descriptors (memory, Redis): an optimisation only."""
+
+    async def get(self, digest: Digest) -> Descriptor | None:
+        """The cached descriptor, or None on a miss."""
+        ...
+
+    async def set(self, descriptor: Descriptor) -> None:
+        """Remember a descriptor."""
+        ...
+
+    async def clear(self, digest: Digest) -> None:
+        """Forget a digest (after the blob was deleted)."""
+        ...
+
+
+# --- link files ---------------------------------------------------------------------------
+
+
+async def read_link(driver: StorageDriver, path: str) -> Digest:
+    """The digest a link file holds; ``PathNotFound`` if absent or not a digest."""
+    content = await driver.get_content(path)
+    try:
+        return Digest.parse(content.decode("ascii", "replace").strip())
+    except DigestInvalid:
+        # A damaged link points nowhere useful; treat it like a missing one.
+        raise PathNotFound(path) from None
+
+
+async def write_link(driver: StorageDriver, path: str, digest: Digest) -> None:
+    """Write a link file (the digest string, no newline, as the reference registry)."""
+    await driver.put_content(path, str(digest).encode("ascii"))
+
+
+async def path_exists(driver: StorageDriver, path: str) -> bool:
+    """Whether anything (file or folder) exists at ``path``."""
+    try:
+        await driver.stat(path)
+    except PathNotFound:
+        return False
+    return True
+
+
+# --- the global store ---------------------------------------------------------------------
+
+
+class GlobalBlobStore:
+    """Every blob of the registry, addressed by digest alone (no repository check)."""
+
+    def __init__(self, driver: StorageDriver, cache: BlobDescriptorCache | None = None) -> None:
+        self.driver = driver
+        self.cache = cache
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        """The blob's descriptor (size and a generic media type); ``BlobUnknown`` if absent."""
+        if self.cache is not None:
+            cached = await self.cache.get(digest)
+            if cached is not None:
+                return cached
+        try:
+            info = await self.driver.stat(paths.blob_data(digest))
+        except PathNotFound:
+            raise BlobUnknown(digest) from None
+        if info.is_dir:
+            raise BlobUnknown(digest)
+        descriptor = Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=info.size)
+        if self.cache is not None:
+            await self.cache.set(descriptor)
+        return descriptor
+
+    async def exists(self, digest: Digest) -> bool:
+        """Whether the blob's content is stored."""
+        try:
+            await self.stat(digest)
+        except BlobUnknown:
+            return False
+        return True
+
+    async def get(self, digest: Digest) -> bytes:
+        """The whole content of a small blob (manifests, configs)."""
+        try:
+            return await self.driver.get_content(paths.blob_data(digest))
+        except PathNotFound:
+            raise BlobUnknown(digest) from None
+
+    async def put(self, data: bytes, media_type: str = BLOB_MEDIA_TYPE) -> Descriptor:
+        """Store small content durably under its sha256 digest."""
+        return await self.put_as(Digest.of(data), data, media_type)
+
+    async def put_as(self, digest: Digest, data: bytes, media_type: str) -> Descriptor:
+        """Store content whose digest the caller has verified (e.g. sha512 manifests)."""
+        path = paths.blob_data(digest)
+        try:
+            info = await self.driver.stat(path)
+            present = not info.is_dir and info.size == len(data)
+        except PathNotFound:
+            present = False
+        if not present:
+            await self.driver.put_content(path, data)
+        return Descriptor(media_type=media_type, digest=digest, size=len(data))
+
+    async def open(
+        self,
+        digest: Digest,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        allow_redirect: bool = False,
+        method: str = "GET",
+    ) -> BlobContent:
+        """How to send bytes ``[offset, offset+length)`` of the blob.
+
+        A redirect URL wins when allowed and offered; then a local file (the caller
+        sends the range from it); else a stream of exactly the range.
+        """
+        descriptor = await self.stat(digest)
+        if offset < 0 or offset > descriptor.size:
+            raise RangeInvalid(f"offset {offset} is outside the blob of {descriptor.size} bytes")
+        if length is not None and length < 0:
+            raise RangeInvalid("a range length cannot be negative")
+        path = paths.blob_data(digest)
+        if allow_redirect:
+            url = await self.driver.redirect_url(path, method)
+            if url is not None:
+                return BlobContent(descriptor=descriptor, redirect_url=url)
+        local = self.driver.local_path(path)
+        if local is not None:
+            return BlobContent(descriptor=descriptor, local_path=local)
+        try:
+            stream = await self.driver.reader(path, offset, length)
+        except PathNotFound:
+            raise BlobUnknown(digest) from None
+        except InvalidOffset:
+            raise RangeInvalid(f"offset {offset} is outside the blob") from None
+        return BlobContent(descriptor=descriptor, stream=stream)
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove the content itself (garbage collection only)."""
+        try:
+            await self.driver.delete(paths.blob_dir(digest))
+        except PathNotFound:
+            raise BlobUnknown(digest) from None
+        finally:
+            if self.cache is not None:
+                await self.cache.clear(digest)
+
+
+# --- one repository's view ----------------------------------------------------------------
+
+
+class LinkedBlobStore:
+    """The blobs linked into one repository (implements ``protocols.Blobs``)."""
+
+    def __init__(self, name: str, store: GlobalBlobStore) -> None:
+        self.name = name
+        self.store = store
+        self.driver = store.driver
+
+    async def is_linked(self, digest: Digest) -> bool:
+        """Whether the repository holds a link to the digest (content not checked)."""
+        return await path_exists(self.driver, paths.layer_link(self.name, digest))
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        """The blob's descriptor; ``BlobUnknown`` unless linked here and its content exists."""
+        try:
+            linked = await read_link(self.driver, paths.layer_link(self.name, digest))
+        except PathNotFound:
+            raise BlobUnknown(digest) from None
+        if linked != digest:
+            raise BlobUnknown(digest)
+        return await self.store.stat(digest)
+
+    async def open(
+        self,
+        digest: Digest,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        allow_redirect: bool = False,
+        method: str = "GET",
+    ) -> BlobContent:
+        """How to send bytes of a linked blob (see ``GlobalBlobStore.open``)."""
+        await self.stat(digest)
+        return await self.store.open(
+            digest, offset, length, allow_redirect=allow_redirect, method=method
+        )
+
+    async def put(self, data: bytes, media_type: str = BLOB_MEDIA_TYPE) -> Descriptor:
+        """Store a small blob durably, then link it here."""
+        descriptor = await self.store.put(data, media_type)
+        await self.link(descriptor.digest)
+        return descriptor
+
+    async def link(self, digest: Digest) -> None:
+        """Link content that is already durable in the global store."""
+        await write_link(self.driver, paths.layer_link(self.name, digest), digest)
+
+    async def mount(self, digest: Digest, source: str) -> Descriptor:
+        """Link a blob that repository ``source`` holds; ``BlobUnknown`` otherwise."""
+        descriptor = await LinkedBlobStore(source, self.store).stat(digest)
+        await self.link(digest)
+        return descriptor
+
+    async def delete(self, digest: Digest) -> None:
+        """Unlink the blob from this repository; ``BlobUnknown`` if it is not linked."""
+        try:
+            await self.driver.delete(paths.layer_dir(self.name, digest))
+        except PathNotFound:
+            raise BlobUnknown(digest) from None

@@ -1,0 +1,200 @@
+"""Manifests of one repository: verified on push, stored byte-exact, found by digest.
+
+A manifest's body is a blob in the global store; the repository holds it through a
+revision link (``_manifests/revisions/<alg>/<hex>/link``). The body is the source of
+truth. dockyard also files the manifest's descriptor (media type, size, artifact type)
+under ``_dockyard/`` before linking the revision, so a HEAD answers without parsing JSON
+and a GET parses with the media type it was pushed with; a root written by the reference
+registry lacks these files and is served by parsing the body alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import dataclasses
+from typing import Final
+
+from dockyard.descriptor import Descriptor
+from dockyard.digest import Digest
+from dockyard.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestUnknown,
+    TagUnknown,
+)
+from dockyard.manifest import Manifest, parse_manifest
+from dockyard.storage import paths
+from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
+from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.referrers import (
+    StorageReferrers,
+    descriptor_from_bytes,
+    descriptor_to_bytes,
+    list_leaf_digests,
+)
+from dockyard.storage.tags import StorageTags
+
+#: Bodies larger than this are parsed and hashed in a worker thread.
+_THREAD_PARSE_MIN: Final = 256 << 10
+
+
+async def parse_off_loop(body: bytes, media_type: str | None) -> Manifest:
+    """``parse_manifest``, in a worker thread when the body is large enough to matter."""
+    if len(body) >= _THREAD_PARSE_MIN:
+        return await asyncio.to_thread(parse_manifest, body, media_type)
+    return parse_manifest(body, media_type)
+
+
+async def revisions(driver: StorageDriver, name: str) -> builtins.list[Digest]:
+    """Digests of every manifest revision linked in repository ``name``, sorted."""
+    return await list_leaf_digests(driver, paths.manifest_revisions_dir(name))
+
+
+async def load_manifest(driver: StorageDriver, name: str, digest: Digest) -> Manifest | None:
+    """The stored manifest ``digest`` of ``name`` parsed, or None if its body is missing.
+
+    Does not check the revision link; callers that need it check first.
+    """
+    body_read = driver.get_content(paths.blob_data(digest))
+    descriptor_read = driver.get_content(paths.manifest_descriptor(name, digest))
+    body, descriptor_bytes = await asyncio.gather(
+        body_read, descriptor_read, return_exceptions=True
+    )
+    if isinstance(body, BaseException):
+        if isinstance(body, PathNotFound):
+            return None
+        raise body
+    media_type: str | None = None
+    if isinstance(descriptor_bytes, bytes):
+        descriptor = descriptor_from_bytes(descriptor_bytes)
+        media_type = descriptor.media_type if descriptor is not None else None
+    elif not isinstance(descriptor_bytes, PathNotFound):
+        raise descriptor_bytes
+    manifest = await parse_off_loop(body, media_type)
+    if manifest.digest != digest:
+        # Addressed by another algorithm (sha512): the link's digest is the name it has.
+        manifest = dataclasses.replace(manifest, digest=digest)
+    return manifest
+
+
+class StorageManifests:
+    """The manifests of one repository (implements ``protocols.Manifests``)."""
+
+    def __init__(
+        self,
+        name: str,
+        blobs: LinkedBlobStore,
+        tags: StorageTags,
+        referrers: StorageReferrers,
+    ) -> None:
+        self.name = name
+        self.blobs = blobs
+        self.tags = tags
+        self.referrers = referrers
+        self.driver = blobs.driver
+
+    async def exists(self, digest: Digest) -> bool:
+        """Whether the repository links the manifest revision."""
+        return await path_exists(self.driver, paths.manifest_revision_link(self.name, digest))
+
+    async def _require(self, digest: Digest) -> None:
+        if not await self.exists(digest):
+            raise ManifestUnknown(f"manifest {digest} is unknown")
+
+    async def get(self, digest: Digest) -> Manifest:
+        """The stored manifest, bytes exact; ``ManifestUnknown`` if not in the repository."""
+        await self._require(digest)
+        manifest = await load_manifest(self.driver, self.name, digest)
+        if manifest is None:
+            raise ManifestUnknown(f"manifest {digest} is unknown")
+        return manifest
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        """The manifest's descriptor, from the filed descriptor when there is one."""
+        link = self.driver.stat(paths.manifest_revision_link(self.name, digest))
+        filed = self.driver.get_content(paths.manifest_descriptor(self.name, digest))
+        linked, descriptor_bytes = await asyncio.gather(link, filed, return_exceptions=True)
+        if isinstance(linked, PathNotFound):
+            raise ManifestUnknown(f"manifest {digest} is unknown")
+        if isinstance(linked, BaseException):
+            raise linked
+        if isinstance(descriptor_bytes, bytes):
+            descriptor = descriptor_from_bytes(descriptor_bytes)
+            if descriptor is not None and descriptor.digest == digest:
+                return descriptor
+        return (await self.get(digest)).descriptor()
+
+    async def put(
+        self, body: bytes, media_type: str | None, expected: Digest | None = None
+    ) -> Manifest:
+        """Parse, verify and store a manifest, then index its ``subject``."""
+        manifest = await parse_off_loop(body, media_type)
+        if expected is not None:
+            manifest = await _addressed_as(manifest, expected)
+        await self._verify_references(manifest)
+        digest = manifest.digest
+        await self.blobs.store.put_as(digest, body, manifest.media_type)
+        await self.driver.put_content(
+            paths.manifest_descriptor(self.name, digest),
+            descriptor_to_bytes(manifest.descriptor()),
+        )
+        await write_link(self.driver, paths.manifest_revision_link(self.name, digest), digest)
+        await self.referrers.add(manifest)
+        return manifest
+
+    async def _verify_references(self, manifest: Manifest) -> None:
+        """Raise ``ManifestBlobUnknown`` naming every blob or child manifest not held here."""
+
+        async def blob_missing(digest: Digest) -> bool:
+            try:
+                await self.blobs.stat(digest)
+            except BlobUnknown:
+                return True
+            return False
+
+        async def child_missing(digest: Digest) -> bool:
+            return not await self.exists(digest)
+
+        blobs = list(dict.fromkeys(d.digest for d in manifest.blob_references))
+        children = list(dict.fromkeys(d.digest for d in manifest.manifests))
+        results = await asyncio.gather(
+            *(blob_missing(d) for d in blobs), *(child_missing(d) for d in children)
+        )
+        missing = [d for d, absent in zip(blobs + children, results, strict=True) if absent]
+        if missing:
+            raise ManifestBlobUnknown(list(dict.fromkeys(missing)))
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove every tag pointing at the manifest, its referrers entry, then the revision."""
+        await self._require(digest)
+        manifest = await load_manifest(self.driver, self.name, digest)
+        for tag in await self.tags.lookup(digest):
+            with contextlib.suppress(TagUnknown):
+                await self.tags.untag(tag)
+        if manifest is not None:
+            await self.referrers.remove(manifest)
+        with contextlib.suppress(PathNotFound):
+            await self.driver.delete(paths.manifest_descriptor(self.name, digest))
+        try:
+            await self.driver.delete(paths.manifest_revision_dir(self.name, digest))
+        except PathNotFound:
+            raise ManifestUnknown(f"manifest {digest} is unknown") from None
+
+    async def revisions(self) -> builtins.list[Digest]:
+        """Digests of every manifest revision in the repository, sorted."""
+        return await revisions(self.driver, self.name)
+
+
+async def _addressed_as(manifest: Manifest, expected: Digest) -> Manifest:
+    """``manifest`` under the digest the client pushed it by; ``DigestInvalid`` if wrong."""
+    if expected.algorithm == manifest.digest.algorithm:
+        if expected != manifest.digest:
+            raise DigestInvalid(f"the manifest's digest is {manifest.digest}, not {expected}")
+        return manifest
+    actual = await asyncio.to_thread(Digest.of, manifest.body, expected.algorithm)
+    if actual != expected:
+        raise DigestInvalid(f"the manifest's {expected.algorithm} digest is not {expected}")
+    return dataclasses.replace(manifest, digest=expected)

@@ -1,0 +1,101 @@
+"""The registry services on top of a storage driver: what the HTTP layer talks to.
+
+``StorageRegistry(driver)`` implements ``protocols.Registry``; ``.repository(name)`` gives
+a ``StorageRepository`` (``protocols.Repository``) whose stores share the driver. Stores
+keep no state between calls beyond what is in storage, so any number of instances and
+processes can serve one storage root.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from dockyard.reference import validate_name
+from dockyard.storage import paths
+from dockyard.storage.blobs import BlobDescriptorCache, GlobalBlobStore, LinkedBlobStore
+from dockyard.storage.catalog import catalog
+from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.manifests import StorageManifests
+from dockyard.storage.protocols import Page, Registry, Repository
+from dockyard.storage.referrers import StorageReferrers
+from dockyard.storage.tags import StorageTags
+from dockyard.storage.uploads import StorageUploads, purge_uploads
+
+
+class StorageRepository:
+    """One repository's stores (implements ``protocols.Repository``)."""
+
+    def __init__(self, name: str, store: GlobalBlobStore) -> None:
+        self._name = name
+        self.driver = store.driver
+        self._blobs = LinkedBlobStore(name, store)
+        self._uploads = StorageUploads(name, self._blobs)
+        self._tags = StorageTags(name, self.driver)
+        self._referrers = StorageReferrers(name, self.driver)
+        self._manifests = StorageManifests(name, self._blobs, self._tags, self._referrers)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def blobs(self) -> LinkedBlobStore:
+        return self._blobs
+
+    @property
+    def uploads(self) -> StorageUploads:
+        return self._uploads
+
+    @property
+    def manifests(self) -> StorageManifests:
+        return self._manifests
+
+    @property
+    def tags(self) -> StorageTags:
+        return self._tags
+
+    @property
+    def referrers(self) -> StorageReferrers:
+        return self._referrers
+
+    async def exists(self) -> bool:
+        """Whether the repository's folder exists (anything was ever pushed to it)."""
+        try:
+            info = await self.driver.stat(paths.repository(self._name))
+        except PathNotFound:
+            return False
+        return info.is_dir
+
+
+class StorageRegistry:
+    """The registry over one storage driver (implements ``protocols.Registry``)."""
+
+    def __init__(
+        self, driver: StorageDriver, *, blob_descriptor_cache: object | None = None
+    ) -> None:
+        if blob_descriptor_cache is not None and not isinstance(
+            blob_descriptor_cache, BlobDescriptorCache
+        ):
+            raise TypeError("blob_descriptor_cache must implement BlobDescriptorCache")
+        self.driver = driver
+        self.blob_store = GlobalBlobStore(driver, blob_descriptor_cache)
+
+    def repository(self, name: str) -> StorageRepository:
+        """The repository called ``name``; ``NameInvalid`` if the name is not valid."""
+        return StorageRepository(validate_name(name), self.blob_store)
+
+    async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
+        """Repository names sorted lexically, after ``last``, at most ``n``."""
+        return await catalog(self.driver, last, n)
+
+    async def purge_uploads(self, older_than: timedelta) -> int:
+        """Remove upload sessions of every repository started longer ago than ``older_than``."""
+        return await purge_uploads(self.driver, older_than)
+
+
+if TYPE_CHECKING:
+    # mypy proves here that the stores implement the service protocols.
+    def _conforms(registry: StorageRegistry, repository: StorageRepository) -> None:
+        _registry: Registry = registry
+        _repository: Repository = repository

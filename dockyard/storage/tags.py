@@ -1,0 +1,96 @@
+"""Tags: named pointers to manifest revisions, in the reference registry's layout.
+
+A tag is a folder ``_manifests/tags/<tag>/`` with ``current/link`` (the digest it points
+at now) and ``index/<alg>/<hex>/link`` (every digest it ever pointed at, which the
+reference registry keeps). The index entry is written before ``current``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+
+from dockyard.digest import Digest
+from dockyard.errors import ManifestUnknown, NameUnknown, TagUnknown
+from dockyard.reference import validate_tag
+from dockyard.storage import paths
+from dockyard.storage.blobs import path_exists, read_link, write_link
+from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.protocols import Page
+
+
+def paginate(names: builtins.list[str], last: str | None, n: int | None) -> Page:
+    """One page of sorted ``names``: those after ``last``, at most ``n``."""
+    ordered = sorted(names)
+    if last is not None:
+        ordered = [name for name in ordered if name > last]
+    if n is None:
+        return Page(items=ordered, more=False)
+    n = max(n, 0)
+    return Page(items=ordered[:n], more=n > 0 and len(ordered) > n)
+
+
+class StorageTags:
+    """The tags of one repository (implements ``protocols.Tags``)."""
+
+    def __init__(self, name: str, driver: StorageDriver) -> None:
+        self.name = name
+        self.driver = driver
+
+    async def resolve(self, tag: str) -> Digest:
+        """The digest ``tag`` points at; ``TagUnknown`` if absent."""
+        validate_tag(tag)
+        try:
+            return await read_link(self.driver, paths.tag_current_link(self.name, tag))
+        except PathNotFound:
+            raise TagUnknown(f"tag {tag} is unknown") from None
+
+    async def tag(self, tag: str, digest: Digest) -> None:
+        """Point ``tag`` at a stored manifest; ``ManifestUnknown`` if it is not stored."""
+        validate_tag(tag)
+        if not await path_exists(self.driver, paths.manifest_revision_link(self.name, digest)):
+            raise ManifestUnknown(f"manifest {digest} is unknown")
+        await write_link(self.driver, paths.tag_index_link(self.name, tag, digest), digest)
+        await write_link(self.driver, paths.tag_current_link(self.name, tag), digest)
+
+    async def untag(self, tag: str) -> None:
+        """Remove the tag and its history; ``TagUnknown`` if absent."""
+        validate_tag(tag)
+        try:
+            await self.driver.delete(paths.tag_dir(self.name, tag))
+        except PathNotFound:
+            raise TagUnknown(f"tag {tag} is unknown") from None
+
+    async def names(self) -> builtins.list[str]:
+        """Every tag of the repository, unsorted; ``NameUnknown`` if the repository is not."""
+        try:
+            entries = await self.driver.list(paths.tags_dir(self.name))
+        except PathNotFound:
+            if await path_exists(self.driver, paths.repository(self.name)):
+                return []
+            raise NameUnknown(f"repository {self.name} is unknown") from None
+        return [entry.rsplit("/", 1)[-1] for entry in entries]
+
+    async def list(self, last: str | None = None, n: int | None = None) -> Page:
+        """Tags sorted lexically, after ``last``, at most ``n``."""
+        return paginate(await self.names(), last, n)
+
+    async def current(self) -> dict[str, Digest]:
+        """Every tag with the digest it points at (tags without a current link omitted)."""
+        try:
+            names = await self.names()
+        except NameUnknown:
+            return {}
+
+        async def one(tag: str) -> tuple[str, Digest | None]:
+            try:
+                return tag, await read_link(self.driver, paths.tag_current_link(self.name, tag))
+            except PathNotFound:
+                return tag, None
+
+        pairs = await asyncio.gather(*(one(tag) for tag in names))
+        return {tag: digest for tag, digest in pairs if digest is not None}
+
+    async def lookup(self, digest: Digest) -> builtins.list[str]:
+        """Every tag currently pointing at ``digest``, sorted."""
+        return sorted(tag for tag, target in (await self.current()).items() if target == digest)

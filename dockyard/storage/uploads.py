@@ -1,0 +1,387 @@
+"""Resumable blob upload sessions, in the reference registry's ``_uploads`` layout.
+
+A session is a folder ``_uploads/<id>/`` holding ``startedat`` (RFC 3339, UTC), the
+uncommitted ``data`` and ``hashstates/sha256/<offset>``: the sha256 state after the first
+``offset`` bytes, in Go's marshaled form. A hash state file is the acknowledgement of a
+chunk: it is written only after the chunk's bytes are durable, so the largest saved
+offset is the last byte the registry promised to keep. Bytes past it (a chunk cut off
+mid-way) are truncated when the session resumes. Nothing lives in process memory, so
+any process sharing the storage, including the reference registry, can resume a session.
+
+sha512 commits: only the sha256 state is kept while bytes stream in (nearly every client
+uses sha256). A commit that asks for a sha512 digest re-reads the committed upload data
+once, streaming it through ``hashlib`` in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import uuid
+import weakref
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from dockyard.descriptor import Descriptor
+from dockyard.digest import CANONICAL_ALGORITHM, Digest, ResumableHasher
+from dockyard.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    DockyardError,
+    SizeInvalid,
+    UploadOffsetMismatch,
+)
+from dockyard.storage import paths
+from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, path_exists
+from dockyard.storage.driver.base import (
+    FileInfo,
+    FileWriter,
+    InvalidOffset,
+    PathNotFound,
+    StorageDriver,
+    Unsupported,
+)
+from dockyard.storage.protocols import UploadStatus
+
+_UPLOAD_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+#: Bytes gathered before one write and one hash update: few calls, bounded memory.
+BATCH_SIZE: Final = 1 << 20
+#: Below this, hashing inline is cheaper than handing the buffer to a thread.
+THREAD_HASH_MIN: Final = 64 << 10
+
+# One lock per live session in this process, so concurrent requests on one session
+# cannot interleave their bytes; other processes are kept apart by the offset check.
+_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def validate_upload_id(upload_id: str) -> str:
+    """Return ``upload_id`` if it is a session id dockyard issues, else ``BlobUploadUnknown``."""
+    if not _UPLOAD_ID.fullmatch(upload_id):
+        raise BlobUploadUnknown("the upload session is unknown")
+    return upload_id
+
+
+def format_started_at(moment: datetime) -> str:
+    """A start time as the reference registry writes it (Go's ``time.RFC3339``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_started_at(text: str) -> datetime:
+    """Parse a ``startedat`` file; ``ValueError`` when it is not RFC 3339."""
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+class StorageUploads:
+    """The upload sessions of one repository (implements ``protocols.Uploads``)."""
+
+    def __init__(self, name: str, blobs: LinkedBlobStore) -> None:
+        self.name = name
+        self.blobs = blobs
+        self.driver: StorageDriver = blobs.driver
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def create(self) -> UploadStatus:
+        """Open a new, empty session: start time, empty data, the initial hash state."""
+        upload_id = str(uuid.uuid4())
+        started = datetime.now(UTC).replace(microsecond=0)
+        await self.driver.put_content(
+            paths.upload_started_at(self.name, upload_id),
+            format_started_at(started).encode("ascii"),
+        )
+        writer = await self.driver.writer(paths.upload_data(self.name, upload_id))
+        await writer.close()
+        await self._save_state(upload_id, ResumableHasher(CANONICAL_ALGORITHM))
+        return UploadStatus(self.name, upload_id, 0, started)
+
+    async def status(self, upload_id: str) -> UploadStatus:
+        """Where the session stands; ``BlobUploadUnknown`` if it does not exist."""
+        validate_upload_id(upload_id)
+        started = await self._started_at(upload_id)
+        offset, _ = await self._saved_state(upload_id)
+        return UploadStatus(self.name, upload_id, offset, started)
+
+    async def append(
+        self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]
+    ) -> UploadStatus:
+        """Append a chunk at ``offset`` (the session's size), then acknowledge it."""
+        validate_upload_id(upload_id)
+        async with _lock(self.name, upload_id):
+            started = await self._started_at(upload_id)
+            writer, hasher = await self._write(upload_id, offset, chunks)
+            await writer.close()
+            await self._save_state(upload_id, hasher)
+            await self._forget_states_before(upload_id, hasher.size)
+        return UploadStatus(self.name, upload_id, hasher.size, started)
+
+    async def commit(
+        self,
+        upload_id: str,
+        digest: Digest,
+        size: int | None = None,
+        final_chunks: AsyncIterable[bytes] | None = None,
+    ) -> Descriptor:
+        """Append final data, verify, move the data into the blob store and link it.
+
+        The session is removed whether verification succeeds or not.
+        """
+        validate_upload_id(upload_id)
+        async with _lock(self.name, upload_id):
+            await self._started_at(upload_id)
+            writer, hasher = await self._write(upload_id, None, final_chunks)
+            data_path = paths.upload_data(self.name, upload_id)
+            try:
+                await writer.commit()
+                total = hasher.size
+                if size is not None and size != total:
+                    raise SizeInvalid(f"the upload holds {total} bytes, not {size}")
+                if digest.algorithm == hasher.algorithm:
+                    actual = hasher.digest()
+                else:
+                    actual = await _hash_stored(self.driver, data_path, digest.algorithm)
+                if actual != digest:
+                    raise DigestInvalid(f"the uploaded content does not match {digest}")
+            except DockyardError:
+                await self._remove(upload_id)
+                raise
+            blob_path = paths.blob_data(digest)
+            if not await path_exists(self.driver, blob_path):
+                await self.driver.move(data_path, blob_path)
+            await self.blobs.link(digest)
+            await self._remove(upload_id)
+        return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
+
+    async def cancel(self, upload_id: str) -> None:
+        """Discard the session and its data; ``BlobUploadUnknown`` if it does not exist."""
+        validate_upload_id(upload_id)
+        try:
+            await self.driver.delete(paths.upload_dir(self.name, upload_id))
+        except PathNotFound:
+            raise BlobUploadUnknown("the upload session is unknown") from None
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Remove this repository's sessions started before ``now - older_than``."""
+        cutoff = datetime.now(UTC) - older_than
+        try:
+            entries = await self.driver.list(paths.uploads_dir(self.name))
+        except PathNotFound:
+            return 0
+        removed = 0
+        for entry in entries:
+            upload_id = entry.rsplit("/", 1)[-1]
+            if not _UPLOAD_ID.fullmatch(upload_id):
+                continue
+            if await self._started_before(upload_id, cutoff):
+                with contextlib.suppress(PathNotFound):
+                    await self.driver.delete(paths.upload_dir(self.name, upload_id))
+                    removed += 1
+        return removed
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _started_at(self, upload_id: str) -> datetime:
+        try:
+            text = await self.driver.get_content(paths.upload_started_at(self.name, upload_id))
+        except PathNotFound:
+            raise BlobUploadUnknown("the upload session is unknown") from None
+        try:
+            return parse_started_at(text.decode("ascii", "replace"))
+        except ValueError:
+            return datetime.fromtimestamp(0, UTC)
+
+    async def _started_before(self, upload_id: str, cutoff: datetime) -> bool:
+        try:
+            return await self._started_at(upload_id) < cutoff
+        except BlobUploadUnknown:
+            # No start time: a session whose creation was cut short. Judge by its folder.
+            try:
+                info = await self.driver.stat(paths.upload_dir(self.name, upload_id))
+            except PathNotFound:
+                return False
+            return info.mod_time < cutoff
+
+    async def _saved_state(self, upload_id: str) -> tuple[int, bytes | None]:
+        """The largest acknowledged offset and its hash state (None before any)."""
+        try:
+            entries = await self.driver.list(
+                paths.upload_hashstates_dir(self.name, upload_id, CANONICAL_ALGORITHM)
+            )
+        except PathNotFound:
+            return 0, None
+        offsets = sorted(
+            int(name) for name in (e.rsplit("/", 1)[-1] for e in entries) if name.isdigit()
+        )
+        if not offsets:
+            return 0, None
+        latest = offsets[-1]
+        try:
+            state = await self.driver.get_content(
+                paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, latest)
+            )
+        except PathNotFound:
+            raise BlobUploadUnknown("the upload session is unknown") from None
+        return latest, state
+
+    async def _save_state(self, upload_id: str, hasher: ResumableHasher) -> None:
+        await self.driver.put_content(
+            paths.upload_hashstate(self.name, upload_id, hasher.algorithm, hasher.size),
+            hasher.save(),
+        )
+
+    async def _forget_states_before(self, upload_id: str, offset: int) -> None:
+        folder = paths.upload_hashstates_dir(self.name, upload_id, CANONICAL_ALGORITHM)
+        try:
+            entries = await self.driver.list(folder)
+        except PathNotFound:
+            return
+        for entry in entries:
+            name = entry.rsplit("/", 1)[-1]
+            if name.isdigit() and int(name) < offset:
+                with contextlib.suppress(PathNotFound):
+                    await self.driver.delete(
+                        paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, int(name))
+                    )
+
+    async def _write(
+        self, upload_id: str, offset: int | None, chunks: AsyncIterable[bytes] | None
+    ) -> tuple[FileWriter, ResumableHasher]:
+        """Resume the session's writer at its acknowledged size and stream ``chunks`` in.
+
+        Returns the writer still open (the caller closes or commits it) and the hasher
+        covering every byte written. ``offset`` None skips the offset check.
+        """
+        current, state = await self._saved_state(upload_id)
+        try:
+            writer = await self.driver.writer(paths.upload_data(self.name, upload_id), True)
+        except PathNotFound:
+            raise BlobUploadUnknown("the upload session is unknown") from None
+        try:
+            if writer.size > current:
+                await writer.truncate(current)
+            elif writer.size < current:
+                raise BlobUploadInvalid("the upload lost acknowledged data")
+            if offset is not None and offset != current:
+                raise UploadOffsetMismatch(expected=current, got=offset)
+            try:
+                hasher = (
+                    ResumableHasher(CANONICAL_ALGORITHM)
+                    if state is None
+                    else ResumableHasher.restore(CANONICAL_ALGORITHM, state)
+                )
+            except DigestInvalid:
+                raise BlobUploadInvalid("the upload's hash state is damaged") from None
+            if chunks is not None:
+                await _pump(chunks, writer, hasher)
+        except (Unsupported, InvalidOffset):
+            await _close_quietly(writer)
+            raise BlobUploadInvalid("the upload cannot resume after an interrupted chunk") from None
+        except BaseException:
+            await _close_quietly(writer)
+            raise
+        return writer, hasher
+
+    async def _remove(self, upload_id: str) -> None:
+        with contextlib.suppress(PathNotFound):
+            await self.driver.delete(paths.upload_dir(self.name, upload_id))
+
+
+async def purge_uploads(driver: StorageDriver, older_than: timedelta) -> int:
+    """Remove every repository's sessions started before ``now - older_than``."""
+    names: list[str] = []
+
+    def skip(info: FileInfo) -> bool:
+        leaf = info.path.rsplit("/", 1)[-1]
+        if leaf == "_uploads":
+            name = paths.repository_name_of(info.path)
+            if name is not None:
+                names.append(name)
+        return leaf.startswith("_")
+
+    with contextlib.suppress(PathNotFound):
+        async for _ in driver.walk(paths.REPOSITORIES, skip):
+            pass
+    store = GlobalBlobStore(driver)
+    removed = 0
+    for name in names:
+        removed += await StorageUploads(name, LinkedBlobStore(name, store)).purge(older_than)
+    return removed
+
+
+# --- streaming ----------------------------------------------------------------------------
+
+
+def _lock(name: str, upload_id: str) -> asyncio.Lock:
+    key = (name, upload_id)
+    lock = _LOCKS.get(key)
+    if lock is None:
+        lock = asyncio.Lock()
+        _LOCKS[key] = lock
+    return lock
+
+
+async def _batched(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Regroup arbitrary chunks into buffers of about ``BATCH_SIZE`` bytes."""
+    pending = bytearray()
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        if not pending and len(chunk) >= BATCH_SIZE:
+            yield bytes(chunk)
+            continue
+        pending += chunk
+        if len(pending) >= BATCH_SIZE:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
+
+
+async def _pump(chunks: AsyncIterable[bytes], writer: FileWriter, hasher: ResumableHasher) -> None:
+    """Write batches while hashing them; a batch's hash runs in a thread during its write."""
+    hashing: asyncio.Future[None] | None = None
+    try:
+        async for batch in _batched(chunks):
+            if hashing is not None:
+                await hashing
+                hashing = None
+            if len(batch) >= THREAD_HASH_MIN:
+                hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, batch))
+            else:
+                hasher.update(batch)
+            await writer.write(batch)
+        if hashing is not None:
+            await hashing
+            hashing = None
+    finally:
+        if hashing is not None:
+            # The thread cannot be stopped; wait so the hasher is not touched afterwards.
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(hashing)
+
+
+async def _hash_stored(driver: StorageDriver, path: str, algorithm: str) -> Digest:
+    """Digest committed content by streaming it once through ``hashlib`` off the loop."""
+    hasher = hashlib.new(algorithm)
+    try:
+        stream = await driver.reader(path)
+    except PathNotFound:
+        raise BlobUploadUnknown("the upload session is unknown") from None
+    async for batch in _batched(stream):
+        if len(batch) >= THREAD_HASH_MIN:
+            await asyncio.to_thread(hasher.update, batch)
+        else:
+            hasher.update(batch)
+    return Digest(algorithm, hasher.hexdigest())
+
+
+async def _close_quietly(writer: FileWriter) -> None:
+    with contextlib.suppress(Exception):
+        await writer.close()
