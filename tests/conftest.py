@@ -1,0 +1,21 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """A function returning a TCP port on 127.0.0.1 that nothing listens on right now."""
+    return _free_port

@@ -1,0 +1,537 @@
+"""The configuration: the reference registry's config.yml, typed, validated, overridable."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockyard.config import (
+    Config,
+    ConfigError,
+    load,
+    parse_addr,
+    parse_duration,
+)
+
+# The reference registry's own example configuration (cmd/registry/config-example.yml),
+# plus the sections its documentation lists; dockyard must start on it unchanged.
+REFERENCE_CONFIG = """\
+version: 0.1
+log:
+  accesslog:
+    disabled: true
+  level: debug
+  formatter: text
+  fields:
+    service: registry
+    environment: staging
+  hooks:
+    - type: mail
+      disabled: true
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+    maxthreads: 100
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 168h
+      interval: 24h
+      dryrun: false
+    readonly:
+      enabled: false
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: /path/to/htpasswd
+middleware:
+  registry:
+    - name: ARegistryMiddleware
+http:
+  addr: :5000
+  secret: asecretforlocaldevelopment
+  relativeurls: false
+  draintimeout: 60s
+  debug:
+    addr: :5001
+    prometheus:
+      enabled: true
+      path: /metrics
+  headers:
+    X-Content-Type-Options: [nosniff]
+  http2:
+    disabled: false
+notifications:
+  events:
+    includereferences: true
+  endpoints:
+    - name: alistener
+      url: https://my.listener.com/event
+redis:
+  addr: localhost:6379
+  password: asecret
+  db: 0
+  dialtimeout: 10ms
+  readtimeout: 10ms
+  writetimeout: 10ms
+  pool:
+    maxidle: 16
+    maxactive: 64
+    idletimeout: 300s
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+proxy:
+  remoteurl: https://registry-1.docker.io
+validation:
+  manifests:
+    urls:
+      allow:
+        - ^https?://([^/]+\\.)*example\\.com/
+      deny:
+        - ^https?://www\\.example\\.com/
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def load_text(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Config:
+    return load(write(tmp_path, text), env or {}, cwd=tmp_path)
+
+
+def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_text(tmp_path, text, env)
+    return info.value.message
+
+
+# --- defaults -----------------------------------------------------------------------------
+
+
+def test_no_config_serves_filesystem_storage_in_local_data_folder(tmp_path: Path) -> None:
+    config = load(None, {}, cwd=tmp_path)
+    assert config.storage.driver == "filesystem"
+    assert config.storage.parameters == {"rootdirectory": str(tmp_path / ".data")}
+
+
+def test_no_config_listens_on_port_5000_on_every_interface(tmp_path: Path) -> None:
+    config = load(None, {}, cwd=tmp_path)
+    assert config.http.addr == ":5000"
+    assert config.http.bind == ("0.0.0.0", 5000)
+
+
+def test_no_config_reports_nothing_but_the_generated_secret(tmp_path: Path) -> None:
+    config = load(None, {}, cwd=tmp_path)
+    assert [w.split(":")[0] for w in config.warnings] == ["http.secret"]
+
+
+def test_missing_secret_is_generated_randomly_and_warned_about(tmp_path: Path) -> None:
+    first = load(None, {}, cwd=tmp_path)
+    second = load(None, {}, cwd=tmp_path)
+    assert first.http.secret_generated
+    assert len(first.http.secret) >= 32
+    assert first.http.secret != second.http.secret
+    assert any("span several registry instances" in w for w in first.warnings)
+
+
+def test_configured_secret_is_kept_and_not_warned_about(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nhttp:\n  secret: s3cr3t\n")
+    assert config.http.secret == "s3cr3t"
+    assert not config.http.secret_generated
+    assert config.warnings == ()
+
+
+def test_defaults_match_the_reference(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nstorage:\n  inmemory:\nhttp:\n  secret: x\n")
+    assert config.log.level == "info"
+    assert not config.log.accesslog_disabled
+    assert not config.storage.delete_enabled
+    assert not config.storage.readonly
+    assert config.storage.uploadpurging.enabled
+    assert config.storage.uploadpurging.age == timedelta(hours=168)
+    assert config.storage.uploadpurging.interval == timedelta(hours=24)
+    assert config.storage.cache.blobdescriptor is None
+    assert config.redis is None
+    assert config.auth == {}
+
+
+def test_filesystem_without_rootdirectory_uses_the_reference_default(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nstorage:\n  filesystem:\n")
+    assert config.storage.parameters["rootdirectory"] == "/var/lib/registry"
+
+
+def test_relative_rootdirectory_is_resolved_against_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    config = load_text(tmp_path, "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: data\n")
+    assert config.storage.parameters["rootdirectory"] == str(tmp_path / "data")
+
+
+# --- the reference's configuration file ---------------------------------------------------
+
+
+def test_reference_example_config_loads_unchanged(tmp_path: Path) -> None:
+    config = load_text(tmp_path, REFERENCE_CONFIG)
+    assert config.log.level == "debug"
+    assert config.log.accesslog_disabled
+    assert config.log.fields == {"service": "registry", "environment": "staging"}
+    assert config.storage.driver == "filesystem"
+    assert config.storage.parameters["rootdirectory"] == "/var/lib/registry"
+    assert config.storage.delete_enabled
+    assert config.storage.cache.blobdescriptor == "inmemory"
+    assert config.http.secret == "asecretforlocaldevelopment"
+    assert config.http.draintimeout == timedelta(seconds=60)
+    assert config.http.headers == {"X-Content-Type-Options": ("nosniff",)}
+    assert config.auth == {"htpasswd": {"realm": "basic-realm", "path": "/path/to/htpasswd"}}
+    assert config.redis is not None
+    assert config.redis.addr == "localhost:6379"
+    assert config.redis.pool_maxactive == 64
+    assert config.redis.pool_idletimeout == timedelta(seconds=300)
+    assert config.validation.manifest_urls_deny == (r"^https?://www\.example\.com/",)
+
+
+def test_reference_example_config_warns_about_each_unsupported_section(tmp_path: Path) -> None:
+    config = load_text(tmp_path, REFERENCE_CONFIG)
+    warned = {w.split(":")[0] for w in config.warnings}
+    assert {"notifications", "proxy", "middleware", "health", "http.debug"} <= warned
+    assert "log.hooks" in warned
+
+
+def test_unsupported_sections_are_kept_for_inspection(tmp_path: Path) -> None:
+    config = load_text(tmp_path, REFERENCE_CONFIG)
+    assert config.extra["proxy"] == {"remoteurl": "https://registry-1.docker.io"}
+
+
+def test_unknown_section_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nshiny: {a: 1}\nhttp: {secret: x}\n")
+    assert config.warnings == ("shiny: unknown key; ignored",)
+
+
+def test_unknown_key_in_a_known_section_is_warned_about_with_its_path(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nhttp:\n  secret: x\n  colour: blue\n")
+    assert config.warnings == ("http.colour: unknown key; ignored",)
+
+
+def test_storage_short_form_names_the_driver(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nstorage: inmemory\n")
+    assert config.storage.driver == "inmemory"
+    assert config.storage.parameters == {}
+
+
+def test_s3_parameters_are_passed_through_to_the_driver(tmp_path: Path) -> None:
+    config = load_text(
+        tmp_path,
+        """\
+        version: 0.1
+        storage:
+          s3:
+            bucket: images
+            region: us-east-1
+            regionendpoint: http://127.0.0.1:8333
+            secure: false
+            chunksize: 5242880
+        """,
+    )
+    assert config.storage.driver == "s3"
+    assert config.storage.parameters == {
+        "bucket": "images",
+        "region": "us-east-1",
+        "regionendpoint": "http://127.0.0.1:8333",
+        "secure": False,
+        "chunksize": 5242880,
+    }
+
+
+def test_deprecated_loglevel_sets_the_level_with_a_warning(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nloglevel: debug\nhttp: {secret: x}\n")
+    assert config.log.level == "debug"
+    assert config.warnings == ("loglevel: deprecated, use log.level",)
+
+
+def test_missing_version_in_a_file_is_warned_about(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "http: {secret: x}\n")
+    assert config.warnings == ("version: missing; assuming 0.1",)
+
+
+def test_storage_options_without_a_driver_use_the_embedded_default(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nstorage:\n  delete:\n    enabled: true\n")
+    assert config.storage.parameters == {"rootdirectory": str(tmp_path / ".data")}
+    assert config.storage.delete_enabled
+
+
+def test_empty_file_is_the_embedded_default(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "")
+    assert config.storage.parameters == {"rootdirectory": str(tmp_path / ".data")}
+
+
+# --- errors name the key ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "storage:\n  inmemory:\n  delete:\n    enabled: maybe\n",
+            "storage.delete.enabled: expected a boolean, got 'maybe'",
+        ),
+        (
+            "storage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n      age: a week\n",
+            "storage.maintenance.uploadpurging.age: expected a duration",
+        ),
+        ("http:\n  addr: 5000\n", "http.addr: expected host:port"),
+        ("http:\n  addr: ':99999'\n", "http.addr: port 99999 is out of range"),
+        ("http:\n  workers: 0\n", "http.workers: must be at least 1"),
+        ("http:\n  workers: many\n", "http.workers: expected an integer"),
+        ("http:\n  host: registry.example.com\n", "http.host: expected an absolute URL"),
+        ("http:\n  tls:\n    key: k.pem\n", "http.tls.certificate: required"),
+        ("http: [1, 2]\n", "http: expected a mapping"),
+        ("log:\n  level: loud\n", "log.level: expected one of"),
+        ("log:\n  formatter: xml\n", "log.formatter: expected one of"),
+        ("storage:\n  gcs:\n    bucket: b\n", "storage.gcs: unsupported storage driver"),
+        ("storage:\n  inmemory:\n  filesystem:\n", "storage: configure exactly one driver"),
+        ("storage:\n  s3:\n    region: x\n", "storage.s3.bucket: required"),
+        (
+            "storage:\n  inmemory:\n  cache:\n    blobdescriptor: redis\n",
+            "storage.cache.blobdescriptor: redis needs a redis.addr",
+        ),
+        (
+            "storage:\n  inmemory:\n  cache:\n    blobdescriptor: disk\n",
+            "storage.cache.blobdescriptor: expected inmemory or redis",
+        ),
+        ("redis:\n  password: x\n", "redis.addr: required"),
+        ("redis:\n  addr: localhost\n", "redis.addr: expected host:port"),
+        ("auth:\n  htpasswd: yes\n", "auth.htpasswd: expected a mapping"),
+        ("version: 2\n", "version: dockyard understands version 0.1"),
+        (
+            "validation:\n  manifests:\n    urls:\n      allow: ['(']\n",
+            "validation.manifests.urls.allow[0]: not a valid regular expression",
+        ),
+        ("http:\n  headers:\n    'Bad Header': [x]\n", "http.headers.Bad Header"),
+    ],
+)
+def test_invalid_value_is_rejected_naming_its_key(tmp_path: Path, text: str, message: str) -> None:
+    assert error_of(tmp_path, "version: 0.1\n" + text).startswith(message)
+
+
+def test_tls_files_must_exist(tmp_path: Path) -> None:
+    text = "version: 0.1\nhttp:\n  tls:\n    certificate: cert.pem\n    key: key.pem\n"
+    assert error_of(tmp_path, text) == "http.tls.certificate: file not found"
+
+
+def test_tls_files_are_resolved_against_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("x")
+    (tmp_path / "key.pem").write_text("x")
+    (tmp_path / "ca.pem").write_text("x")
+    config = load_text(
+        tmp_path,
+        "version: 0.1\nhttp:\n  tls:\n    certificate: cert.pem\n    key: key.pem\n"
+        "    clientcas: [ca.pem]\n",
+    )
+    assert config.http.tls is not None
+    assert config.http.tls.certificate == str(tmp_path / "cert.pem")
+    assert config.http.tls.clientcas == (str(tmp_path / "ca.pem"),)
+    assert config.http.tls.minimumtls == "tls1.2"
+
+
+def test_file_that_is_not_yaml_is_rejected_with_its_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "version: 0.1\nhttp: [\n")
+    assert "not valid YAML at line" in message
+
+
+def test_file_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "- a\n- b\n") == "configuration: expected a mapping at the top level"
+
+
+def test_missing_file_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read configuration file"):
+        load(tmp_path / "absent.yml", {})
+
+
+def test_secret_never_appears_in_an_error(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "version: 0.1\nhttp:\n  secret: hunter2\n  addr: nowhere\n")
+    assert "hunter2" not in message
+
+
+# --- environment overrides ----------------------------------------------------------------
+
+
+def env_config(tmp_path: Path, env: dict[str, str], text: str = "version: 0.1\n") -> Config:
+    return load_text(tmp_path, text, env)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read"),
+    [
+        ("REGISTRY_HTTP_ADDR", "127.0.0.1:5001", lambda c: c.http.addr),
+        ("REGISTRY_HTTP_HOST", "https://r.example.com", lambda c: c.http.host),
+        ("REGISTRY_HTTP_SECRET", "from-env", lambda c: c.http.secret),
+        ("REGISTRY_STORAGE_DELETE_ENABLED", "true", lambda c: c.storage.delete_enabled),
+        (
+            "REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED",
+            "true",
+            lambda c: c.storage.readonly,
+        ),
+        ("REGISTRY_LOG_LEVEL", "debug", lambda c: c.log.level),
+        ("REGISTRY_LOG_ACCESSLOG_DISABLED", "true", lambda c: c.log.accesslog_disabled),
+        ("REGISTRY_HTTP_WORKERS", "3", lambda c: c.http.workers),
+    ],
+)
+def test_environment_overrides_a_key(tmp_path: Path, variable: str, value: str, read: Any) -> None:
+    config = env_config(tmp_path, {variable: value})
+    expected: Any = {"true": True, "3": 3}.get(value, value)
+    assert read(config) == expected
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = env_config(
+        tmp_path,
+        {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(tmp_path / "elsewhere")},
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/registry\n",
+    )
+    assert config.storage.parameters["rootdirectory"] == str(tmp_path / "elsewhere")
+
+
+def test_environment_rootdirectory_applies_without_a_file(tmp_path: Path) -> None:
+    config = load(None, {"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": "/srv/r"}, cwd=tmp_path)
+    assert config.storage.driver == "filesystem"
+    assert config.storage.parameters == {"rootdirectory": "/srv/r"}
+
+
+def test_environment_string_keeps_its_text_where_a_string_is_expected(tmp_path: Path) -> None:
+    config = env_config(tmp_path, {"REGISTRY_HTTP_SECRET": "0123"})
+    assert config.http.secret == "0123"
+
+
+def test_environment_bad_boolean_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "version: 0.1\n", {"REGISTRY_STORAGE_DELETE_ENABLED": "maybe"})
+    assert message == "storage.delete.enabled: expected a boolean, got 'maybe'"
+
+
+def test_environment_selects_the_storage_driver_replacing_the_files(tmp_path: Path) -> None:
+    config = env_config(
+        tmp_path,
+        {"REGISTRY_STORAGE": "s3", "REGISTRY_STORAGE_S3_BUCKET": "images"},
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv\n  delete:\n"
+        "    enabled: true\n",
+    )
+    assert config.storage.driver == "s3"
+    assert config.storage.parameters == {"bucket": "images"}
+    assert config.storage.delete_enabled
+
+
+def test_environment_driver_parameters_are_read_as_yaml_scalars(tmp_path: Path) -> None:
+    config = env_config(
+        tmp_path,
+        {
+            "REGISTRY_STORAGE": "s3",
+            "REGISTRY_STORAGE_S3_BUCKET": "images",
+            "REGISTRY_STORAGE_S3_SECURE": "false",
+            "REGISTRY_STORAGE_S3_CHUNKSIZE": "5242880",
+        },
+    )
+    assert config.storage.parameters == {"bucket": "images", "secure": False, "chunksize": 5242880}
+
+
+def test_environment_selects_inmemory_storage(tmp_path: Path) -> None:
+    config = load(None, {"REGISTRY_STORAGE": "inmemory"}, cwd=tmp_path)
+    assert config.storage.driver == "inmemory"
+
+
+def test_environment_matches_keys_that_contain_underscores(tmp_path: Path) -> None:
+    config = env_config(
+        tmp_path,
+        {"REGISTRY_STORAGE_S3_MULTIPART_COPY": "3"},
+        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    multipart_copy: 1\n",
+    )
+    assert config.storage.parameters["multipart_copy"] == 3
+
+
+def test_environment_reaches_auth_options(tmp_path: Path) -> None:
+    config = env_config(tmp_path, {"REGISTRY_AUTH_HTPASSWD_PATH": "/etc/htpasswd"})
+    assert config.auth == {"htpasswd": {"path": "/etc/htpasswd"}}
+
+
+def test_environment_durations_are_parsed(tmp_path: Path) -> None:
+    config = env_config(tmp_path, {"REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE": "10m"})
+    assert config.storage.uploadpurging.age == timedelta(minutes=10)
+
+
+def test_environment_unknown_section_is_warned_about(tmp_path: Path) -> None:
+    config = env_config(tmp_path, {"REGISTRY_SHINY": "1", "REGISTRY_HTTP_SECRET": "x"})
+    assert config.warnings == ("shiny: unknown key; ignored",)
+
+
+def test_configuration_path_variable_is_not_an_override(tmp_path: Path) -> None:
+    config = env_config(
+        tmp_path, {"REGISTRY_CONFIGURATION_PATH": "/x.yml", "REGISTRY_HTTP_SECRET": "x"}
+    )
+    assert config.warnings == ()
+
+
+def test_unrelated_environment_is_ignored(tmp_path: Path) -> None:
+    config = env_config(tmp_path, {"HTTP_ADDR": ":1", "REGISTRY_HTTP_SECRET": "x"})
+    assert config.http.addr == ":5000"
+
+
+# --- values -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("168h", timedelta(hours=168)),
+        ("10m", timedelta(minutes=10)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1.5s", timedelta(seconds=1.5)),
+        ("300ms", timedelta(milliseconds=300)),
+        ("10us", timedelta(microseconds=10)),
+        ("0", timedelta(0)),
+        ("-2m", timedelta(minutes=-2)),
+    ],
+)
+def test_go_durations_are_parsed(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "10", "h", "1d", "1 h", "1h 30m", "--1s"])
+def test_malformed_go_durations_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("addr", "expected"),
+    [
+        (":5000", ("0.0.0.0", 5000)),
+        ("localhost:5000", ("127.0.0.1", 5000)),
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        ("[::1]:5000", ("::1", 5000)),
+        ("registry.internal:443", ("registry.internal", 443)),
+    ],
+)
+def test_listen_addresses_are_split(addr: str, expected: tuple[str, int]) -> None:
+    assert parse_addr(addr, "http.addr") == expected
+
+
+def test_prefix_is_normalised_without_trailing_slash(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nhttp:\n  prefix: /my/registry/\n")
+    assert config.http.prefix == "/my/registry"
+
+
+def test_host_keeps_scheme_and_loses_trailing_slash(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nhttp:\n  host: https://r.example.com:5000/\n")
+    assert config.http.host == "https://r.example.com:5000"
