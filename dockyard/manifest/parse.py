@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from dockyard.errors import ManifestInvalid, ManifestTooLarge
+from dockyard.errors import ManifestTooLarge
 from dockyard.manifest.base import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -20,12 +20,9 @@ from dockyard.manifest.detect import detect_media_type
 from dockyard.manifest.docker import parse_docker_manifest, parse_docker_manifest_list
 from dockyard.manifest.fields import load_object
 from dockyard.manifest.oci import parse_oci_index, parse_oci_manifest
+from dockyard.manifest.schema1 import parse_schema1
 
 Parser = Callable[[bytes, dict[str, Any]], Manifest]
-
-
-def _schema1_unsupported(body: bytes, raw: dict[str, Any]) -> Manifest:
-    raise ManifestInvalid("schema1 manifests are not supported yet")
 
 
 PARSERS: Final[dict[str, Parser]] = {
@@ -33,8 +30,8 @@ PARSERS: Final[dict[str, Parser]] = {
     OCI_INDEX: parse_oci_index,
     DOCKER_MANIFEST: parse_docker_manifest,
     DOCKER_MANIFEST_LIST: parse_docker_manifest_list,
-    DOCKER_SCHEMA1: _schema1_unsupported,
-    DOCKER_SCHEMA1_SIGNED: _schema1_unsupported,
+    DOCKER_SCHEMA1: parse_schema1,
+    DOCKER_SCHEMA1_SIGNED: parse_schema1,
 }
 
 
