@@ -1,0 +1,205 @@
+"""Assembles the Starlette application that serves the distribution API.
+
+One catch-all route takes every ``/v2/`` path; ``V2Dispatcher`` parses it (``routes``),
+picks the handler for the endpoint and method, asks the authorizer for the access the
+request needs, enforces read-only mode, and turns every error into OCI JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, cast
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dockyard.api import base, blobs, catalog, manifests, referrers, tags, uploads
+from dockyard.api.context import RequestContext, Services
+from dockyard.api.errors import MethodUnsupported, error_response, internal_error, json_error
+from dockyard.api.responses import API_VERSION
+from dockyard.api.routes import Endpoint, match
+from dockyard.api.settings import ApiSettings
+from dockyard.api.upload_state import UploadStateCodec
+from dockyard.auth.base import Access, Authorizer
+from dockyard.errors import DockyardError, ReadOnly
+from dockyard.storage.protocols import Registry
+
+Handler = Callable[[RequestContext], Awaitable[Response]]
+
+#: endpoint → method → handler. HEAD falls back to GET (without the body) where absent.
+HANDLERS: Final[Mapping[Endpoint, Mapping[str, Handler]]] = {
+    Endpoint.BASE: {"GET": base.get},
+    Endpoint.CATALOG: {"GET": catalog.get},
+    Endpoint.BLOB: {"GET": blobs.get, "HEAD": blobs.head, "DELETE": blobs.delete},
+    Endpoint.MANIFEST: {
+        "GET": manifests.get,
+        "HEAD": manifests.head,
+        "PUT": manifests.put,
+        "DELETE": manifests.delete,
+    },
+    Endpoint.TAGS: {"GET": tags.get},
+    Endpoint.REFERRERS: {"GET": referrers.get},
+}
+#: Uploads: ``.../blobs/uploads/`` opens sessions; ``.../blobs/uploads/<id>`` is one.
+_NEW_UPLOAD: Final[Mapping[str, Handler]] = {"POST": uploads.post}
+_UPLOAD_SESSION: Final[Mapping[str, Handler]] = {
+    "GET": uploads.get,
+    "PATCH": uploads.patch,
+    "PUT": uploads.put,
+    "DELETE": uploads.delete,
+}
+_WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CATALOG_ACCESS: Final = [Access("registry", "catalog", ("*",))]
+_PULL: Final[tuple[str, ...]] = ("pull",)
+_PUSH: Final[tuple[str, ...]] = ("push", "pull")
+_DELETE: Final[tuple[str, ...]] = ("delete",)
+
+logger = logging.getLogger("dockyard.api")
+access_logger = logging.getLogger("dockyard.access")
+
+
+def _handlers_for(endpoint: Endpoint, arg: str) -> Mapping[str, Handler]:
+    if endpoint is Endpoint.UPLOAD:
+        return _UPLOAD_SESSION if arg else _NEW_UPLOAD
+    return HANDLERS[endpoint]
+
+
+def _access(endpoint: Endpoint, name: str, method: str) -> list[Access]:
+    """The access a request needs, in token-spec scopes."""
+    if endpoint is Endpoint.BASE:
+        return []
+    if endpoint is Endpoint.CATALOG:
+        return _CATALOG_ACCESS
+    if endpoint is Endpoint.UPLOAD or method in ("POST", "PUT", "PATCH"):
+        actions = _PUSH
+    elif method == "DELETE":
+        actions = _DELETE
+    else:
+        actions = _PULL
+    return [Access("repository", name, actions)]
+
+
+class V2Dispatcher:
+    """The ASGI app behind ``/v2/``: routing, access, read-only mode, errors."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        response.raw_headers.append(API_VERSION)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        """The response to one request; never raises (but for cancellation)."""
+        method = request.scope["method"]
+        try:
+            return await self._dispatch(request, method)
+        except DockyardError as exc:
+            response = error_response(exc)
+        except Exception as exc:
+            response = internal_error(exc)
+        if method == "HEAD":
+            response.body = b""
+        return response
+
+    async def _dispatch(self, request: Request, method: str) -> Response:
+        route = match(request.scope["path"])
+        handlers = _handlers_for(route.endpoint, route.arg)
+        handler = handlers.get(method)
+        strip_body = False
+        if handler is None and method == "HEAD" and "GET" in handlers:
+            handler, strip_body = handlers["GET"], True
+        if handler is None:
+            allowed = [*handlers, *(["HEAD"] if "GET" in handlers else [])]
+            raise MethodUnsupported(method, sorted(set(allowed)))
+        services = self.services
+        ctx = RequestContext(request, services, route.name, route.arg)
+        if services.authorizer is not None:
+            access = _access(route.endpoint, route.name, method)
+            await services.authorizer.authorize(ctx.auth_request(), access)
+        if services.settings.read_only and method in _WRITES:
+            raise ReadOnly("the registry is in read-only mode: pushes and deletes are refused")
+        response = await handler(ctx)
+        if strip_body and not isinstance(response, StreamingResponse | FileResponse):
+            response.body = b""
+        return response
+
+
+class AccessLogMiddleware:
+    """Logs one line per request: method, path, status, duration (never credentials)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            client = scope.get("client")
+            access_logger.info(
+                "%s %s %s %d %.1fms",
+                client[0] if client else "-",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    response = json_error("NOT_FOUND" if status == 404 else "UNSUPPORTED", "not found", status)
+    response.raw_headers.append(API_VERSION)
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    response = internal_error(exc)
+    response.raw_headers.append(API_VERSION)
+    return response
+
+
+def create_app(
+    registry: Registry, settings: ApiSettings, authorizer: Authorizer | None = None
+) -> Starlette:
+    """The registry's ASGI application over ``registry``'s services."""
+    services = Services(
+        registry=registry,
+        settings=settings,
+        authorizer=authorizer,
+        codec=UploadStateCodec(settings.secret, settings.upload_state_ttl),
+        host=settings.host.rstrip("/") if settings.host else None,
+    )
+    dispatcher = V2Dispatcher(services)
+    routes: list[BaseRoute] = []
+    if authorizer is not None:
+        routes.extend(cast(list[BaseRoute], authorizer.routes()))
+    routes.append(Route("/v2", dispatcher))
+    routes.append(Route("/v2/{rest:path}", dispatcher))
+    middleware = [Middleware(AccessLogMiddleware)] if settings.access_log else []
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _not_found, Exception: _server_error},
+    )

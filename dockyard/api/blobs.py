@@ -1,0 +1,137 @@
+"""``/v2/<name>/blobs/<digest>``: download (whole or a range), existence check, delete."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Final
+
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from dockyard.api.context import RequestContext
+from dockyard.api.errors import error_response
+from dockyard.api.ranges import ByteRange, RangeNotSatisfiable, parse_range
+from dockyard.api.responses import empty
+from dockyard.descriptor import Descriptor
+from dockyard.digest import Digest
+from dockyard.errors import Unsupported
+from dockyard.storage.protocols import BlobContent
+
+OCTET_STREAM: Final = "application/octet-stream"
+#: Blobs are addressed by content, so a client may keep them for good.
+_CACHE_CONTROL: Final = "max-age=31536000"
+_READ_SIZE: Final = 1024 * 1024
+
+
+def _headers(descriptor: Descriptor, length: int) -> dict[str, str]:
+    digest = str(descriptor.digest)
+    return {
+        "Docker-Content-Digest": digest,
+        "Content-Length": str(length),
+        "Content-Type": OCTET_STREAM,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Cache-Control": _CACHE_CONTROL,
+    }
+
+
+def _not_modified(ctx: RequestContext, descriptor: Descriptor) -> bool:
+    tags = ctx.header("if-none-match")
+    return tags is not None and f'"{descriptor.digest}"' in tags
+
+
+async def head(ctx: RequestContext) -> Response:
+    """200 with the blob's length and digest and no body; 404 ``BLOB_UNKNOWN``."""
+    descriptor = await ctx.repository.blobs.stat(Digest.parse(ctx.arg))
+    if _not_modified(ctx, descriptor):
+        return empty(304, {"ETag": f'"{descriptor.digest}"'})
+    return Response(b"", headers=_headers(descriptor, descriptor.size))
+
+
+async def get(ctx: RequestContext) -> Response:
+    """The blob's bytes: whole (200), one range (206), or a redirect to the backend (307)."""
+    digest = Digest.parse(ctx.arg)
+    blobs = ctx.repository.blobs
+    redirect = ctx.settings.redirect_enabled
+    range_header = ctx.header("range")
+    byte_range: ByteRange | None = None
+    if range_header is not None:
+        descriptor = await blobs.stat(digest)
+        try:
+            byte_range = parse_range(range_header, descriptor.size)
+        except RangeNotSatisfiable as exc:
+            return error_response(exc, {"Content-Range": f"bytes */{exc.size}"})
+    if byte_range is None:
+        content = await blobs.open(digest, allow_redirect=redirect, method="GET")
+    else:
+        content = await blobs.open(
+            digest, byte_range.start, byte_range.length, allow_redirect=redirect, method="GET"
+        )
+    descriptor = content.descriptor
+    if content.redirect_url is not None:
+        return empty(307, {"Location": content.redirect_url, "Docker-Content-Digest": str(digest)})
+    if _not_modified(ctx, descriptor):
+        return empty(304, {"ETag": f'"{descriptor.digest}"'})
+    if byte_range is None:
+        return _whole(content, _headers(descriptor, descriptor.size))
+    headers = _headers(descriptor, byte_range.length)
+    headers["Content-Range"] = byte_range.content_range
+    return _part(content, byte_range, headers)
+
+
+async def delete(ctx: RequestContext) -> Response:
+    """202 once the blob is unlinked from the repository; 405 when deletes are disabled."""
+    if not ctx.settings.delete_enabled:
+        raise Unsupported("deleting blobs is disabled on this registry")
+    await ctx.repository.blobs.delete(Digest.parse(ctx.arg))
+    return empty(202)
+
+
+def _whole(content: BlobContent, headers: dict[str, str]) -> Response:
+    if content.local_path is not None:
+        return _WholeFileResponse(content.local_path, headers=headers, media_type=OCTET_STREAM)
+    if content.stream is not None:
+        return StreamingResponse(content.stream, headers=headers, media_type=OCTET_STREAM)
+    raise RuntimeError("blob store returned neither a stream, a file nor a URL")
+
+
+def _part(content: BlobContent, byte_range: ByteRange, headers: dict[str, str]) -> Response:
+    if content.stream is not None:
+        stream = content.stream
+    elif content.local_path is not None:
+        stream = _read_file(content.local_path, byte_range.start, byte_range.length)
+    else:
+        raise RuntimeError("blob store returned neither a stream, a file nor a URL")
+    return StreamingResponse(stream, status_code=206, headers=headers, media_type=OCTET_STREAM)
+
+
+async def _read_file(path: str, offset: int, length: int) -> AsyncIterator[bytes]:
+    """Bytes ``[offset, offset+length)`` of a local file, read in worker threads."""
+    file = await asyncio.to_thread(open, path, "rb")
+    try:
+        await asyncio.to_thread(file.seek, offset)
+        remaining = length
+        while remaining > 0:
+            chunk = await asyncio.to_thread(file.read, min(remaining, _READ_SIZE))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        await asyncio.to_thread(file.close)
+
+
+class _WholeFileResponse(FileResponse):
+    """A whole-file response (sent with ``pathsend`` where the server offers it).
+
+    The request's ``Range`` was already judged by this module (and found absent,
+    malformed or ignorable), so Starlette must not interpret it a second time.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers", [])
+        if any(key == b"range" for key, _ in headers):
+            scope = dict(scope)
+            scope["headers"] = [(k, v) for k, v in headers if k != b"range"]
+        await super().__call__(scope, receive, send)

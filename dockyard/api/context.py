@@ -1,0 +1,139 @@
+"""What a handler gets: the request, where it points, and the services it may use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import quote
+
+from starlette.requests import ClientDisconnect, Request
+
+from dockyard.api.settings import ApiSettings
+from dockyard.api.upload_state import UploadStateCodec
+from dockyard.auth.base import Access, AccessDenied, AuthChallenge, Authorizer
+from dockyard.auth.base import Request as AuthRequest
+from dockyard.errors import BlobUploadInvalid, SizeInvalid
+from dockyard.storage.protocols import Registry, Repository
+
+_SAFE_PATH: Final = "/:@"
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything that lives as long as the app: built once by ``create_app``."""
+
+    registry: Registry
+    settings: ApiSettings
+    authorizer: Authorizer | None
+    codec: UploadStateCodec
+    #: ``settings.host`` without a trailing slash, when configured.
+    host: str | None = field(default=None)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request being handled: the parsed path plus the app's services."""
+
+    request: Request
+    services: Services
+    name: str
+    arg: str
+    _repository: Repository | None = None
+
+    @property
+    def settings(self) -> ApiSettings:
+        return self.services.settings
+
+    @property
+    def repository(self) -> Repository:
+        """The repository the path names (already validated by the router)."""
+        if self._repository is None:
+            self._repository = self.services.registry.repository(self.name)
+        return self._repository
+
+    @property
+    def method(self) -> str:
+        return str(self.request.scope["method"])
+
+    def query(self, key: str) -> str | None:
+        return self.request.query_params.get(key)
+
+    def header(self, key: str) -> str | None:
+        return self.request.headers.get(key)
+
+    # --- URLs -----------------------------------------------------------------------------
+
+    def base_url(self) -> str:
+        """Scheme and authority for absolute ``Location`` headers.
+
+        ``http.host`` wins; behind a proxy, ``X-Forwarded-Proto``/``-Host`` say what the
+        client used; otherwise the request's own scheme and ``Host``.
+        """
+        if self.services.host is not None:
+            return self.services.host
+        headers = self.request.headers
+        forwarded_host = headers.get("x-forwarded-host")
+        forwarded_proto = headers.get("x-forwarded-proto")
+        scheme = str(self.request.scope.get("scheme", "http"))
+        if forwarded_proto:
+            scheme = forwarded_proto.split(",")[0].strip() or scheme
+        host = forwarded_host.split(",")[0].strip() if forwarded_host else headers.get("host")
+        if not host:
+            server = self.request.scope.get("server")
+            host = f"{server[0]}:{server[1]}" if server else "localhost"
+        return f"{scheme}://{host}"
+
+    def url(self, path: str) -> str:
+        """An absolute URL for an API path (already safe: names, digests and tags are)."""
+        return self.base_url() + quote(path, safe=_SAFE_PATH)
+
+    # --- access control -------------------------------------------------------------------
+
+    def auth_request(self) -> AuthRequest:
+        client = self.request.client
+        return AuthRequest(
+            method=self.method,
+            path=self.request.url.path,
+            authorization=self.request.headers.get("authorization"),
+            remote_addr=client.host if client else None,
+            headers=dict(self.request.headers),
+        )
+
+    async def may(self, access: Access) -> bool:
+        """Whether the caller also holds ``access`` (used for the source of a mount)."""
+        authorizer = self.services.authorizer
+        if authorizer is None:
+            return True
+        try:
+            await authorizer.authorize(self.auth_request(), [access])
+        except (AuthChallenge, AccessDenied):
+            return False
+        return True
+
+    # --- request bodies -------------------------------------------------------------------
+
+    def body(self, limit: int | None = None) -> AsyncIterator[bytes]:
+        """The request body as it arrives, never buffered whole.
+
+        With ``limit``, more bytes than that raise ``SizeInvalid`` mid-stream.
+        """
+        return _body(self.request, limit)
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole body, refusing more than ``limit`` bytes (small documents only)."""
+        return b"".join([chunk async for chunk in _body(self.request, limit)])
+
+
+async def _body(request: Request, limit: int | None) -> AsyncIterator[bytes]:
+    received = 0
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise SizeInvalid(f"request body is larger than {limit} bytes")
+            yield chunk
+    except ClientDisconnect:
+        raise BlobUploadInvalid("the client disconnected before the body was complete") from None

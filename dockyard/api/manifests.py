@@ -1,0 +1,106 @@
+"""``/v2/<name>/manifests/<reference>``: pull, check, push and delete manifests."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from dockyard.api.context import RequestContext
+from dockyard.api.responses import empty
+from dockyard.digest import Digest
+from dockyard.errors import ManifestTooLarge, SizeInvalid, Unsupported
+from dockyard.reference import Reference, validate_tag
+from dockyard.storage.protocols import Repository
+
+
+async def _resolve(repository: Repository, reference: Reference) -> Digest:
+    if reference.digest is not None:
+        return reference.digest
+    assert reference.tag is not None
+    return await repository.tags.resolve(reference.tag)
+
+
+def _not_modified(ctx: RequestContext, etag: str) -> bool:
+    tags = ctx.header("if-none-match")
+    return tags is not None and etag in tags
+
+
+async def get(ctx: RequestContext) -> Response:
+    """The manifest's bytes exactly as pushed, typed with its stored media type."""
+    repository = ctx.repository
+    digest = await _resolve(repository, Reference.parse(ctx.arg))
+    manifest = await repository.manifests.get(digest)
+    digest_text = str(digest)
+    etag = f'"{digest_text}"'
+    if _not_modified(ctx, etag):
+        return empty(304, {"ETag": etag})
+    return Response(
+        manifest.body,
+        headers={"Docker-Content-Digest": digest_text, "ETag": etag},
+        media_type=manifest.media_type,
+    )
+
+
+async def head(ctx: RequestContext) -> Response:
+    """200 with the manifest's type, length and digest, and no body."""
+    repository = ctx.repository
+    digest = await _resolve(repository, Reference.parse(ctx.arg))
+    descriptor = await repository.manifests.stat(digest)
+    digest_text = str(digest)
+    return Response(
+        b"",
+        headers={
+            "Docker-Content-Digest": digest_text,
+            "ETag": f'"{digest_text}"',
+            "Content-Length": str(descriptor.size),
+            "Content-Type": descriptor.media_type,
+        },
+    )
+
+
+async def put(ctx: RequestContext) -> Response:
+    """Store a manifest by tag or digest (plus any ``?tag=``): 201 at its digest URL."""
+    reference = Reference.parse(ctx.arg)
+    extra_tags = [validate_tag(tag) for tag in ctx.request.query_params.getlist("tag")]
+    limit = ctx.settings.max_manifest_size
+    declared = ctx.header("content-length")
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ManifestTooLarge(int(declared), limit)
+    try:
+        body = await ctx.read_body(limit)
+    except SizeInvalid:
+        raise ManifestTooLarge(limit + 1, limit) from None
+    content_type = ctx.header("content-type")
+    media_type = content_type.split(";", 1)[0].strip() if content_type else None
+    repository = ctx.repository
+    manifest = await repository.manifests.put(body, media_type or None, reference.digest)
+    if reference.tag is not None:
+        await repository.tags.tag(reference.tag, manifest.digest)
+    for tag in extra_tags:
+        await repository.tags.tag(tag, manifest.digest)
+    digest = str(manifest.digest)
+    response = empty(
+        201,
+        {
+            "Location": ctx.url(f"/v2/{ctx.name}/manifests/{digest}"),
+            "Docker-Content-Digest": digest,
+        },
+    )
+    if manifest.subject is not None:
+        response.headers.append("OCI-Subject", str(manifest.subject.digest))
+    for tag in extra_tags:
+        response.headers.append("OCI-Tag", tag)
+    return response
+
+
+async def delete(ctx: RequestContext) -> Response:
+    """202: by digest the manifest and its tags go; by tag only the tag goes."""
+    if not ctx.settings.delete_enabled:
+        raise Unsupported("deleting manifests is disabled on this registry")
+    reference = Reference.parse(ctx.arg)
+    repository = ctx.repository
+    if reference.digest is not None:
+        await repository.manifests.delete(reference.digest)
+    else:
+        assert reference.tag is not None
+        await repository.tags.untag(reference.tag)
+    return empty(202)

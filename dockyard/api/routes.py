@@ -1,0 +1,75 @@
+"""Which endpoint a ``/v2/...`` path addresses.
+
+Repository names contain slashes, so one catch-all route takes every ``/v2/`` path and
+this module reads it from the right: the last one or two segments say which endpoint
+it is, and what is left is the repository name.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from dockyard.api.errors import RouteUnknown
+from dockyard.errors import NameInvalid
+from dockyard.reference import NAME_MAX_LENGTH, NAME_PATTERN
+
+
+class Endpoint(enum.Enum):
+    """The endpoints of the distribution API."""
+
+    BASE = "base"  # /v2/
+    CATALOG = "catalog"  # /v2/_catalog
+    UPLOAD = "upload"  # /v2/<name>/blobs/uploads/[<id>]
+    BLOB = "blob"  # /v2/<name>/blobs/<digest>
+    MANIFEST = "manifest"  # /v2/<name>/manifests/<reference>
+    TAGS = "tags"  # /v2/<name>/tags/list
+    REFERRERS = "referrers"  # /v2/<name>/referrers/<digest>
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A parsed API path: the endpoint, its repository and its last path argument."""
+
+    endpoint: Endpoint
+    name: str = ""
+    arg: str = ""
+
+
+_BASE = Match(Endpoint.BASE)
+_CATALOG = Match(Endpoint.CATALOG)
+
+
+def match(path: str) -> Match:
+    """Parse an API path; ``RouteUnknown`` if no endpoint serves it, ``NameInvalid`` if
+    it does but the repository name is malformed."""
+    if path in ("/v2/", "/v2"):
+        return _BASE
+    if path == "/v2/_catalog":
+        return _CATALOG
+    head, _, last = path.rpartition("/")
+    rest, _, kind = head.rpartition("/")
+    if kind == "manifests" and last:
+        endpoint = Endpoint.MANIFEST
+    elif kind == "blobs":
+        if last == "uploads":
+            endpoint, last = Endpoint.UPLOAD, ""
+        elif last:
+            endpoint = Endpoint.BLOB
+        else:
+            raise RouteUnknown()
+    elif kind == "uploads" and rest.endswith("/blobs"):
+        endpoint = Endpoint.UPLOAD
+        rest = rest[: -len("/blobs")]
+    elif kind == "tags" and last == "list":
+        endpoint, last = Endpoint.TAGS, ""
+    elif kind == "referrers" and last:
+        endpoint = Endpoint.REFERRERS
+    else:
+        raise RouteUnknown()
+    if not rest.startswith("/v2/"):
+        raise RouteUnknown()
+    name = rest[4:]
+    if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
+        raise NameInvalid(f"invalid repository name {name[:NAME_MAX_LENGTH]!r}")
+    return Match(endpoint, name, last)
