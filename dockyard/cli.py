@@ -1,20 +1,184 @@
-"""The ``dockyard`` command line."""
+"""The ``dockyard`` command line: ``serve``, ``gc`` and ``config check``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
+import logging
+import os
 import sys
+from collections.abc import Sequence
+from typing import Any
+
+from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
+from dockyard.errors import DockyardError
+
+logger = logging.getLogger("dockyard")
+
+#: Exit status for a configuration that does not load.
+EXIT_CONFIG = 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dockyard", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the registry")
-    serve.add_argument("config", nargs="?", help="config.yml in the reference registry's shape")
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        print("dockyard serve: the HTTP API is not assembled yet", file=sys.stderr)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except ConfigError as error:
+        print(f"dockyard: configuration error: {error.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DockyardError as error:
+        print(f"dockyard: {error.message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dockyard", description="A container image registry (OCI distribution)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the registry")
+    _config_argument(serve)
+    serve.set_defaults(run=_serve)
+
+    gc = commands.add_parser(
+        "gc",
+        aliases=["garbage-collect"],
+        help="delete blobs no manifest references (stop writes first: read-only mode)",
+    )
+    _config_argument(gc)
+    gc.add_argument("--dry-run", "-d", action="store_true", help="report, delete nothing")
+    gc.add_argument(
+        "--delete-untagged",
+        "-m",
+        action="store_true",
+        help="also delete manifests that no tag points at",
+    )
+    gc.set_defaults(run=_gc)
+
+    config = commands.add_parser("config", help="work with configuration files")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a configuration file")
+    check.add_argument("config", help="config.yml in the reference registry's shape")
+    check.set_defaults(run=_config_check)
+    return parser
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config",
+        nargs="?",
+        help=f"config.yml in the reference registry's shape (default: ${CONFIG_PATH_ENV}, "
+        "else filesystem storage in ./.data on port 5000)",
+    )
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, str | None]:
+    source: str | None = args.config or os.environ.get(CONFIG_PATH_ENV) or None
+    return load(source), source
+
+
+def _setup_logging(config: Config) -> None:
+    logging.basicConfig(
+        level=config.log.python_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _report_warnings(config: Config) -> None:
+    for warning in config.warnings:
+        logger.warning("configuration: %s", warning)
+
+
+# --- serve --------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dockyard import server
+
+    config, source = _load(args)
+    _setup_logging(config)
+    _report_warnings(config)
+    # Fail here, with a clear message, rather than in every worker.
+    server.worker_count(config)
+    _check_storage(config)
+    server.build_authorizer(config)
+    server.serve(config, source)
+    return 0
+
+
+def _check_storage(config: Config) -> None:
+    """Build the driver once so that bad driver parameters stop start-up cleanly."""
+    from dockyard import server
+
+    try:
+        driver = server.build_driver(config)
+    except DockyardError as error:
+        raise ConfigError(f"storage.{config.storage.driver}: {error.message}") from None
+    asyncio.run(driver.close())
+
+
+# --- gc -----------------------------------------------------------------------------------
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from dockyard import server
+
+    config, _ = _load(args)
+    _setup_logging(config)
+    _report_warnings(config)
+    try:
+        gc = importlib.import_module("dockyard.storage.gc")
+    except ModuleNotFoundError as error:
+        if error.name != "dockyard.storage.gc":
+            raise
+        print("dockyard gc: garbage collection is not available in this build", file=sys.stderr)
+        return 1
+    if config.storage.driver == "inmemory":
+        print("dockyard gc: the inmemory driver has nothing to collect", file=sys.stderr)
+        return 0
+    driver = server.build_driver(config)
+
+    async def run() -> Any:
+        try:
+            return await gc.collect(
+                driver, dry_run=args.dry_run, delete_untagged=args.delete_untagged
+            )
+        finally:
+            await driver.close()
+
+    result = asyncio.run(run())
+    if result is not None:
+        print(result)
+    return 0
+
+
+# --- config check -------------------------------------------------------------------------
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from dockyard import server
+
+    config = load(args.config)
+    server.worker_count(config)
+    server.build_authorizer(config)
+    for warning in config.warnings:
+        print(f"warning: {warning}")
+    storage = config.storage
+    where = storage.parameters.get("rootdirectory") or storage.parameters.get("bucket") or ""
+    print(f"{args.config}: valid")
+    print(f"  storage: {storage.driver} {where}".rstrip())
+    print(f"  listen:  {config.http.addr}" + (" (TLS)" if config.http.tls else ""))
+    print(f"  auth:    {', '.join(sorted(config.auth)) or 'none'}")
+    print(f"  delete:  {'enabled' if storage.delete_enabled else 'disabled'}")
+    if storage.readonly:
+        print("  read-only mode")
     return 0
 
 

@@ -1,0 +1,456 @@
+"""``dockyard serve``: assemble the registry from its configuration and run it in granian.
+
+The main process loads and validates the configuration, then granian forks worker
+processes; each worker builds its own app (driver, stores, HTTP layer) from the same
+configuration through ``worker_app``. A secret generated because ``http.secret`` was
+unset is handed to the workers through the environment, so every worker of one
+``dockyard serve`` accepts the others' upload sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import json
+import logging
+import os
+import random
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any, Final
+
+from dockyard.api.settings import ApiSettings
+from dockyard.auth.base import Authorizer
+from dockyard.config import DEFAULT_DATA_DIR, Config, ConfigError, load
+from dockyard.storage.driver import create_driver
+from dockyard.storage.driver.base import StorageDriver
+from dockyard.storage.registry import StorageRegistry
+
+logger = logging.getLogger("dockyard.server")
+
+#: Tells a worker process where the configuration came from ("" for none).
+CONFIG_ENV: Final = "_DOCKYARD_SERVE_CONFIG"
+#: Worker processes on the 2-core machine dockyard is tuned for: one per core.
+DEFAULT_WORKERS: Final = 2
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# --- assembling the app -------------------------------------------------------------------
+
+
+def api_settings(config: Config) -> ApiSettings:
+    """The HTTP layer's settings, taken from the configuration."""
+    settings = ApiSettings(
+        secret=config.http.secret.encode(),
+        host=config.http.host,
+        delete_enabled=config.storage.delete_enabled,
+        read_only=config.storage.readonly,
+        redirect_enabled=not config.storage.redirect_disabled,
+    )
+    purging = config.storage.uploadpurging
+    if purging.enabled:
+        # A session outlives neither its purge nor the signed state in its Location.
+        settings = dataclasses.replace(settings, upload_state_ttl=purging.age)
+    return settings
+
+
+def build_driver(config: Config) -> StorageDriver:
+    """The storage driver ``storage.<driver>`` names, with its parameters."""
+    return create_driver(config.storage.driver, dict(config.storage.parameters))
+
+
+def build_blob_descriptor_cache(config: Config) -> object | None:
+    """The ``storage.cache.blobdescriptor`` cache, or None when none is configured.
+
+    Built through ``dockyard.storage.cache.from_config`` once that module exists.
+    """
+    if config.storage.cache.blobdescriptor is None:
+        return None
+    factory = _optional("dockyard.storage.cache", "from_config")
+    if factory is None:
+        logger.warning("storage.cache.blobdescriptor: caches are not available; running without")
+        return None
+    cache: object | None = factory(config)
+    return cache
+
+
+def build_registry(config: Config, driver: StorageDriver) -> StorageRegistry:
+    """The registry services over ``driver``."""
+    return StorageRegistry(driver, blob_descriptor_cache=build_blob_descriptor_cache(config))
+
+
+def build_authorizer(config: Config) -> Authorizer | None:
+    """The access control ``auth`` configures, or None when it configures none.
+
+    Built by ``dockyard.auth.from_config``. A configured scheme that cannot be built is a
+    start-up error: serving without the access control asked for would be unsafe.
+    """
+    if not config.auth:
+        return None
+    factory = _optional("dockyard.auth", "from_config")
+    if factory is None:
+        schemes = ", ".join(sorted(config.auth))
+        raise ConfigError(f"auth.{schemes}: authentication is not available in this build")
+    authorizer: Authorizer | None = factory(config.auth, data_dir=data_dir(config))
+    return authorizer
+
+
+def data_dir(config: Config) -> Path:
+    """Where dockyard keeps its own local state (the token server's keys): the
+    filesystem driver's root, else ``./.data``."""
+    root = config.storage.parameters.get("rootdirectory")
+    if config.storage.driver == "filesystem" and isinstance(root, str):
+        return Path(root)
+    return Path.cwd() / DEFAULT_DATA_DIR
+
+
+def build_app(config: Config) -> ASGIApp:
+    """The complete ASGI application for ``config``, with its maintenance tasks."""
+    from dockyard.api.app import create_app
+
+    driver = build_driver(config)
+    registry = build_registry(config, driver)
+    app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))
+    if config.http.headers:
+        app = HeadersMiddleware(app, config.http.headers)
+    if config.http.prefix:
+        app = PrefixMiddleware(app, config.http.prefix)
+    return Lifecycle(app, config, registry, driver)
+
+
+def _optional(module: str, attribute: str) -> Callable[..., Any] | None:
+    """``module.attribute`` if both exist (parts written by others may not exist yet)."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise
+        return None
+    found: Callable[..., Any] | None = getattr(loaded, attribute, None)
+    return found
+
+
+# --- ASGI wrappers ------------------------------------------------------------------------
+
+
+class Lifecycle:
+    """Runs the app's background maintenance while it serves, and releases the driver."""
+
+    def __init__(
+        self, app: ASGIApp, config: Config, registry: StorageRegistry, driver: StorageDriver
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.registry = registry
+        self.driver = driver
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.start()
+            elif message["type"] == "lifespan.shutdown.complete":
+                await self.stop()
+            await send(message)
+
+        await self.app(scope, receive, lifespan_send)
+
+    def start(self) -> None:
+        purging = self.config.storage.uploadpurging
+        if purging.enabled and not self.config.storage.readonly:
+            self._tasks.append(asyncio.create_task(self._purge_uploads()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.driver.close()
+
+    async def _purge_uploads(self) -> None:
+        """Remove abandoned upload sessions every ``interval``, as the reference does.
+
+        The first run waits a random part of the interval (at most an hour), so workers
+        and instances started together do not purge in lockstep.
+        """
+        purging = self.config.storage.uploadpurging
+        interval = purging.interval.total_seconds()
+        await asyncio.sleep(random.uniform(0, min(interval, 3600.0)))
+        while True:
+            try:
+                if purging.dryrun:
+                    logger.info(
+                        "upload purging (dry run): would purge uploads older than %s", purging.age
+                    )
+                else:
+                    removed = await self.registry.purge_uploads(purging.age)
+                    logger.info("upload purging: removed %d abandoned upload(s)", removed)
+            except Exception:
+                logger.exception("upload purging failed; retrying at the next interval")
+            await asyncio.sleep(interval)
+
+
+class HeadersMiddleware:
+    """Adds ``http.headers`` to every response, as the reference does."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, tuple[str, ...]]) -> None:
+        self.app = app
+        self.headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, values in headers.items()
+            for value in values
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in self.headers if n not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class PrefixMiddleware:
+    """Serves the app below ``http.prefix`` (``/my/registry/v2/…``); 404 elsewhere."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path != self.prefix and not path.startswith(self.prefix + "/"):
+            body = b'{"errors":[{"code":"NAME_UNKNOWN","message":"not found","detail":null}]}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope = dict(scope)
+        scope["root_path"] = scope.get("root_path", "") + self.prefix
+        scope["path"] = path[len(self.prefix) :] or "/"
+        await self.app(scope, receive, send)
+
+
+# --- the worker side ----------------------------------------------------------------------
+
+
+def worker_app() -> ASGIApp:
+    """The app of one granian worker (granian calls this factory in every worker)."""
+    source = os.environ.get(CONFIG_ENV, "")
+    config = load(source or None)
+    return build_app(config)
+
+
+# --- the main process ---------------------------------------------------------------------
+
+
+def worker_count(config: Config) -> int:
+    """Worker processes to run: ``http.workers``, else one per core of a 2-core machine."""
+    if config.storage.driver == "inmemory":
+        if config.http.workers not in (None, 1):
+            raise ConfigError(
+                "http.workers: the inmemory driver keeps content inside one process; use 1"
+            )
+        return 1
+    if config.http.workers is not None:
+        return config.http.workers
+    return max(1, min(DEFAULT_WORKERS, os.cpu_count() or 1))
+
+
+def logging_config(config: Config) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for granian and dockyard: events to stderr, access
+    log to stdout (as the reference), at ``log.level`` in ``log.formatter``."""
+    level = logging.getLevelName(config.log.python_level)
+    structured = config.log.formatter in ("json", "logstash")
+    formatter = (
+        {"()": "dockyard.server.JsonFormatter", "fields": config.log.fields}
+        if structured
+        else {
+            "()": "logging.Formatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "generic": formatter,
+            "access": {"()": "dockyard.server.AccessFormatter", "structured": structured},
+        },
+        "handlers": {
+            "console": {
+                "formatter": "generic",
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "formatter": "access",
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": level, "propagate": False},
+            "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with ``log.fields`` added to each."""
+
+    def __init__(self, fields: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.fields = fields or {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **self.fields,
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+#: granian's access log fields, in the spirit of the Combined Log Format.
+ACCESS_LOG_FORMAT: Final = (
+    '%(addr)s - - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3fms'
+)
+
+
+class AccessFormatter(logging.Formatter):
+    """Formats granian's access records, with the query string in the request line."""
+
+    def __init__(self, structured: bool = False) -> None:
+        super().__init__()
+        self.structured = structured
+
+    def format(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if isinstance(args, dict):
+            entry = dict(args)
+            if entry.get("query_string"):
+                entry["path"] = f"{entry['path']}?{entry['query_string']}"
+            if self.structured:
+                return json.dumps({"access": True, **entry})
+            return ACCESS_LOG_FORMAT % entry
+        return super().format(record)
+
+
+def _tls_options(config: Config, workdir: Path) -> dict[str, Any]:
+    from granian.constants import SSLProtocols
+
+    tls = config.http.tls
+    if tls is None:
+        return {}
+    if tls.minimumtls in ("tls1.0", "tls1.1"):
+        logger.warning("http.tls.minimumtls: %s is not offered; using tls1.2", tls.minimumtls)
+    options: dict[str, Any] = {
+        "ssl_cert": Path(tls.certificate),
+        "ssl_key": Path(tls.key),
+        "ssl_protocol_min": SSLProtocols.tls13
+        if tls.minimumtls == "tls1.3"
+        else SSLProtocols.tls12,
+    }
+    if tls.clientcas:
+        # granian takes one CA file; the configuration may list several.
+        bundle = workdir / "clientcas.pem"
+        bundle.write_bytes(b"\n".join(Path(ca).read_bytes() for ca in tls.clientcas))
+        options["ssl_ca"] = bundle
+        options["ssl_client_verify"] = True
+    return options
+
+
+def _listen_options(config: Config) -> dict[str, Any]:
+    if config.http.net == "unix":
+        return {"uds": Path(config.http.addr)}
+    host, port = config.http.bind
+    try:
+        resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    except OSError:
+        raise ConfigError(f"http.addr: cannot resolve host {host!r}") from None
+    return {"address": str(resolved), "port": port}
+
+
+def serve(config: Config, source: str | None) -> None:
+    """Run the registry until SIGINT or SIGTERM, then drain and stop.
+
+    ``source`` is the configuration file, re-read by every worker.
+    """
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    workers = worker_count(config)
+    os.environ[CONFIG_ENV] = source or ""
+    if config.http.secret_generated:
+        # Every worker must sign and check upload state with the same secret.
+        os.environ["REGISTRY_HTTP_SECRET"] = config.http.secret
+    drain = config.http.draintimeout
+    with tempfile.TemporaryDirectory(prefix="dockyard-") as workdir:
+        server = Server(
+            "dockyard.server:worker_app",
+            factory=True,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop,
+            http=HTTPModes.http1,
+            websockets=False,
+            log_level=LogLevels(_granian_level(config)),
+            log_dictconfig=logging_config(config),
+            log_access=not config.log.accesslog_disabled,
+            log_access_format=ACCESS_LOG_FORMAT,
+            workers_kill_timeout=max(1, int(drain.total_seconds())) if drain else 30,
+            **_listen_options(config),
+            **_tls_options(config, Path(workdir)),
+        )
+        logger.info(
+            "dockyard serving %s storage on %s with %d worker(s)",
+            config.storage.driver,
+            config.http.addr,
+            workers,
+        )
+        server.serve()
+
+
+def _granian_level(config: Config) -> str:
+    return {"warn": "warning", "trace": "debug", "fatal": "critical", "panic": "critical"}.get(
+        config.log.level, config.log.level
+    )
