@@ -1,0 +1,174 @@
+"""Access rules: who may do what to which repositories, for the built-in token server.
+
+Rules are an ordered list; for each requested resource the first rule that matches both
+the resource and the caller decides the allowed actions (so put exceptions first)::
+
+    rules:
+      - repositories: "${user}/**"     # everyone gets a personal namespace
+        users: ["*"]                   # "*": any authenticated user
+        actions: [pull, push, delete]
+      - repositories: "team/**"
+        groups: [developers]
+        actions: [pull, push]
+      - repositories: "public/*"
+        users: ["*"]
+        anonymous: true                # also callers without credentials
+        actions: [pull]
+      - registry: catalog              # registry-level resources (registry:catalog:*)
+        groups: [admins]
+        actions: ["*"]
+
+In globs ``*`` and ``?`` stay within one path component, ``**`` crosses ``/``, and
+``${user}`` is the caller's username taken literally (a rule naming it never matches an
+anonymous caller). ``actions: ["*"]`` allows every action. What a token grants is the
+intersection of what was asked for and what the deciding rule allows.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from dockyard.auth import settings
+from dockyard.auth.base import Access
+from dockyard.auth.errors import AuthConfigError
+from dockyard.auth.scope import ALL_ACTIONS
+from dockyard.reference import is_valid_name
+
+REPOSITORY_ACTIONS: Final = frozenset({"pull", "push", "delete", ALL_ACTIONS})
+_RULE_OPTIONS: Final = {"repositories", "registry", "users", "groups", "anonymous", "actions"}
+_TOKEN: Final = re.compile(r"\*\*|\*|\?|\$\{user\}")
+ANY_USER: Final = "*"
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(pattern: str, user: str | None) -> re.Pattern[str] | None:
+    parts: list[str] = []
+    position = 0
+    for match in _TOKEN.finditer(pattern):
+        parts.append(re.escape(pattern[position : match.start()]))
+        piece = match.group()
+        if piece == "**":
+            parts.append(".*")
+        elif piece == "*":
+            parts.append("[^/]*")
+        elif piece == "?":
+            parts.append("[^/]")
+        elif user is None:
+            return None
+        else:
+            parts.append(re.escape(user))
+        position = match.end()
+    parts.append(re.escape(pattern[position:]))
+    return re.compile("".join(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One entry of the rule list."""
+
+    resource_type: str  # "repository" or "registry"
+    patterns: tuple[str, ...]
+    actions: frozenset[str]
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    anonymous: bool = False
+
+    def applies_to(self, user: str | None, user_groups: frozenset[str]) -> bool:
+        if user is None:
+            return self.anonymous
+        return user in self.users or ANY_USER in self.users or bool(self.groups & user_groups)
+
+    def matches(self, resource_type: str, name: str, user: str | None) -> bool:
+        if resource_type != self.resource_type:
+            return False
+        for pattern in self.patterns:
+            compiled = _compile(pattern, user)
+            if compiled is not None and compiled.fullmatch(name):
+                return True
+        return False
+
+
+class AccessRules:
+    """The ordered rules and the groups they refer to."""
+
+    def __init__(self, rules: Iterable[Rule], groups: Mapping[str, Iterable[str]]) -> None:
+        self.rules = tuple(rules)
+        self._groups_of: dict[str, set[str]] = {}
+        for group, members in groups.items():
+            for member in members:
+                self._groups_of.setdefault(member, set()).add(group)
+
+    def groups_of(self, user: str | None) -> frozenset[str]:
+        return frozenset(self._groups_of.get(user, ())) if user is not None else frozenset()
+
+    def allowed(self, user: str | None, resource_type: str, name: str) -> frozenset[str]:
+        """The actions the first matching rule allows (none when no rule matches)."""
+        if resource_type == "repository" and not is_valid_name(name):
+            return frozenset()
+        user_groups = self.groups_of(user)
+        for rule in self.rules:
+            if rule.matches(resource_type, name, user) and rule.applies_to(user, user_groups):
+                return rule.actions
+        return frozenset()
+
+    def grant(self, user: str | None, requested: Iterable[Access]) -> list[Access]:
+        """The part of ``requested`` the rules allow ``user`` (``None``: anonymous)."""
+        granted: list[Access] = []
+        for access in requested:
+            allowed = self.allowed(user, access.type, access.name)
+            actions = tuple(a for a in access.actions if a in allowed or ALL_ACTIONS in allowed)
+            if actions:
+                granted.append(Access(access.type, access.name, actions))
+        return granted
+
+
+def rules_from_config(raw_rules: Any, raw_groups: Any, key: str) -> AccessRules:
+    """Validate ``rules`` and ``groups`` options; errors name ``key.rules[i].option``."""
+    groups: dict[str, list[str]] = {}
+    if raw_groups is not None:
+        if not isinstance(raw_groups, Mapping):
+            raise AuthConfigError(f"{key}.groups", "must map group names to lists of users")
+        for name in raw_groups:
+            groups[str(name)] = settings.string_list(raw_groups, name, f"{key}.groups")
+    if raw_rules is None:
+        raw_rules = []
+    if not isinstance(raw_rules, list):
+        raise AuthConfigError(f"{key}.rules", "must be a list of rules")
+    rules = [_rule(raw, f"{key}.rules[{i}]", groups) for i, raw in enumerate(raw_rules)]
+    return AccessRules(rules, groups)
+
+
+def _rule(raw: Any, key: str, groups: Mapping[str, list[str]]) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise AuthConfigError(key, "must be a mapping")
+    settings.reject_unknown(raw, _RULE_OPTIONS, key)
+    if ("repositories" in raw) == ("registry" in raw):
+        raise AuthConfigError(key, "needs exactly one of repositories or registry")
+    resource_type = "repository" if "repositories" in raw else "registry"
+    option = "repositories" if resource_type == "repository" else "registry"
+    patterns = settings.string_list(raw, option, key)
+    if not patterns:
+        raise AuthConfigError(f"{key}.{option}", "must name at least one pattern")
+    actions = frozenset(settings.string_list(raw, "actions", key))
+    if resource_type == "repository":
+        unknown = sorted(actions - REPOSITORY_ACTIONS)
+        if unknown:
+            raise AuthConfigError(
+                f"{key}.actions", f"unknown action(s) {', '.join(unknown)} (pull, push, delete, *)"
+            )
+    rule_groups = frozenset(settings.string_list(raw, "groups", key))
+    for group in sorted(rule_groups):
+        if group not in groups:
+            raise AuthConfigError(f"{key}.groups", f"group {group!r} is not defined")
+    return Rule(
+        resource_type=resource_type,
+        patterns=tuple(patterns),
+        actions=actions,
+        users=frozenset(settings.string_list(raw, "users", key)),
+        groups=rule_groups,
+        anonymous=settings.boolean(raw, "anonymous", key),
+    )

@@ -1,0 +1,206 @@
+"""Bearer-token authorization, as the Docker token specification describes it.
+
+A request without a token, or with one that does not verify, gets a ``401`` whose
+challenge names the token service and exactly the scope the request needs::
+
+    Bearer realm="https://auth.example.com/token",service="registry",scope="repository:a/b:pull,push"
+
+A token that verifies but does not grant that scope gets the same challenge with
+``error="insufficient_scope"``; a bad one gets ``error="invalid_token"``. The signing key
+is found through the token's ``x5c`` chain (verified against ``rootcertbundle``), its
+``jwk`` header (only if that key is trusted), or its ``kid`` among the trusted keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cryptography import x509
+
+from dockyard.auth import jwt
+from dockyard.auth.base import Access, AuthChallenge, Principal, Request
+from dockyard.auth.chain import verify_chain
+from dockyard.auth.credentials import parse_bearer, quote
+from dockyard.auth.jwt import TokenInvalid
+from dockyard.auth.keys import PublicKey, TrustedKeys, key_from_jwk
+from dockyard.auth.scope import permits, scope_param
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEEWAY: Final = 60.0
+DEFAULT_ALGORITHMS: Final = frozenset(jwt.ALGORITHMS)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """What a verified token says: who it was issued to and what it grants."""
+
+    subject: str | None
+    granted: tuple[Access, ...]
+    claims: dict[str, Any]
+
+
+def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise TokenInvalid(f"token has no {name} claim")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TokenInvalid(f"token {name} claim is not a number")
+    return float(value)
+
+
+def _access_claim(claims: dict[str, Any]) -> tuple[Access, ...]:
+    raw = claims.get("access", [])
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TokenInvalid("token access claim is not a list")
+    granted: list[Access] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise TokenInvalid("token access claim entry is not an object")
+        kind, name, actions = entry.get("type"), entry.get("name"), entry.get("actions", [])
+        if not isinstance(kind, str) or not isinstance(name, str) or not isinstance(actions, list):
+            raise TokenInvalid("token access claim entry is malformed")
+        if not all(isinstance(a, str) for a in actions):
+            raise TokenInvalid("token access claim actions are malformed")
+        granted.append(Access(kind, name, tuple(actions)))
+    return tuple(granted)
+
+
+class TokenVerifier:
+    """Checks a token's signature and claims against one issuer and one service."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        service: str,
+        trusted: TrustedKeys,
+        roots: Sequence[x509.Certificate] = (),
+        algorithms: frozenset[str] = DEFAULT_ALGORITHMS,
+        leeway: float = DEFAULT_LEEWAY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self.service = service
+        self.trusted = trusted
+        self.roots = list(roots)
+        self.algorithms = algorithms
+        self.leeway = leeway
+        self.clock = clock
+
+    def verify(self, raw: str) -> VerifiedToken:
+        """The token's subject and grants; raises ``TokenInvalid`` for any flaw."""
+        token = jwt.parse(raw)
+        if token.header["alg"] not in self.algorithms:
+            raise TokenInvalid(f"signing algorithm {token.header['alg']!r} is not accepted")
+        now = self.clock()
+        self._verify_signature(token, now)
+        claims = token.claims
+        if claims.get("iss") != self.issuer:
+            raise TokenInvalid("token is from an untrusted issuer")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.service not in audiences:
+            raise TokenInvalid("token is intended for another audience")
+        expires = _number(claims, "exp", required=True)
+        if expires is not None and now > expires + self.leeway:
+            raise TokenInvalid("token has expired")
+        not_before = _number(claims, "nbf", required=False)
+        if not_before is not None and now < not_before - self.leeway:
+            raise TokenInvalid("token is not valid yet")
+        issued = _number(claims, "iat", required=False)
+        if issued is not None and now < issued - self.leeway:
+            raise TokenInvalid("token was issued in the future")
+        subject = claims.get("sub")
+        return VerifiedToken(
+            subject if isinstance(subject, str) and subject else None,
+            _access_claim(claims),
+            claims,
+        )
+
+    def _candidates(self, header: dict[str, Any], now: float) -> list[PublicKey]:
+        if "x5c" in header:
+            when = datetime.fromtimestamp(now, UTC)
+            return [verify_chain(header["x5c"], self.roots, when)]
+        if "jwk" in header:
+            if not isinstance(header["jwk"], dict):
+                raise TokenInvalid("malformed jwk header")
+            try:
+                key = key_from_jwk(header["jwk"])
+            except ValueError:
+                raise TokenInvalid("malformed jwk header") from None
+            if not self.trusted.contains(key):
+                raise TokenInvalid("token is signed by an untrusted key")
+            return [key]
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenInvalid("token names no signing key")
+        candidates = self.trusted.lookup(kid)
+        if not candidates:
+            raise TokenInvalid("token is signed by an unknown key")
+        return candidates
+
+    def _verify_signature(self, token: jwt.UnverifiedToken, now: float) -> None:
+        failure = TokenInvalid("token signature is invalid")
+        for key in self._candidates(token.header, now):
+            try:
+                jwt.verify_signature(token, key, self.algorithms)
+            except TokenInvalid as e:
+                failure = e
+            else:
+                return
+        raise failure
+
+
+class TokenAuthorizer:
+    """An ``Authorizer`` that accepts bearer tokens from a trusted token service."""
+
+    def __init__(self, realm: str, verifier: TokenVerifier, routes: Sequence[object] = ()) -> None:
+        self.realm = realm
+        self.verifier = verifier
+        self._routes = list(routes)
+
+    def challenge(self, access: Sequence[Access], error: str | None = None) -> str:
+        """The ``WWW-Authenticate`` value for a request needing ``access``."""
+        parts = [f"Bearer realm={quote(self.realm)}", f"service={quote(self.verifier.service)}"]
+        scope = scope_param(access)
+        if scope:
+            parts.append(f"scope={quote(scope)}")
+        if error:
+            parts.append(f"error={quote(error)}")
+        return ",".join(parts)
+
+    async def authorize(self, request: Request, access: list[Access]) -> Principal:
+        needed = tuple(access)
+        raw = parse_bearer(request.authorization)
+        if raw is None:
+            raise AuthChallenge(
+                self.challenge(needed), "authorization token required", access=needed
+            )
+        try:
+            token = self.verifier.verify(raw)
+        except TokenInvalid as e:
+            log.info("rejected a bearer token from %s: %s", request.remote_addr, e.message)
+            raise AuthChallenge(
+                self.challenge(needed, "invalid_token"), "invalid token", access=needed
+            ) from None
+        if not all(permits(token.granted, a) for a in needed):
+            raise AuthChallenge(
+                self.challenge(needed, "insufficient_scope"),
+                "insufficient scope",
+                insufficient_scope=True,
+                access=needed,
+            )
+        return Principal(token.subject, token.granted)
+
+    def routes(self) -> list[object]:
+        return list(self._routes)
