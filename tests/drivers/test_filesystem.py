@@ -347,3 +347,28 @@ async def test_reader_of_a_directory_raises_path_not_found(fs: FilesystemDriver)
     await fs.put_content("/dir/file", b"x")
     with pytest.raises(PathNotFound):
         await fs.reader("/dir")
+
+
+async def test_write_cancelled_while_its_thread_runs_still_lands_and_counts(
+    fs: FilesystemDriver,
+) -> None:
+    content = os.urandom(8 * MiB)
+    writer = await fs.writer("/upload/data")
+    task = asyncio.create_task(writer.write(content))
+    await asyncio.sleep(0)  # the task hands the bytes to a worker thread and waits
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert writer.size == len(content)
+    await writer.close()  # waits for the thread before releasing the file
+    resumed = await fs.writer("/upload/data", append=True)
+    assert resumed.size == len(content)
+    await resumed.commit()
+    assert await fs.get_content("/upload/data") == content
+
+
+async def test_writer_cannot_be_used_after_close(fs: FilesystemDriver) -> None:
+    writer = await fs.writer("/upload/data")
+    await writer.close()
+    with pytest.raises(ValueError, match="closed"):
+        await writer.write(b"late")

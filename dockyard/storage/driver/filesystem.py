@@ -29,7 +29,7 @@ import shutil
 import stat as statmod
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from dockyard.storage.driver.base import (
     FileInfo,
@@ -39,6 +39,9 @@ from dockyard.storage.driver.base import (
     StorageDriver,
     validate_path,
 )
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
 _PARTIAL: Final = "#partial"
@@ -219,6 +222,54 @@ class FilesystemDriver(StorageDriver):
             directory = os.path.dirname(directory)
 
 
+class _OpenFile:
+    """A file descriptor used from worker threads, closed only once no thread uses it.
+
+    A task awaiting a worker thread can be cancelled (a client hangs up) while the thread
+    keeps running. Closing the descriptor then could let that thread write into whatever
+    file reuses the number, so every call is shielded and closing waits for it to end.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._busy: asyncio.Future[Any] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    async def run(
+        self, function: Callable[Concatenate[int, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """``function(fd, *args)`` in a worker thread, one call at a time."""
+        await self._settle()
+        if self._fd is None:
+            raise ValueError("file is closed")
+        future = asyncio.ensure_future(asyncio.to_thread(function, self._fd, *args, **kwargs))
+        self._busy = future
+        return await asyncio.shield(future)
+
+    async def _settle(self) -> None:
+        busy = self._busy
+        if busy is None:
+            return
+        if not busy.done():
+            await asyncio.wait([busy])
+        self._busy = None
+        if not busy.cancelled():
+            busy.exception()  # its caller is gone or has seen it; mark it retrieved
+
+    async def close(self) -> None:
+        await self._settle()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if self._fd is not None and (self._busy is None or self._busy.done()):
+            os.close(self._fd)
+
+
 class _FilesystemWriter(FileWriter):
     """Appends to ``<name>#partial``; ``commit`` renames it onto ``<name>``."""
 
@@ -228,7 +279,7 @@ class _FilesystemWriter(FileWriter):
         self._driver = driver
         self._path = path
         self._target = target
-        self._fd: int | None = fd
+        self._file = _OpenFile(fd)
         self._size = size
         self._buffer = bytearray()
 
@@ -236,57 +287,62 @@ class _FilesystemWriter(FileWriter):
     def size(self) -> int:
         return self._size
 
-    def _open_fd(self) -> int:
-        if self._fd is None:
+    def _check_open(self) -> None:
+        if self._file.closed:
             raise ValueError("writer is closed")
-        return self._fd
 
     async def write(self, data: bytes) -> int:
-        fd = self._open_fd()
+        self._check_open()
         length = len(data)
+        # Counted up front: once handed to a thread, bytes land even if this call is
+        # cancelled while waiting for it.
+        self._size += length
         if not self._buffer and length >= _WRITE_BUFFER:
-            await asyncio.to_thread(_write_all, fd, data)
+            await self._write_out(data)
         else:
             self._buffer += data
             if len(self._buffer) >= _WRITE_BUFFER:
                 await self._flush()
-        self._size += length
         return length
 
     async def _flush(self) -> None:
         if self._buffer:
             pending, self._buffer = self._buffer, bytearray()
-            await asyncio.to_thread(_write_all, self._open_fd(), pending)
+            await self._write_out(pending)
+
+    async def _write_out(self, data: bytes | bytearray) -> None:
+        try:
+            await self._file.run(_write_all, data)
+        except OSError:
+            # Report what actually reached the file, so the caller can resume from there.
+            self._size = await self._file.run(_file_size) + len(self._buffer)
+            raise
 
     async def truncate(self, size: int) -> None:
-        fd = self._open_fd()
+        self._check_open()
         if size < 0 or size > self._size:
             raise InvalidOffset(self._path, size)
         await self._flush()
         # The file is opened O_APPEND, so later writes land at the new end.
-        await asyncio.to_thread(os.ftruncate, fd, size)
+        await self._file.run(os.ftruncate, size)
         self._size = size
 
     async def close(self) -> None:
-        fd = self._open_fd()
+        self._check_open()
         try:
             await self._flush()
-            await asyncio.to_thread(os.fsync, fd)
+            await self._file.run(os.fsync)
         finally:
-            self._release()
+            self._buffer = bytearray()
+            await self._file.close()
 
     async def commit(self) -> None:
-        fd = self._open_fd()
-        try:
-            await self._flush()
-            await asyncio.to_thread(os.fsync, fd)
-        finally:
-            self._release()
+        await self.close()
         await asyncio.to_thread(_publish_partial, self._path, self._target)
 
     async def cancel(self) -> None:
-        if self._fd is not None:
-            self._release()
+        self._buffer = bytearray()
+        await self._file.close()
         await asyncio.to_thread(self._discard)
 
     def _discard(self) -> None:
@@ -296,22 +352,12 @@ class _FilesystemWriter(FileWriter):
             return
         self._driver._prune(os.path.dirname(self._target))
 
-    def _release(self) -> None:
-        fd, self._fd = self._fd, None
-        self._buffer = bytearray()
-        if fd is not None:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-
 
 class _FileStream(AsyncIterator[bytes]):
     """Reads ``[position, end)`` of an open file in worker threads, one chunk at a time."""
 
     def __init__(self, fd: int, position: int, end: int) -> None:
-        self._fd: int | None = fd
+        self._file = _OpenFile(fd)
         self._position = position
         self._end = end
 
@@ -319,29 +365,20 @@ class _FileStream(AsyncIterator[bytes]):
         return self
 
     async def __anext__(self) -> bytes:
-        fd = self._fd
-        if fd is None or self._position >= self._end:
-            self._release()
+        if self._file.closed or self._position >= self._end:
+            await self._file.close()
             raise StopAsyncIteration
         want = min(_READ_CHUNK, self._end - self._position)
-        chunk = await asyncio.to_thread(os.pread, fd, want, self._position)
+        chunk = await self._file.run(os.pread, want, self._position)
         if not chunk:  # the file shrank under us
-            self._release()
+            await self._file.close()
             raise StopAsyncIteration
         self._position += len(chunk)
         return chunk
 
     async def aclose(self) -> None:
         """Release the file early, when the consumer stops before the end."""
-        self._release()
-
-    def _release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        self._release()
+        await self._file.close()
 
 
 # -- blocking helpers, run in worker threads -----------------------------------------------
@@ -457,6 +494,10 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def _file_size(fd: int) -> int:
+    return os.fstat(fd).st_size
 
 
 def _fsync_dir(directory: str) -> None:
