@@ -262,7 +262,7 @@ class StorageUploads:
         try:
             writer = await self.driver.writer(paths.upload_data(self.name, upload_id), True)
         except PathNotFound:
-            raise BlobUploadUnknown("the upload session is unknown") from None
+            writer = await self._adopt(upload_id, current)
         try:
             if writer.size > current:
                 await writer.truncate(current)
@@ -287,6 +287,28 @@ class StorageUploads:
             await _close_quietly(writer)
             raise
         return writer, hasher
+
+    async def _adopt(self, upload_id: str, acknowledged: int) -> FileWriter:
+        """A writer continuing upload data that exists only as committed content.
+
+        The reference registry's filesystem driver writes upload data in place, where a
+        dockyard driver keeps it uncommitted; to resume such a session, its acknowledged
+        bytes are copied once into a fresh writer.
+        """
+        data_path = paths.upload_data(self.name, upload_id)
+        try:
+            info = await self.driver.stat(data_path)
+            stream = await self.driver.reader(data_path, 0, min(info.size, acknowledged))
+        except (PathNotFound, InvalidOffset):
+            raise BlobUploadUnknown("the upload session is unknown") from None
+        writer = await self.driver.writer(data_path, append=False)
+        try:
+            async for batch in _batched(stream):
+                await writer.write(batch)
+        except BaseException:
+            await _close_quietly(writer)
+            raise
+        return writer
 
     async def _remove(self, upload_id: str) -> None:
         with contextlib.suppress(PathNotFound):

@@ -1,0 +1,177 @@
+"""Upload sessions resume anywhere: another instance, another process, the reference registry.
+
+Nothing about a session lives in process memory, so a session opened by one registry
+instance can be continued and committed by another driver instance over the same
+storage root, by a separate Python process, or by the reference registry (its hash
+state files are Go's marshaled form, which dockyard reads and writes).
+
+The other direction (the reference finishing a dockyard session) is not possible with
+dockyard's filesystem driver, which keeps uncommitted data at ``data#partial`` where the
+reference expects ``data``; the reference also demands its own signed ``_state`` token.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from storage_helpers import chunks
+
+from dockyard.digest import Digest
+from dockyard.storage.driver.filesystem import FilesystemDriver
+from dockyard.storage.driver.inmemory import InMemoryDriver
+from dockyard.storage.registry import StorageRegistry
+
+FIRST = b"first chunk " * 5000
+SECOND = b"second chunk " * 7000
+WHOLE = FIRST + SECOND
+REFERENCE = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+
+async def test_session_continues_in_a_new_registry_on_the_same_driver() -> None:
+    driver = InMemoryDriver()
+    status = await StorageRegistry(driver).repository("app").uploads.create()
+    await StorageRegistry(driver).repository("app").uploads.append(status.id, 0, chunks(FIRST))
+    repo = StorageRegistry(driver).repository("app")
+    await repo.uploads.append(status.id, len(FIRST), chunks(SECOND))
+    descriptor = await repo.uploads.commit(status.id, Digest.of(WHOLE), len(WHOLE))
+    assert descriptor.size == len(WHOLE)
+
+
+async def test_session_continues_on_a_new_filesystem_driver(tmp_path: Path) -> None:
+    first = FilesystemDriver(tmp_path)
+    uploads = StorageRegistry(first).repository("app").uploads
+    status = await uploads.create()
+    await uploads.append(status.id, 0, chunks(FIRST))
+    await first.close()
+
+    second = FilesystemDriver(tmp_path)
+    repo = StorageRegistry(second).repository("app")
+    assert (await repo.uploads.status(status.id)).offset == len(FIRST)
+    await repo.uploads.append(status.id, len(FIRST), chunks(SECOND))
+    descriptor = await repo.uploads.commit(status.id, Digest.of(WHOLE), len(WHOLE))
+    assert descriptor.digest == Digest.of(WHOLE)
+    assert (await repo.blobs.stat(Digest.of(WHOLE))).size == len(WHOLE)
+    await second.close()
+
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from dockyard.digest import Digest
+    from dockyard.storage.driver.filesystem import FilesystemDriver
+    from dockyard.storage.registry import StorageRegistry
+
+    async def main(root, upload_id, offset, path):
+        data = open(path, "rb").read()
+        async def body():
+            yield data
+        repo = StorageRegistry(FilesystemDriver(root)).repository("app")
+        await repo.uploads.append(upload_id, int(offset), body())
+
+    asyncio.run(main(*sys.argv[1:]))
+    """
+)
+
+
+async def test_session_continues_in_another_process(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    repo = StorageRegistry(FilesystemDriver(root)).repository("app")
+    status = await repo.uploads.create()
+    await repo.uploads.append(status.id, 0, chunks(FIRST))
+    chunk_file = tmp_path / "second"
+    chunk_file.write_bytes(SECOND)
+
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(root), status.id, str(len(FIRST)), str(chunk_file)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+
+    fresh = StorageRegistry(FilesystemDriver(root)).repository("app")
+    assert (await fresh.uploads.status(status.id)).offset == len(WHOLE)
+    descriptor = await fresh.uploads.commit(status.id, Digest.of(WHOLE), len(WHOLE))
+    assert descriptor.size == len(WHOLE)
+
+
+# --- the reference registry ---------------------------------------------------------------
+
+
+@pytest.fixture
+def reference(tmp_path: Path, free_port: object) -> Iterator[tuple[str, Path]]:
+    """The reference registry serving a filesystem root: (base URL, root)."""
+    if not Path(REFERENCE).exists():
+        pytest.skip("the reference registry is not installed")
+    port = free_port()  # type: ignore[operator]
+    root = tmp_path / "shared-root"
+    config = tmp_path / "config.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "error"},
+                "storage": {
+                    "filesystem": {"rootdirectory": str(root)},
+                    "delete": {"enabled": True},
+                },
+                "http": {"addr": f"127.0.0.1:{port}"},
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [REFERENCE, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/v2/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("the reference registry did not start")
+            time.sleep(0.05)
+        yield base, root
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_session_begun_by_the_reference_registry_is_finished_by_dockyard(
+    reference: tuple[str, Path],
+) -> None:
+    base, root = reference
+    async with httpx.AsyncClient(base_url=base) as client:
+        started = await client.post("/v2/app/blobs/uploads/")
+        assert started.status_code == 202
+        location = started.headers["location"]
+        patched = await client.patch(
+            location,
+            content=FIRST,
+            headers={"content-type": "application/octet-stream"},
+        )
+        assert patched.status_code == 202, patched.text
+    upload_id = started.headers["docker-upload-uuid"]
+
+    repo = StorageRegistry(FilesystemDriver(root)).repository("app")
+    assert (await repo.uploads.status(upload_id)).offset == len(FIRST)
+    await repo.uploads.append(upload_id, len(FIRST), chunks(SECOND))
+    descriptor = await repo.uploads.commit(upload_id, Digest.of(WHOLE), len(WHOLE))
+    assert descriptor.size == len(WHOLE)
+
+    async with httpx.AsyncClient(base_url=base) as client:
+        fetched = await client.get(f"/v2/app/blobs/{Digest.of(WHOLE)}")
+    assert fetched.status_code == 200
+    assert fetched.content == WHOLE
