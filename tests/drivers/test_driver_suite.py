@@ -371,6 +371,15 @@ async def test_large_content_streams_through_writer_and_reader(driver: StorageDr
     assert read.hexdigest() == written.hexdigest()
 
 
+async def test_put_content_leaves_pending_writer_content_alone(driver: StorageDriver) -> None:
+    await write_closed(driver, "/upload/data", b"pending")
+    await driver.put_content("/upload/data", b"committed")
+    writer = await driver.writer("/upload/data", append=True)
+    assert writer.size == 7
+    await writer.commit()
+    assert await driver.get_content("/upload/data") == b"pending"
+
+
 # --- stat ---------------------------------------------------------------------------------
 
 
@@ -471,6 +480,13 @@ async def test_move_overwrites_destination(driver: StorageDriver) -> None:
 async def test_move_missing_source_raises_path_not_found(driver: StorageDriver) -> None:
     with pytest.raises(PathNotFound):
         await driver.move("/missing", "/to")
+
+
+async def test_move_of_a_directory_raises_path_not_found(driver: StorageDriver) -> None:
+    await driver.put_content("/dir/file", b"x")
+    with pytest.raises(PathNotFound):
+        await driver.move("/dir", "/elsewhere")
+    assert await driver.get_content("/dir/file") == b"x"
 
 
 async def test_move_creates_destination_parents(driver: StorageDriver) -> None:
