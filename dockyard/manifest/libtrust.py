@@ -300,7 +300,8 @@ def _verify_one(
                     f"{where}: algorithm {algorithm[:16]!r} is not supported for RSA keys"
                 )
             key.verify(signature, signing_input, padding.PKCS1v15(), rsa_hash())
-    except InvalidSignature as exc:
+    except (InvalidSignature, ValueError, UnsupportedAlgorithm) as exc:
+        # ValueError/UnsupportedAlgorithm: keys OpenSSL will not verify with (too large…).
         raise ManifestUnverified(f"{where} does not verify") from exc
 
 
