@@ -16,6 +16,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 EMPTY_JSON = b"{}"
 EMPTY_JSON_TYPE = "application/vnd.oci.empty.v1+json"
 DUMMY_DIGEST = "sha256:" + "0" * 64
+SECRET = b"test-secret-for-upload-state"
 
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:

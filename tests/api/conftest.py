@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_helpers import SECRET
 from starlette.applications import Starlette
 
 from dockyard.api.app import create_app
@@ -16,7 +17,6 @@ from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
 from dockyard.storage.registry import StorageRegistry
 
-SECRET = b"test-secret-for-upload-state"
 BASE_URL = "http://registry.test"
 
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
