@@ -1,0 +1,97 @@
+"""Fixtures of the end-to-end tests: real ``dockyard serve`` and ``docker-registry``
+processes on free loopback ports, and image layouts built on disk."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_images import OciLayout
+from e2e_processes import (
+    DOCKER_REGISTRY,
+    ServerProcess,
+    dockyard_config,
+    dockyard_process,
+    have,
+    reference_process,
+)
+
+StartDockyard = Callable[..., ServerProcess]
+StartReference = Callable[[Path], ServerProcess]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def start_dockyard(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[StartDockyard]:
+    """Start ``dockyard serve`` processes; every one is stopped after the test.
+
+    ``start(root=…, workers=…, config=…, env=…)``: the filesystem root defaults to
+    ``tmp_path/root``; ``config`` entries replace the defaults' top-level sections.
+    """
+    started: list[ServerProcess] = []
+
+    def start(
+        root: Path | None = None,
+        *,
+        workers: int = 1,
+        config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> ServerProcess:
+        port = free_port()
+        full = dockyard_config(root or tmp_path / "root", port, workers=workers)
+        full.update(config or {})
+        environment = {"REGISTRY_HTTP_SECRET": secrets.token_hex(16), **(env or {})}
+        process = dockyard_process(
+            tmp_path, port, full, env=environment, name=name or f"dockyard-{len(started)}"
+        )
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def dockyard(start_dockyard: StartDockyard) -> ServerProcess:
+    """One ``dockyard serve`` on filesystem storage in the test's tmp_path."""
+    return start_dockyard()
+
+
+@pytest.fixture
+def start_reference(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[StartReference]:
+    """Start the reference registry on a storage root; stopped after the test."""
+    if not have(DOCKER_REGISTRY):
+        pytest.skip("the reference registry (Debian package docker-registry) is not installed")
+    started: list[ServerProcess] = []
+
+    def start(root: Path) -> ServerProcess:
+        process = reference_process(tmp_path, free_port(), root)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> OciLayout:
+    """An empty OCI image layout to build source images in."""
+    return OciLayout(tmp_path / "source")
+
+
+@pytest.fixture(autouse=True)
+def _need_skopeo() -> None:
+    if not have("skopeo"):
+        pytest.skip("skopeo (Debian package) is not installed")

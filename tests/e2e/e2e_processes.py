@@ -1,0 +1,172 @@
+"""Real server processes (``dockyard serve``, the reference ``docker-registry``) and the
+real clients (skopeo) that the end-to-end tests drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+DOCKER_REGISTRY = "/usr/bin/docker-registry"
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without ``REGISTRY_*`` (which both servers read)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """A registry server running as a child process, with its output kept in files."""
+
+    def __init__(
+        self, name: str, argv: list[str], *, cwd: Path, env: dict[str, str], port: int
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env
+        self.port = port
+        self.stdout_path = cwd / f"{name}.stdout.log"
+        self.stderr_path = cwd / f"{name}.stderr.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:<port>``, as image references name the registry."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start the server and wait until ``GET /v2/`` answers."""
+        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
+            # A session of its own, so a stuck server and its workers can be ended together.
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.stderr()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/v2/", timeout=2).status_code in (200, 401):
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{self.stderr()}")
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, wait for a graceful exit; kill the process group if it hangs."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.process = None
+        return process.returncode
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+
+def dockyard_process(
+    workdir: Path,
+    port: int,
+    config: dict[str, Any],
+    *,
+    env: dict[str, str] | None = None,
+    name: str = "dockyard",
+) -> ServerProcess:
+    """``dockyard serve <workdir>/<name>.yml`` with ``config``, not yet started."""
+    path = workdir / f"{name}.yml"
+    path.write_text(yaml.safe_dump(config))
+    argv = [sys.executable, "-m", "dockyard.cli", "serve", str(path)]
+    return ServerProcess(name, argv, cwd=workdir, env=clean_environment(**(env or {})), port=port)
+
+
+def dockyard_config(root: Path, port: int, *, workers: int = 1) -> dict[str, Any]:
+    """A filesystem-backed dockyard on ``127.0.0.1:port`` with deletes enabled."""
+    return {
+        "version": 0.1,
+        "log": {"level": "info"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root)},
+            "delete": {"enabled": True},
+        },
+        "http": {"addr": f"127.0.0.1:{port}", "workers": workers},
+    }
+
+
+def reference_process(workdir: Path, port: int, root: Path) -> ServerProcess:
+    """The reference registry (``docker-registry``) serving ``root``, not yet started."""
+    config = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "reference-test-secret"},
+    }
+    path = workdir / "docker-registry.yml"
+    path.write_text(yaml.safe_dump(config))
+    return ServerProcess(
+        "docker-registry",
+        [DOCKER_REGISTRY, "serve", str(path)],
+        cwd=workdir,
+        env=clean_environment(),
+        port=port,
+    )
+
+
+def have(program: str) -> bool:
+    return shutil.which(program) is not None or Path(program).exists()
+
+
+def skopeo(*args: str, timeout: float = 180.0) -> str:
+    """Run skopeo against plain-HTTP registries; returns stdout, raises with stderr."""
+    argv = ["skopeo", "--insecure-policy", *args]
+    result = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)} failed ({result.returncode}):\n"
+            f"{result.stderr.decode(errors='replace')}"
+        )
+    return result.stdout.decode()
+
+
+def copy(source: str, destination: str, *extra: str) -> str:
+    """``skopeo copy`` with TLS verification off on both sides."""
+    return skopeo(
+        "copy", "--src-tls-verify=false", "--dest-tls-verify=false", *extra, source, destination
+    )
