@@ -4,9 +4,21 @@
 (``dockyard.manifest.base``), whatever the media type: OCI image manifest and index
 (``oci``), Docker schema2 manifest and manifest list (``docker``), and the legacy
 Docker schema1 signed manifest (``schema1``). ``detect`` decides which type a body is.
+
+``parse_manifest`` is CPU-bound (it hashes up to 4 MiB and checks schema1 signatures):
+on the request path, call it through ``asyncio.to_thread`` for large bodies.
 """
 
 from dockyard.manifest.base import MAX_MANIFEST_SIZE, Manifest
+from dockyard.manifest.external import external_layers
 from dockyard.manifest.parse import parse_manifest
+from dockyard.manifest.schema1 import canonical_payload, sign_schema1
 
-__all__ = ["MAX_MANIFEST_SIZE", "Manifest", "parse_manifest"]
+__all__ = [
+    "MAX_MANIFEST_SIZE",
+    "Manifest",
+    "canonical_payload",
+    "external_layers",
+    "parse_manifest",
+    "sign_schema1",
+]

@@ -11,20 +11,38 @@ push there can push here:
   but which has no ``artifactType`` is accepted, although the image-spec's "Guidelines
   for Artifact Usage" say ``artifactType`` MUST then be set. ``Manifest.descriptor()``
   then reports the config media type as its artifact type, as the referrers API does.
-- A layer descriptor with ``urls`` is fetched from elsewhere (non-distributable layers):
-  it is kept in ``raw`` but left out of ``Manifest.layers``, so the registry does not
-  demand the blob. Its URLs must be absolute http(s) URLs without a fragment.
+- A non-distributable layer (``application/vnd.oci.image.layer.nondistributable.*``,
+  deprecated but still pushed for Windows base layers) that lists ``urls`` is fetched
+  from elsewhere: it is kept in ``raw`` but left out of ``Manifest.layers``, so the
+  registry does not demand the blob. Every other layer must be in the registry, even
+  with ``urls``. On layer media types, ``urls`` must be absolute http(s) URLs without a
+  fragment. (Both as distribution v3's ``ocischemaManifestHandler``.)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import ManifestInvalid
 from dockyard.manifest import fields
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST, Manifest
+
+#: Layers that may live outside the registry (image-spec, deprecated in v1.1).
+NON_DISTRIBUTABLE_LAYERS: Final = frozenset(
+    {
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
+#: The OCI layer media types whose ``urls`` the registry checks.
+LAYER_MEDIA_TYPES: Final = NON_DISTRIBUTABLE_LAYERS | {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+}
 
 
 def parse_oci_manifest(body: bytes, raw: dict[str, Any]) -> Manifest:
@@ -64,14 +82,14 @@ def parse_oci_index(body: bytes, raw: dict[str, Any]) -> Manifest:
 
 
 def required_layers(raw: dict[str, Any]) -> list[Descriptor]:
-    """The layers the registry must hold: every layer except those served from ``urls``."""
+    """The layers the registry must hold: all but non-distributable ones with ``urls``."""
     layers = fields.descriptors(raw, "layers")
     required = []
     for index, (layer, layer_raw) in enumerate(zip(layers, raw.get("layers") or [], strict=True)):
         external = fields.urls(layer_raw)
-        if external:
+        if external and layer.media_type in LAYER_MEDIA_TYPES:
             fields.check_external_urls(external, f"layers[{index}]")
-        else:
+        if not (external and layer.media_type in NON_DISTRIBUTABLE_LAYERS):
             required.append(layer)
     return required
 

@@ -137,7 +137,7 @@ def test_descriptor_falls_back_to_config_media_type(
     assert described.artifact_type == oci_manifest["config"]["mediaType"]
 
 
-def test_layer_with_urls_is_not_required(
+def test_nondistributable_layer_with_urls_is_not_required(
     oci_manifest: dict[str, Any], descriptor: Builder, to_bytes: Encode
 ) -> None:
     external = descriptor(
@@ -155,6 +155,24 @@ def test_layer_with_non_http_url_is_invalid(oci_manifest: dict[str, Any], to_byt
     oci_manifest["layers"][0]["urls"] = ["file:///etc/passwd"]
     with pytest.raises(ManifestInvalid, match=r"layers\[0\]\.urls\[0\]"):
         parse_manifest(to_bytes(oci_manifest), OCI_MANIFEST)
+
+
+def test_ordinary_layer_with_urls_is_still_required(
+    oci_manifest: dict[str, Any], to_bytes: Encode
+) -> None:
+    oci_manifest["layers"][0]["urls"] = ["https://example.com/layer.tar.gz"]
+    manifest = parse_manifest(to_bytes(oci_manifest), OCI_MANIFEST)
+    assert [d.digest for d in manifest.layers] == [Digest.of(b"layer-1")]
+
+
+def test_urls_of_non_layer_descriptors_are_not_checked(
+    oci_manifest: dict[str, Any], descriptor: Builder, to_bytes: Encode
+) -> None:
+    oci_manifest["layers"].append(
+        descriptor("application/vnd.example.data", b"d", urls=["s3://bucket/key"])
+    )
+    manifest = parse_manifest(to_bytes(oci_manifest), OCI_MANIFEST)
+    assert manifest.layers[-1].digest == Digest.of(b"d")
 
 
 def test_nondistributable_layer_without_urls_is_required(
