@@ -1,0 +1,126 @@
+"""The catalog and repositories: names found by their ``_manifests`` folder, in pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from storage_helpers import push_blob, push_image
+
+from dockyard.errors import NameInvalid
+from dockyard.storage import paths
+from dockyard.storage.catalog import repository_names
+from dockyard.storage.driver.base import FileInfo, FileWriter, StorageDriver
+from dockyard.storage.registry import StorageRegistry
+
+
+async def test_catalog_lists_repositories_with_manifests(registry: StorageRegistry) -> None:
+    for name in ("b", "a/c", "a"):
+        await push_image(registry.repository(name))
+    page = await registry.catalog()
+    assert (page.items, page.more) == (["a", "a/c", "b"], False)
+
+
+async def test_catalog_is_lexical_not_walk_order(registry: StorageRegistry) -> None:
+    for name in ("a/b", "a-b"):
+        await push_image(registry.repository(name))
+    assert (await registry.catalog()).items == ["a-b", "a/b"]
+
+
+async def test_catalog_skips_repositories_without_manifests(registry: StorageRegistry) -> None:
+    await push_blob(registry.repository("only-blobs"), b"data")
+    await push_image(registry.repository("image"))
+    assert (await registry.catalog()).items == ["image"]
+
+
+async def test_catalog_of_empty_registry_is_empty(registry: StorageRegistry) -> None:
+    page = await registry.catalog()
+    assert (page.items, page.more) == ([], False)
+
+
+async def test_catalog_paginates(registry: StorageRegistry) -> None:
+    for name in ("a", "b", "c"):
+        await push_image(registry.repository(name))
+    first = await registry.catalog(n=2)
+    assert (first.items, first.more) == (["a", "b"], True)
+    second = await registry.catalog(last="b", n=2)
+    assert (second.items, second.more) == (["c"], False)
+
+
+async def test_catalog_with_n_zero_is_empty(registry: StorageRegistry) -> None:
+    await push_image(registry.repository("a"))
+    page = await registry.catalog(n=0)
+    assert (page.items, page.more) == ([], False)
+
+
+class _Spy(StorageDriver):
+    """Counts which paths the walk reads as files."""
+
+    def __init__(self, inner: StorageDriver) -> None:
+        self.inner = inner
+        self.reads: list[str] = []
+        self.descended: list[str] = []
+
+    async def get_content(self, path: str) -> bytes:
+        self.reads.append(path)
+        return await self.inner.get_content(path)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self.inner.put_content(path, content)
+
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        self.reads.append(path)
+        return await self.inner.reader(path, offset, length)
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        return await self.inner.writer(path, append)
+
+    async def stat(self, path: str) -> FileInfo:
+        return await self.inner.stat(path)
+
+    async def list(self, path: str) -> list[str]:
+        self.descended.append(path)
+        return await self.inner.list(path)
+
+    async def move(self, source: str, destination: str) -> None:
+        await self.inner.move(source, destination)
+
+    async def delete(self, path: str) -> None:
+        await self.inner.delete(path)
+
+
+async def test_catalog_reads_no_file_and_skips_underscore_folders(
+    registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    await push_image(registry.repository("a/b"))
+    spy = _Spy(driver)
+    assert await repository_names(spy) == ["a/b"]
+    assert spy.reads == []
+    assert not any("/_" in path for path in spy.descended)
+
+
+async def test_repository_with_invalid_name_raises_name_invalid(registry: StorageRegistry) -> None:
+    for bad in ("", "UPPER", "a//b", "../etc", "a/", "-a", "x" * 256):
+        with pytest.raises(NameInvalid):
+            registry.repository(bad)
+
+
+async def test_repository_exists_after_a_push(registry: StorageRegistry) -> None:
+    repo = registry.repository("a/b")
+    assert not await repo.exists()
+    await push_blob(repo, b"data")
+    assert await repo.exists()
+
+
+async def test_parent_of_nested_repository_exists_as_folder(registry: StorageRegistry) -> None:
+    await push_image(registry.repository("a/b"))
+    assert (await registry.catalog()).items == ["a/b"]
+
+
+async def test_repository_name_of_paths() -> None:
+    assert paths.repository_name_of(paths.manifests_dir("a/b")) == "a/b"
+    assert paths.repository_name_of(paths.upload_dir("x", "id")) == "x"
+    assert paths.repository_name_of(paths.BLOBS) is None
+    assert paths.repository_name_of(paths.repository("a")) is None
