@@ -1,0 +1,150 @@
+"""``python -m bench``: measure the reference registry and dockyard, one after the other.
+
+Progress goes to stderr; the table goes to stdout; the JSON, the Markdown table and the
+PNG chart go to ``--out`` (``bench/results`` by default) as ``latest.*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import debian, figures, machine, report
+from bench.servers import (
+    REFERENCE_BINARY,
+    RunningServer,
+    ServerError,
+    ServerSpec,
+    dockyard_spec,
+    reference_spec,
+)
+from bench.settings import FULL, QUICK, Settings
+from bench.workloads import ServerResult, Workloads
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "bench" / "results"
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--only", choices=("dockyard", "reference"), help="measure one registry")
+    p.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke)")
+    p.add_argument(
+        "--dockyard-cmd",
+        help="command that starts dockyard; {config} is replaced by the config path, "
+        "else the path is appended (default: .venv/bin/dockyard serve)",
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for latest.*")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    p.add_argument(
+        "--loadgen",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="load generator for manifest GET (HEAD always uses the python one)",
+    )
+    return p
+
+
+def _version(spec: ServerSpec) -> str:
+    if spec.name == "reference":
+        done = subprocess.run([spec.argv[0], "--version"], capture_output=True, text=True)
+        return done.stdout.strip() or "unknown"
+    rev = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"dockyard {rev or 'unknown'}"
+
+
+def _measure(
+    spec: ServerSpec, settings: Settings, scratch: Path, loadgen_tool: str
+) -> ServerResult:
+    workdir = scratch / spec.name
+    workdir.mkdir()
+    _log(f"{spec.name}: starting {' '.join(spec.argv)}")
+    server = RunningServer(spec, workdir)
+    try:
+        with server:
+            workloads = Workloads(server, settings, _log, loadgen_tool)
+            workloads.result.version = _version(spec)
+            result = workloads.run()
+    except (ServerError, OSError) as exc:
+        result = ServerResult(spec.name, spec.command(server.config_path), _version(spec))
+        result.errors["server"] = f"{type(exc).__name__}: {exc}"
+        _log(f"{spec.name}: FAILED: {exc}")
+    _log(f"{spec.name}: done in {result.seconds:.1f} s")
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure the machine and the chosen registries; return the results document."""
+    settings = QUICK if args.quick else FULL
+    started = datetime.now(UTC)
+    loadgen_tool = args.loadgen
+    specs: list[ServerSpec] = []
+    if args.only in (None, "reference"):
+        debian.ensure_installed("docker-registry", REFERENCE_BINARY, _log)
+        specs.append(reference_spec())
+    if args.only in (None, "dockyard"):
+        specs.append(dockyard_spec(args.dockyard_cmd, Path(sys.executable).parent))
+    if loadgen_tool == "wrk" and not debian.ensure_installed("wrk", "wrk", _log):
+        _log("wrk unavailable: manifest GET uses the python load generator")
+        loadgen_tool = "python"
+    scratch = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
+    try:
+        _log("machine: measuring sha256, disk and page-cache speed")
+        limits = machine.limits(scratch, settings.machine_probe_size)
+        servers = {s.name: _measure(s, settings, scratch, loadgen_tool) for s in specs}
+    finally:
+        if args.keep:
+            _log(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    ref = servers.get("reference")
+    dy = servers.get("dockyard")
+    return {
+        "schema": 1,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": bool(args.quick),
+        "machine": machine.describe(),
+        "limits": limits,
+        "settings": {**settings.as_dict(), "manifest_get_loadgen": loadgen_tool},
+        "servers": {name: r.as_dict() for name, r in servers.items()},
+        "figures": figures.compare(ref.figures if ref else None, dy.figures if dy else None),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write its outputs; 1 if no registry could be measured."""
+    args = _parser().parse_args(argv)
+    began = time.perf_counter()
+    results = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(args.out / "latest.json", results)
+    (args.out / "latest.md").write_text(
+        report.markdown_table(results) + "\n" + report.machine_line(results) + "\n"
+    )
+    try:
+        report.draw_chart(args.out / "latest.png", results)
+    except ImportError as exc:
+        _log(f"no chart: {exc} (install the bench extra: pip install -e '.[bench]')")
+    print(report.text_table(results))
+    _log(
+        f"wrote latest.json, latest.md, latest.png to {args.out} "
+        f"in {time.perf_counter() - began:.0f} s"
+    )
+    measured = [s for s in results["servers"].values() if "server" not in s["errors"]]
+    return 0 if measured else 1

@@ -1,0 +1,80 @@
+"""Peak memory and CPU time of a server process and its children, read from /proc."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_PROC = Path("/proc")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ProcessUsage:
+    """Resource use of a process tree: summed peak RSS and CPU seconds, and its size."""
+
+    peak_rss_bytes: int
+    cpu_seconds: float
+    processes: int
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses; fields resume after the last ')'.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _children(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree: list[int] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        kids = parents.get(pid, [])
+        tree.extend(kids)
+        todo.extend(kids)
+    return tree
+
+
+def _vm_hwm(pid: int) -> int:
+    try:
+        for line in (_PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_seconds(pid: int, *, with_reaped: bool) -> float:
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    # Fields 14-17 of stat (utime, stime, cutime, cstime) sit at 11-14 after the name.
+    ticks = int(fields[11]) + int(fields[12])
+    if with_reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICKS
+
+
+def usage(root: int) -> ProcessUsage:
+    """Usage of ``root`` and every live descendant, including reaped children's CPU time.
+
+    Peak RSS is the sum of each process's VmHWM: an upper bound on the tree's peak.
+    """
+    tree = [root, *_children(root)]
+    return ProcessUsage(
+        peak_rss_bytes=sum(_vm_hwm(pid) for pid in tree),
+        cpu_seconds=sum(_cpu_seconds(pid, with_reaped=True) for pid in tree),
+        processes=len(tree),
+    )

@@ -1,0 +1,361 @@
+"""The measurements taken against one running registry, in order.
+
+Each group of figures runs on its own; a group that fails records its error and the
+run goes on, so a registry that lacks one feature is still measured on the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import images, loadgen, wrk
+from bench.http import Connection, HttpError, request_target
+from bench.images import ACCEPT_MANIFESTS, Blob, Image
+from bench.servers import RunningServer
+from bench.settings import Settings
+from bench.stats import median, percentile
+
+UPLOAD_REPO = "bench/upload"
+MANIFEST_REPO = "bench/manifest"
+TAGS_REPO = "bench/tags"
+CATALOG_PREFIX = "bench/catalog/r"
+CATALOG_SOURCE = "bench/catalog-source"
+PUSH_PREFIX = "bench/push/image"
+MiB = 1 << 20
+
+
+@dataclass
+class ServerResult:
+    """What was measured on one registry: figures, raw samples, errors, resource use."""
+
+    name: str
+    command: list[str]
+    version: str
+    figures: dict[str, float | None] = field(default_factory=dict)
+    samples: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    tools: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "command": self.command,
+            "version": self.version,
+            "figures": self.figures,
+            "samples": self.samples,
+            "errors": self.errors,
+            "tools": self.tools,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def _mb_s(size: int, seconds: float) -> float:
+    return round(size / seconds / 1e6, 1)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _parallel(
+    workers: int, count: int, job: Callable[[Connection, int], None], server: RunningServer
+) -> None:
+    """Run ``job(conn, i)`` for every i < ``count`` on ``workers`` threads.
+
+    Each thread has its own keep-alive connection and takes the next index when it is
+    free, as a client's pool of pushers does.
+    """
+    indexes = iter(range(count))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with server.connect() as conn:
+            while True:
+                with lock:
+                    i = next(indexes, None)
+                if i is None:
+                    return
+                job(conn, i)
+
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(worker) for _ in range(workers)]:
+            f.result()
+
+
+class Workloads:
+    """Runs every figure group against ``server`` with ``settings``; log() reports progress."""
+
+    def __init__(
+        self,
+        server: RunningServer,
+        settings: Settings,
+        log: Callable[[str], None],
+        loadgen_tool: str,
+    ) -> None:
+        self.server = server
+        self.s = settings
+        self.log = log
+        self.loadgen_tool = loadgen_tool
+        self.result = ServerResult(server.spec.name, server.spec.command(server.config_path), "")
+        self._download_blob: Blob | None = None
+        self._image: Image | None = None
+
+    @contextmanager
+    def _group(self, name: str) -> Iterator[None]:
+        self.log(f"  {self.result.name}: {name}")
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self.server.check_alive()
+            self.result.errors[name] = f"{type(exc).__name__}: {exc}"
+            self.log(f"  {self.result.name}: {name} FAILED: {exc}")
+            if os.environ.get("BENCH_TRACEBACKS"):
+                traceback.print_exc()
+        finally:
+            self.result.samples.setdefault("group_seconds", {})[name] = round(
+                time.perf_counter() - started, 2
+            )
+
+    def run(self) -> ServerResult:
+        """Every group in order, then the server's resource use."""
+        started = time.perf_counter()
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("uploads", self.uploads),
+            ("download", self.download),
+            ("manifest_get", self.manifest_get),
+            ("head_blob", self.head_blob),
+            ("tags_list", self.tags_list),
+            ("catalog", self.catalog),
+            ("push", self.push),
+        ]
+        for name, step in steps:
+            with self._group(name):
+                step()
+        use = self.server.usage()
+        self.result.figures["peak_rss_mib"] = round(use.peak_rss_bytes / MiB, 1)
+        self.result.figures["cpu_seconds"] = round(use.cpu_seconds, 2)
+        self.result.samples["processes"] = use.processes
+        self.result.seconds = time.perf_counter() - started
+        return self.result
+
+    # -- uploads and downloads -------------------------------------------------------
+
+    def uploads(self) -> None:
+        """Monolithic and chunked uploads of distinct random blobs, median MB/s of each."""
+        size = self.s.blob_size
+        with self.server.connect() as conn:
+            images.upload_monolithic(conn, UPLOAD_REPO, images.random_blob(MiB))  # warm-up
+            mono: list[float] = []
+            for _ in range(self.s.upload_samples):
+                blob = images.large_blob(size)
+                os.sync()  # start each sample without the previous one's dirty pages
+                started = time.perf_counter()
+                images.upload_monolithic(conn, UPLOAD_REPO, blob)
+                mono.append(_mb_s(size, time.perf_counter() - started))
+                self._download_blob = blob
+            self.result.samples["upload_mb_s"] = mono
+            self.result.figures["upload_mb_s"] = median(mono)
+            chunked: list[float] = []
+            for _ in range(self.s.upload_samples):
+                blob = images.large_blob(size)
+                os.sync()
+                started = time.perf_counter()
+                images.upload_chunked(conn, UPLOAD_REPO, blob, self.s.chunk_size)
+                chunked.append(_mb_s(size, time.perf_counter() - started))
+            self.result.samples["chunked_upload_mb_s"] = chunked
+            self.result.figures["chunked_upload_mb_s"] = median(chunked)
+
+    def download(self) -> None:
+        """Download the last uploaded blob: once verified, then timed, median MB/s."""
+        blob = self._download_blob
+        if blob is None:
+            raise RuntimeError("no uploaded blob to download (uploads failed)")
+        with self.server.connect() as conn:
+            images.download(conn, UPLOAD_REPO, blob, verify=True)
+            speeds: list[float] = []
+            for _ in range(self.s.download_samples):
+                started = time.perf_counter()
+                images.download(conn, UPLOAD_REPO, blob)
+                speeds.append(_mb_s(blob.size, time.perf_counter() - started))
+        self.result.samples["download_mb_s"] = speeds
+        self.result.figures["download_mb_s"] = median(speeds)
+
+    # -- small requests under load ----------------------------------------------------
+
+    def _pushed_image(self) -> Image:
+        if self._image is None:
+            image = Image.build([images.random_blob(4096 + i) for i in range(3)])
+            with self.server.connect() as conn:
+                images.push_image(conn, MANIFEST_REPO, "latest", image)
+                r = conn.request(
+                    "GET",
+                    f"/v2/{MANIFEST_REPO}/manifests/latest",
+                    {"Accept": ACCEPT_MANIFESTS},
+                ).expect(200)
+                if r.body != image.manifest.data:
+                    raise HttpError("manifest GET returned other bytes than were pushed")
+            self._image = image
+        return self._image
+
+    def manifest_get(self) -> None:
+        """Manifest GET by tag at concurrency 1 and 32: req/s, p50 and p99."""
+        self._pushed_image()
+        target = f"/v2/{MANIFEST_REPO}/manifests/latest"
+        for conns in (1, self.s.load_connections):
+            prefix = f"manifest_get_c{conns}"
+            if self.loadgen_tool == "wrk":
+                script = wrk.accept_script(
+                    self.server.workdir / "get-manifest.lua", "GET", ACCEPT_MANIFESTS
+                )
+                res = wrk.run_wrk(
+                    self.server.base_url + target,
+                    script,
+                    connections=conns,
+                    duration=self.s.load_seconds,
+                )
+                rps, p50, p99, bad = res.rps, res.p50, res.p99, res.non_2xx + res.socket_errors
+            else:
+                load = loadgen.run_load(
+                    self.server.host,
+                    self.server.port,
+                    "GET",
+                    target,
+                    {"Accept": ACCEPT_MANIFESTS},
+                    connections=conns,
+                    duration=self.s.load_seconds,
+                )
+                rps, p50, p99 = load.rps, load.p(50), load.p(99)
+                bad = load.non_2xx + load.errors
+            self.result.samples[f"{prefix}_failures"] = bad
+            if bad:
+                raise HttpError(f"{prefix}: {bad} failed or non-2xx replies under load")
+            self.result.figures[f"{prefix}_rps"] = round(rps, 1)
+            self.result.figures[f"{prefix}_p50_ms"] = _ms(p50)
+            self.result.figures[f"{prefix}_p99_ms"] = _ms(p99)
+        self.result.tools["manifest_get"] = self.loadgen_tool
+
+    def head_blob(self) -> None:
+        """HEAD of a blob at concurrency 32 (asyncio load generator): req/s, p50, p99."""
+        image = self._pushed_image()
+        layer = image.layers[0]
+        target = f"/v2/{MANIFEST_REPO}/blobs/{layer.digest}"
+        with self.server.connect() as conn:
+            r = conn.request("HEAD", target).expect(200)
+            if r.header("content-length") != str(layer.size):
+                raise HttpError(f"HEAD blob Content-Length {r.header('content-length')!r}")
+        load = loadgen.run_load(
+            self.server.host,
+            self.server.port,
+            "HEAD",
+            target,
+            connections=self.s.load_connections,
+            duration=self.s.load_seconds,
+        )
+        bad = load.non_2xx + load.errors
+        self.result.samples["head_blob_c32_failures"] = bad
+        if bad:
+            raise HttpError(f"HEAD blob: {bad} failed or non-2xx replies under load")
+        self.result.figures["head_blob_c32_rps"] = round(load.rps, 1)
+        self.result.figures["head_blob_c32_p50_ms"] = _ms(load.p(50))
+        self.result.figures["head_blob_c32_p99_ms"] = _ms(load.p(99))
+        self.result.tools["head_blob"] = "python asyncio load generator"
+
+    # -- listings ---------------------------------------------------------------------
+
+    def _walk(self, conn: Connection, first: str, key: str) -> list[str]:
+        """Follow a listing's Link headers from ``first``; return every entry."""
+        entries: list[str] = []
+        target: str | None = first
+        pages = 0
+        while target is not None:
+            pages += 1
+            if pages > 10_000:
+                raise HttpError("listing did not end after 10000 pages")
+            r = conn.request("GET", target).expect(200)
+            entries.extend(json.loads(r.body)[key] or [])
+            link = r.header("link")
+            target = None
+            if 'rel="next"' in link:
+                target = request_target(link[link.index("<") + 1 : link.index(">")])
+        return entries
+
+    def _time_walks(self, first: str, key: str, expect_at_least: int) -> list[float]:
+        """Time full walks, up to ``listing_samples`` of them or ``listing_seconds``."""
+        times: list[float] = []
+        with self.server.connect() as conn:
+            found = self._walk(conn, first, key)  # warm-up, and the check
+            if len(found) < expect_at_least or len(set(found)) != len(found):
+                raise HttpError(f"walk of {first} gave {len(found)} entries")
+            deadline = time.perf_counter() + self.s.listing_seconds
+            while len(times) < self.s.listing_samples and time.perf_counter() < deadline:
+                started = time.perf_counter()
+                self._walk(conn, first, key)
+                times.append(time.perf_counter() - started)
+        return times
+
+    def tags_list(self) -> None:
+        """List all tags of a repository that has ``tags`` of them: p50/p99 of the walk."""
+        image = self._pushed_image()
+        with self.server.connect() as conn:
+            for blob in image.blobs:
+                images.mount_blob(conn, TAGS_REPO, blob, MANIFEST_REPO)
+        _parallel(
+            self.s.setup_workers,
+            self.s.tags,
+            lambda conn, i: images.put_manifest(conn, TAGS_REPO, f"t{i:05d}", image),
+            self.server,
+        )
+        first = f"/v2/{TAGS_REPO}/tags/list?n={self.s.page_size}"
+        times = self._time_walks(first, "tags", self.s.tags)
+        self.result.samples["tags_list_ms"] = [_ms(t) for t in times]
+        self.result.figures["tags_list_p50_ms"] = _ms(percentile(times, 50))
+        self.result.figures["tags_list_p99_ms"] = _ms(percentile(times, 99))
+
+    def catalog(self) -> None:
+        """Walk ``_catalog`` over ``repositories`` repositories, page by page: p50/p99."""
+        image = Image.build([images.random_blob(2048)])
+        with self.server.connect() as conn:
+            images.push_image(conn, CATALOG_SOURCE, "latest", image)
+
+        def make_repo(conn: Connection, i: int) -> None:
+            repo = f"{CATALOG_PREFIX}{i:05d}"
+            for blob in image.blobs:
+                images.mount_blob(conn, repo, blob, CATALOG_SOURCE)
+            images.put_manifest(conn, repo, "latest", image)
+
+        _parallel(self.s.setup_workers, self.s.repositories, make_repo, self.server)
+        first = f"/v2/_catalog?n={self.s.page_size}"
+        times = self._time_walks(first, "repositories", self.s.repositories)
+        self.result.samples["catalog_walk_ms"] = [_ms(t) for t in times]
+        self.result.figures["catalog_walk_p50_ms"] = _ms(percentile(times, 50))
+        self.result.figures["catalog_walk_p99_ms"] = _ms(percentile(times, 99))
+
+    # -- a concurrent push ---------------------------------------------------------------
+
+    def push(self) -> None:
+        """Push ``push_images`` fresh images of 3 layers with ``push_workers`` workers."""
+        size = self.s.push_layer_size
+        batch = [
+            Image.build([images.random_blob(size + j) for j in range(3)])
+            for _ in range(self.s.push_images)
+        ]
+        started = time.perf_counter()
+        _parallel(
+            self.s.push_workers,
+            len(batch),
+            lambda conn, i: images.push_image(conn, f"{PUSH_PREFIX}{i:03d}", "v1", batch[i]),
+            self.server,
+        )
+        self.result.figures["push_images_s"] = round(time.perf_counter() - started, 4)
