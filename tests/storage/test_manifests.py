@@ -8,7 +8,6 @@ import json
 import pytest
 from storage_helpers import (
     CONFIG_TYPE,
-    LAYER_TYPE,
     fake_descriptor,
     image_manifest,
     index_manifest,
@@ -35,6 +34,8 @@ from dockyard.manifest.base import (
 from dockyard.storage import paths
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
+
+NON_DISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 
 
 async def test_put_returns_manifest_with_digest_of_body(repo: StorageRepository) -> None:
@@ -205,7 +206,9 @@ async def test_link_to_missing_content_counts_as_missing(
         await repo.manifests.put(image_manifest(config, [layer]), OCI_MANIFEST)
 
 
-async def test_layer_with_urls_need_not_be_pushed(repo: StorageRepository) -> None:
+async def test_non_distributable_layer_with_urls_need_not_be_pushed(
+    repo: StorageRepository,
+) -> None:
     config = await push_blob(repo, b"{}", CONFIG_TYPE)
     body = json.dumps(
         {
@@ -214,7 +217,7 @@ async def test_layer_with_urls_need_not_be_pushed(repo: StorageRepository) -> No
             "config": config.to_json(),
             "layers": [
                 {
-                    **fake_descriptor(b"foreign", LAYER_TYPE).to_json(),
+                    **fake_descriptor(b"foreign", NON_DISTRIBUTABLE).to_json(),
                     "urls": ["https://example.com/layer"],
                 }
             ],
