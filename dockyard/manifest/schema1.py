@@ -19,7 +19,7 @@ Digest and stored bytes, as the reference registry (distribution v2) does them:
 as they came; ``Manifest.digest`` is the canonical digest, so ``body`` does not hash to
 ``digest``. ``canonical_payload(manifest)`` gives the bytes that do, for a store that
 wants the reference's layout (canonical bytes at the digest's blob path) and
-``sign_schema1`` to re-sign on the way out. ``Manifest.raw`` is the canonical payload's
+``resign`` to sign them again on the way out. ``Manifest.raw`` is the canonical payload's
 JSON, the part the signatures cover.
 
 Layers are the ``fsLayers[].blobSum`` digests, deduplicated in order. schema1 gives no

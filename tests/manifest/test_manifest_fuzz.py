@@ -67,13 +67,13 @@ def assert_typed_or_parsed(body: bytes, content_type: str | None) -> None:
     assert manifest.body == body
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.binary(max_size=512), content_type=content_types)
 def test_arbitrary_bytes_raise_only_manifest_errors(body: bytes, content_type: str | None) -> None:
     assert_typed_or_parsed(body, content_type)
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=manifest_like, content_type=content_types)
 def test_arbitrary_manifest_shaped_json_raises_only_manifest_errors(
     raw: dict[str, Any], content_type: str | None
@@ -81,7 +81,7 @@ def test_arbitrary_manifest_shaped_json_raises_only_manifest_errors(
     assert_typed_or_parsed(json.dumps(raw).encode(), content_type)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     raw=st.fixed_dictionaries(
         {"schemaVersion": st.just(1), "name": st.just("a/b")},
@@ -138,7 +138,7 @@ def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
         return document
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=mutated_documents(), content_type=content_types)
 def test_valid_manifests_with_one_field_mutated_raise_only_manifest_errors(
     document: dict[str, Any], content_type: str | None
@@ -159,7 +159,7 @@ _SIGNED_SCHEMA1 = sign_schema1(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     path=st.sampled_from(
         [
