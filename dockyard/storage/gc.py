@@ -39,6 +39,13 @@ class GCResult:
     blobs_deleted: list[Digest] = field(default_factory=list)
     bytes_freed: int = 0
 
+    def __str__(self) -> str:
+        return (
+            f"{self.repositories} repositories, {self.manifests_marked} manifests and "
+            f"{self.blobs_marked} blobs marked; {len(self.manifests_deleted)} manifests and "
+            f"{len(self.blobs_deleted)} blobs ({self.bytes_freed} bytes) swept"
+        )
+
 
 async def collect_garbage(
     driver: StorageDriver,
@@ -77,6 +84,13 @@ async def collect_garbage(
     cutoff = datetime.now(UTC) - grace if grace > timedelta(0) else None
     await _sweep(registry, marked, result, dry_run, cutoff)
     return result
+
+
+async def collect(
+    driver: StorageDriver, *, dry_run: bool = False, delete_untagged: bool = False
+) -> GCResult:
+    """``collect_garbage`` under the names the ``dockyard gc`` command uses."""
+    return await collect_garbage(driver, dry_run=dry_run, remove_untagged=delete_untagged)
 
 
 def _reachable_from(roots: set[Digest], manifests: dict[Digest, Manifest]) -> set[Digest]:

@@ -12,7 +12,7 @@ from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, ManifestUnknown
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage.driver.base import StorageDriver
-from dockyard.storage.gc import collect_garbage
+from dockyard.storage.gc import collect, collect_garbage
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 
 
@@ -128,3 +128,12 @@ async def test_counts_marked_manifests_and_blobs(
     await push_image(repo)
     result = await collect_garbage(driver)
     assert (result.repositories, result.manifests_marked, result.blobs_marked) == (1, 1, 3)
+
+
+async def test_collect_is_the_command_line_entry_point(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    untagged, _, _ = await push_image(repo)
+    result = await collect(driver, dry_run=True, delete_untagged=True)
+    assert result.manifests_deleted == [(repo.name, Digest.of(untagged))]
+    assert "1 manifests and 3 blobs" in str(result)
