@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from dockyard.reference import validate_name
 from dockyard.storage import paths
 from dockyard.storage.blobs import BlobDescriptorCache, GlobalBlobStore, LinkedBlobStore
+from dockyard.storage.cache.cached import linked_blob_store
 from dockyard.storage.catalog import catalog
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifests import StorageManifests
@@ -29,7 +30,7 @@ class StorageRepository:
     def __init__(self, name: str, store: GlobalBlobStore) -> None:
         self._name = name
         self.driver = store.driver
-        self._blobs = LinkedBlobStore(name, store)
+        self._blobs = linked_blob_store(name, store)
         self._uploads = StorageUploads(name, self._blobs)
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)
