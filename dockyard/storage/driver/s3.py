@@ -1,0 +1,976 @@
+"""A storage driver on an S3-compatible object store (AWS S3, Ceph RGW, MinIO, SeaweedFS).
+
+Storage path ``/a/b`` is the object ``<rootdirectory>/a/b`` in the bucket, the same key the
+reference registry's S3 driver uses, so either registry can serve what the other wrote.
+Directories are implicit: a directory exists while some object's key lies below it.
+
+Writers and resuming
+--------------------
+A writer is an S3 multipart upload that any instance sharing the bucket can resume:
+
+- Bytes are buffered in memory and uploaded as parts of ``chunksize`` (at least 5 MiB,
+  the S3 minimum for every part but the last).
+- ``close()`` makes the rest durable. A remainder of 5 MiB or more becomes a part; a
+  smaller one cannot, so it is stored in a small *pending record*: the object
+  ``<rootdirectory>/~pending/<path>`` whose body is the remainder and whose metadata names
+  the upload id and the part numbers that hold the content before it (``1-4,7``).
+  ``~`` never occurs in a storage path, so no path maps onto a record and ``list``,
+  ``stat`` and ``walk`` skip it as they skip every key that is not a valid path.
+- ``writer(path, append=True)`` reads the record, then the upload's parts (ListParts,
+  paginated), and continues with the record's remainder in its buffer. Without a record
+  (a writer that never closed) it finds the upload with ListMultipartUploads and takes
+  every listed part. Neither exists: ``PathNotFound``.
+- Part numbers are never reused. Parts that a writer uploaded after the last ``close``
+  and then lost (a crash, or ``truncate``) are left out of the record and so out of the
+  completed object; S3 allows gaps between part numbers. (Some servers, SeaweedFS among
+  them, list a re-uploaded part number twice, so reusing numbers would be ambiguous.)
+- ``commit()`` uploads the buffer as the last part and completes the upload, or, when
+  no part was uploaded, stores the buffer with one PutObject (so an empty file is an
+  empty object). The record is deleted after the content is published.
+- ``cancel()`` aborts the upload and deletes the record.
+- ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
+  stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
+
+Everything else maps onto one or a few requests: ranged GETs for ``reader``, HeadObject
+(then a one-key listing for directories) for ``stat``, paginated ListObjectsV2 for
+``list`` and ``walk``, CopyObject or a multipart UploadPartCopy for ``move``, batched
+DeleteObjects for ``delete``, and presigned URLs for ``redirect_url``.
+
+Errors from the object store become ``StorageDriverError`` subclasses whose messages name
+only the operation and the S3 error code: never a key, an endpoint or a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, NoReturn
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dockyard.storage.driver.base import (
+    FileInfo,
+    FileWriter,
+    InvalidOffset,
+    PathNotFound,
+    StorageDriver,
+    StorageDriverError,
+    Unsupported,
+    validate_path,
+)
+
+MiB: Final = 1 << 20
+GiB: Final = 1 << 30
+
+#: S3's smallest part (all but the last) and largest part or single copy.
+MIN_PART_SIZE: Final = 5 * MiB
+MAX_PART_SIZE: Final = 5 * GiB
+MAX_PARTS: Final = 10_000
+#: DeleteObjects takes at most this many keys per request.
+DELETE_BATCH: Final = 1000
+#: How long a presigned redirect URL stays valid.
+REDIRECT_EXPIRY_SECONDS: Final = 20 * 60
+#: Bytes per chunk that ``reader`` asks the response stream for.
+READ_CHUNK: Final = 1 * MiB
+
+#: Directory listings checked at once when ``list`` confirms reported directories.
+_CHECK_CONCURRENCY: Final = 16
+_VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
+_PENDING_DIR: Final = "~pending"
+_META_UPLOAD: Final = "dockyard-upload"
+_META_PARTS: Final = "dockyard-parts"
+_NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload"})
+
+
+class S3Error(StorageDriverError):
+    """A request to the object store failed."""
+
+
+class S3ParameterInvalid(StorageDriverError):
+    """A ``storage.s3`` parameter is invalid; the message names the key."""
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class S3Params:
+    """The ``storage.s3`` configuration section, with the reference registry's keys."""
+
+    bucket: str
+    region: str = "us-east-1"
+    regionendpoint: str | None = None
+    accesskey: str | None = field(default=None, repr=False)
+    secretkey: str | None = field(default=None, repr=False)
+    rootdirectory: str = ""
+    forcepathstyle: bool = False
+    secure: bool = True
+    skipverify: bool = False
+    chunksize: int = 10 * MiB
+    multipartcopythresholdsize: int = 32 * MiB
+    multipartcopychunksize: int = 32 * MiB
+    multipartcopymaxconcurrency: int = 8
+    storageclass: str | None = "STANDARD"
+    maxconnections: int = 64
+    #: Keys per ListObjectsV2 page (S3's maximum is 1000); smaller values serve tests.
+    list_page_size: int = 1000
+
+    @classmethod
+    def parse(cls, params: dict[str, Any]) -> S3Params:
+        """Validate a configuration section; unknown keys of the reference are ignored."""
+        bucket = _text(params, "bucket")
+        if not bucket:
+            raise S3ParameterInvalid("storage.s3.bucket: required")
+        storageclass = _text(params, "storageclass", "STANDARD") or "STANDARD"
+        return cls(
+            bucket=bucket,
+            region=_text(params, "region", "us-east-1") or "us-east-1",
+            regionendpoint=_text(params, "regionendpoint") or None,
+            accesskey=_text(params, "accesskey") or None,
+            secretkey=_text(params, "secretkey") or None,
+            rootdirectory=(_text(params, "rootdirectory") or "").strip("/"),
+            forcepathstyle=_flag(params, "forcepathstyle", False),
+            secure=_flag(params, "secure", True),
+            skipverify=_flag(params, "skipverify", False),
+            chunksize=_size(params, "chunksize", 10 * MiB, MIN_PART_SIZE, MAX_PART_SIZE),
+            multipartcopythresholdsize=_size(
+                params, "multipartcopythresholdsize", 32 * MiB, 0, MAX_PART_SIZE
+            ),
+            multipartcopychunksize=_size(
+                params, "multipartcopychunksize", 32 * MiB, MIN_PART_SIZE, MAX_PART_SIZE
+            ),
+            multipartcopymaxconcurrency=_size(params, "multipartcopymaxconcurrency", 8, 1, 1000),
+            storageclass=None if storageclass.upper() == "NONE" else storageclass,
+            maxconnections=_size(params, "maxconnections", 64, 1, 10_000),
+            list_page_size=_size(params, "list_page_size", 1000, 1, 1000),
+        )
+
+    def endpoint_url(self) -> str | None:
+        """The endpoint with a scheme, or None for AWS's own endpoints."""
+        if not self.regionendpoint:
+            return None
+        if "://" in self.regionendpoint:
+            return self.regionendpoint
+        return ("https://" if self.secure else "http://") + self.regionendpoint
+
+
+def _text(params: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    value = params.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str | int | float):
+        raise S3ParameterInvalid(f"storage.s3.{key}: expected a string")
+    return str(value)
+
+
+def _flag(params: dict[str, Any], key: str, default: bool) -> bool:
+    value = params.get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise S3ParameterInvalid(f"storage.s3.{key}: expected true or false")
+
+
+def _size(params: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = params.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise S3ParameterInvalid(f"storage.s3.{key}: expected an integer") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise S3ParameterInvalid(f"storage.s3.{key}: must be between {low} and {high}")
+    return number
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def _error_code(error: ClientError) -> str:
+    code = error.response.get("Error", {}).get("Code")
+    if code:
+        return str(code)
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(status or "unknown")
+
+
+def _is_not_found(error: BaseException) -> bool:
+    return isinstance(error, ClientError) and _error_code(error) in _NOT_FOUND_CODES
+
+
+_TRANSPORT_ERRORS: Final = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
+
+
+def _fail(operation: str, path: str, error: BaseException) -> NoReturn:
+    """Raise the typed driver error for a failed request, with a message safe to show."""
+    if _is_not_found(error):
+        raise PathNotFound(path) from None
+    if isinstance(error, ClientError):
+        code = _error_code(error)
+        if not re.fullmatch(r"[A-Za-z0-9.]{1,64}", code):
+            code = "error"
+        raise S3Error(f"object store {operation} failed: {code}") from None
+    # Transport errors carry the endpoint URL in their text; say only what kind they are.
+    raise S3Error(f"object store {operation} failed: {type(error).__name__}") from None
+
+
+# --- pending records: part number ranges --------------------------------------------------
+
+
+def _format_ranges(numbers: Iterable[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``"1-3,7"``."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
+
+
+def _parse_ranges(text: str) -> list[int]:
+    numbers: list[int] = []
+    for span in filter(None, text.split(",")):
+        first, _, last = span.partition("-")
+        numbers.extend(range(int(first), int(last or first) + 1))
+    return numbers
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    number: int
+    size: int
+    etag: str
+
+
+# --- the driver ---------------------------------------------------------------------------
+
+
+class S3Driver(StorageDriver):
+    """Content as objects in one bucket, below ``rootdirectory``."""
+
+    name = "s3"
+
+    def __init__(self, params: S3Params) -> None:
+        self._params = params
+        self._root = params.rootdirectory + "/" if params.rootdirectory else ""
+        self._client: Any = None
+        self._stack: AsyncExitStack | None = None
+        self._client_lock = asyncio.Lock()
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> S3Driver:
+        """A driver from the ``storage.s3`` configuration section."""
+        return cls(S3Params.parse(params))
+
+    @property
+    def params(self) -> S3Params:
+        """The driver's configuration."""
+        return self._params
+
+    # -- client ----------------------------------------------------------------------------
+
+    async def _s3(self) -> Any:
+        """The driver's one client, created on first use."""
+        if self._client is not None:
+            return self._client
+        async with self._client_lock:
+            if self._client is None:
+                p = self._params
+                config = AioConfig(
+                    signature_version="s3v4",
+                    s3={
+                        "addressing_style": "path" if p.forcepathstyle else "auto",
+                        "payload_signing_enabled": False,
+                    },
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                    max_pool_connections=p.maxconnections,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=10,
+                    read_timeout=120,
+                )
+                stack = AsyncExitStack()
+                self._client = await stack.enter_async_context(
+                    get_session().create_client(
+                        "s3",
+                        region_name=p.region,
+                        endpoint_url=p.endpoint_url(),
+                        use_ssl=p.secure,
+                        verify=not p.skipverify,
+                        aws_access_key_id=p.accesskey,
+                        aws_secret_access_key=p.secretkey,
+                        config=config,
+                    )
+                )
+                self._stack = stack
+        return self._client
+
+    async def close(self) -> None:
+        """Close the client and its connection pool."""
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _call(self, operation: str, path: str, **kwargs: Any) -> Any:
+        """One S3 request on the driver's bucket, its errors translated."""
+        client = await self._s3()
+        try:
+            return await getattr(client, operation)(Bucket=self._params.bucket, **kwargs)
+        except (ClientError, *_TRANSPORT_ERRORS) as error:
+            _fail(operation, path, error)
+
+    async def _pages(
+        self, operation: str, path: str, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every page of a paginated S3 listing, its errors translated."""
+        client = await self._s3()
+        paginator = client.get_paginator(operation)
+        pages = paginator.paginate(Bucket=self._params.bucket, **kwargs)
+        try:
+            async for page in pages:
+                yield page
+        except (ClientError, *_TRANSPORT_ERRORS) as error:
+            _fail(operation, path, error)
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _key(self, path: str) -> str:
+        return self._root + path[1:]
+
+    def _dir_prefix(self, path: str) -> str:
+        """The key prefix of everything below directory ``path``."""
+        return self._root if path == "/" else self._key(path) + "/"
+
+    def _record_key(self, path: str) -> str:
+        return f"{self._root}{_PENDING_DIR}{path}"
+
+    def _object_args(self) -> dict[str, Any]:
+        if self._params.storageclass is None:
+            return {}
+        return {"StorageClass": self._params.storageclass}
+
+    # -- small content ---------------------------------------------------------------------
+
+    async def get_content(self, path: str) -> bytes:
+        validate_path(path)
+        response = await self._call("get_object", path, Key=self._key(path))
+        body = response["Body"]
+        try:
+            content: bytes = await body.read()
+        except (ClientError, *_TRANSPORT_ERRORS) as error:
+            _fail("get_object", path, error)
+        finally:
+            body.close()
+        return content
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        validate_path(path)
+        await self._put(path, self._key(path), bytes(content))
+
+    async def _put(
+        self, path: str, key: str, content: bytes, metadata: dict[str, str] | None = None
+    ) -> None:
+        await self._call(
+            "put_object",
+            path,
+            Key=key,
+            Body=content,
+            ContentType="application/octet-stream",
+            Metadata=metadata or {},
+            **self._object_args(),
+        )
+
+    # -- reader ----------------------------------------------------------------------------
+
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        validate_path(path)
+        if offset < 0:
+            raise InvalidOffset(path, offset)
+        key = self._key(path)
+        if length is not None and length <= 0:
+            size = (await self.stat(path)).size
+            if offset > size:
+                raise InvalidOffset(path, offset)
+            return _nothing()
+        last = "" if length is None else str(offset + length - 1)
+        try:
+            response = await self._call("get_object", path, Key=key, Range=f"bytes={offset}-{last}")
+        except S3Error:
+            # An offset at or past the end is "not satisfiable"; only past the end is wrong.
+            size = (await self._head(path)).size
+            if offset > size:
+                raise InvalidOffset(path, offset) from None
+            if offset == size:
+                return _nothing()
+            raise
+        return _stream(response["Body"], path)
+
+    async def _head(self, path: str) -> FileInfo:
+        response = await self._call("head_object", path, Key=self._key(path))
+        return FileInfo(
+            path, int(response["ContentLength"]), _utc(response["LastModified"]), is_dir=False
+        )
+
+    # -- writer ----------------------------------------------------------------------------
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        validate_path(path)
+        if not append:
+            await self._discard_uploads(path, exact=True)
+            return _S3Writer(self, path, upload_id=None, parts=[], next_part=1, tail=b"")
+        record = await self._read_record(path)
+        if record is None:
+            uploads = await self._uploads(path, exact=True)
+            if not uploads:
+                raise PathNotFound(path)
+            newest = max(uploads, key=lambda u: (u[2], u[1]))[1]
+            listed = await self._list_parts(path, newest)
+            parts = sorted(listed.values(), key=lambda p: p.number)
+            return _S3Writer(
+                self,
+                path,
+                upload_id=newest,
+                parts=parts,
+                next_part=max(listed, default=0) + 1,
+                tail=b"",
+                resumed=True,
+            )
+        upload_id, numbers, tail = record
+        listed = await self._list_parts(path, upload_id) if upload_id else {}
+        try:
+            parts = [listed[number] for number in numbers]
+        except KeyError:
+            raise S3Error("the upload's stored parts are incomplete") from None
+        return _S3Writer(
+            self,
+            path,
+            upload_id=upload_id,
+            parts=parts,
+            next_part=max([*listed, *numbers, 0]) + 1,
+            tail=tail,
+            resumed=True,
+        )
+
+    async def _read_record(self, path: str) -> tuple[str | None, list[int], bytes] | None:
+        """The pending record of ``path``: upload id, part numbers, buffered remainder."""
+        try:
+            response = await self._call("get_object", path, Key=self._record_key(path))
+        except PathNotFound:
+            return None
+        body = response["Body"]
+        try:
+            tail: bytes = await body.read()
+        except (ClientError, *_TRANSPORT_ERRORS) as error:
+            _fail("get_object", path, error)
+        finally:
+            body.close()
+        metadata = {k.lower(): v for k, v in response.get("Metadata", {}).items()}
+        try:
+            numbers = _parse_ranges(metadata.get(_META_PARTS, ""))
+        except ValueError:
+            raise S3Error("the upload's pending record is corrupt") from None
+        return metadata.get(_META_UPLOAD) or None, numbers, tail
+
+    async def _uploads(self, path: str, *, exact: bool) -> list[tuple[str, str, datetime]]:
+        """In-progress multipart uploads (key, id, initiated) at ``path`` or below it."""
+        key = self._key(path) if path != "/" else self._root
+        found: list[tuple[str, str, datetime]] = []
+        async for page in self._pages("list_multipart_uploads", path, Prefix=key):
+            for upload in page.get("Uploads", []):
+                name = upload["Key"]
+                wanted = name == key if exact else _is_at_or_below(name, key, path == "/")
+                if wanted:
+                    found.append((name, upload["UploadId"], _utc(upload["Initiated"])))
+        return found
+
+    async def _list_parts(self, path: str, upload_id: str) -> dict[int, _Part]:
+        parts: dict[int, _Part] = {}
+        async for page in self._pages("list_parts", path, Key=self._key(path), UploadId=upload_id):
+            for part in page.get("Parts", []):
+                number = int(part["PartNumber"])
+                parts[number] = _Part(number, int(part["Size"]), str(part["ETag"]))
+        return parts
+
+    async def _abort(self, path: str, key: str, upload_id: str) -> None:
+        # Already completed or aborted elsewhere is as good as aborted here.
+        with contextlib.suppress(PathNotFound):
+            await self._call("abort_multipart_upload", path, Key=key, UploadId=upload_id)
+
+    async def _discard_uploads(self, path: str, *, exact: bool, keep: str | None = None) -> bool:
+        """Abort uploads and delete pending records at ``path`` (or below); True if any."""
+        uploads = [u for u in await self._uploads(path, exact=exact) if u[1] != keep]
+        await _bounded(
+            (self._abort(path, key, upload_id) for key, upload_id, _ in uploads),
+            self._params.multipartcopymaxconcurrency,
+        )
+        records: list[str] = []
+        record = self._record_key(path) if path != "/" else self._root + _PENDING_DIR
+        if exact:
+            records.append(record)
+        else:
+            async for page in self._pages("list_objects_v2", path, Prefix=record):
+                records.extend(
+                    obj["Key"]
+                    for obj in page.get("Contents", [])
+                    if _is_at_or_below(obj["Key"], record, False)
+                )
+            await self._delete_keys(path, records)
+        if exact:
+            await self._call("delete_object", path, Key=record)
+        return bool(uploads or (records and not exact))
+
+    # -- metadata --------------------------------------------------------------------------
+
+    async def stat(self, path: str) -> FileInfo:
+        validate_path(path, allow_root=True)
+        if path == "/":
+            return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
+        try:
+            return await self._head(path)
+        except PathNotFound:
+            pass
+        response = await self._call(
+            "list_objects_v2", path, Prefix=self._dir_prefix(path), MaxKeys=1
+        )
+        if not response.get("Contents"):
+            raise PathNotFound(path)
+        return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
+
+    async def list(self, path: str) -> list[str]:
+        validate_path(path, allow_root=True)
+        prefix = self._dir_prefix(path)
+        base = "" if path == "/" else path
+        files: set[str] = set()
+        directories: set[str] = set()
+        async for page in self._pages(
+            "list_objects_v2",
+            path,
+            Prefix=prefix,
+            Delimiter="/",
+            PaginationConfig={"PageSize": self._params.list_page_size},
+        ):
+            names = (obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
+            files.update(f"{base}/{name}" for name in names if _VISIBLE.fullmatch(name))
+            prefixes = (p["Prefix"][len(prefix) : -1] for p in page.get("CommonPrefixes", []))
+            directories.update(f"{base}/{name}" for name in prefixes if _VISIBLE.fullmatch(name))
+        children = files | await self._non_empty(directories)
+        if not children and path != "/":
+            raise PathNotFound(path)
+        return sorted(children)
+
+    async def _non_empty(self, directories: Iterable[str]) -> set[str]:
+        """The directories that still hold an object.
+
+        Servers that keep real directories (SeaweedFS) report an emptied directory as a
+        common prefix until a delayed cleanup removes it; a one-key listing of its own
+        prefix is empty at once, so each reported directory is checked that way.
+        """
+        found: set[str] = set()
+
+        async def check(directory: str) -> None:
+            response = await self._call(
+                "list_objects_v2", directory, Prefix=self._dir_prefix(directory), MaxKeys=1
+            )
+            if response.get("Contents"):
+                found.add(directory)
+
+        await _bounded((check(d) for d in directories), _CHECK_CONCURRENCY)
+        return found
+
+    async def walk(
+        self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
+    ) -> AsyncIterator[FileInfo]:
+        """Everything below ``path`` from one recursive listing, directories synthesised."""
+        validate_path(path, allow_root=True)
+        base = "" if path == "/" else path
+        opened: list[str] = []
+        skipping: str | None = None
+        found = False
+        async for relative, size, mod_time in self._files_in_tree_order(path):
+            found = True
+            file_path = f"{base}/{relative}"
+            if skipping is not None and file_path.startswith(skipping):
+                continue
+            *dirs, _ = relative.split("/")
+            common = 0
+            while common < min(len(opened), len(dirs)) and opened[common] == dirs[common]:
+                common += 1
+            del opened[common:]
+            skipped = False
+            for name in dirs[common:]:
+                opened.append(name)
+                info = FileInfo(f"{base}/{'/'.join(opened)}", 0, mod_time, is_dir=True)
+                yield info
+                if skip_dir is not None and skip_dir(info):
+                    skipping = info.path + "/"
+                    skipped = True
+                    break
+            if not skipped:
+                yield FileInfo(file_path, size, mod_time, is_dir=False)
+        if not found and path != "/":
+            raise PathNotFound(path)
+
+    async def _files_in_tree_order(self, path: str) -> AsyncIterator[tuple[str, int, datetime]]:
+        """Keys below ``path`` (relative, valid ones only) in depth-first lexical order.
+
+        S3 lists keys in byte order, where ``a-b`` sorts before ``a/x`` because ``-`` and
+        ``.`` sort before ``/``; the tree's order puts ``a``'s contents first. A key is
+        held back until no later key can sort before it in the tree: for each ``-`` or
+        ``.`` at position i, once the listing has passed every key starting with the
+        first i characters followed by ``/``.
+        """
+        prefix = self._dir_prefix(path)
+        held: list[tuple[str, str, int, datetime]] = []
+        async for page in self._pages(
+            "list_objects_v2",
+            path,
+            Prefix=prefix,
+            PaginationConfig={"PageSize": self._params.list_page_size},
+        ):
+            last = ""
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(prefix) :]
+                last = relative
+                if not all(_VISIBLE.fullmatch(name) for name in relative.split("/")):
+                    continue
+                item = (relative.replace("/", "\0"), relative, int(obj["Size"]))
+                heapq.heappush(held, (*item, _utc(obj["LastModified"])))
+            while held and last and _settled(held[0][1], last):
+                _, relative, size, mod_time = heapq.heappop(held)
+                yield relative, size, mod_time
+        while held:
+            _, relative, size, mod_time = heapq.heappop(held)
+            yield relative, size, mod_time
+
+    # -- move and delete -------------------------------------------------------------------
+
+    async def move(self, source: str, destination: str) -> None:
+        validate_path(source)
+        validate_path(destination)
+        size = (await self._head(source)).size
+        if source == destination:
+            return
+        if size <= self._params.multipartcopythresholdsize:
+            await self._call(
+                "copy_object",
+                source,
+                Key=self._key(destination),
+                CopySource={"Bucket": self._params.bucket, "Key": self._key(source)},
+                **self._object_args(),
+            )
+        else:
+            await self._multipart_copy(source, destination, size)
+        await self._call("delete_object", source, Key=self._key(source))
+
+    async def _multipart_copy(self, source: str, destination: str, size: int) -> None:
+        """Copy ``source`` server-side in ranges, for objects above the copy threshold."""
+        key = self._key(destination)
+        created = await self._call(
+            "create_multipart_upload", destination, Key=key, **self._object_args()
+        )
+        upload_id = created["UploadId"]
+        chunk = self._params.multipartcopychunksize
+        if -(-size // chunk) > MAX_PARTS:
+            chunk = -(-size // MAX_PARTS)
+        etags: dict[int, str] = {}
+
+        async def copy_part(number: int, start: int) -> None:
+            end = min(size, start + chunk) - 1
+            result = await self._call(
+                "upload_part_copy",
+                source,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self._params.bucket, "Key": self._key(source)},
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+            etags[number] = result["CopyPartResult"]["ETag"]
+
+        try:
+            await _bounded(
+                (
+                    copy_part(number, start)
+                    for number, start in enumerate(range(0, size, chunk), start=1)
+                ),
+                self._params.multipartcopymaxconcurrency,
+            )
+            await self._call(
+                "complete_multipart_upload",
+                destination,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+                },
+            )
+        except BaseException:
+            await asyncio.shield(self._abort(destination, key, upload_id))
+            raise
+
+    async def delete(self, path: str) -> None:
+        validate_path(path, allow_root=True)
+        found = False
+        if path != "/":
+            try:
+                await self._head(path)
+            except PathNotFound:
+                pass
+            else:
+                await self._call("delete_object", path, Key=self._key(path))
+                found = True
+        batch: list[str] = []
+        async for page in self._pages(
+            "list_objects_v2",
+            path,
+            Prefix=self._dir_prefix(path),
+            PaginationConfig={"PageSize": self._params.list_page_size},
+        ):
+            for obj in page.get("Contents", []):
+                batch.append(obj["Key"])
+                found = True
+                if len(batch) == DELETE_BATCH:
+                    await self._delete_keys(path, batch)
+                    batch = []
+        await self._delete_keys(path, batch)
+        if await self._discard_uploads(path, exact=False):
+            found = True
+        if not found:
+            raise PathNotFound(path)
+
+    async def _delete_keys(self, path: str, keys: Sequence[str]) -> None:
+        """Delete ``keys`` with DeleteObjects, at most ``DELETE_BATCH`` per request."""
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            response = await self._call(
+                "delete_objects",
+                path,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                raise S3Error(f"object store delete_objects failed for {len(errors)} key(s)")
+
+    # -- redirects -------------------------------------------------------------------------
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        """A presigned URL for GET or HEAD, valid for 20 minutes; None for other methods."""
+        validate_path(path)
+        operation = {"GET": "get_object", "HEAD": "head_object"}.get(method.upper())
+        if operation is None:
+            return None
+        client = await self._s3()
+        try:
+            url: str = await client.generate_presigned_url(
+                operation,
+                Params={"Bucket": self._params.bucket, "Key": self._key(path)},
+                ExpiresIn=REDIRECT_EXPIRY_SECONDS,
+            )
+        except (ClientError, *_TRANSPORT_ERRORS) as error:
+            _fail("presign", path, error)
+        return url
+
+
+# --- the writer ---------------------------------------------------------------------------
+
+
+class _S3Writer(FileWriter):
+    """One session of a multipart upload; see the module docstring for the design."""
+
+    def __init__(
+        self,
+        driver: S3Driver,
+        path: str,
+        *,
+        upload_id: str | None,
+        parts: list[_Part],
+        next_part: int,
+        tail: bytes,
+        resumed: bool = False,
+    ) -> None:
+        self._driver = driver
+        self._path = path
+        self._key = driver._key(path)
+        self._upload_id = upload_id
+        self._parts = parts
+        self._next_part = next_part
+        self._tail = bytearray(tail)
+        # A resumed writer may find a pending record and stray uploads to clean up.
+        self._resumed = resumed
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return sum(part.size for part in self._parts) + len(self._tail)
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise StorageDriverError("the writer is closed")
+
+    async def write(self, data: bytes) -> int:
+        self._check_open()
+        self._tail += data
+        chunk = self._driver.params.chunksize
+        while len(self._tail) >= chunk:
+            await self._upload_part(chunk)
+        return len(data)
+
+    async def _upload_part(self, length: int) -> None:
+        """Upload the first ``length`` buffered bytes as the next part."""
+        if self._next_part > MAX_PARTS:
+            raise S3Error("the upload has too many parts")
+        if self._upload_id is None:
+            created = await self._driver._call(
+                "create_multipart_upload",
+                self._path,
+                Key=self._key,
+                ContentType="application/octet-stream",
+                **self._driver._object_args(),
+            )
+            self._upload_id = str(created["UploadId"])
+        number = self._next_part
+        body = bytes(memoryview(self._tail)[:length])
+        result = await self._driver._call(
+            "upload_part",
+            self._path,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self._next_part = number + 1
+        self._parts.append(_Part(number, length, str(result["ETag"])))
+        del self._tail[:length]
+
+    async def truncate(self, size: int) -> None:
+        self._check_open()
+        if size < 0 or size > self.size:
+            raise InvalidOffset(self._path, size)
+        stored = sum(part.size for part in self._parts)
+        if size >= stored:
+            del self._tail[size - stored :]
+            return
+        end = 0
+        for index, part in enumerate([None, *self._parts]):
+            end += 0 if part is None else part.size
+            if end == size:
+                del self._parts[index:]
+                self._tail.clear()
+                return
+        raise Unsupported("the object store cannot cut an upload inside a stored part")
+
+    async def close(self) -> None:
+        if self._done:
+            return
+        if len(self._tail) >= MIN_PART_SIZE:
+            await self._upload_part(len(self._tail))
+        metadata = {_META_PARTS: _format_ranges(p.number for p in self._parts)}
+        if self._upload_id is not None:
+            metadata[_META_UPLOAD] = self._upload_id
+        await self._driver._put(
+            self._path, self._driver._record_key(self._path), bytes(self._tail), metadata
+        )
+        self._done = True
+
+    async def commit(self) -> None:
+        self._check_open()
+        driver = self._driver
+        if not self._parts:
+            await driver._put(self._path, self._key, bytes(self._tail))
+            if self._upload_id is not None:
+                await driver._abort(self._path, self._key, self._upload_id)
+        else:
+            if self._tail:
+                await self._upload_part(len(self._tail))
+            await driver._call(
+                "complete_multipart_upload",
+                self._path,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in self._parts]
+                },
+            )
+        self._done = True
+        if self._resumed:
+            await driver._discard_uploads(self._path, exact=True, keep=self._upload_id)
+
+    async def cancel(self) -> None:
+        if self._upload_id is not None:
+            await self._driver._abort(self._path, self._key, self._upload_id)
+        self._done = True
+        await self._driver._discard_uploads(self._path, exact=True)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_at_or_below(key: str, prefix: str, is_root: bool) -> bool:
+    return is_root or key == prefix or key.startswith(prefix + "/")
+
+
+def _settled(held: str, last: str) -> bool:
+    """Whether every key that sorts before ``held`` in the tree was listed by ``last``."""
+    for index, char in enumerate(held):
+        if char in "-." and last[: index + 1] <= held[:index] + "/":
+            return False
+    return True
+
+
+async def _bounded(calls: Iterable[Awaitable[None]], limit: int) -> None:
+    """Run ``calls`` with at most ``limit`` in flight; the first failure propagates."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(call: Awaitable[None]) -> None:
+        async with semaphore:
+            await call
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for call in calls:
+                group.create_task(run(call))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+async def _stream(body: Any, path: str) -> AsyncIterator[bytes]:
+    """The chunks of a GET response body; the connection is released however it ends."""
+    try:
+        while True:
+            try:
+                chunk: bytes = await body.read(READ_CHUNK)
+            except (ClientError, *_TRANSPORT_ERRORS) as error:
+                _fail("get_object", path, error)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        body.close()

@@ -1,0 +1,449 @@
+"""What the S3 driver does beyond the shared suite: multipart uploads that any instance or
+process resumes, paging and batching past S3's 1000-key limits, multipart copies,
+presigned redirects and keeping credentials out of errors. Runs against SeaweedFS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from s3_server import SeaweedFS, seaweedfs  # noqa: F401 - the fixture is used by name
+
+from dockyard.storage.driver.base import (
+    InvalidOffset,
+    PathNotFound,
+    StorageDriverError,
+    Unsupported,
+)
+from dockyard.storage.driver.s3 import S3Driver, S3Error, S3ParameterInvalid, S3Params
+
+MiB = 1 << 20
+OpenS3 = Callable[..., Awaitable[S3Driver]]
+
+
+@pytest.fixture
+async def open_s3(seaweedfs: SeaweedFS) -> AsyncIterator[OpenS3]:  # noqa: F811
+    """Opens S3 drivers that share one fresh root; all are closed after the test."""
+    root = f"tests/{uuid.uuid4().hex}"
+    drivers: list[S3Driver] = []
+
+    async def open_driver(**params: Any) -> S3Driver:
+        driver = S3Driver.from_params(seaweedfs.driver_params(root, **params))
+        drivers.append(driver)
+        return driver
+
+    yield open_driver
+    for driver in drivers:
+        await driver.close()
+
+
+@pytest.fixture
+async def s3(open_s3: OpenS3) -> S3Driver:
+    """An S3 driver with the smallest chunk size, so parts appear at 5 MiB."""
+    return await open_s3(chunksize=5 * MiB)
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """Deterministic bytes that differ at every offset within a part."""
+    block = bytes((seed + i * 7) % 251 for i in range(251))
+    return (block * (size // len(block) + 1))[:size]
+
+
+async def put_many(driver: S3Driver, paths: list[str]) -> None:
+    semaphore = asyncio.Semaphore(32)
+
+    async def put(path: str) -> None:
+        async with semaphore:
+            await driver.put_content(path, b"x")
+
+    await asyncio.gather(*(put(path) for path in paths))
+
+
+async def raw_etag(driver: S3Driver, path: str) -> str:
+    client = await driver._s3()
+    head = await client.head_object(Bucket=driver.params.bucket, Key=driver._key(path))
+    return str(head["ETag"]).strip('"')
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+async def test_server_rejects_a_wrong_secret(seaweedfs: SeaweedFS) -> None:  # noqa: F811
+    params = seaweedfs.driver_params("tests/wrong", secretkey="not-the-secret")
+    driver = S3Driver.from_params(params)
+    try:
+        with pytest.raises(S3Error, match="SignatureDoesNotMatch"):
+            await driver.put_content("/file", b"x")
+    finally:
+        await driver.close()
+
+
+async def test_errors_do_not_reveal_credentials(seaweedfs: SeaweedFS) -> None:  # noqa: F811
+    secret = "wrong-" + uuid.uuid4().hex
+    params = seaweedfs.driver_params("tests/wrong", secretkey=secret)
+    driver = S3Driver.from_params(params)
+    try:
+        with pytest.raises(StorageDriverError) as caught:
+            await driver.get_content("/file")
+    finally:
+        await driver.close()
+    shown = f"{caught.value!s} {caught.value!r} {caught.value.__cause__!r}"
+    assert secret not in shown
+    assert seaweedfs.access_key not in shown
+    assert seaweedfs.endpoint not in shown
+    assert secret not in repr(driver.params)
+
+
+async def test_unreachable_endpoint_error_does_not_reveal_it() -> None:
+    driver = S3Driver.from_params(
+        {
+            "bucket": "b",
+            "regionendpoint": "http://127.0.0.1:9",
+            "accesskey": "AKIDHIDDEN",
+            "secretkey": "hidden-secret",
+            "forcepathstyle": True,
+        }
+    )
+    try:
+        with pytest.raises(S3Error) as caught:
+            await driver.get_content("/file")
+    finally:
+        await driver.close()
+    assert "127.0.0.1" not in str(caught.value)
+    assert "hidden" not in str(caught.value)
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def test_params_from_environment_strings() -> None:
+    params = S3Params.parse(
+        {
+            "bucket": "b",
+            "regionendpoint": "s3.local:9000",
+            "forcepathstyle": "true",
+            "secure": "false",
+            "chunksize": "6291456",
+        }
+    )
+    assert (params.forcepathstyle, params.secure, params.chunksize) == (True, False, 6 * MiB)
+    assert params.endpoint_url() == "http://s3.local:9000"
+
+
+def test_params_reject_a_chunk_size_below_the_s3_minimum() -> None:
+    with pytest.raises(S3ParameterInvalid, match="chunksize"):
+        S3Params.parse({"bucket": "b", "chunksize": 5 * MiB - 1})
+
+
+def test_params_require_a_bucket() -> None:
+    with pytest.raises(S3ParameterInvalid, match="bucket"):
+        S3Params.parse({"region": "us-east-1"})
+
+
+def test_params_storage_class_none_sends_no_storage_class() -> None:
+    assert S3Params.parse({"bucket": "b", "storageclass": "NONE"}).storageclass is None
+
+
+# --- multipart writers ------------------------------------------------------------------
+
+
+async def test_parts_over_five_mib_become_one_multipart_object(s3: S3Driver) -> None:
+    content = pattern(12 * MiB + 3)
+    writer = await s3.writer("/up/data")
+    for start in range(0, len(content), MiB):
+        await writer.write(content[start : start + MiB])
+    await writer.commit()
+    assert await s3.get_content("/up/data") == content
+    assert (await raw_etag(s3, "/up/data")).endswith("-3")
+
+
+async def test_writer_resumes_from_a_second_driver_instance(open_s3: OpenS3) -> None:
+    first = await open_s3(chunksize=5 * MiB)
+    second = await open_s3(chunksize=5 * MiB)
+    head, rest = pattern(7 * MiB, 1), pattern(4 * MiB, 2)
+    writer = await first.writer("/up/data")
+    await writer.write(head)
+    await writer.close()
+    resumed = await second.writer("/up/data", append=True)
+    assert resumed.size == len(head)
+    await resumed.write(rest)
+    await resumed.commit()
+    assert await first.get_content("/up/data") == head + rest
+
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from dockyard.storage.driver.s3 import S3Driver
+
+    async def main() -> None:
+        params, path, size = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+        driver = S3Driver.from_params(params)
+        writer = await driver.writer(path, append=sys.argv[4] == "append")
+        await writer.write(bytes(range(256)) * (size // 256))
+        await writer.close()
+        await driver.close()
+        print(writer.size)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def run_child(params: dict[str, Any], path: str, size: int, mode: str) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CHILD,
+        json.dumps(params),
+        path,
+        str(size),
+        mode,
+        stdout=subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    return int(output)
+
+
+async def test_writer_resumes_what_another_process_wrote(
+    seaweedfs: SeaweedFS,  # noqa: F811
+    open_s3: OpenS3,
+) -> None:
+    driver = await open_s3(chunksize=5 * MiB)
+    params = seaweedfs.driver_params(driver.params.rootdirectory, chunksize=5 * MiB)
+    child_bytes = bytes(range(256)) * (6 * MiB // 256)
+    assert await run_child(params, "/up/data", len(child_bytes), "fresh") == len(child_bytes)
+    writer = await driver.writer("/up/data", append=True)
+    assert writer.size == len(child_bytes)
+    await writer.write(b"parent")
+    await writer.commit()
+    assert await driver.get_content("/up/data") == child_bytes + b"parent"
+
+
+async def test_another_process_resumes_what_this_one_wrote(
+    seaweedfs: SeaweedFS,  # noqa: F811
+    open_s3: OpenS3,
+) -> None:
+    driver = await open_s3(chunksize=5 * MiB)
+    writer = await driver.writer("/up/data")
+    await writer.write(b"parent")
+    await writer.close()
+    params = seaweedfs.driver_params(driver.params.rootdirectory, chunksize=5 * MiB)
+    assert await run_child(params, "/up/data", 1024, "append") == 6 + 1024
+    writer = await driver.writer("/up/data", append=True)
+    await writer.commit()
+    assert await driver.get_content("/up/data") == b"parent" + bytes(range(256)) * 4
+
+
+async def test_small_appends_across_several_writers_then_commit(open_s3: OpenS3) -> None:
+    expected = b""
+    for index in range(12):
+        # A fresh instance each time, as if every chunk reached another registry instance.
+        driver = await open_s3(chunksize=5 * MiB)
+        writer = await driver.writer("/up/data", append=index > 0)
+        assert writer.size == len(expected)
+        piece = pattern(700 * 1024, index)
+        await writer.write(piece)
+        expected += piece
+        await writer.close()
+    driver = await open_s3(chunksize=5 * MiB)
+    writer = await driver.writer("/up/data", append=True)
+    assert writer.size == len(expected)
+    await writer.commit()
+    assert await driver.get_content("/up/data") == expected
+    assert (await raw_etag(driver, "/up/data")).endswith("-2")
+
+
+async def test_resume_ignores_parts_uploaded_after_the_last_close(s3: S3Driver) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(b"acknowledged")
+    await writer.close()
+    lost = await s3.writer("/up/data", append=True)
+    await lost.write(pattern(6 * MiB))  # uploads a part, then the process "dies"
+    resumed = await s3.writer("/up/data", append=True)
+    assert resumed.size == len(b"acknowledged")
+    await resumed.write(pattern(5 * MiB, 3))
+    await resumed.write(b"!")
+    await resumed.commit()
+    assert await s3.get_content("/up/data") == b"acknowledged" + pattern(5 * MiB, 3) + b"!"
+
+
+async def test_resume_of_a_writer_that_never_closed_keeps_its_uploaded_parts(
+    s3: S3Driver,
+) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(6 * MiB))  # one 5 MiB part stored, 1 MiB only in memory
+    resumed = await s3.writer("/up/data", append=True)
+    assert resumed.size == 5 * MiB
+    await resumed.commit()
+    assert await s3.get_content("/up/data") == pattern(5 * MiB)
+
+
+async def test_truncate_to_a_part_boundary_drops_trailing_parts(s3: S3Driver) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(11 * MiB))
+    await writer.close()
+    resumed = await s3.writer("/up/data", append=True)
+    await resumed.truncate(5 * MiB)
+    assert resumed.size == 5 * MiB
+    await resumed.write(b"end")
+    await resumed.commit()
+    assert await s3.get_content("/up/data") == pattern(5 * MiB) + b"end"
+
+
+async def test_truncate_inside_a_stored_part_raises_unsupported(s3: S3Driver) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(6 * MiB))
+    with pytest.raises(Unsupported):
+        await writer.truncate(MiB)
+    with pytest.raises(InvalidOffset):
+        await writer.truncate(7 * MiB)
+    await writer.cancel()
+
+
+async def test_cancel_aborts_the_multipart_upload(s3: S3Driver) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(6 * MiB))
+    await writer.close()
+    resumed = await s3.writer("/up/data", append=True)
+    await resumed.cancel()
+    client = await s3._s3()
+    uploads = await client.list_multipart_uploads(
+        Bucket=s3.params.bucket, Prefix=s3._key("/up/data")
+    )
+    assert uploads.get("Uploads", []) == []
+    with pytest.raises(PathNotFound):
+        await s3.writer("/up/data", append=True)
+
+
+async def test_pending_records_are_invisible_at_the_root(s3: S3Driver) -> None:
+    writer = await s3.writer("/data")
+    await writer.write(b"pending")
+    await writer.close()
+    assert await s3.list("/") == []
+    assert [info.path async for info in s3.walk("/")] == []
+    with pytest.raises(PathNotFound):
+        await s3.stat("/data")
+
+
+async def test_delete_of_root_discards_pending_uploads(s3: S3Driver) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(b"pending")
+    await writer.close()
+    await s3.delete("/")
+    with pytest.raises(PathNotFound):
+        await s3.writer("/up/data", append=True)
+
+
+# --- listing, walking and deleting many keys --------------------------------------------
+
+
+async def test_list_pages_through_more_than_1000_keys(s3: S3Driver) -> None:
+    paths = [f"/many/{index:05d}" for index in range(1005)]
+    await put_many(s3, paths)
+    assert await s3.list("/many") == paths
+
+
+async def test_list_with_a_small_page_size_returns_every_child(open_s3: OpenS3) -> None:
+    driver = await open_s3(list_page_size=7)
+    paths = [f"/few/{index:02d}" for index in range(30)] + ["/few/sub/x"]
+    await put_many(driver, paths)
+    assert await driver.list("/few") == sorted([*paths[:30], "/few/sub"])
+
+
+async def test_walk_pages_in_tree_order_where_byte_order_differs(open_s3: OpenS3) -> None:
+    driver = await open_s3(list_page_size=2)
+    files = ["/r/a/x", "/r/a-b", "/r/a.c/y", "/r/a/z/1", "/r/a0", "/r/b-", "/r/b/c"]
+    await put_many(driver, files)
+    walked = [info.path async for info in driver.walk("/r")]
+    assert walked == [
+        "/r/a",
+        "/r/a/x",
+        "/r/a/z",
+        "/r/a/z/1",
+        "/r/a-b",
+        "/r/a.c",
+        "/r/a.c/y",
+        "/r/a0",
+        "/r/b",
+        "/r/b/c",
+        "/r/b-",
+    ]
+
+
+async def test_walk_skip_dir_with_paging(open_s3: OpenS3) -> None:
+    driver = await open_s3(list_page_size=3)
+    await put_many(driver, [f"/r/skip/{i}" for i in range(10)] + ["/r/keep/1", "/r/z"])
+    walked = [info.path async for info in driver.walk("/r", skip_dir=lambda i: i.path == "/r/skip")]
+    assert walked == ["/r/keep", "/r/keep/1", "/r/skip", "/r/z"]
+
+
+async def test_delete_removes_more_than_1000_keys_in_batches(s3: S3Driver) -> None:
+    paths = [f"/doomed/{index // 100}/{index:05d}" for index in range(1003)]
+    await put_many(s3, [*paths, "/kept"])
+    await s3.delete("/doomed")
+    assert await s3.list("/") == ["/kept"]
+    with pytest.raises(PathNotFound):
+        await s3.stat("/doomed")
+
+
+# --- move -------------------------------------------------------------------------------
+
+
+async def test_move_above_the_threshold_uses_multipart_copy(open_s3: OpenS3) -> None:
+    driver = await open_s3(multipartcopythresholdsize=MiB, multipartcopychunksize=5 * MiB)
+    content = pattern(11 * MiB + 5)
+    await driver.put_content("/from", content)
+    await driver.move("/from", "/to/blob")
+    assert await driver.get_content("/to/blob") == content
+    assert (await raw_etag(driver, "/to/blob")).endswith("-3")
+    with pytest.raises(PathNotFound):
+        await driver.stat("/from")
+
+
+async def test_move_onto_itself_keeps_the_content(s3: S3Driver) -> None:
+    await s3.put_content("/same", b"kept")
+    await s3.move("/same", "/same")
+    assert await s3.get_content("/same") == b"kept"
+
+
+# --- redirects --------------------------------------------------------------------------
+
+
+async def test_redirect_url_serves_the_content_without_credentials(s3: S3Driver) -> None:
+    await s3.put_content("/blob", b"redirected content")
+    url = await s3.redirect_url("/blob")
+    assert url is not None
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    assert response.content == b"redirected content"
+
+
+async def test_redirect_url_for_head(s3: S3Driver) -> None:
+    await s3.put_content("/blob", b"12345")
+    url = await s3.redirect_url("/blob", "HEAD")
+    assert url is not None
+    async with httpx.AsyncClient() as client:
+        response = await client.head(url)
+    assert response.status_code == 200
+    assert response.headers["content-length"] == "5"
+
+
+async def test_redirect_url_expires_in_twenty_minutes(s3: S3Driver) -> None:
+    url = await s3.redirect_url("/blob")
+    assert url is not None
+    assert "X-Amz-Expires=1200" in url
+
+
+async def test_redirect_url_for_other_methods_is_none(s3: S3Driver) -> None:
+    assert await s3.redirect_url("/blob", "PUT") is None
