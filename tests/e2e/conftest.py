@@ -13,14 +13,13 @@ from e2e_images import OciLayout
 from e2e_processes import (
     DOCKER_REGISTRY,
     ServerProcess,
+    StartDockyard,
+    StartReference,
     dockyard_config,
     dockyard_process,
     have,
     reference_process,
 )
-
-StartDockyard = Callable[..., ServerProcess]
-StartReference = Callable[[Path], ServerProcess]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

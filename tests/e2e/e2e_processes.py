@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,8 @@ def copy(source: str, destination: str, *extra: str) -> str:
     return skopeo(
         "copy", "--src-tls-verify=false", "--dest-tls-verify=false", *extra, source, destination
     )
+
+
+#: What the ``start_dockyard`` and ``start_reference`` fixtures give a test.
+StartDockyard = Callable[..., ServerProcess]
+StartReference = Callable[[Path], ServerProcess]

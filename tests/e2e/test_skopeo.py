@@ -8,54 +8,19 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from e2e_checks import assert_same_in_layout, assert_served, registry_manifest
 from e2e_images import (
-    DOCKER_LIST,
     DOCKER_MANIFEST,
+    OCI_EMPTY,
     OCI_INDEX,
     OCI_MANIFEST,
     DirLayout,
     Image,
     OciLayout,
+    canonical,
     sha256,
 )
 from e2e_processes import ServerProcess, copy, skopeo
-
-ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST])
-
-
-def registry_manifest(server: ServerProcess, repository: str, reference: str) -> httpx.Response:
-    response = httpx.get(
-        f"{server.url}/v2/{repository}/manifests/{reference}", headers={"Accept": ACCEPT}
-    )
-    assert response.status_code == 200, response.text
-    return response
-
-
-def assert_served(server: ServerProcess, repository: str, image: Image) -> None:
-    """The registry holds ``image`` byte for byte: manifest, children and every blob."""
-    response = registry_manifest(server, repository, image.digest)
-    assert response.headers["docker-content-digest"] == image.digest
-    assert response.headers["content-type"] == image.media_type
-    assert response.content == image.manifest
-    for child in image.children:
-        assert_served(server, repository, child)
-    for digest, data in image.blobs.items():
-        blob = httpx.get(f"{server.url}/v2/{repository}/blobs/{digest}", follow_redirects=True)
-        assert blob.status_code == 200
-        assert blob.headers["docker-content-digest"] == digest
-        assert sha256(blob.content) == digest
-        assert blob.content == data
-
-
-def assert_same_in_layout(pulled: OciLayout, tag: str, image: Image) -> None:
-    """The layout skopeo wrote holds ``image`` with identical digests and bytes."""
-    digest, media_type = pulled.resolve(tag)
-    assert (digest, media_type) == (image.digest, image.media_type)
-    assert pulled.blob(image.digest) == image.manifest
-    for child in image.children:
-        assert pulled.blob(child.digest) == child.manifest
-    for blob_digest, data in image.all_blobs().items():
-        assert pulled.blob(blob_digest) == data
 
 
 def test_multilayer_image_copies_in_and_out_with_identical_digests(
@@ -176,3 +141,114 @@ def mounts(access_log: str, repository: str) -> dict[str, set[str]]:
         if status == "201" and "mount" in query and "from" in query:
             found.setdefault(query["from"][0], set()).add(query["mount"][0])
     return found
+
+
+EMPTY_CONFIG = b"{}"
+SBOM_TYPE = "application/vnd.example.sbom.v1+json"
+SIGNATURE_TYPE = "application/vnd.example.signature.v1"
+
+
+def push_blob(server: ServerProcess, repository: str, data: bytes) -> dict[str, object]:
+    digest = sha256(data)
+    response = httpx.post(
+        f"{server.url}/v2/{repository}/blobs/uploads/",
+        params={"digest": digest},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 201, response.text
+    return {"digest": digest, "size": len(data)}
+
+
+def push_artifact(
+    server: ServerProcess, repository: str, subject: Image, artifact_type: str, payload: bytes
+) -> Image:
+    """An OCI artifact (empty config, one layer) whose ``subject`` is ``subject``."""
+    config = push_blob(server, repository, EMPTY_CONFIG)
+    layer = push_blob(server, repository, payload)
+    manifest = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": OCI_EMPTY, **config},
+            "layers": [{"mediaType": artifact_type, **layer}],
+            "subject": {
+                "mediaType": subject.media_type,
+                "digest": subject.digest,
+                "size": len(subject.manifest),
+            },
+            "annotations": {"org.opencontainers.image.created": "2026-11-29T00:00:00Z"},
+        }
+    )
+    digest = sha256(manifest)
+    response = httpx.put(
+        f"{server.url}/v2/{repository}/manifests/{digest}",
+        content=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["docker-content-digest"] == digest
+    assert response.headers["oci-subject"] == subject.digest
+    blobs = {str(config["digest"]): EMPTY_CONFIG, str(layer["digest"]): payload}
+    return Image(digest, manifest, OCI_MANIFEST, blobs)
+
+
+def test_artifact_with_subject_is_listed_by_the_referrers_api(
+    dockyard: ServerProcess, layout: OciLayout, tmp_path: Path
+) -> None:
+    image = layout.add_image("v1", layers=2)
+    copy(layout.ref("v1"), f"docker://{dockyard.host}/signed/app:v1")
+    sbom = push_artifact(dockyard, "signed/app", image, SBOM_TYPE, b'{"packages":[]}')
+    signature = push_artifact(dockyard, "signed/app", image, SIGNATURE_TYPE, b"signature")
+
+    response = httpx.get(f"{dockyard.url}/v2/signed/app/referrers/{image.digest}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == OCI_INDEX
+    index = response.json()
+    assert index["schemaVersion"] == 2
+    assert index["mediaType"] == OCI_INDEX
+    listed = {m["digest"]: m for m in index["manifests"]}
+    assert set(listed) == {sbom.digest, signature.digest}
+    assert listed[sbom.digest] == {
+        "mediaType": OCI_MANIFEST,
+        "digest": sbom.digest,
+        "size": len(sbom.manifest),
+        "artifactType": SBOM_TYPE,
+        "annotations": {"org.opencontainers.image.created": "2026-11-29T00:00:00Z"},
+    }
+
+    filtered = httpx.get(
+        f"{dockyard.url}/v2/signed/app/referrers/{image.digest}",
+        params={"artifactType": SIGNATURE_TYPE},
+    )
+    assert filtered.headers["oci-filters-applied"] == "artifactType"
+    assert [m["digest"] for m in filtered.json()["manifests"]] == [signature.digest]
+
+
+def test_artifact_with_subject_copies_out_with_identical_digests(
+    dockyard: ServerProcess, layout: OciLayout, tmp_path: Path
+) -> None:
+    image = layout.add_image("v1", layers=1)
+    copy(layout.ref("v1"), f"docker://{dockyard.host}/signed/app:v1")
+    sbom = push_artifact(dockyard, "signed/app", image, SBOM_TYPE, b'{"packages":[]}')
+    raw = skopeo(
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        f"docker://{dockyard.host}/signed/app@{sbom.digest}",
+    )
+    assert raw.encode() == sbom.manifest
+
+    pulled = OciLayout(tmp_path / "pulled")
+    copy(f"docker://{dockyard.host}/signed/app@{sbom.digest}", pulled.ref("sbom"))
+    assert_same_in_layout(pulled, "sbom", sbom)
+    copy(pulled.ref("sbom"), f"docker://{dockyard.host}/signed/copy:sbom")
+    assert_served(dockyard, "signed/copy", sbom)
+
+
+def test_referrers_of_an_unknown_digest_is_an_empty_index(dockyard: ServerProcess) -> None:
+    unknown = sha256(b"nothing refers to this")
+    response = httpx.get(f"{dockyard.url}/v2/nobody/here/referrers/{unknown}")
+    assert response.status_code == 200
+    assert response.json()["manifests"] == []
