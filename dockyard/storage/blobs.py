@@ -8,6 +8,7 @@ the garbage collector, never a link to nothing.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final, Protocol, runtime_checkable
 
 from dockyard.descriptor import Descriptor
@@ -186,13 +187,19 @@ class LinkedBlobStore:
 
     async def stat(self, digest: Digest) -> Descriptor:
         """The blob's descriptor; ``BlobUnknown`` unless linked here and its content exists."""
-        try:
-            linked = await read_link(self.driver, paths.layer_link(self.name, digest))
-        except PathNotFound:
-            raise BlobUnknown(digest) from None
-        if linked != digest:
+        # Both look-ups at once: a HEAD of a blob is the hottest path of a pull.
+        linked, descriptor = await asyncio.gather(
+            read_link(self.driver, paths.layer_link(self.name, digest)),
+            self.store.stat(digest),
+            return_exceptions=True,
+        )
+        if isinstance(linked, PathNotFound) or (isinstance(linked, Digest) and linked != digest):
             raise BlobUnknown(digest)
-        return await self.store.stat(digest)
+        if isinstance(linked, BaseException):
+            raise linked
+        if isinstance(descriptor, BaseException):
+            raise descriptor
+        return descriptor
 
     async def open(
         self,

@@ -105,8 +105,9 @@ class StorageUploads:
     async def status(self, upload_id: str) -> UploadStatus:
         """Where the session stands; ``BlobUploadUnknown`` if it does not exist."""
         validate_upload_id(upload_id)
-        started = await self._started_at(upload_id)
-        offset, _ = await self._saved_state(upload_id)
+        started, offset = await asyncio.gather(
+            self._started_at(upload_id), self._acknowledged(upload_id)
+        )
         return UploadStatus(self.name, upload_id, offset, started)
 
     async def append(
@@ -116,10 +117,14 @@ class StorageUploads:
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
             started = await self._started_at(upload_id)
-            writer, hasher = await self._write(upload_id, offset, chunks)
+            writer, hasher, previous = await self._write(upload_id, offset, chunks)
             await writer.close()
-            await self._save_state(upload_id, hasher)
-            await self._forget_states_before(upload_id, hasher.size)
+            if hasher.size != previous:
+                await self._save_state(upload_id, hasher)
+                with contextlib.suppress(PathNotFound):
+                    await self.driver.delete(
+                        paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, previous)
+                    )
         return UploadStatus(self.name, upload_id, hasher.size, started)
 
     async def commit(
@@ -136,7 +141,7 @@ class StorageUploads:
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
             await self._started_at(upload_id)
-            writer, hasher = await self._write(upload_id, None, final_chunks)
+            writer, hasher, _ = await self._write(upload_id, None, final_chunks)
             data_path = paths.upload_data(self.name, upload_id)
             try:
                 await writer.commit()
@@ -208,25 +213,27 @@ class StorageUploads:
                 return False
             return info.mod_time < cutoff
 
-    async def _saved_state(self, upload_id: str) -> tuple[int, bytes | None]:
-        """The largest acknowledged offset and its hash state (None before any)."""
+    async def _acknowledged(self, upload_id: str) -> int:
+        """The largest offset with a saved hash state: the last acknowledged byte."""
         try:
             entries = await self.driver.list(
                 paths.upload_hashstates_dir(self.name, upload_id, CANONICAL_ALGORITHM)
             )
         except PathNotFound:
-            return 0, None
-        offsets = sorted(
-            int(name) for name in (e.rsplit("/", 1)[-1] for e in entries) if name.isdigit()
-        )
-        if not offsets:
-            return 0, None
-        latest = offsets[-1]
+            return 0
+        names = (entry.rsplit("/", 1)[-1] for entry in entries)
+        return max((int(name) for name in names if name.isdigit()), default=0)
+
+    async def _saved_state(self, upload_id: str) -> tuple[int, bytes | None]:
+        """The largest acknowledged offset and its hash state (None before any)."""
+        latest = await self._acknowledged(upload_id)
         try:
             state = await self.driver.get_content(
                 paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, latest)
             )
         except PathNotFound:
+            if latest == 0:
+                return 0, None
             raise BlobUploadUnknown("the upload session is unknown") from None
         return latest, state
 
@@ -236,27 +243,14 @@ class StorageUploads:
             hasher.save(),
         )
 
-    async def _forget_states_before(self, upload_id: str, offset: int) -> None:
-        folder = paths.upload_hashstates_dir(self.name, upload_id, CANONICAL_ALGORITHM)
-        try:
-            entries = await self.driver.list(folder)
-        except PathNotFound:
-            return
-        for entry in entries:
-            name = entry.rsplit("/", 1)[-1]
-            if name.isdigit() and int(name) < offset:
-                with contextlib.suppress(PathNotFound):
-                    await self.driver.delete(
-                        paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, int(name))
-                    )
-
     async def _write(
         self, upload_id: str, offset: int | None, chunks: AsyncIterable[bytes] | None
-    ) -> tuple[FileWriter, ResumableHasher]:
+    ) -> tuple[FileWriter, ResumableHasher, int]:
         """Resume the session's writer at its acknowledged size and stream ``chunks`` in.
 
-        Returns the writer still open (the caller closes or commits it) and the hasher
-        covering every byte written. ``offset`` None skips the offset check.
+        Returns the writer still open (the caller closes or commits it), the hasher
+        covering every byte written, and the size acknowledged before. ``offset`` None
+        skips the offset check.
         """
         current, state = await self._saved_state(upload_id)
         try:
@@ -286,7 +280,7 @@ class StorageUploads:
         except BaseException:
             await _close_quietly(writer)
             raise
-        return writer, hasher
+        return writer, hasher, current
 
     async def _adopt(self, upload_id: str, acknowledged: int) -> FileWriter:
         """A writer continuing upload data that exists only as committed content.
