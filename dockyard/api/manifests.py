@@ -7,8 +7,8 @@ from starlette.responses import Response
 from dockyard.api.context import RequestContext
 from dockyard.api.responses import empty
 from dockyard.digest import Digest
-from dockyard.errors import ManifestTooLarge, SizeInvalid, Unsupported
-from dockyard.reference import Reference, validate_tag
+from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, TagInvalid, Unsupported
+from dockyard.reference import TAG_MAX_LENGTH, Reference, validate_tag
 from dockyard.storage.protocols import Repository
 
 
@@ -19,6 +19,18 @@ async def _resolve(repository: Repository, reference: Reference) -> Digest:
     return await repository.tags.resolve(reference.tag)
 
 
+def _existing(ctx: RequestContext) -> Reference:
+    """The reference of a read or delete: one that is not a valid tag names nothing.
+
+    The conformance suite asks for ``.INVALID_MANIFEST_NAME`` and expects 404, as the
+    reference registry's router answers; a malformed digest stays ``DIGEST_INVALID``.
+    """
+    try:
+        return Reference.parse(ctx.arg)
+    except TagInvalid:
+        raise ManifestUnknown(f"manifest {ctx.arg[:TAG_MAX_LENGTH]!r} is unknown") from None
+
+
 def _not_modified(ctx: RequestContext, etag: str) -> bool:
     tags = ctx.header("if-none-match")
     return tags is not None and etag in tags
@@ -27,7 +39,7 @@ def _not_modified(ctx: RequestContext, etag: str) -> bool:
 async def get(ctx: RequestContext) -> Response:
     """The manifest's bytes exactly as pushed, typed with its stored media type."""
     repository = ctx.repository
-    digest = await _resolve(repository, Reference.parse(ctx.arg))
+    digest = await _resolve(repository, _existing(ctx))
     manifest = await repository.manifests.get(digest)
     digest_text = str(digest)
     etag = f'"{digest_text}"'
@@ -43,7 +55,7 @@ async def get(ctx: RequestContext) -> Response:
 async def head(ctx: RequestContext) -> Response:
     """200 with the manifest's type, length and digest, and no body."""
     repository = ctx.repository
-    digest = await _resolve(repository, Reference.parse(ctx.arg))
+    digest = await _resolve(repository, _existing(ctx))
     descriptor = await repository.manifests.stat(digest)
     digest_text = str(digest)
     return Response(
@@ -96,7 +108,7 @@ async def delete(ctx: RequestContext) -> Response:
     """202: by digest the manifest and its tags go; by tag only the tag goes."""
     if not ctx.settings.delete_enabled:
         raise Unsupported("deleting manifests is disabled on this registry")
-    reference = Reference.parse(ctx.arg)
+    reference = _existing(ctx)
     repository = ctx.repository
     if reference.digest is not None:
         await repository.manifests.delete(reference.digest)
