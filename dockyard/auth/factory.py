@@ -99,6 +99,8 @@ def token_from_config(
     realm = settings.string(values, "realm", key)
     service = settings.string(values, "service", key)
     issuer = settings.string(values, "issuer", key)
+    algorithms = _algorithms(values, key)
+    leeway = settings.duration(values, "leeway", key, DEFAULT_LEEWAY, allow_zero=True)
     trusted = TrustedKeys()
     roots = []
     bundle = settings.optional_string(values, "rootcertbundle", key)
@@ -128,7 +130,7 @@ def token_from_config(
         service=service,
         trusted=trusted,
         roots=roots,
-        algorithms=_algorithms(values, key),
-        leeway=settings.duration(values, "leeway", key, DEFAULT_LEEWAY, allow_zero=True),
+        algorithms=algorithms,
+        leeway=leeway,
     )
     return TokenAuthorizer(realm, verifier, routes)
