@@ -12,17 +12,12 @@ reference expects ``data``; the reference also demands its own signed ``_state``
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from storage_helpers import chunks
 
 from dockyard.digest import Digest
@@ -33,7 +28,6 @@ from dockyard.storage.registry import StorageRegistry
 FIRST = b"first chunk " * 5000
 SECOND = b"second chunk " * 7000
 WHOLE = FIRST + SECOND
-REFERENCE = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
 async def test_session_continues_in_a_new_registry_on_the_same_driver() -> None:
@@ -105,48 +99,6 @@ async def test_session_continues_in_another_process(tmp_path: Path) -> None:
 
 
 # --- the reference registry ---------------------------------------------------------------
-
-
-@pytest.fixture
-def reference(tmp_path: Path, free_port: object) -> Iterator[tuple[str, Path]]:
-    """The reference registry serving a filesystem root: (base URL, root)."""
-    if not Path(REFERENCE).exists():
-        pytest.skip("the reference registry is not installed")
-    port = free_port()  # type: ignore[operator]
-    root = tmp_path / "shared-root"
-    config = tmp_path / "config.yml"
-    config.write_text(
-        json.dumps(
-            {
-                "version": 0.1,
-                "log": {"level": "error"},
-                "storage": {
-                    "filesystem": {"rootdirectory": str(root)},
-                    "delete": {"enabled": True},
-                },
-                "http": {"addr": f"127.0.0.1:{port}"},
-            }
-        )
-    )
-    process = subprocess.Popen(
-        [REFERENCE, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/v2/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("the reference registry did not start")
-            time.sleep(0.05)
-        yield base, root
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_session_begun_by_the_reference_registry_is_finished_by_dockyard(
