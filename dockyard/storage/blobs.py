@@ -14,6 +14,7 @@ from typing import Final, Protocol, runtime_checkable
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, DigestInvalid, RangeInvalid
+from dockyard.reference import is_valid_name
 from dockyard.storage import paths
 from dockyard.storage.driver.base import InvalidOffset, PathNotFound, StorageDriver
 from dockyard.storage.protocols import BlobContent
@@ -228,6 +229,9 @@ class LinkedBlobStore:
 
     async def mount(self, digest: Digest, source: str) -> Descriptor:
         """Link a blob that repository ``source`` holds; ``BlobUnknown`` otherwise."""
+        if not is_valid_name(source):
+            # No repository by that name can hold anything; the client falls back to upload.
+            raise BlobUnknown(digest)
         descriptor = await LinkedBlobStore(source, self.store).stat(digest)
         await self.link(digest)
         return descriptor

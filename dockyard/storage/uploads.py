@@ -31,7 +31,6 @@ from dockyard.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
-    DockyardError,
     SizeInvalid,
     UploadOffsetMismatch,
 )
@@ -143,8 +142,8 @@ class StorageUploads:
             await self._started_at(upload_id)
             writer, hasher, _ = await self._write(upload_id, None, final_chunks)
             data_path = paths.upload_data(self.name, upload_id)
+            await writer.commit()
             try:
-                await writer.commit()
                 total = hasher.size
                 if size is not None and size != total:
                     raise SizeInvalid(f"the upload holds {total} bytes, not {size}")
@@ -154,7 +153,7 @@ class StorageUploads:
                     actual = await _hash_stored(self.driver, data_path, digest.algorithm)
                 if actual != digest:
                     raise DigestInvalid(f"the uploaded content does not match {digest}")
-            except DockyardError:
+            except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
                 await self._remove(upload_id)
                 raise
             blob_path = paths.blob_data(digest)

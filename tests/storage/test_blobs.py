@@ -254,3 +254,11 @@ async def test_descriptor_cache_answers_repeated_stats(driver: StorageDriver) ->
 async def test_descriptor_cache_must_implement_the_protocol(driver: StorageDriver) -> None:
     with pytest.raises(TypeError):
         StorageRegistry(driver, blob_descriptor_cache=object())
+
+
+async def test_mount_from_invalid_repository_name_raises_blob_unknown(
+    repo: StorageRepository,
+) -> None:
+    await repo.blobs.put(DATA)
+    with pytest.raises(BlobUnknown):
+        await repo.blobs.mount(DIGEST, "../escape")
