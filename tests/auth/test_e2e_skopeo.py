@@ -15,8 +15,8 @@ from auth_helpers import write_htpasswd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from e2e_images import OciLayout
-from e2e_processes import (
+from e2e_images import OciLayout  # type: ignore[import-not-found, unused-ignore]
+from e2e_processes import (  # type: ignore[import-not-found, unused-ignore]
     DOCKER_REGISTRY,
     ServerProcess,
     clean_environment,
