@@ -22,6 +22,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 
 import pytest
+from s3_server import s3_driver_factory, seaweedfs  # noqa: F401 - seaweedfs is a fixture
 
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.driver.filesystem import FilesystemDriver
@@ -52,6 +53,8 @@ async def _filesystem(
 
 DRIVER_NAMES: list[str] = ["inmemory", "filesystem"]
 FACTORIES: dict[str, DriverFactory] = {"inmemory": _inmemory, "filesystem": _filesystem}
+DRIVER_NAMES.append("s3")
+FACTORIES["s3"] = s3_driver_factory
 
 
 @pytest.fixture(params=DRIVER_NAMES)
