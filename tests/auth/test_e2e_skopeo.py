@@ -1,9 +1,13 @@
-"""skopeo against a real ``dockyard serve`` behind htpasswd and behind the built-in token
-server; and the reference registry trusting tokens from dockyard's token server."""
+"""skopeo (and podman) against a real ``dockyard serve`` behind htpasswd and behind the
+built-in token server; and the reference registry trusting dockyard's tokens."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -334,3 +338,62 @@ def test_reference_registry_accepts_tokens_from_dockyards_token_server(
         )
     finally:
         reference.stop()
+
+
+# --- podman -------------------------------------------------------------------------------
+
+
+class Podman:
+    """podman as root with vfs storage of its own (runroot outside tmp_path: length limit)."""
+
+    def __init__(self, root: Path, run: Path) -> None:
+        self.argv = [
+            "podman", "--root", str(root), "--runroot", str(run), "--storage-driver", "vfs",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "none",
+        ]  # fmt: skip
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        result = subprocess.run([*self.argv, *args], capture_output=True, timeout=180, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"podman {' '.join(args)} failed:\n{result.stderr.decode()}")
+        return result
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Iterator[Podman]:
+    if not have("podman") or os.geteuid() != 0:
+        pytest.skip("podman as root is needed")
+    run = Path(tempfile.mkdtemp(prefix="dy-auth-podman-"))
+    try:
+        yield Podman(tmp_path / "podman-root", run)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def test_podman_login_push_and_pull_through_the_token_server(
+    token_server: ServerProcess, image: OciLayout, podman: Podman, tmp_path: Path
+) -> None:
+    podman("pull", image.ref("v1"))
+    image_id = podman("images", "-q", "--no-trunc").stdout.decode().split()[0]
+    authfile = str(tmp_path / "podman-auth.json")
+    host = token_server.host
+    wrong = podman(
+        "login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "-p", "nope", host,
+        check=False,
+    )  # fmt: skip
+    assert wrong.returncode != 0
+    podman(
+        "login", "--tls-verify=false", "--authfile", authfile,
+        "-u", "alice", "-p", PASSWORDS["alice"], host,
+    )  # fmt: skip
+    reference = f"{host}/alice/pod:v1"
+    podman("push", "--tls-verify=false", "--authfile", authfile, image_id, reference)
+    podman("rmi", "--all", "--force")
+    podman("pull", "--tls-verify=false", "--authfile", authfile, reference)
+    assert image_id.removeprefix("sha256:") in podman("images", "-q", "--no-trunc").stdout.decode()
+    denied = podman(
+        "push", "--tls-verify=false", "--authfile", authfile, image_id, f"{host}/bob/pod:v1",
+        check=False,
+    )  # fmt: skip
+    assert denied.returncode != 0
+    assert_no_secrets_logged(token_server)
