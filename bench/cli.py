@@ -32,8 +32,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench" / "results"
 
 
+_BEGAN = time.monotonic()
+
+
 def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - _BEGAN:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:

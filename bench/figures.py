@@ -32,7 +32,7 @@ class FigureDef:
     def ratio_label(self) -> str:
         """How to read this figure's ratio."""
         if self.kind == "time":
-            return "x faster (ref/dy)"
+            return "x faster"
         return "dy/ref"
 
     def ratio(self, reference: float | None, dockyard: float | None) -> float | None:
@@ -75,6 +75,8 @@ FIGURES: tuple[FigureDef, ...] = (
     FigureDef("head_blob_c32_p99_ms", "HEAD blob c=32 p99", "ms", "time"),
     FigureDef("tags_list_p50_ms", "tags/list p50", "ms", "time", 2.0),
     FigureDef("tags_list_p99_ms", "tags/list p99", "ms", "time"),
+    FigureDef("tags_list_all_p50_ms", "tags/list without n, p50", "ms", "time"),
+    FigureDef("tags_list_all_p99_ms", "tags/list without n, p99", "ms", "time"),
     FigureDef("catalog_walk_p50_ms", "_catalog full walk p50", "ms", "time", 5.0),
     FigureDef("catalog_walk_p99_ms", "_catalog full walk p99", "ms", "time"),
     FigureDef("push_images_s", "concurrent image push", "s", "time", 1.5),

@@ -140,7 +140,7 @@ def draw_chart(path: Path, results: dict[str, Any]) -> None:
     m = results["machine"]
     ax.set_title(
         f"dockyard vs reference registry — {m['cpu_model']}, {m['cores']} cores, "
-        f"{m['ram_gib']} GiB — {results['finished_at'][:16]} UTC",
+        f"{m['ram_gib']} GiB — {results['finished_at'][:16].replace('T', ' ')} UTC",
         fontsize=9,
     )
     fig.tight_layout()

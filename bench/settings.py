@@ -15,7 +15,7 @@ class Settings:
     blob_size: int = 256 * MiB
     upload_samples: int = 3
     chunk_size: int = 8 * MiB
-    download_samples: int = 3
+    download_samples: int = 5
     load_seconds: float = 8.0
     load_connections: int = 32
     tags: int = 1000

@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end in quick mode and writes its results."""
+"""The benchmark harness measures both registries in quick mode and writes its results."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ MEASURED = (
 
 
 @pytest.fixture(scope="module")
-def quick_reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "reference", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -43,26 +43,34 @@ def quick_reference_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     return results
 
 
-def test_quick_run_writes_json_with_every_section(quick_reference_run: dict[str, Any]) -> None:
+def test_quick_run_writes_json_with_every_section(quick_run: dict[str, Any]) -> None:
     for key in ("machine", "limits", "settings", "servers", "figures", "started_at", "quick"):
-        assert key in quick_reference_run
-    assert quick_reference_run["quick"] is True
+        assert key in quick_run
+    assert quick_run["quick"] is True
 
 
-def test_quick_run_measures_every_reference_figure(quick_reference_run: dict[str, Any]) -> None:
-    reference = quick_reference_run["servers"]["reference"]
-    assert reference["errors"] == {}
+@pytest.mark.parametrize("server", ["reference", "dockyard"])
+def test_quick_run_measures_every_figure_of_each_server(
+    quick_run: dict[str, Any], server: str
+) -> None:
+    measured = quick_run["servers"][server]
+    assert measured["errors"] == {}
     for key in MEASURED:
-        assert reference["figures"][key] > 0, key
+        assert measured["figures"][key] > 0, key
 
 
-def test_quick_run_reports_machine_limits(quick_reference_run: dict[str, Any]) -> None:
-    limits = quick_reference_run["limits"]
+def test_quick_run_compares_the_servers_on_every_figure(quick_run: dict[str, Any]) -> None:
+    for row in quick_run["figures"]:
+        assert row["ratio"] is not None, row["key"]
+
+
+def test_quick_run_reports_machine_limits(quick_run: dict[str, Any]) -> None:
+    limits = quick_run["limits"]
     for key in ("sha256_mb_s", "disk_write_fdatasync_mb_s", "page_cache_read_mb_s"):
         assert limits[key] > 0
 
 
-def test_quick_run_prints_table_and_draws_chart(quick_reference_run: dict[str, Any]) -> None:
-    assert "manifest GET c=32" in quick_reference_run["_stdout"]
-    chart = Path(quick_reference_run["_out"]) / "latest.png"
+def test_quick_run_prints_table_and_draws_chart(quick_run: dict[str, Any]) -> None:
+    assert "manifest GET c=32" in quick_run["_stdout"]
+    chart = Path(quick_run["_out"]) / "latest.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
