@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
@@ -117,11 +118,28 @@ def _check_storage(config: Config) -> None:
     """Build the driver once so that bad driver parameters stop start-up cleanly."""
     from dockyard import server
 
+    if config.storage.driver == "filesystem":
+        _check_root(config)
     try:
         driver = server.build_driver(config)
     except DockyardError as error:
         raise ConfigError(f"storage.{config.storage.driver}: {error.message}") from None
     asyncio.run(driver.close())
+
+
+def _check_root(config: Config) -> None:
+    """The filesystem root exists (created if need be) and is writable unless read-only."""
+    root = Path(str(config.storage.parameters["rootdirectory"]))
+    key = "storage.filesystem.rootdirectory"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{key}: cannot create the directory ({error.strerror})") from None
+    if not root.is_dir():
+        raise ConfigError(f"{key}: not a directory")
+    wanted = os.R_OK | os.X_OK | (0 if config.storage.readonly else os.W_OK)
+    if not os.access(root, wanted):
+        raise ConfigError(f"{key}: the directory is not accessible for reading and writing")
 
 
 # --- gc -----------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""The ``dockyard`` command line, run in-process: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockyard.cli import EXIT_CONFIG, main
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    return path
+
+
+VALID = """\
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5123
+  secret: s3cr3t
+proxy:
+  remoteurl: https://registry-1.docker.io
+"""
+
+
+def test_config_check_accepts_a_valid_file_and_summarises_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, VALID.format(root=tmp_path / "data"))
+    assert main(["config", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: valid" in out
+    assert f"storage: filesystem {tmp_path / 'data'}" in out
+    assert "listen:  127.0.0.1:5123" in out
+    assert "delete:  enabled" in out
+
+
+def test_config_check_prints_warnings_for_unsupported_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, VALID.format(root=tmp_path / "data"))
+    main(["config", "check", str(path)])
+    assert "warning: proxy: pull-through caching is not supported" in capsys.readouterr().out
+
+
+def test_config_check_never_prints_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, VALID.format(root=tmp_path / "data"))
+    main(["config", "check", str(path)])
+    assert "s3cr3t" not in capsys.readouterr().out
+
+
+def test_config_check_rejects_an_invalid_file_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "version: 0.1\nstorage:\n  inmemory:\n  delete:\n    enabled: maybe\n")
+    assert main(["config", "check", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "storage.delete.enabled: expected a boolean, got 'maybe'" in err
+    assert "Traceback" not in err
+
+
+def test_config_check_rejects_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "check", str(tmp_path / "absent.yml")]) == EXIT_CONFIG
+    assert "cannot read configuration file" in capsys.readouterr().err
+
+
+def test_config_check_rejects_several_workers_on_inmemory_storage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\nhttp:\n  workers: 2\n")
+    assert main(["config", "check", str(path)]) == EXIT_CONFIG
+    assert "http.workers: the inmemory driver" in capsys.readouterr().err
+
+
+def test_config_check_rejects_an_unknown_auth_scheme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "version: 0.1\nauth:\n  kerberos:\n    realm: x\n")
+    assert main(["config", "check", str(path)]) != 0
+    assert "auth.kerberos" in capsys.readouterr().err
+
+
+def test_serve_with_an_invalid_file_exits_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "version: 0.1\nhttp:\n  addr: nowhere\n")
+    assert main(["serve", str(path)]) == EXIT_CONFIG
+    assert "http.addr: expected host:port" in capsys.readouterr().err
+
+
+def test_serve_takes_the_file_from_registry_configuration_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "version: 0.1\nlog:\n  level: loud\n")
+    monkeypatch.setenv("REGISTRY_CONFIGURATION_PATH", str(path))
+    assert main(["serve"]) == EXIT_CONFIG
+    assert "log.level: expected one of" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(30)
+def test_serve_rejects_an_unusable_storage_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    path = write(
+        tmp_path,
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {blocker}/root\n"
+        "http:\n  addr: 127.0.0.1:0\n",
+    )
+    assert main(["serve", str(path)]) == EXIT_CONFIG
+    assert "storage.filesystem.rootdirectory: cannot create" in capsys.readouterr().err
+
+
+def test_gc_on_inmemory_storage_has_nothing_to_collect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\n")
+    assert main(["gc", str(path), "--dry-run"]) in (0, 1)
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
+
+
+def test_module_runs_as_a_program(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.format(root=tmp_path / "data"))
+    result = subprocess.run(
+        [sys.executable, "-m", "dockyard.cli", "config", "check", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "valid" in result.stdout
