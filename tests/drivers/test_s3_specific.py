@@ -447,3 +447,70 @@ async def test_redirect_url_expires_in_twenty_minutes(s3: S3Driver) -> None:
 
 async def test_redirect_url_for_other_methods_is_none(s3: S3Driver) -> None:
     assert await s3.redirect_url("/blob", "PUT") is None
+
+
+# --- reading through a dropped connection -----------------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy to the S3 server that drops its first connection after ``cut_after``
+    response bytes, the way a flaky network or a restarted load balancer would."""
+
+    def __init__(self, upstream: str, cut_after: int) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self._upstream = (host, int(port))
+        self._cut_after = cut_after
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _handle(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter):
+        self.connections += 1
+        limit = self._cut_after if self.connections == 1 else None
+        server_in, server_out = await asyncio.open_connection(*self._upstream)
+
+        async def pipe(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, limit: int | None
+        ) -> None:
+            sent = 0
+            try:
+                while data := await source.read(65536):
+                    if limit is not None and sent + len(data) >= limit:
+                        sink.write(data[: limit - sent])
+                        break
+                    sent += len(data)
+                    sink.write(data)
+                    await sink.drain()
+            except ConnectionError:
+                pass
+            finally:
+                for writer in (client_out, server_out):
+                    writer.close()
+
+        await asyncio.gather(pipe(client_in, server_out, None), pipe(server_in, client_out, limit))
+
+
+async def test_reader_reconnects_where_a_dropped_connection_stopped(
+    seaweedfs: SeaweedFS,  # noqa: F811
+    s3: S3Driver,
+) -> None:
+    content = pattern(3 * MiB + 11)
+    await s3.put_content("/blob", content)
+    proxy = CuttingProxy(seaweedfs.endpoint, cut_after=MiB)
+    async with proxy as endpoint:
+        params = seaweedfs.driver_params(s3.params.rootdirectory)
+        reader = S3Driver.from_params({**params, "regionendpoint": endpoint})
+        try:
+            read = b"".join([chunk async for chunk in await reader.reader("/blob", 5)])
+        finally:
+            await reader.close()
+    assert read == content[5:]
+    assert proxy.connections == 2

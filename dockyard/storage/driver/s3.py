@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -82,6 +83,8 @@ REDIRECT_EXPIRY_SECONDS: Final = 20 * 60
 #: Bytes per chunk that ``reader`` asks the response stream for.
 READ_CHUNK: Final = 1 * MiB
 
+#: Reconnects in a row that ``reader`` tries after its connection drops mid-stream.
+_READ_RETRIES: Final = 3
 #: Directory listings checked at once when ``list`` confirms reported directories.
 _CHECK_CONCURRENCY: Final = 16
 _VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
@@ -292,6 +295,7 @@ class S3Driver(StorageDriver):
             return self._client
         async with self._client_lock:
             if self._client is None:
+                _quiet_sdk_debug_logs()
                 p = self._params
                 config = AioConfig(
                     signature_version="s3v4",
@@ -422,7 +426,47 @@ class S3Driver(StorageDriver):
             if offset == size:
                 return _nothing()
             raise
-        return _stream(response["Body"], path)
+        end = None if length is None else offset + length
+        return self._stream(path, response, offset, end)
+
+    async def _stream(
+        self, path: str, response: dict[str, Any], position: int, end: int | None
+    ) -> AsyncIterator[bytes]:
+        """The chunks of a GET response body, reconnecting where a dropped one stopped.
+
+        A reconnect asks for the rest with a ranged GET conditional on the first
+        response's ETag, so a replaced object fails the read instead of mixing contents.
+        The connection is released however the iteration ends.
+        """
+        etag = response.get("ETag")
+        body = response["Body"]
+        failures = 0
+        try:
+            while True:
+                try:
+                    chunk: bytes = await body.read(READ_CHUNK)
+                except (ClientError, *_TRANSPORT_ERRORS) as error:
+                    body.close()
+                    failures += 1
+                    if failures > _READ_RETRIES:
+                        _fail("get_object", path, error)
+                    last = "" if end is None else str(end - 1)
+                    response = await self._call(
+                        "get_object",
+                        path,
+                        Key=self._key(path),
+                        Range=f"bytes={position}-{last}",
+                        **({"IfMatch": etag} if etag else {}),
+                    )
+                    body = response["Body"]
+                    continue
+                if not chunk:
+                    return
+                position += len(chunk)
+                failures = 0
+                yield chunk
+        finally:
+            body.close()
 
     async def _head(self, path: str) -> FileInfo:
         response = await self._call("head_object", path, Key=self._key(path))
@@ -924,6 +968,18 @@ class _S3Writer(FileWriter):
 # --- helpers ------------------------------------------------------------------------------
 
 
+def _quiet_sdk_debug_logs() -> None:
+    """Keep the SDK's debug logs, which print signed request headers, out of the logs.
+
+    Only loggers nobody configured are raised to INFO; an operator who sets a level on
+    ``botocore`` explicitly still gets what they asked for.
+    """
+    for name in ("botocore", "aiobotocore"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -959,18 +1015,3 @@ async def _bounded(calls: Iterable[Awaitable[None]], limit: int) -> None:
 async def _nothing() -> AsyncIterator[bytes]:
     return
     yield  # pragma: no cover - makes this an async generator
-
-
-async def _stream(body: Any, path: str) -> AsyncIterator[bytes]:
-    """The chunks of a GET response body; the connection is released however it ends."""
-    try:
-        while True:
-            try:
-                chunk: bytes = await body.read(READ_CHUNK)
-            except (ClientError, *_TRANSPORT_ERRORS) as error:
-                _fail("get_object", path, error)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        body.close()
