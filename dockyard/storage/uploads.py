@@ -344,42 +344,59 @@ def _lock(name: str, upload_id: str) -> asyncio.Lock:
 
 async def _batched(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     """Regroup arbitrary chunks into buffers of about ``BATCH_SIZE`` bytes."""
-    pending = bytearray()
+    # A list joined once copies each byte once; a growing bytearray copies far more.
+    pending: list[bytes] = []
+    size = 0
     async for chunk in chunks:
         if not chunk:
             continue
         if not pending and len(chunk) >= BATCH_SIZE:
             yield bytes(chunk)
             continue
-        pending += chunk
-        if len(pending) >= BATCH_SIZE:
-            yield bytes(pending)
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= BATCH_SIZE:
+            yield b"".join(pending)
             pending.clear()
+            size = 0
     if pending:
-        yield bytes(pending)
+        yield b"".join(pending)
 
 
 async def _pump(chunks: AsyncIterable[bytes], writer: FileWriter, hasher: ResumableHasher) -> None:
-    """Write batches while hashing them; a batch's hash runs in a thread during its write."""
+    """Write and hash batches in a pipeline.
+
+    While batch N is hashed in a worker thread and written by the writer, batch N+1 is
+    gathered from ``chunks``; each step waits only for its own predecessor.
+    """
     hashing: asyncio.Future[None] | None = None
+    writing: asyncio.Future[int] | None = None
     try:
         async for batch in _batched(chunks):
             if hashing is not None:
                 await hashing
                 hashing = None
+            if writing is not None:
+                await writing
+                writing = None
             if len(batch) >= THREAD_HASH_MIN:
                 hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, batch))
             else:
                 hasher.update(batch)
-            await writer.write(batch)
+            writing = asyncio.ensure_future(writer.write(batch))
         if hashing is not None:
             await hashing
             hashing = None
+        if writing is not None:
+            await writing
+            writing = None
     finally:
-        if hashing is not None:
-            # The thread cannot be stopped; wait so the hasher is not touched afterwards.
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(hashing)
+        # In-flight work cannot be recalled: let it land before the caller moves on, so
+        # the hasher and the writer are never touched behind its back.
+        for pending in (hashing, writing):
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(pending)
 
 
 async def _hash_stored(driver: StorageDriver, path: str, algorithm: str) -> Digest:
