@@ -45,6 +45,9 @@ class Request:
     authorization: str | None
     remote_addr: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: Access the request can use but does not need (a mount's source repository): a
+    #: token challenge names it too, so that the client's token covers it if allowed.
+    optional: tuple[Access, ...] = ()
 
 
 class AuthChallenge(DockyardError):

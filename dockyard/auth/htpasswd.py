@@ -147,11 +147,6 @@ class HtpasswdFile:
             self._verified.clear()
             log.info("htpasswd file reloaded: %d user(s)", len(snapshot.entries))
 
-    async def users(self) -> frozenset[str]:
-        """The usernames currently in the file."""
-        await self.refresh()
-        return frozenset(self._snapshot.entries)
-
     async def fingerprint(self, username: str) -> str | None:
         """A short digest of the user's current hash (changes when the password does)."""
         await self.refresh()

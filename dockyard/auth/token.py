@@ -181,21 +181,22 @@ class TokenAuthorizer:
 
     async def authorize(self, request: Request, access: list[Access]) -> Principal:
         needed = tuple(access)
+        asked = (*needed, *request.optional)
         raw = parse_bearer(request.authorization)
         if raw is None:
             raise AuthChallenge(
-                self.challenge(needed), "authorization token required", access=needed
+                self.challenge(asked), "authorization token required", access=needed
             )
         try:
             token = self.verifier.verify(raw)
         except TokenInvalid as e:
             log.info("rejected a bearer token from %s: %s", request.remote_addr, e.message)
             raise AuthChallenge(
-                self.challenge(needed, "invalid_token"), "invalid token", access=needed
+                self.challenge(asked, "invalid_token"), "invalid token", access=needed
             ) from None
         if not all(permits(token.granted, a) for a in needed):
             raise AuthChallenge(
-                self.challenge(needed, "insufficient_scope"),
+                self.challenge(asked, "insufficient_scope"),
                 "insufficient scope",
                 insufficient_scope=True,
                 access=needed,

@@ -29,6 +29,7 @@ The token endpoint answers
 
 with ``{token, access_token, expires_in, issued_at[, refresh_token]}``. Callers without
 credentials get what the rules allow anonymous callers; wrong credentials get ``401``.
+``account`` is informational: a token's subject is always the authenticated user.
 Refresh tokens are signed like access tokens but for a different audience, and they
 stop working when the user is removed or their password changes.
 """

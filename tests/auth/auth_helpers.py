@@ -144,3 +144,38 @@ async def docker_like(
         return token
     bearer = {"authorization": "Bearer " + token.json()["token"]}
     return await client.request(method, path, headers=bearer)
+
+
+class RegistryAuth(httpx.Auth):
+    """Answers registry challenges as the conformance suite does: Basic credentials, or a
+    token fetched from the challenge's realm for exactly the challenge's scope."""
+
+    requires_response_body = True
+
+    def __init__(self, credentials: tuple[str, str] | None) -> None:
+        self.credentials = credentials
+        self.token_requests = 0
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = response.headers.get("www-authenticate", "")
+        if challenge.startswith("Basic ") and self.credentials:
+            request.headers["authorization"] = basic(*self.credentials)
+            yield request
+            return
+        if not challenge.startswith("Bearer "):
+            return
+        params = challenge_params(challenge)
+        scope = params.get("scope", "")
+        query = {"service": params["service"], **({"scope": scope} if scope else {})}
+        token_request = httpx.Request("GET", params["realm"], params=query)
+        if self.credentials:
+            token_request.headers["authorization"] = basic(*self.credentials)
+        self.token_requests += 1
+        token_response = yield token_request
+        if token_response.status_code != 200:
+            return
+        request.headers["authorization"] = "Bearer " + token_response.json()["token"]
+        yield request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,9 @@ def test_configured_key_that_is_not_a_key_is_a_config_error(tmp_path: Path) -> N
     path.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(AuthConfigError, match=r"auth\.tokenserver\.key: not an unencrypted PEM"):
         load_signing_key(path, "auth.tokenserver.key")
+
+
+def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        kids = set(pool.map(lambda _: generated_signing_key(tmp_path, "k").kid, range(8)))
+    assert len(kids) == 1

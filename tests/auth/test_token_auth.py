@@ -171,3 +171,19 @@ async def test_over_http_the_token_grants_exactly_its_scope(
     assert push.status_code == 401
     assert challenge_params(push.headers["www-authenticate"])["error"] == "insufficient_scope"
     assert (await client.get("/v2/", headers=headers)).status_code == 200
+
+
+async def test_optional_access_is_named_in_the_challenge(tmp_path: Path) -> None:
+    source = Access("repository", "other/src", ("pull",))
+    request = Request("POST", "/v2/a/b/blobs/uploads/", None, optional=(source,))
+    with pytest.raises(AuthChallenge) as info:
+        await authorizer_for(tmp_path).authorize(request, [Access("repository", "a/b", ("push",))])
+    assert challenge_params(info.value.challenge)["scope"] == (
+        "repository:a/b:push repository:other/src:pull"
+    )
+
+
+async def test_optional_access_is_not_required(tmp_path: Path) -> None:
+    source = Access("repository", "other/src", ("pull",))
+    request = Request("GET", "/v2/a/b/tags/list", f"Bearer {mint(ROOT)}", optional=(source,))
+    await authorizer_for(tmp_path).authorize(request, PULL)
