@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from storage_helpers import chunks
+from storage_helpers import RecordingDriver, chunks
 
 from dockyard.digest import Digest, ResumableHasher
 from dockyard.errors import (
@@ -19,7 +19,7 @@ from dockyard.errors import (
     UploadOffsetMismatch,
 )
 from dockyard.storage import paths
-from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.base import FileWriter, PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 from dockyard.storage.uploads import BATCH_SIZE
 
@@ -399,3 +399,39 @@ async def test_registry_purge_walks_every_repository(
 async def test_purge_with_no_uploads_returns_zero(registry: StorageRegistry) -> None:
     assert await registry.purge_uploads(timedelta(days=7)) == 0
     assert await registry.repository("none").uploads.purge(timedelta(days=7)) == 0
+
+
+class _DiskFullDriver(RecordingDriver):
+    """A real driver whose writers fail once ``limit`` bytes were written (a full disk)."""
+
+    def __init__(self, inner: StorageDriver, limit: int) -> None:
+        super().__init__(inner)
+        self.limit = limit
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        inner = await self.inner.writer(path, append)
+        driver = self
+        original = inner.write
+
+        async def write(data: bytes) -> int:
+            if driver.limit <= 0:
+                raise OSError(28, "No space left on device")
+            driver.limit -= len(data)
+            return await original(data)
+
+        inner.write = write  # type: ignore[method-assign]
+        return inner
+
+
+async def test_write_failure_mid_chunk_is_not_acknowledged(driver: StorageDriver) -> None:
+    failing = _DiskFullDriver(driver, limit=2 * BATCH_SIZE)
+    repo = StorageRegistry(failing).repository("app")
+    status = await repo.uploads.create()
+    await repo.uploads.append(status.id, 0, chunks(ALPHA))
+    with pytest.raises(OSError, match="No space"):
+        await repo.uploads.append(status.id, len(ALPHA), chunks(*[b"z" * BATCH_SIZE] * 5))
+    assert (await repo.uploads.status(status.id)).offset == len(ALPHA)
+    failing.limit = 10 * BATCH_SIZE
+    await repo.uploads.append(status.id, len(ALPHA), chunks(BETA))
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + BETA))
+    assert descriptor.size == len(ALPHA) + len(BETA)
