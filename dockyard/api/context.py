@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -19,6 +20,11 @@ from dockyard.storage.protocols import Registry, Repository
 _SAFE_PATH: Final = "/:@"
 
 
+#: Repository objects kept per app; they hold no state beyond their name, so keeping
+#: them only saves rebuilding their stores on every request.
+_REPOSITORY_CACHE_SIZE: Final = 1024
+
+
 @dataclass(slots=True)
 class Services:
     """Everything that lives as long as the app: built once by ``create_app``."""
@@ -29,6 +35,20 @@ class Services:
     codec: UploadStateCodec
     #: ``settings.host`` without a trailing slash, when configured.
     host: str | None = field(default=None)
+    _repositories: OrderedDict[str, Repository] = field(default_factory=OrderedDict)
+
+    def repository(self, name: str) -> Repository:
+        """The registry's repository ``name``, reused across requests (bounded LRU)."""
+        cache = self._repositories
+        repository = cache.get(name)
+        if repository is None:
+            repository = self.registry.repository(name)
+            cache[name] = repository
+            if len(cache) > _REPOSITORY_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(name)
+        return repository
 
 
 @dataclass(slots=True)
@@ -49,7 +69,7 @@ class RequestContext:
     def repository(self) -> Repository:
         """The repository the path names (already validated by the router)."""
         if self._repository is None:
-            self._repository = self.services.registry.repository(self.name)
+            self._repository = self.services.repository(self.name)
         return self._repository
 
     @property
