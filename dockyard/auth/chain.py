@@ -56,8 +56,9 @@ def verify_chain(x5c: object, roots: list[x509.Certificate], now: datetime) -> P
     for _ in range(_MAX_DEPTH):
         if not _valid_at(current, now):
             raise TokenInvalid("a certificate of the x5c chain is expired or not yet valid")
+        # Roots are trusted as configured (as Go's x509 does); intermediates must be CAs.
         if current in roots or any(
-            _is_ca(root) and _valid_at(root, now) and _issued_by(current, root) for root in roots
+            _valid_at(root, now) and _issued_by(current, root) for root in roots
         ):
             try:
                 return as_public_key(leaf.public_key())

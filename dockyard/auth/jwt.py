@@ -87,9 +87,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json_object(part: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(b64url.decode(part), object_pairs_hook=_no_duplicates)
+        value = json.loads(
+            b64url.decode(part), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+        )
     except ValueError:
         raise TokenInvalid(f"malformed token {what}") from None
     if not isinstance(value, dict):

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEEWAY: Final = 60.0
 DEFAULT_ALGORITHMS: Final = frozenset(jwt.ALGORITHMS)
+_MAX_TIMESTAMP: Final = 2**53
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | Non
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenInvalid(f"token {name} claim is not a number")
+    if isinstance(value, int) and abs(value) > _MAX_TIMESTAMP:
+        raise TokenInvalid(f"token {name} claim is out of range")
     return float(value)
 
 

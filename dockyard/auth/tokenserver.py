@@ -76,6 +76,7 @@ OPTIONS: Final = {
     "rules",
 }
 _MAX_FORM: Final = 64 * 1024
+_MAX_SCOPES: Final = 100
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -229,7 +230,7 @@ class TokenServer:
                     log.info("token request with wrong credentials for user %r", credentials[0])
                 return self._unauthorized()
             user = credentials[0]
-        requested = parse_scopes(params.getlist("scope"))
+        requested = parse_scopes(params.getlist("scope"))[:_MAX_SCOPES]
         offline = params.get("offline_token", "").lower() == "true"
         issued = await self.issue(user, requested, offline=offline)
         return JSONResponse(issued.body(), headers=_NO_STORE)
@@ -256,7 +257,7 @@ class TokenServer:
 
         if not self._check_service(field("service")):
             return _error(400, "invalid_request", "unknown service")
-        requested = parse_scopes(form.get("scope", []))
+        requested = parse_scopes(form.get("scope", []))[:_MAX_SCOPES]
         grant = field("grant_type")
         if grant == "password":
             username, password = field("username"), field("password")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from auth_helpers import ec_key
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from dockyard.auth import jwt
@@ -48,8 +49,6 @@ def test_ecdsa_signatures_are_raw_r_and_s(alg: str) -> None:
 def test_der_encoded_ecdsa_signature_is_rejected() -> None:
     key = ec_key()
     token = jwt.parse(jwt.encode({"alg": "ES256"}, {}, key))
-    from cryptography.hazmat.primitives import hashes
-
     der = key.sign(token.signing_input, ec.ECDSA(hashes.SHA256()))
     forged = jwt.UnverifiedToken(token.header, token.claims, token.signing_input, der)
     with pytest.raises(TokenInvalid):

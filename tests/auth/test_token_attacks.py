@@ -24,7 +24,7 @@ from auth_helpers import (
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dockyard.auth import b64url, from_config
+from dockyard.auth import b64url, from_config, jwt
 from dockyard.auth.base import Authorizer
 from dockyard.auth.keys import public_jwk
 
@@ -115,8 +115,6 @@ async def test_token_expired_within_the_leeway_is_accepted(client: httpx.AsyncCl
 async def test_token_without_expiry_is_rejected(client: httpx.AsyncClient) -> None:
     header, body, _ = parts(mint(SIGNER))
     body.pop("exp")
-    from dockyard.auth import jwt
-
     await assert_invalid_token(client, jwt.encode(header, body, SIGNER))
 
 
@@ -214,3 +212,13 @@ async def test_basic_credentials_get_the_bearer_challenge(client: httpx.AsyncCli
     response = await client.get(PATH, auth=("alice", "pw"))
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer ")
+
+
+async def test_huge_expiry_is_rejected(client: httpx.AsyncClient) -> None:
+    await assert_invalid_token(client, mint(SIGNER, exp=10**400))
+
+
+async def test_non_finite_expiry_is_rejected(client: httpx.AsyncClient) -> None:
+    header, body, _ = parts(mint(SIGNER))
+    token = jwt.encode(header, {**body, "exp": float("inf")}, SIGNER)
+    await assert_invalid_token(client, token)
