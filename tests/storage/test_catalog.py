@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from storage_helpers import push_blob, push_image
 
+from dockyard.digest import Digest
 from dockyard.errors import NameInvalid
 from dockyard.storage import paths
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import FileInfo, FileWriter, StorageDriver
+from dockyard.storage.driver.inmemory import InMemoryDriver
 from dockyard.storage.registry import StorageRegistry
 
 
@@ -124,3 +128,39 @@ async def test_repository_name_of_paths() -> None:
     assert paths.repository_name_of(paths.upload_dir("x", "id")) == "x"
     assert paths.repository_name_of(paths.BLOBS) is None
     assert paths.repository_name_of(paths.repository("a")) is None
+
+
+_COMPONENTS = st.sampled_from(["a", "b", "a-b", "a.b", "a_b", "ab", "a0", "z"])
+_NAMES = st.lists(_COMPONENTS, min_size=1, max_size=3).map("/".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.sets(_NAMES, max_size=12),
+    last=st.one_of(st.none(), _NAMES),
+    n=st.one_of(st.none(), st.integers(min_value=0, max_value=5)),
+)
+async def test_catalog_pages_are_slices_of_the_sorted_names(
+    names: set[str], last: str | None, n: int | None
+) -> None:
+    driver = InMemoryDriver()
+    for name in names:
+        digest = Digest.of(name.encode())
+        await driver.put_content(paths.manifest_revision_link(name, digest), str(digest).encode())
+    everything = sorted(names)
+    after = [name for name in everything if last is None or name > last]
+    expected = after if n is None else after[:n]
+    page = await StorageRegistry(driver).catalog(last, n)
+    assert page.items == expected
+    assert page.more == (n is not None and n > 0 and len(after) > n)
+
+
+async def test_catalog_after_last_does_not_list_earlier_subtrees(
+    registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    for name in ("aa/x", "aa/y", "b/c"):
+        await push_image(registry.repository(name))
+    spy = _Spy(driver)
+    page = await StorageRegistry(spy).catalog(last="ab")
+    assert page.items == ["b/c"]
+    assert paths.repository("aa") not in spy.descended
