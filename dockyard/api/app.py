@@ -112,7 +112,7 @@ class V2Dispatcher:
         return response
 
     async def _dispatch(self, request: Request, method: str) -> Response:
-        route = match(request.scope["path"])
+        route = match(_route_path(request.scope))
         handlers = _handlers_for(route.endpoint, route.arg)
         handler = handlers.get(method)
         strip_body = False
@@ -132,6 +132,15 @@ class V2Dispatcher:
         if strip_body and not isinstance(response, StreamingResponse | FileResponse):
             response.body = b""
         return response
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the app's mount point (ASGI puts ``root_path`` inside ``path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :]
+    return path
 
 
 class AccessLogMiddleware:

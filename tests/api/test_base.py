@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 from api_helpers import error_codes
+from starlette.applications import Starlette
 
 
 async def test_version_check_answers_empty_json(client: httpx.AsyncClient) -> None:
@@ -64,3 +65,12 @@ async def test_invalid_repository_name_is_name_invalid(client: httpx.AsyncClient
     response = await client.get("/v2/UPPER/tags/list")
     assert response.status_code == 400
     assert error_codes(response) == ["NAME_INVALID"]
+
+
+async def test_app_mounted_below_a_root_path_routes_the_rest(app: Starlette) -> None:
+    transport = httpx.ASGITransport(app=app, root_path="/my/registry")
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as http:
+        assert (await http.get("/my/registry/v2/")).status_code == 200
+        response = await http.get("/my/registry/v2/app/tags/list")
+    assert response.status_code == 404
+    assert error_codes(response) == ["NAME_UNKNOWN"]
