@@ -15,6 +15,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -118,7 +119,9 @@ async def test_session_begun_by_the_reference_registry_is_finished_by_dockyard(
     upload_id = started.headers["docker-upload-uuid"]
 
     repo = StorageRegistry(FilesystemDriver(root)).repository("app")
-    assert (await repo.uploads.status(upload_id)).offset == len(FIRST)
+    status = await repo.uploads.status(upload_id)
+    assert status.offset == len(FIRST)
+    assert abs(datetime.now(UTC) - status.started_at) < timedelta(minutes=1)
     await repo.uploads.append(upload_id, len(FIRST), chunks(SECOND))
     descriptor = await repo.uploads.commit(upload_id, Digest.of(WHOLE), len(WHOLE))
     assert descriptor.size == len(WHOLE)
