@@ -11,6 +11,7 @@ from auth_helpers import ISSUER, REALM, SERVICE, certificate, ec_key, pem, write
 from dockyard.auth import AuthConfigError, from_config
 from dockyard.auth.basic import HtpasswdAuthorizer
 from dockyard.auth.token import TokenAuthorizer
+from dockyard.config import load
 from dockyard.errors import DockyardError
 
 
@@ -118,3 +119,29 @@ def test_non_bcrypt_htpasswd_line_is_a_start_up_error(tmp_path: Path) -> None:
     path.write_text("alice:$apr1$abc$def\n")
     with pytest.raises(AuthConfigError, match=r"^auth.htpasswd.path: line 1"):
         from_config({"htpasswd": {"path": str(path)}}, data_dir=tmp_path)
+
+
+def test_reference_environment_variables_configure_htpasswd(tmp_path: Path) -> None:
+    path = write_htpasswd(tmp_path / "h", {"a": "b"})
+    environ = {
+        "REGISTRY_AUTH": "htpasswd",
+        "REGISTRY_AUTH_HTPASSWD_REALM": "Registry Realm",
+        "REGISTRY_AUTH_HTPASSWD_PATH": str(path),
+    }
+    authorizer = from_config(load(None, environ, cwd=tmp_path).auth, data_dir=tmp_path)
+    assert isinstance(authorizer, HtpasswdAuthorizer)
+    assert authorizer.realm == "Registry Realm"
+
+
+def test_environment_variables_enable_the_token_server(tmp_path: Path) -> None:
+    environ = {
+        "REGISTRY_AUTH": "token",
+        "REGISTRY_AUTH_TOKEN_REALM": REALM,
+        "REGISTRY_AUTH_TOKEN_SERVICE": SERVICE,
+        "REGISTRY_AUTH_TOKEN_ISSUER": ISSUER,
+        "REGISTRY_AUTH_TOKENSERVER_ENABLED": "true",
+        "REGISTRY_AUTH_TOKENSERVER_EXPIRATION": "10m",
+    }
+    authorizer = from_config(load(None, environ, cwd=tmp_path).auth, data_dir=tmp_path)
+    assert isinstance(authorizer, TokenAuthorizer)
+    assert len(authorizer.routes()) == 3
