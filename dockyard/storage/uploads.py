@@ -199,7 +199,12 @@ class StorageUploads:
         try:
             return parse_started_at(text.decode("ascii", "replace"))
         except ValueError:
-            return datetime.fromtimestamp(0, UTC)
+            # Unreadable: when the file was written is the next best answer.
+            try:
+                info = await self.driver.stat(paths.upload_started_at(self.name, upload_id))
+            except PathNotFound:
+                raise BlobUploadUnknown("the upload session is unknown") from None
+            return info.mod_time
 
     async def _started_before(self, upload_id: str, cutoff: datetime) -> bool:
         try:

@@ -435,3 +435,14 @@ async def test_write_failure_mid_chunk_is_not_acknowledged(driver: StorageDriver
     await repo.uploads.append(status.id, len(ALPHA), chunks(BETA))
     descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + BETA))
     assert descriptor.size == len(ALPHA) + len(BETA)
+
+
+async def test_unreadable_startedat_counts_from_when_it_was_written(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    status = await repo.uploads.create()
+    await driver.put_content(paths.upload_started_at(repo.name, status.id), b"yesterday-ish")
+    assert abs(datetime.now(UTC) - (await repo.uploads.status(status.id)).started_at) < timedelta(
+        minutes=1
+    )
+    assert await repo.uploads.purge(timedelta(days=1)) == 0
