@@ -44,7 +44,7 @@ RULES: list[dict[str, Any]] = [
     {"repositories": "public/**", "users": ["*"], "anonymous": True, "actions": ["pull"]},
 ]
 
-StartServer = Callable[[dict[str, Any]], ServerProcess]
+StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture
@@ -57,9 +57,9 @@ def start_server(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Start
     """Start ``dockyard serve`` with an ``auth`` section (``{port}`` is filled in)."""
     started: list[ServerProcess] = []
 
-    def start(auth: dict[str, Any]) -> ServerProcess:
+    def start(auth: dict[str, Any], workers: int = 1) -> ServerProcess:
         port = free_port()
-        config = dockyard_config(tmp_path / "root", port)
+        config = dockyard_config(tmp_path / "root", port, workers=workers)
         config["auth"] = yaml.safe_load(yaml.safe_dump(auth).replace("{port}", str(port)))
         process = dockyard_process(
             tmp_path, port, config, env={"REGISTRY_HTTP_SECRET": "e2e"}, name=f"dy{len(started)}"
@@ -77,18 +77,20 @@ def htpasswd_server(start_server: StartServer, users: Path) -> ServerProcess:
     return start_server({"htpasswd": {"realm": "dockyard-e2e", "path": str(users)}})
 
 
+def token_auth(users: Path) -> dict[str, Any]:
+    return {
+        "token": {
+            "realm": "http://127.0.0.1:{port}/auth/token",
+            "service": SERVICE,
+            "issuer": "dockyard-e2e-issuer",
+        },
+        "tokenserver": {"htpasswd": str(users), "rules": RULES},
+    }
+
+
 @pytest.fixture
 def token_server(start_server: StartServer, users: Path) -> ServerProcess:
-    return start_server(
-        {
-            "token": {
-                "realm": "http://127.0.0.1:{port}/auth/token",
-                "service": SERVICE,
-                "issuer": "dockyard-e2e-issuer",
-            },
-            "tokenserver": {"htpasswd": str(users), "rules": RULES},
-        }
-    )
+    return start_server(token_auth(users))
 
 
 @pytest.fixture
@@ -209,6 +211,23 @@ def test_token_server_copy_into_own_namespace_and_back(
     copy(target, pulled.ref("v1"), "--src-creds", creds("bob"))
     assert pulled.resolve("v1") == image.resolve("v1")
     assert_no_secrets_logged(token_server)
+
+
+def test_workers_share_one_generated_signing_key(
+    start_server: StartServer, users: Path, image: OciLayout, tmp_path: Path
+) -> None:
+    server = start_server(token_auth(users), workers=2)
+    for tag in ("v1", "v2", "v3"):
+        copy(
+            image.ref("v1"),
+            f"docker://{server.host}/alice/app:{tag}",
+            "--dest-creds",
+            creds("alice"),
+        )
+    keys = sorted(p.name for p in (tmp_path / "root" / "auth").iterdir())
+    assert keys == ["token-signing-cert.pem", "token-signing-key.pem"]
+    jwks = [httpx.get(f"{server.url}/auth/jwks.json").json() for _ in range(6)]
+    assert all(document == jwks[0] for document in jwks)
 
 
 def test_token_server_refuses_a_push_into_another_users_namespace(
