@@ -21,8 +21,8 @@ async def app_client() -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
     """Build an in-process client for the registry app behind an authorizer."""
     opened: list[httpx.AsyncClient] = []
 
-    def build(authorizer: Authorizer | None, *, access_log: bool = False) -> httpx.AsyncClient:
-        settings = ApiSettings(secret=b"auth-tests", access_log=access_log)
+    def build(authorizer: Authorizer | None, **settings_changes: bool) -> httpx.AsyncClient:
+        settings = ApiSettings(secret=b"auth-tests", **settings_changes)
         app = create_app(StorageRegistry(InMemoryDriver()), settings, authorizer)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
         opened.append(client)
