@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for latest.*")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample dockyard with py-spy during each group; stacks and summaries to DIR",
+    )
+    p.add_argument(
         "--loadgen",
         choices=("wrk", "python"),
         default="wrk",
@@ -72,7 +78,11 @@ def _version(spec: ServerSpec) -> str:
 
 
 def _measure(
-    spec: ServerSpec, settings: Settings, scratch: Path, loadgen_tool: str
+    spec: ServerSpec,
+    settings: Settings,
+    scratch: Path,
+    loadgen_tool: str,
+    profile_dir: Path | None,
 ) -> ServerResult:
     workdir = scratch / spec.name
     workdir.mkdir()
@@ -80,7 +90,7 @@ def _measure(
     server = RunningServer(spec, workdir)
     try:
         with server:
-            workloads = Workloads(server, settings, _log, loadgen_tool)
+            workloads = Workloads(server, settings, _log, loadgen_tool, profile_dir)
             workloads.result.version = _version(spec)
             result = workloads.run()
     except (ServerError, OSError) as exc:
@@ -109,7 +119,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         _log("machine: measuring sha256, disk and page-cache speed")
         limits = machine.limits(scratch, settings.machine_probe_size)
-        servers = {s.name: _measure(s, settings, scratch, loadgen_tool) for s in specs}
+        servers = {}
+        for spec in specs:
+            profile_dir = None
+            if args.profile is not None and spec.name == "dockyard":
+                profile_dir = args.profile
+                profile_dir.mkdir(parents=True, exist_ok=True)
+            servers[spec.name] = _measure(spec, settings, scratch, loadgen_tool, profile_dir)
     finally:
         if args.keep:
             _log(f"kept {scratch}")

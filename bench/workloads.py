@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench import images, loadgen, wrk
 from bench.http import Connection, HttpError, request_target
 from bench.images import ACCEPT_MANIFESTS, Blob, Image
+from bench.profiling import Profiler
 from bench.servers import RunningServer
 from bench.settings import Settings
 from bench.stats import median, percentile
@@ -102,8 +104,10 @@ class Workloads:
         settings: Settings,
         log: Callable[[str], None],
         loadgen_tool: str,
+        profile_dir: Path | None = None,
     ) -> None:
         self.server = server
+        self.profile_dir = profile_dir
         self.s = settings
         self.log = log
         self.loadgen_tool = loadgen_tool
@@ -127,6 +131,18 @@ class Workloads:
             self.result.samples.setdefault("group_seconds", {})[name] = round(
                 time.perf_counter() - started, 2
             )
+
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        """Mark the measured part of a group; with ``--profile``, py-spy samples it."""
+        if self.profile_dir is None:
+            yield
+            return
+        profiler = Profiler(self.server.pid, self.profile_dir / f"{name}.txt")
+        try:
+            yield
+        finally:
+            profiler.stop()
 
     def run(self) -> ServerResult:
         """Every group in order, then the server's resource use."""
@@ -158,22 +174,24 @@ class Workloads:
         with self.server.connect() as conn:
             images.upload_monolithic(conn, UPLOAD_REPO, images.random_blob(MiB))  # warm-up
             mono: list[float] = []
-            for _ in range(self.s.upload_samples):
+            for n in range(self.s.upload_samples):
                 blob = images.large_blob(size)
                 os.sync()  # start each sample without the previous one's dirty pages
-                started = time.perf_counter()
-                images.upload_monolithic(conn, UPLOAD_REPO, blob)
-                mono.append(_mb_s(size, time.perf_counter() - started))
+                with self._timed(f"upload_{n}"):
+                    started = time.perf_counter()
+                    images.upload_monolithic(conn, UPLOAD_REPO, blob)
+                    mono.append(_mb_s(size, time.perf_counter() - started))
                 self._download_blob = blob
             self.result.samples["upload_mb_s"] = mono
             self.result.figures["upload_mb_s"] = median(mono)
             chunked: list[float] = []
-            for _ in range(self.s.upload_samples):
+            for n in range(self.s.upload_samples):
                 blob = images.large_blob(size)
                 os.sync()
-                started = time.perf_counter()
-                images.upload_chunked(conn, UPLOAD_REPO, blob, self.s.chunk_size)
-                chunked.append(_mb_s(size, time.perf_counter() - started))
+                with self._timed(f"chunked_upload_{n}"):
+                    started = time.perf_counter()
+                    images.upload_chunked(conn, UPLOAD_REPO, blob, self.s.chunk_size)
+                    chunked.append(_mb_s(size, time.perf_counter() - started))
             self.result.samples["chunked_upload_mb_s"] = chunked
             self.result.figures["chunked_upload_mb_s"] = median(chunked)
 
@@ -185,10 +203,11 @@ class Workloads:
         with self.server.connect() as conn:
             images.download(conn, UPLOAD_REPO, blob, verify=True)
             speeds: list[float] = []
-            for _ in range(self.s.download_samples):
-                started = time.perf_counter()
-                images.download(conn, UPLOAD_REPO, blob)
-                speeds.append(_mb_s(blob.size, time.perf_counter() - started))
+            with self._timed("download"):
+                for _ in range(self.s.download_samples):
+                    started = time.perf_counter()
+                    images.download(conn, UPLOAD_REPO, blob)
+                    speeds.append(_mb_s(blob.size, time.perf_counter() - started))
         self.result.samples["download_mb_s"] = speeds
         self.result.figures["download_mb_s"] = median(speeds)
 
@@ -209,35 +228,38 @@ class Workloads:
             self._image = image
         return self._image
 
+    def _get_load(self, target: str, connections: int) -> tuple[float, float, float, int]:
+        """GET ``target`` under load: req/s, p50 and p99 (seconds), failed replies."""
+        if self.loadgen_tool == "wrk":
+            script = wrk.accept_script(
+                self.server.workdir / "get-manifest.lua", "GET", ACCEPT_MANIFESTS
+            )
+            res = wrk.run_wrk(
+                self.server.base_url + target,
+                script,
+                connections=connections,
+                duration=self.s.load_seconds,
+            )
+            return res.rps, res.p50, res.p99, res.non_2xx + res.socket_errors
+        load = loadgen.run_load(
+            self.server.host,
+            self.server.port,
+            "GET",
+            target,
+            {"Accept": ACCEPT_MANIFESTS},
+            connections=connections,
+            duration=self.s.load_seconds,
+        )
+        return load.rps, load.p(50), load.p(99), load.non_2xx + load.errors
+
     def manifest_get(self) -> None:
         """Manifest GET by tag at concurrency 1 and 32: req/s, p50 and p99."""
         self._pushed_image()
         target = f"/v2/{MANIFEST_REPO}/manifests/latest"
         for conns in (1, self.s.load_connections):
             prefix = f"manifest_get_c{conns}"
-            if self.loadgen_tool == "wrk":
-                script = wrk.accept_script(
-                    self.server.workdir / "get-manifest.lua", "GET", ACCEPT_MANIFESTS
-                )
-                res = wrk.run_wrk(
-                    self.server.base_url + target,
-                    script,
-                    connections=conns,
-                    duration=self.s.load_seconds,
-                )
-                rps, p50, p99, bad = res.rps, res.p50, res.p99, res.non_2xx + res.socket_errors
-            else:
-                load = loadgen.run_load(
-                    self.server.host,
-                    self.server.port,
-                    "GET",
-                    target,
-                    {"Accept": ACCEPT_MANIFESTS},
-                    connections=conns,
-                    duration=self.s.load_seconds,
-                )
-                rps, p50, p99 = load.rps, load.p(50), load.p(99)
-                bad = load.non_2xx + load.errors
+            with self._timed(prefix):
+                rps, p50, p99, bad = self._get_load(target, conns)
             self.result.samples[f"{prefix}_failures"] = bad
             if bad:
                 raise HttpError(f"{prefix}: {bad} failed or non-2xx replies under load")
@@ -255,14 +277,15 @@ class Workloads:
             r = conn.request("HEAD", target).expect(200)
             if r.header("content-length") != str(layer.size):
                 raise HttpError(f"HEAD blob Content-Length {r.header('content-length')!r}")
-        load = loadgen.run_load(
-            self.server.host,
-            self.server.port,
-            "HEAD",
-            target,
-            connections=self.s.load_connections,
-            duration=self.s.load_seconds,
-        )
+        with self._timed("head_blob_c32"):
+            load = loadgen.run_load(
+                self.server.host,
+                self.server.port,
+                "HEAD",
+                target,
+                connections=self.s.load_connections,
+                duration=self.s.load_seconds,
+            )
         bad = load.non_2xx + load.errors
         self.result.samples["head_blob_c32_failures"] = bad
         if bad:
@@ -300,11 +323,12 @@ class Workloads:
                 raise HttpError(f"walk of {first} gave {len(found)} entries")
             self.result.samples[f"{name}_pages"] = pages
             self.result.samples[f"{name}_entries"] = len(found)
-            deadline = time.perf_counter() + self.s.listing_seconds
-            while len(times) < self.s.listing_samples and time.perf_counter() < deadline:
-                started = time.perf_counter()
-                self._walk(conn, first, key)
-                times.append(time.perf_counter() - started)
+            with self._timed(name):
+                deadline = time.perf_counter() + self.s.listing_seconds
+                while len(times) < self.s.listing_samples and time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    self._walk(conn, first, key)
+                    times.append(time.perf_counter() - started)
         self.result.samples[f"{name}_ms"] = [_ms(t) for t in times]
         self.result.figures[f"{name}_p50_ms"] = _ms(percentile(times, 50))
         self.result.figures[f"{name}_p99_ms"] = _ms(percentile(times, 99))
@@ -353,11 +377,12 @@ class Workloads:
             Image.build([images.random_blob(size + j) for j in range(3)])
             for _ in range(self.s.push_images)
         ]
-        started = time.perf_counter()
-        _parallel(
-            self.s.push_workers,
-            len(batch),
-            lambda conn, i: images.push_image(conn, f"{PUSH_PREFIX}{i:03d}", "v1", batch[i]),
-            self.server,
-        )
-        self.result.figures["push_images_s"] = round(time.perf_counter() - started, 4)
+        with self._timed("push"):
+            started = time.perf_counter()
+            _parallel(
+                self.s.push_workers,
+                len(batch),
+                lambda conn, i: images.push_image(conn, f"{PUSH_PREFIX}{i:03d}", "v1", batch[i]),
+                self.server,
+            )
+            self.result.figures["push_images_s"] = round(time.perf_counter() - started, 4)
