@@ -401,3 +401,38 @@ async def test_mount_from_an_unknown_repository_opens_a_session(
         f"/v2/{NAME}/blobs/uploads/", params={"mount": DUMMY_DIGEST, "from": "never/pushed"}
     )
     assert response.status_code == 202
+
+
+async def test_streamed_chunk_longer_than_its_content_range_is_size_invalid(
+    client: httpx.AsyncClient,
+) -> None:
+    session = await start(client)
+
+    async def body() -> Any:
+        yield DATA[:5]
+        yield DATA[5:10]
+
+    response = await client.patch(
+        relative(session.headers["location"]), content=body(), headers={"Content-Range": "0-4"}
+    )
+    assert response.status_code == 400
+    assert error_codes(response) == ["SIZE_INVALID"]
+
+
+async def test_oversized_chunk_leaves_the_session_as_it_was(
+    client: httpx.AsyncClient,
+) -> None:
+    session = await start(client)
+
+    async def body() -> Any:
+        yield DATA[:5]
+        yield DATA[5:10]
+
+    await client.patch(
+        relative(session.headers["location"]), content=body(), headers={"Content-Range": "0-4"}
+    )
+    status = await client.get(relative(session.headers["location"]))
+    assert status.status_code == 204
+    assert status.headers["range"] == "0-0"
+    retry = await patch(client, session.headers["location"], DATA[:5], 0)
+    assert retry.status_code == 202
