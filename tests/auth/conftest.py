@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +23,8 @@ async def app_client() -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
     """Build an in-process client for the registry app behind an authorizer."""
     opened: list[httpx.AsyncClient] = []
 
-    def build(authorizer: Authorizer | None, **settings_changes: bool) -> httpx.AsyncClient:
-        settings = ApiSettings(secret=b"auth-tests", **settings_changes)
+    def build(authorizer: Authorizer | None, **settings_changes: Any) -> httpx.AsyncClient:
+        settings = dataclasses.replace(ApiSettings(secret=b"auth-tests"), **settings_changes)
         app = create_app(StorageRegistry(InMemoryDriver()), settings, authorizer)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
         opened.append(client)

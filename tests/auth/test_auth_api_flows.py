@@ -141,7 +141,9 @@ async def test_mount_a_blob_across_repositories(client: httpx.AsyncClient) -> No
     digest = await monolithic(client, "flows/source", b"shared")
     params = {"mount": digest, "from": "flows/source"}
     mounted = await client.post("/v2/flows/target/blobs/uploads/", params=params)
-    challenge = await client.post("/v2/flows/target/blobs/uploads/", params=params, auth=None)
+    challenge = await client.post(
+        "/v2/flows/target/blobs/uploads/", params=params, auth=httpx.Auth()
+    )
     if (
         "Bearer" in challenge.headers["www-authenticate"]
         and "flows/source" not in (challenge.headers["www-authenticate"])
