@@ -36,6 +36,7 @@ from dockyard.auth.htpasswd import HtpasswdFile
 from dockyard.auth.jwt import ALGORITHMS
 from dockyard.auth.keys import TrustedKeys, as_public_key, load_certificates, load_jwks
 from dockyard.auth.token import DEFAULT_LEEWAY, TokenAuthorizer, TokenVerifier
+from dockyard.auth.tokenserver import token_server_from_config
 
 SCHEMES = ("htpasswd", "token", "tokenserver")
 TOKEN_OPTIONS = {
@@ -114,8 +115,6 @@ def token_from_config(
             trusted.add(public, [kid] if kid else [])
     routes: Sequence[object] = ()
     if settings.boolean(server_values, "enabled", "auth.tokenserver", default=bool(server_values)):
-        from dockyard.auth.tokenserver import token_server_from_config
-
         server = token_server_from_config(
             server_values, realm=realm, service=service, issuer=issuer, data_dir=data_dir
         )

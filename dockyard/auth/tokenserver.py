@@ -36,6 +36,7 @@ stop working when the user is removed or their password changes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -272,13 +273,7 @@ class TokenServer:
             if user is None:
                 return _error(401, "invalid_grant", "invalid refresh token")
             issued = await self.issue(user, requested, offline=False)
-            issued = IssuedToken(
-                issued.token,
-                issued.granted,
-                issued.expires_in,
-                issued.issued_at,
-                field("refresh_token"),
-            )
+            issued = dataclasses.replace(issued, refresh_token=field("refresh_token"))
         else:
             return _error(400, "unsupported_grant_type", "use password or refresh_token")
         return JSONResponse(issued.body(), headers=_NO_STORE)
