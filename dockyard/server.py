@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import random
+import re
 import socket
 import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -232,11 +233,16 @@ class HeadersMiddleware:
 
 
 class PrefixMiddleware:
-    """Serves the app below ``http.prefix`` (``/my/registry/v2/…``); 404 elsewhere."""
+    """Serves the app below ``http.prefix`` (``/my/registry/v2/…``); 404 elsewhere.
+
+    The prefix becomes the ASGI ``root_path``, and the URLs the app hands out in
+    ``Location`` and ``Link`` headers get it too, so clients stay below the prefix.
+    """
 
     def __init__(self, app: ASGIApp, prefix: str) -> None:
         self.app = app
         self.prefix = prefix
+        self._api_url = re.compile(rb"(^|<)((?:https?://[^/<>]+)?)(/v2(?:[/?>]|$))")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -244,23 +250,42 @@ class PrefixMiddleware:
             return
         path: str = scope["path"]
         if path != self.prefix and not path.startswith(self.prefix + "/"):
-            body = b'{"errors":[{"code":"NAME_UNKNOWN","message":"not found","detail":null}]}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _not_found(send)
             return
         scope = dict(scope)
         scope["root_path"] = scope.get("root_path", "") + self.prefix
-        scope["path"] = path[len(self.prefix) :] or "/"
-        await self.app(scope, receive, send)
+
+        async def send_prefixed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, self._prefixed(value) if name.lower() in _URL_HEADERS else value)
+                    for name, value in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_prefixed)
+
+    def _prefixed(self, value: bytes) -> bytes:
+        prefix = self.prefix.encode("latin-1")
+        return self._api_url.sub(lambda m: m[1] + m[2] + prefix + m[3], value)
+
+
+_URL_HEADERS: Final = (b"location", b"link")
+
+
+async def _not_found(send: Send) -> None:
+    body = b'{"errors":[{"code":"UNSUPPORTED","message":"not found","detail":null}]}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- the worker side ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ processes on free loopback ports, and image layouts built on disk."""
 from __future__ import annotations
 
 import secrets
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def start_dockyard(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[StartDockyard]:
     """Start ``dockyard serve`` processes; every one is stopped after the test.
 
-    ``start(root=…, workers=…, config=…, env=…)``: the filesystem root defaults to
-    ``tmp_path/root``; ``config`` entries replace the defaults' top-level sections.
+    ``start(root=…, workers=…, config=…, config_http=…, config_storage=…, env=…,
+    tls=…)``: the filesystem root defaults to ``tmp_path/root``; ``config`` entries
+    replace the defaults' top-level sections, ``config_http``/``config_storage`` entries
+    are merged into those sections; ``tls`` is the client context for an HTTPS server.
     """
     started: list[ServerProcess] = []
 
@@ -43,15 +46,25 @@ def start_dockyard(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Sta
         *,
         workers: int = 1,
         config: dict[str, Any] | None = None,
+        config_http: dict[str, Any] | None = None,
+        config_storage: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         name: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> ServerProcess:
         port = free_port()
         full = dockyard_config(root or tmp_path / "root", port, workers=workers)
         full.update(config or {})
+        full["http"].update(config_http or {})
+        full["storage"].update(config_storage or {})
         environment = {"REGISTRY_HTTP_SECRET": secrets.token_hex(16), **(env or {})}
         process = dockyard_process(
-            tmp_path, port, full, env=environment, name=name or f"dockyard-{len(started)}"
+            tmp_path,
+            port,
+            full,
+            env=environment,
+            name=name or f"dockyard-{len(started)}",
+            tls=tls,
         )
         started.append(process)
         return process.start()

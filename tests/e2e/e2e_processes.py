@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -30,9 +31,21 @@ class ServerProcess:
     """A registry server running as a child process, with its output kept in files."""
 
     def __init__(
-        self, name: str, argv: list[str], *, cwd: Path, env: dict[str, str], port: int
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        port: int,
+        tls: ssl.SSLContext | None = None,
+        workers: int = 0,
     ) -> None:
         self.name = name
+        self.tls = tls
+        #: granian workers to wait for: a worker signalled while it is still starting
+        #: misses the signal, and granian then waits its kill timeout to stop it.
+        self.workers = workers
         self.argv = argv
         self.cwd = cwd
         self.env = env
@@ -48,7 +61,7 @@ class ServerProcess:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until ``GET /v2/`` answers."""
@@ -69,13 +82,19 @@ class ServerProcess:
                     f"{self.name} exited with {self.process.returncode}:\n{self.stderr()}"
                 )
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=2).status_code in (200, 401):
+                verify = self.tls if self.tls is not None else True
+                ready = httpx.get(f"{self.url}/v2/", timeout=2, verify=verify)
+                if ready.status_code < 500 and self._workers_started():
                     return self
-            except httpx.TransportError:
+            except (httpx.TransportError, ssl.SSLError):
                 pass
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{self.stderr()}")
+
+    def _workers_started(self) -> bool:
+        log = self.stderr()
+        return all(f"Started worker-{n}" in log for n in range(1, self.workers + 1))
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, wait for a graceful exit; kill the process group if it hangs."""
@@ -106,12 +125,17 @@ def dockyard_process(
     *,
     env: dict[str, str] | None = None,
     name: str = "dockyard",
+    tls: ssl.SSLContext | None = None,
 ) -> ServerProcess:
     """``dockyard serve <workdir>/<name>.yml`` with ``config``, not yet started."""
     path = workdir / f"{name}.yml"
     path.write_text(yaml.safe_dump(config))
     argv = [sys.executable, "-m", "dockyard.cli", "serve", str(path)]
-    return ServerProcess(name, argv, cwd=workdir, env=clean_environment(**(env or {})), port=port)
+    environment = clean_environment(**(env or {}))
+    workers = int(config.get("http", {}).get("workers") or 0)
+    return ServerProcess(
+        name, argv, cwd=workdir, env=environment, port=port, tls=tls, workers=workers
+    )
 
 
 def dockyard_config(root: Path, port: int, *, workers: int = 1) -> dict[str, Any]:
