@@ -17,6 +17,8 @@ class ProcessUsage:
     peak_rss_bytes: int
     cpu_seconds: float
     processes: int
+    rss_now_bytes: int = 0
+    pss_now_bytes: int = 0
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -46,10 +48,11 @@ def _children(root: int) -> list[int]:
     return tree
 
 
-def _vm_hwm(pid: int) -> int:
+def _kib_field(pid: int, file: str, name: str) -> int:
+    """A ``Name:  N kB`` field of /proc/<pid>/<file>, in bytes (0 if unreadable)."""
     try:
-        for line in (_PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in (_PROC / str(pid) / file).read_text().splitlines():
+            if line.startswith(name + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -70,11 +73,15 @@ def _cpu_seconds(pid: int, *, with_reaped: bool) -> float:
 def usage(root: int) -> ProcessUsage:
     """Usage of ``root`` and every live descendant, including reaped children's CPU time.
 
-    Peak RSS is the sum of each process's VmHWM: an upper bound on the tree's peak.
+    Peak RSS is the sum of each process's VmHWM: an upper bound on the tree's peak,
+    which counts pages that forked workers share once per process. The current PSS
+    (shared pages split between their sharers) is given beside it for that reason.
     """
     tree = [root, *_children(root)]
     return ProcessUsage(
-        peak_rss_bytes=sum(_vm_hwm(pid) for pid in tree),
+        peak_rss_bytes=sum(_kib_field(pid, "status", "VmHWM") for pid in tree),
         cpu_seconds=sum(_cpu_seconds(pid, with_reaped=True) for pid in tree),
         processes=len(tree),
+        rss_now_bytes=sum(_kib_field(pid, "status", "VmRSS") for pid in tree),
+        pss_now_bytes=sum(_kib_field(pid, "smaps_rollup", "Pss") for pid in tree),
     )

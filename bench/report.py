@@ -74,7 +74,12 @@ def text_table(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append("machine: " + machine_line(results))
     for name, server in results["servers"].items():
-        lines.append(f"{name}: {server['version']} ({server['seconds']} s)")
+        samples = server["samples"]
+        lines.append(
+            f"{name}: {server['version']} ({server['seconds']} s; "
+            f"{samples.get('processes', '?')} process(es), "
+            f"PSS at the end {samples.get('pss_now_mib', '?')} MiB)"
+        )
         for group, err in server["errors"].items():
             lines.append(f"  {group} failed: {err}")
     lines.append(

@@ -163,6 +163,8 @@ class Workloads:
         self.result.figures["peak_rss_mib"] = round(use.peak_rss_bytes / MiB, 1)
         self.result.figures["cpu_seconds"] = round(use.cpu_seconds, 2)
         self.result.samples["processes"] = use.processes
+        self.result.samples["rss_now_mib"] = round(use.rss_now_bytes / MiB, 1)
+        self.result.samples["pss_now_mib"] = round(use.pss_now_bytes / MiB, 1)
         self.result.seconds = time.perf_counter() - started
         return self.result
 
