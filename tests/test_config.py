@@ -535,3 +535,12 @@ def test_prefix_is_normalised_without_trailing_slash(tmp_path: Path) -> None:
 def test_host_keeps_scheme_and_loses_trailing_slash(tmp_path: Path) -> None:
     config = load_text(tmp_path, "version: 0.1\nhttp:\n  host: https://r.example.com:5000/\n")
     assert config.http.host == "https://r.example.com:5000"
+
+
+def test_example_config_in_the_repository_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "config.example.yml"
+    config = load(example, {}, cwd=tmp_path)
+    assert config.storage.driver == "filesystem"
+    assert config.storage.delete_enabled
+    assert config.http.workers == 2
+    assert config.warnings == ()
