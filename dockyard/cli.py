@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
 from dockyard.errors import DockyardError
@@ -147,33 +145,25 @@ def _check_root(config: Config) -> None:
 
 def _gc(args: argparse.Namespace) -> int:
     from dockyard import server
+    from dockyard.storage.gc import collect
 
     config, _ = _load(args)
     _setup_logging(config)
     _report_warnings(config)
-    try:
-        gc = importlib.import_module("dockyard.storage.gc")
-    except ModuleNotFoundError as error:
-        if error.name != "dockyard.storage.gc":
-            raise
-        print("dockyard gc: garbage collection is not available in this build", file=sys.stderr)
-        return 1
     if config.storage.driver == "inmemory":
-        print("dockyard gc: the inmemory driver has nothing to collect", file=sys.stderr)
+        print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
+    _check_storage(config)
     driver = server.build_driver(config)
 
-    async def run() -> Any:
+    async def run() -> object:
         try:
-            return await gc.collect(
-                driver, dry_run=args.dry_run, delete_untagged=args.delete_untagged
-            )
+            return await collect(driver, dry_run=args.dry_run, delete_untagged=args.delete_untagged)
         finally:
             await driver.close()
 
     result = asyncio.run(run())
-    if result is not None:
-        print(result)
+    print(("dry run: " if args.dry_run else "") + str(result))
     return 0
 
 
