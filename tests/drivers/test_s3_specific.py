@@ -1,6 +1,7 @@
 """What the S3 driver does beyond the shared suite: multipart uploads that any instance or
 process resumes, paging and batching past S3's 1000-key limits, multipart copies,
-presigned redirects and keeping credentials out of errors. Runs against SeaweedFS."""
+presigned redirects and keeping credentials out of errors. Runs against SeaweedFS (the
+``seaweedfs`` fixture comes from ``tests/drivers/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from s3_server import SeaweedFS, seaweedfs  # noqa: F401 - the fixture is used by name
+from s3_server import SeaweedFS
 
 from dockyard.storage.driver.base import (
     InvalidOffset,
@@ -30,7 +31,7 @@ OpenS3 = Callable[..., Awaitable[S3Driver]]
 
 
 @pytest.fixture
-async def open_s3(seaweedfs: SeaweedFS) -> AsyncIterator[OpenS3]:  # noqa: F811
+async def open_s3(seaweedfs: SeaweedFS) -> AsyncIterator[OpenS3]:
     """Opens S3 drivers that share one fresh root; all are closed after the test."""
     root = f"tests/{uuid.uuid4().hex}"
     drivers: list[S3Driver] = []
@@ -76,7 +77,7 @@ async def raw_etag(driver: S3Driver, path: str) -> str:
 # --- the server -------------------------------------------------------------------------
 
 
-async def test_server_rejects_a_wrong_secret(seaweedfs: SeaweedFS) -> None:  # noqa: F811
+async def test_server_rejects_a_wrong_secret(seaweedfs: SeaweedFS) -> None:
     params = seaweedfs.driver_params("tests/wrong", secretkey="not-the-secret")
     driver = S3Driver.from_params(params)
     try:
@@ -86,7 +87,7 @@ async def test_server_rejects_a_wrong_secret(seaweedfs: SeaweedFS) -> None:  # n
         await driver.close()
 
 
-async def test_errors_do_not_reveal_credentials(seaweedfs: SeaweedFS) -> None:  # noqa: F811
+async def test_errors_do_not_reveal_credentials(seaweedfs: SeaweedFS) -> None:
     secret = "wrong-" + uuid.uuid4().hex
     params = seaweedfs.driver_params("tests/wrong", secretkey=secret)
     driver = S3Driver.from_params(params)
@@ -215,7 +216,7 @@ async def run_child(params: dict[str, Any], path: str, size: int, mode: str) -> 
 
 
 async def test_writer_resumes_what_another_process_wrote(
-    seaweedfs: SeaweedFS,  # noqa: F811
+    seaweedfs: SeaweedFS,
     open_s3: OpenS3,
 ) -> None:
     driver = await open_s3(chunksize=5 * MiB)
@@ -230,7 +231,7 @@ async def test_writer_resumes_what_another_process_wrote(
 
 
 async def test_another_process_resumes_what_this_one_wrote(
-    seaweedfs: SeaweedFS,  # noqa: F811
+    seaweedfs: SeaweedFS,
     open_s3: OpenS3,
 ) -> None:
     driver = await open_s3(chunksize=5 * MiB)
@@ -499,7 +500,7 @@ class CuttingProxy:
 
 
 async def test_reader_reconnects_where_a_dropped_connection_stopped(
-    seaweedfs: SeaweedFS,  # noqa: F811
+    seaweedfs: SeaweedFS,
     s3: S3Driver,
 ) -> None:
     content = pattern(3 * MiB + 11)
