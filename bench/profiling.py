@@ -8,6 +8,7 @@ most samples on their own (self) and with what they call (inclusive).
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -60,16 +61,14 @@ class Profiler:
             top.write_text("py-spy wrote no profile:\n" + self._log.read_text(errors="replace"))
 
 
+_PREFIX = re.compile(r"^.*?/(?:lib/python3\.\d+/(?:site-packages/)?|work/[^/]+/)")
+
+
 def _function(frame: str) -> str:
     # A raw frame reads "name (path/to/module.py:line)"; the line makes frames of one
-    # function distinct, so it is dropped.
+    # function distinct, so it is dropped, and so is the path up to the package.
     name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "lib/python3"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    if "/work/" in path:
-        path = path.split("/", 3)[-1]
+    path = _PREFIX.sub("", where.rstrip(")").rsplit(":", 1)[0])
     return f"{name} ({path})" if path else name
 
 
