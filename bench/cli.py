@@ -40,7 +40,12 @@ def _log(message: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        epilog="BENCH_TRACEBACKS=1 prints the traceback and the server's log tail of a "
+        "group that fails.",
+    )
     p.add_argument("--only", choices=("dockyard", "reference"), help="measure one registry")
     p.add_argument("--quick", action="store_true", help="small sizes and short runs (smoke)")
     p.add_argument(

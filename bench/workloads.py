@@ -127,6 +127,7 @@ class Workloads:
             self.log(f"  {self.result.name}: {name} FAILED: {exc}")
             if os.environ.get("BENCH_TRACEBACKS"):
                 traceback.print_exc()
+                self.log(f"  {self.result.name} log tail:\n{self.server.log_tail()}")
         finally:
             self.result.samples.setdefault("group_seconds", {})[name] = round(
                 time.perf_counter() - started, 2
