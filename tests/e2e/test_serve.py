@@ -6,7 +6,9 @@ import datetime
 import ipaddress
 import json
 import os
+import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -354,3 +357,51 @@ def test_tls_with_client_cas_requires_a_client_certificate(
     assert accepted.status_code == 200
     with pytest.raises((httpx.TransportError, ssl.SSLError)):
         tls_ready(server, certificates.client_context(with_certificate=False))
+
+
+@pytest.fixture
+def redis_port(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[int]:
+    if not Path("/usr/bin/redis-server").exists():
+        pytest.skip("redis-server (Debian package) is not installed")
+    port = free_port()
+    process = subprocess.Popen(
+        ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.parametrize("cache", ["inmemory", "redis"])
+def test_blob_descriptor_cache_serves_pushes_and_pulls(
+    request: pytest.FixtureRequest,
+    start_dockyard: StartDockyard,
+    layout: OciLayout,
+    tmp_path: Path,
+    cache: str,
+) -> None:
+    config: dict[str, object] = {}
+    if cache == "redis":
+        config["redis"] = {"addr": f"127.0.0.1:{request.getfixturevalue('redis_port')}"}
+    server = start_dockyard(config=config, config_storage={"cache": {"blobdescriptor": cache}})
+    image = layout.add_image("v1", layers=2)
+    copy(layout.ref("v1"), f"docker://{server.host}/cached/repo:v1")
+    copy(f"docker://{server.host}/cached/repo:v1", f"docker://{server.host}/cached/copy:v1")
+    pulled = OciLayout(tmp_path / "pulled")
+    copy(f"docker://{server.host}/cached/copy:v1", pulled.ref("v1"))
+    assert pulled.resolve("v1")[0] == image.digest
+    assert "caches are not available" not in server.stderr()
+    if cache == "redis":
+        client = redis.Redis(port=request.getfixturevalue("redis_port"))
+        assert client.dbsize() > 0  # descriptors were cached there
