@@ -67,7 +67,11 @@ def from_config(auth_section: Mapping[str, Any] | None, *, data_dir: Path) -> Au
     if "tokenserver" in auth_section and "token" not in auth_section:
         raise AuthConfigError("auth.token", "is required by auth.tokenserver (realm, service, …)")
     token = settings.section(auth_section, "token", "auth.token")
-    server = settings.section(auth_section, "tokenserver", "auth.tokenserver")
+    server = (
+        settings.section(auth_section, "tokenserver", "auth.tokenserver")
+        if "tokenserver" in auth_section
+        else None
+    )
     return token_from_config(token, server, data_dir=data_dir)
 
 
@@ -91,7 +95,7 @@ def _algorithms(values: Mapping[str, Any], key: str) -> frozenset[str]:
 
 
 def token_from_config(
-    values: Mapping[str, Any], server_values: Mapping[str, Any], *, data_dir: Path
+    values: Mapping[str, Any], server_values: Mapping[str, Any] | None, *, data_dir: Path
 ) -> TokenAuthorizer:
     key = "auth.token"
     settings.reject_unknown(values, TOKEN_OPTIONS, key)
@@ -114,7 +118,9 @@ def token_from_config(
         for kid, public in load_jwks(Path(jwks).expanduser(), f"{key}.jwks"):
             trusted.add(public, [kid] if kid else [])
     routes: Sequence[object] = ()
-    if settings.boolean(server_values, "enabled", "auth.tokenserver", default=bool(server_values)):
+    if server_values is not None and settings.boolean(
+        server_values, "enabled", "auth.tokenserver", default=True
+    ):
         server = token_server_from_config(
             server_values, realm=realm, service=service, issuer=issuer, data_dir=data_dir
         )

@@ -145,3 +145,21 @@ def test_environment_variables_enable_the_token_server(tmp_path: Path) -> None:
     authorizer = from_config(load(None, environ, cwd=tmp_path).auth, data_dir=tmp_path)
     assert isinstance(authorizer, TokenAuthorizer)
     assert len(authorizer.routes()) == 3
+
+
+def test_empty_tokenserver_section_enables_it(tmp_path: Path) -> None:
+    authorizer = from_config({"token": token(), "tokenserver": {}}, data_dir=tmp_path)
+    assert isinstance(authorizer, TokenAuthorizer)
+    assert authorizer.routes()
+
+
+def test_disabled_tokenserver_serves_nothing_and_trusts_nothing(tmp_path: Path) -> None:
+    with pytest.raises(AuthConfigError, match=r"^auth.token: needs a signing key"):
+        from_config({"token": token(), "tokenserver": {"enabled": False}}, data_dir=tmp_path)
+    authorizer = from_config(
+        {"token": token(rootcertbundle=bundle(tmp_path)), "tokenserver": {"enabled": False}},
+        data_dir=tmp_path,
+    )
+    assert isinstance(authorizer, TokenAuthorizer)
+    assert authorizer.routes() == []
+    assert not (tmp_path / "auth").exists()
