@@ -35,7 +35,7 @@ def start_dockyard(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Sta
     """Start ``dockyard serve`` processes; every one is stopped after the test.
 
     ``start(root=…, workers=…, config=…, config_http=…, config_storage=…, env=…,
-    tls=…)``: the filesystem root defaults to ``tmp_path/root``; ``config`` entries
+    tls=…, port=…)``: the filesystem root defaults to ``tmp_path/root``; ``config`` entries
     replace the defaults' top-level sections, ``config_http``/``config_storage`` entries
     are merged into those sections; ``tls`` is the client context for an HTTPS server.
     """
@@ -51,8 +51,9 @@ def start_dockyard(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Sta
         env: dict[str, str] | None = None,
         name: str | None = None,
         tls: ssl.SSLContext | None = None,
+        port: int | None = None,
     ) -> ServerProcess:
-        port = free_port()
+        port = port or free_port()
         full = dockyard_config(root or tmp_path / "root", port, workers=workers)
         full.update(config or {})
         full["http"].update(config_http or {})
