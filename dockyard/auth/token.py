@@ -13,6 +13,7 @@ is found through the token's ``x5c`` chain (verified against ``rootcertbundle``)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LEEWAY: Final = 60.0
 DEFAULT_ALGORITHMS: Final = frozenset(jwt.ALGORITHMS)
 _MAX_TIMESTAMP: Final = 2**53
+_CACHE_LIMIT: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +101,36 @@ class TokenVerifier:
         self.algorithms = algorithms
         self.leeway = leeway
         self.clock = clock
+        self._verified: dict[bytes, VerifiedToken] = {}
 
     def verify(self, raw: str) -> VerifiedToken:
-        """The token's subject and grants; raises ``TokenInvalid`` for any flaw."""
+        """The token's subject and grants; raises ``TokenInvalid`` for any flaw.
+
+        A token that verified before is not verified again (its signature and claims
+        cannot have changed), but its times are checked on every use.
+        """
+        now = self.clock()
+        digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+        verified = self._verified.get(digest)
+        if verified is None:
+            verified, cacheable = self._verify_uncached(raw, now)
+            if cacheable:
+                if len(self._verified) >= _CACHE_LIMIT:
+                    self._verified.clear()
+                self._verified[digest] = verified
+        try:
+            self._check_times(verified.claims, now)
+        except TokenInvalid:
+            self._verified.pop(digest, None)
+            raise
+        return verified
+
+    def _verify_uncached(self, raw: str, now: float) -> tuple[VerifiedToken, bool]:
+        """The verified token, and whether it may be remembered (an x5c chain's validity
+        depends on the time, so such tokens are checked in full every time)."""
         token = jwt.parse(raw)
         if token.header["alg"] not in self.algorithms:
             raise TokenInvalid(f"signing algorithm {token.header['alg']!r} is not accepted")
-        now = self.clock()
         self._verify_signature(token, now)
         claims = token.claims
         if claims.get("iss") != self.issuer:
@@ -114,6 +139,16 @@ class TokenVerifier:
         audiences = audience if isinstance(audience, list) else [audience]
         if self.service not in audiences:
             raise TokenInvalid("token is intended for another audience")
+        self._check_times(claims, now)
+        subject = claims.get("sub")
+        verified = VerifiedToken(
+            subject if isinstance(subject, str) and subject else None,
+            _access_claim(claims),
+            claims,
+        )
+        return verified, "x5c" not in token.header
+
+    def _check_times(self, claims: dict[str, Any], now: float) -> None:
         expires = _number(claims, "exp", required=True)
         if expires is not None and now > expires + self.leeway:
             raise TokenInvalid("token has expired")
@@ -123,12 +158,6 @@ class TokenVerifier:
         issued = _number(claims, "iat", required=False)
         if issued is not None and now < issued - self.leeway:
             raise TokenInvalid("token was issued in the future")
-        subject = claims.get("sub")
-        return VerifiedToken(
-            subject if isinstance(subject, str) and subject else None,
-            _access_claim(claims),
-            claims,
-        )
 
     def _candidates(self, header: dict[str, Any], now: float) -> list[PublicKey]:
         if "x5c" in header:

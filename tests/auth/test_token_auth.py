@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
@@ -21,10 +23,11 @@ from auth_helpers import (
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from dockyard.auth import from_config
+from dockyard.auth import from_config, jwt
 from dockyard.auth.base import Access, AuthChallenge, Authorizer, Request
+from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import PrivateKey, jwk_thumbprint
-from dockyard.auth.token import TokenAuthorizer
+from dockyard.auth.token import DEFAULT_LEEWAY, TokenAuthorizer, TokenVerifier
 
 ROOT = ec_key()
 ROOT_CERT = certificate(ROOT, name="root")
@@ -187,3 +190,36 @@ async def test_optional_access_is_not_required(tmp_path: Path) -> None:
     source = Access("repository", "other/src", ("pull",))
     request = Request("GET", "/v2/a/b/tags/list", f"Bearer {mint(ROOT)}", optional=(source,))
     await authorizer_for(tmp_path).authorize(request, PULL)
+
+
+def verifier_with_clock(tmp_path: Path, clock: list[float]) -> TokenVerifier:
+    verifier = authorizer_for(tmp_path).verifier
+    verifier.clock = lambda: clock[0]
+    return verifier
+
+
+def test_a_verified_token_is_not_verified_again(tmp_path: Path) -> None:
+    verifier = authorizer_for(tmp_path).verifier
+    token = mint(ROOT)
+    verifier.verify(token)
+    with mock.patch.object(jwt, "verify_signature", side_effect=AssertionError("verified")):
+        assert verifier.verify(token).subject == "alice"
+
+
+def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
+    now = time.time()
+    clock = [now]
+    verifier = verifier_with_clock(tmp_path, clock)
+    token = mint(ROOT, exp=int(now) + 10)
+    verifier.verify(token)
+    clock[0] = now + 10 + DEFAULT_LEEWAY + 1
+    with pytest.raises(TokenInvalid, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_rejected_token_is_not_remembered(tmp_path: Path) -> None:
+    verifier = authorizer_for(tmp_path).verifier
+    forged = mint(ec_key(), header={"kid": jwk_thumbprint(ROOT.public_key())})
+    for _ in range(2):
+        with pytest.raises(TokenInvalid):
+            verifier.verify(forged)
