@@ -153,6 +153,23 @@ def test_params_storage_class_none_sends_no_storage_class() -> None:
     assert S3Params.parse({"bucket": "b", "storageclass": "NONE"}).storageclass is None
 
 
+async def raw_encryption(driver: S3Driver, path: str) -> str | None:
+    client = await driver._s3()
+    head = await client.head_object(Bucket=driver.params.bucket, Key=driver._key(path))
+    return head.get("ServerSideEncryption")
+
+
+async def test_encrypt_stores_every_kind_of_write_encrypted(open_s3: OpenS3) -> None:
+    driver = await open_s3(encrypt="true", chunksize=5 * MiB)
+    await driver.put_content("/small", b"secret layer")
+    writer = await driver.writer("/large")
+    await writer.write(pattern(6 * MiB))
+    await writer.commit()
+    await driver.move("/small", "/moved")
+    for path in ("/large", "/moved"):
+        assert await raw_encryption(driver, path) == "AES256"
+
+
 # --- multipart writers ------------------------------------------------------------------
 
 

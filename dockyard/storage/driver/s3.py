@@ -114,6 +114,7 @@ class S3Params:
     regionendpoint: str | None = None
     accesskey: str | None = field(default=None, repr=False)
     secretkey: str | None = field(default=None, repr=False)
+    sessiontoken: str | None = field(default=None, repr=False)
     rootdirectory: str = ""
     forcepathstyle: bool = False
     secure: bool = True
@@ -123,6 +124,14 @@ class S3Params:
     multipartcopychunksize: int = 32 * MiB
     multipartcopymaxconcurrency: int = 8
     storageclass: str | None = "STANDARD"
+    encrypt: bool = False
+    keyid: str | None = None
+    #: A canned ACL sent with every new object; None sends none (the bucket's default),
+    #: which also works on buckets whose owner disabled ACLs.
+    objectacl: str | None = None
+    useragent: str | None = None
+    usedualstack: bool = False
+    accelerate: bool = False
     maxconnections: int = 64
     #: Keys per ListObjectsV2 page (S3's maximum is 1000); smaller values serve tests.
     list_page_size: int = 1000
@@ -134,12 +143,14 @@ class S3Params:
         if not bucket:
             raise S3ParameterInvalid("storage.s3.bucket: required")
         storageclass = _text(params, "storageclass", "STANDARD") or "STANDARD"
+        objectacl = _text(params, "objectacl") or "none"
         return cls(
             bucket=bucket,
             region=_text(params, "region", "us-east-1") or "us-east-1",
             regionendpoint=_text(params, "regionendpoint") or None,
             accesskey=_text(params, "accesskey") or None,
             secretkey=_text(params, "secretkey") or None,
+            sessiontoken=_text(params, "sessiontoken") or None,
             rootdirectory=(_text(params, "rootdirectory") or "").strip("/"),
             forcepathstyle=_flag(params, "forcepathstyle", False),
             secure=_flag(params, "secure", True),
@@ -153,6 +164,12 @@ class S3Params:
             ),
             multipartcopymaxconcurrency=_size(params, "multipartcopymaxconcurrency", 8, 1, 1000),
             storageclass=None if storageclass.upper() == "NONE" else storageclass,
+            encrypt=_flag(params, "encrypt", False),
+            keyid=_text(params, "keyid") or None,
+            objectacl=None if objectacl.lower() == "none" else objectacl,
+            useragent=_text(params, "useragent") or None,
+            usedualstack=_flag(params, "usedualstack", False),
+            accelerate=_flag(params, "accelerate", False),
             maxconnections=_size(params, "maxconnections", 64, 1, 10_000),
             list_page_size=_size(params, "list_page_size", 1000, 1, 1000),
         )
@@ -302,7 +319,10 @@ class S3Driver(StorageDriver):
                     s3={
                         "addressing_style": "path" if p.forcepathstyle else "auto",
                         "payload_signing_enabled": False,
+                        "use_dualstack_endpoint": p.usedualstack,
+                        "use_accelerate_endpoint": p.accelerate,
                     },
+                    user_agent_extra=p.useragent,
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required",
                     max_pool_connections=p.maxconnections,
@@ -320,6 +340,7 @@ class S3Driver(StorageDriver):
                         verify=not p.skipverify,
                         aws_access_key_id=p.accesskey,
                         aws_secret_access_key=p.secretkey,
+                        aws_session_token=p.sessiontoken,
                         config=config,
                     )
                 )
@@ -366,9 +387,18 @@ class S3Driver(StorageDriver):
         return f"{self._root}{_PENDING_DIR}{path}"
 
     def _object_args(self) -> dict[str, Any]:
-        if self._params.storageclass is None:
-            return {}
-        return {"StorageClass": self._params.storageclass}
+        """What every request creating an object sends: storage class, encryption, ACL."""
+        p = self._params
+        args: dict[str, Any] = {}
+        if p.storageclass is not None:
+            args["StorageClass"] = p.storageclass
+        if p.encrypt:
+            args["ServerSideEncryption"] = "aws:kms" if p.keyid else "AES256"
+            if p.keyid:
+                args["SSEKMSKeyId"] = p.keyid
+        if p.objectacl is not None:
+            args["ACL"] = p.objectacl
+        return args
 
     # -- small content ---------------------------------------------------------------------
 
