@@ -121,7 +121,7 @@ def _location(base: str, location: str, **params: str) -> str:
     return f"{base}{parts.path}?{query}"
 
 
-def push(client: httpx.Client, base: str, size: int, seed: bytes) -> tuple[Step, str]:
+def push(client: httpx.Client, base: str, size: int, seed: bytes) -> tuple[list[Step], str]:
     """One streamed PATCH of ``size`` bytes and the closing PUT; returns the digest."""
     started = client.post(f"{base}/v2/{_NAME}/blobs/uploads/")
     started.raise_for_status()
@@ -133,10 +133,16 @@ def push(client: httpx.Client, base: str, size: int, seed: bytes) -> tuple[Step,
         headers={"Content-Type": "application/octet-stream"},
     )
     patched.raise_for_status()
+    patch_done = time.perf_counter()
     digest = "sha256:" + hasher.hexdigest()
     done = client.put(_location(base, patched.headers["location"], digest=digest))
     done.raise_for_status()
-    return Step("push (PATCH + PUT)", time.perf_counter() - begin, size), digest
+    end = time.perf_counter()
+    return [
+        Step("push: PATCH (streamed)", patch_done - begin, size),
+        Step("push: PUT (verify, commit)", end - patch_done, size),
+        Step("push: total", end - begin, size),
+    ], digest
 
 
 def pull(client: httpx.Client, url: str, digest: str, name: str) -> Step:
@@ -168,11 +174,13 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
             port = _free_port()
             config = {
                 "version": 0.1,
-                "log": {"level": "warn", "accesslog": {"disabled": True}},
+                "log": {"level": "info", "accesslog": {"disabled": True}},
                 "storage": {"delete": {"enabled": True}},
                 "http": {"addr": f"127.0.0.1:{port}", "workers": 1},
             }
-            return dockyard_process(workdir, port, config, env={**env, **extra}, name=name).start()
+            return dockyard_process(workdir, port, config, env={**env, **extra}, name=name).start(
+                timeout=90
+            )
 
         streaming = start("streaming", REGISTRY_STORAGE_REDIRECT_DISABLE="true")
         redirecting = start("redirecting")
@@ -207,7 +215,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         finally:
             streaming.stop()
             redirecting.stop()
-    steps = [pushed, streamed, redirected]
+    steps = [*pushed, streamed, redirected]
     return {
         "blob_bytes": size,
         "steps": [
