@@ -46,13 +46,15 @@ class VerifiedToken:
     subject: str | None
     granted: tuple[Access, ...]
     claims: dict[str, Any]
+    expires: float
+    not_before: float | None = None
+    issued_at: float | None = None
 
 
-def _number(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
+def _time(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate claim in seconds, or None when absent."""
     value = claims.get(name)
     if value is None:
-        if required:
-            raise TokenInvalid(f"token has no {name} claim")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenInvalid(f"token {name} claim is not a number")
@@ -119,7 +121,7 @@ class TokenVerifier:
                     self._verified.clear()
                 self._verified[digest] = verified
         try:
-            self._check_times(verified.claims, now)
+            self._check_times(verified, now)
         except TokenInvalid:
             self._verified.pop(digest, None)
             raise
@@ -139,24 +141,27 @@ class TokenVerifier:
         audiences = audience if isinstance(audience, list) else [audience]
         if self.service not in audiences:
             raise TokenInvalid("token is intended for another audience")
-        self._check_times(claims, now)
+        expires = _time(claims, "exp")
+        if expires is None:
+            raise TokenInvalid("token has no exp claim")
         subject = claims.get("sub")
         verified = VerifiedToken(
             subject if isinstance(subject, str) and subject else None,
             _access_claim(claims),
             claims,
+            expires=expires,
+            not_before=_time(claims, "nbf"),
+            issued_at=_time(claims, "iat"),
         )
+        self._check_times(verified, now)
         return verified, "x5c" not in token.header
 
-    def _check_times(self, claims: dict[str, Any], now: float) -> None:
-        expires = _number(claims, "exp", required=True)
-        if expires is not None and now > expires + self.leeway:
+    def _check_times(self, token: VerifiedToken, now: float) -> None:
+        if now > token.expires + self.leeway:
             raise TokenInvalid("token has expired")
-        not_before = _number(claims, "nbf", required=False)
-        if not_before is not None and now < not_before - self.leeway:
+        if token.not_before is not None and now < token.not_before - self.leeway:
             raise TokenInvalid("token is not valid yet")
-        issued = _number(claims, "iat", required=False)
-        if issued is not None and now < issued - self.leeway:
+        if token.issued_at is not None and now < token.issued_at - self.leeway:
             raise TokenInvalid("token was issued in the future")
 
     def _candidates(self, header: dict[str, Any], now: float) -> list[PublicKey]:
