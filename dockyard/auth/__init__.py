@@ -1,4 +1,14 @@
-"""Access control: htpasswd, bearer tokens and the built-in token server."""
+"""Access control: htpasswd, bearer tokens and the built-in token server.
+
+``from_config`` (``factory``) turns the ``auth`` section of config.yml into an
+``Authorizer`` (``base``):
+
+- ``basic`` + ``htpasswd``: HTTP Basic against bcrypt entries of an htpasswd file;
+- ``token``: bearer tokens (``jwt`` for signatures, ``keys`` and ``chain`` for key trust,
+  ``scope`` for what they grant);
+- ``tokenserver``: dockyard's own token endpoint and JWKS, issuing tokens by ``rules``
+  with a key from ``signingkey``.
+"""
 
 from dockyard.auth.base import (
     Access,
