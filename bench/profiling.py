@@ -95,6 +95,7 @@ def summarise(collapsed: str, top: int = 30) -> str:
     counted apart, so the figures read as where the server's threads work.
     """
     own: Counter[str] = Counter()
+    own_lines: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     idle = 0
@@ -103,11 +104,11 @@ def summarise(collapsed: str, top: int = 30) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_function(f) for f in stack.split(";")]
+        raw = stack.split(";")
         # Leading frames name the process and its parents; they are not functions.
-        while frames and frames[0].startswith("process "):
-            frames = frames[1:]
-        functions = frames
+        while raw and raw[0].startswith("process "):
+            raw = raw[1:]
+        functions = [_function(f) for f in raw]
         if not functions:
             continue
         if functions[-1] in IDLE_LEAVES:
@@ -115,12 +116,15 @@ def summarise(collapsed: str, top: int = 30) -> str:
             continue
         total += count
         own[functions[-1]] += count
+        own_lines[_PREFIX.sub("", raw[-1].partition(" (")[2].rstrip(")"))] += count
         for fn in set(functions):
             inclusive[fn] += count
     if total == 0:
         return "no samples\n"
     lines = [f"{total} busy samples ({idle} idle samples left out)", "", "self%   function"]
     lines += [f"{100 * n / total:5.1f}   {fn}" for fn, n in own.most_common(top)]
+    lines += ["", "self%   line"]
+    lines += [f"{100 * n / total:5.1f}   {at}" for at, n in own_lines.most_common(top // 2)]
     lines += ["", "incl%   function"]
     lines += [f"{100 * n / total:5.1f}   {fn}" for fn, n in inclusive.most_common(top)]
     return "\n".join(lines) + "\n"
