@@ -125,6 +125,9 @@ def summarise(collapsed: str, top: int = 30) -> str:
     lines += [f"{100 * n / total:5.1f}   {fn}" for fn, n in own.most_common(top)]
     lines += ["", "self%   line"]
     lines += [f"{100 * n / total:5.1f}   {at}" for at, n in own_lines.most_common(top // 2)]
+    ours = Counter({fn: n for fn, n in inclusive.items() if "(dockyard/" in fn})
+    lines += ["", "incl%   function of dockyard"]
+    lines += [f"{100 * n / total:5.1f}   {fn}" for fn, n in ours.most_common(top)]
     lines += ["", "incl%   function"]
     lines += [f"{100 * n / total:5.1f}   {fn}" for fn, n in inclusive.most_common(top)]
     return "\n".join(lines) + "\n"
