@@ -73,8 +73,8 @@ def _function(frame: str) -> str:
 
 
 #: Leaf functions where a thread waits rather than works. py-spy's idle detection
-#: misses them here: a pool thread blocked in its queue, granian's supervisor, a
-#: thread joining another.
+#: misses them here: a pool thread blocked in its queue, granian's supervisor and its
+#: threads waiting for the workers to exit, a thread joining another.
 IDLE_LEAVES = frozenset(
     {
         "_worker (concurrent/futures/thread.py)",
@@ -82,6 +82,7 @@ IDLE_LEAVES = frozenset(
         "MPServer._spawn_asgi_worker (granian/server/mp.py)",
         "Condition.wait (threading.py)",
         "Thread._wait_for_tstate_lock (threading.py)",
+        "Popen.poll (multiprocessing/popen_fork.py)",
         "BaseSelector.select (selectors.py)",
         "EpollSelector.select (selectors.py)",
     }
