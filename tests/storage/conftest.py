@@ -1,4 +1,5 @@
-"""Fixtures for the registry services: each test runs on every storage driver."""
+"""Fixtures for the registry services: each test runs on the in-memory and filesystem
+drivers; the upload and ordering modules also on S3 (``storage_helpers.ALL_DRIVERS``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from s3_server import s3_driver_factory, seaweedfs  # noqa: F401 - seaweedfs is a fixture
+from storage_helpers import DRIVERS
 
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.driver.filesystem import FilesystemDriver
@@ -21,11 +24,15 @@ REPOSITORY = "library/app"
 REFERENCE = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
-@pytest.fixture(params=["inmemory", "filesystem"])
+@pytest.fixture(params=DRIVERS)
 async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageDriver]:
     """A storage driver on an empty backend of its own."""
     if request.param == "inmemory":
         yield InMemoryDriver()
+        return
+    if request.param == "s3":
+        async with s3_driver_factory(request, tmp_path) as s3:
+            yield s3
         return
     fs = FilesystemDriver(tmp_path / "root")
     try:

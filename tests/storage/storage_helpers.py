@@ -6,11 +6,19 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
+
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage.driver.base import FileInfo, FileWriter, StorageDriver
 from dockyard.storage.registry import StorageRepository
+
+#: Every test that asks for the ``driver`` fixture runs on these.
+DRIVERS = ["inmemory", "filesystem"]
+#: Modules where the driver's writer semantics matter most also run on S3 (SeaweedFS):
+#: ``pytestmark = ALL_DRIVERS``.
+ALL_DRIVERS = pytest.mark.parametrize("driver", [*DRIVERS, "s3"], indirect=True)
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"

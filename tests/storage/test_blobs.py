@@ -169,8 +169,10 @@ async def test_open_does_not_redirect_unless_allowed(driver: StorageDriver) -> N
 
 
 async def test_open_without_redirect_support_falls_back_to_content(
-    repo: StorageRepository,
+    repo: StorageRepository, driver: StorageDriver
 ) -> None:
+    if await driver.redirect_url(paths.blob_data(DIGEST)) is not None:
+        pytest.skip("this driver offers redirects")
     await repo.blobs.put(DATA)
     content = await repo.blobs.open(DIGEST, allow_redirect=True)
     assert content.redirect_url is None

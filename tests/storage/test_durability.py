@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from storage_helpers import (
+    ALL_DRIVERS,
     CONFIG_TYPE,
     RecordingDriver,
     chunks,
@@ -24,6 +25,8 @@ from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage import paths
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
+
+pytestmark = ALL_DRIVERS
 
 DATA = b"payload " * 4096
 

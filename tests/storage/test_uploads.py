@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from storage_helpers import RecordingDriver, chunks
+from storage_helpers import ALL_DRIVERS, RecordingDriver, chunks
 
 from dockyard.digest import Digest, ResumableHasher
 from dockyard.errors import (
@@ -22,6 +22,8 @@ from dockyard.storage import paths
 from dockyard.storage.driver.base import FileWriter, PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 from dockyard.storage.uploads import BATCH_SIZE
+
+pytestmark = ALL_DRIVERS
 
 ALPHA = b"alpha-" * 1000
 BETA = b"beta-" * 1000

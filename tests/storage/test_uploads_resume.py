@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
+from s3_server import s3_driver_factory
 from storage_helpers import chunks
 
 from dockyard.digest import Digest
@@ -130,3 +132,18 @@ async def test_session_begun_by_the_reference_registry_is_finished_by_dockyard(
         fetched = await client.get(f"/v2/app/blobs/{Digest.of(WHOLE)}")
     assert fetched.status_code == 200
     assert fetched.content == WHOLE
+
+
+async def test_session_continues_on_a_new_s3_driver(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    async with s3_driver_factory(request, tmp_path) as first:
+        uploads = StorageRegistry(first).repository("app").uploads
+        status = await uploads.create()
+        await uploads.append(status.id, 0, chunks(FIRST))
+    async with s3_driver_factory(request, tmp_path) as second:
+        repo = StorageRegistry(second).repository("app")
+        assert (await repo.uploads.status(status.id)).offset == len(FIRST)
+        await repo.uploads.append(status.id, len(FIRST), chunks(SECOND))
+        descriptor = await repo.uploads.commit(status.id, Digest.of(WHOLE), len(WHOLE))
+        assert (await repo.blobs.stat(descriptor.digest)).size == len(WHOLE)
