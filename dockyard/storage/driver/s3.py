@@ -331,19 +331,25 @@ class S3Driver(StorageDriver):
                     read_timeout=120,
                 )
                 stack = AsyncExitStack()
-                self._client = await stack.enter_async_context(
-                    get_session().create_client(
-                        "s3",
-                        region_name=p.region,
-                        endpoint_url=p.endpoint_url(),
-                        use_ssl=p.secure,
-                        verify=not p.skipverify,
-                        aws_access_key_id=p.accesskey,
-                        aws_secret_access_key=p.secretkey,
-                        aws_session_token=p.sessiontoken,
-                        config=config,
+                try:
+                    self._client = await stack.enter_async_context(
+                        get_session().create_client(
+                            "s3",
+                            region_name=p.region,
+                            endpoint_url=p.endpoint_url(),
+                            use_ssl=p.secure,
+                            verify=not p.skipverify,
+                            aws_access_key_id=p.accesskey,
+                            aws_secret_access_key=p.secretkey,
+                            aws_session_token=p.sessiontoken,
+                            config=config,
+                        )
                     )
-                )
+                except (BotoCoreError, ValueError) as error:
+                    # Their messages quote the endpoint or region as configured.
+                    raise S3Error(
+                        f"object store client could not be created: {type(error).__name__}"
+                    ) from None
                 self._stack = stack
         return self._client
 
