@@ -15,11 +15,13 @@ complete within that time.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from dockyard.digest import Digest
-from dockyard.errors import BlobUnknown, ManifestUnknown
+from dockyard.digest import Digest, is_digest
+from dockyard.errors import BlobUnknown, ManifestInvalid, ManifestUnknown, ManifestUnverified
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.catalog import repository_names
@@ -63,7 +65,15 @@ async def collect_garbage(
         repository = registry.repository(name)
         manifests: dict[Digest, Manifest] = {}
         for digest in await revisions(driver, name):
-            manifest = await load_manifest(driver, name, digest)
+            try:
+                manifest = await load_manifest(driver, name, digest)
+            except (ManifestInvalid, ManifestUnverified):
+                # Not understood (say, an unsigned schema1 payload the reference stored):
+                # keep it and everything it seems to name, never sweep on a guess.
+                result.manifests_marked += 1
+                marked.add(digest)
+                marked.update(await _digests_named_in(driver, digest))
+                continue
             if manifest is not None:
                 manifests[digest] = manifest
         keep = set(manifests)
@@ -91,6 +101,27 @@ async def collect(
 ) -> GCResult:
     """``collect_garbage`` under the names the ``dockyard gc`` command uses."""
     return await collect_garbage(driver, dry_run=dry_run, remove_untagged=delete_untagged)
+
+
+async def _digests_named_in(driver: StorageDriver, digest: Digest) -> set[Digest]:
+    """Every digest a stored manifest's JSON names under ``digest`` or ``blobSum``."""
+    try:
+        raw = json.loads(await driver.get_content(paths.blob_data(digest)))
+    except (PathNotFound, ValueError):
+        return set()
+    found: set[Digest] = set()
+    pending: list[Any] = [raw]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("digest", "blobSum") and isinstance(item, str) and is_digest(item):
+                    found.add(Digest.parse(item))
+                else:
+                    pending.append(item)
+        elif isinstance(value, list):
+            pending.extend(value)
+    return found
 
 
 def _reachable_from(roots: set[Digest], manifests: dict[Digest, Manifest]) -> set[Digest]:

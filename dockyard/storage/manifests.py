@@ -22,7 +22,9 @@ from dockyard.errors import (
     BlobUnknown,
     DigestInvalid,
     ManifestBlobUnknown,
+    ManifestInvalid,
     ManifestUnknown,
+    ManifestUnverified,
     TagUnknown,
 )
 from dockyard.manifest import Manifest, parse_manifest
@@ -170,7 +172,10 @@ class StorageManifests:
     async def delete(self, digest: Digest) -> None:
         """Remove every tag pointing at the manifest, its referrers entry, then the revision."""
         await self._require(digest)
-        manifest = await load_manifest(self.driver, self.name, digest)
+        try:
+            manifest = await load_manifest(self.driver, self.name, digest)
+        except (ManifestInvalid, ManifestUnverified):
+            manifest = None  # not understood: still deletable, just without its referrer entry
         for tag in await self.tags.lookup(digest):
             with contextlib.suppress(TagUnknown):
                 await self.tags.untag(tag)

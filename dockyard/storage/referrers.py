@@ -16,7 +16,7 @@ from typing import Any
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
-from dockyard.errors import DigestInvalid
+from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
@@ -122,7 +122,10 @@ class StorageReferrers:
             await self.driver.delete(paths.referrers_root(self.name))
         written = 0
         for digest in await revisions(self.driver, self.name):
-            manifest = await load_manifest(self.driver, self.name, digest)
+            try:
+                manifest = await load_manifest(self.driver, self.name, digest)
+            except (ManifestInvalid, ManifestUnverified):
+                continue  # not understood, so no subject to file it under
             if manifest is not None and await self.add(manifest):
                 written += 1
         return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, ManifestUnknown
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
+from dockyard.storage import paths
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.gc import collect, collect_garbage
 from dockyard.storage.registry import StorageRegistry, StorageRepository
@@ -137,3 +139,43 @@ async def test_collect_is_the_command_line_entry_point(
     result = await collect(driver, dry_run=True, delete_untagged=True)
     assert result.manifests_deleted == [(repo.name, Digest.of(untagged))]
     assert "1 manifests and 3 blobs" in str(result)
+
+
+async def _store_unparsable_manifest(
+    registry: StorageRegistry, repo: StorageRepository, layer: Digest
+) -> Digest:
+    """A revision whose body dockyard cannot parse (like an unsigned schema1 payload)."""
+    body = json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": str(layer)}]}).encode()
+    descriptor = await registry.blob_store.put(body)
+    await registry.driver.put_content(
+        paths.manifest_revision_link(repo.name, descriptor.digest), str(descriptor.digest).encode()
+    )
+    return descriptor.digest
+
+
+async def test_unparsable_manifest_keeps_what_it_names(
+    registry: StorageRegistry, repo: StorageRepository, driver: StorageDriver
+) -> None:
+    layer = await push_blob(repo, b"layer of an old manifest")
+    digest = await _store_unparsable_manifest(registry, repo, layer.digest)
+    result = await collect_garbage(driver, remove_untagged=True)
+    assert result.blobs_deleted == []
+    assert result.manifests_deleted == []
+    await registry.blob_store.stat(digest)
+    await registry.blob_store.stat(layer.digest)
+
+
+async def test_unparsable_manifest_can_still_be_deleted(
+    registry: StorageRegistry, repo: StorageRepository
+) -> None:
+    digest = await _store_unparsable_manifest(registry, repo, Digest.of(b"x"))
+    await repo.manifests.delete(digest)
+    with pytest.raises(ManifestUnknown):
+        await repo.manifests.stat(digest)
+
+
+async def test_referrers_rebuild_skips_unparsable_manifests(
+    registry: StorageRegistry, repo: StorageRepository
+) -> None:
+    await _store_unparsable_manifest(registry, repo, Digest.of(b"x"))
+    assert await repo.referrers.rebuild() == 0
