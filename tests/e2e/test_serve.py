@@ -6,10 +6,12 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -405,3 +407,46 @@ def test_blob_descriptor_cache_serves_pushes_and_pulls(
     if cache == "redis":
         client = redis.Redis(port=request.getfixturevalue("redis_port"))
         assert client.dbsize() > 0  # descriptors were cached there
+
+
+def test_unix_socket_with_inmemory_storage(tmp_path: Path) -> None:
+    # Not under tmp_path: a socket path must stay below ~108 bytes.
+    socket_dir = Path(tempfile.mkdtemp(prefix="dy-sock-"))
+    socket_path = socket_dir / "dockyard.sock"
+    config = tmp_path / "unix.yml"
+    config.write_text(
+        f"version: 0.1\nstorage: inmemory\nhttp:\n  net: unix\n  addr: {socket_path}\n"
+    )
+    server = ServerProcess(
+        "unix",
+        [sys.executable, "-m", "dockyard.cli", "serve", str(config)],
+        cwd=tmp_path,
+        env=clean_environment(),
+        port=0,
+    )
+    with server.stdout_path.open("ab") as out, server.stderr_path.open("ab") as err:
+        server.process = subprocess.Popen(
+            server.argv,
+            cwd=tmp_path,
+            env=server.env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://dockyard"
+        )
+        deadline = time.monotonic() + 30
+        while not socket_path.exists() or "Started worker-1" not in server.stderr():
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.1)
+        assert client.get("/v2/").status_code == 200
+        pushed = client.post(
+            "/v2/mem/repo/blobs/uploads/", params={"digest": sha256(BLOB)}, content=BLOB
+        )
+        assert pushed.status_code == 201
+        assert client.get(f"/v2/mem/repo/blobs/{sha256(BLOB)}").content == BLOB
+    finally:
+        assert server.stop() == 0
+        shutil.rmtree(socket_dir, ignore_errors=True)
