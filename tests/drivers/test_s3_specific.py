@@ -474,10 +474,16 @@ class CuttingProxy:
     """A TCP proxy to the S3 server that drops its first connection after ``cut_after``
     response bytes, the way a flaky network or a restarted load balancer would."""
 
-    def __init__(self, upstream: str, cut_after: int) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        cut_after: int,
+        before_reconnect: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self._upstream = (host, int(port))
         self._cut_after = cut_after
+        self._before_reconnect = before_reconnect
         self.connections = 0
         self._server: asyncio.Server | None = None
 
@@ -493,6 +499,8 @@ class CuttingProxy:
     async def _handle(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter):
         self.connections += 1
         limit = self._cut_after if self.connections == 1 else None
+        if self.connections == 2 and self._before_reconnect is not None:
+            await self._before_reconnect()
         server_in, server_out = await asyncio.open_connection(*self._upstream)
 
         async def pipe(
@@ -532,3 +540,23 @@ async def test_reader_reconnects_where_a_dropped_connection_stopped(
             await reader.close()
     assert read == content[5:]
     assert proxy.connections == 2
+
+
+async def test_reader_fails_rather_than_mix_contents_replaced_while_reconnecting(
+    seaweedfs: SeaweedFS,
+    s3: S3Driver,
+) -> None:
+    await s3.put_content("/blob", pattern(3 * MiB, 1))
+
+    async def replace() -> None:
+        await s3.put_content("/blob", pattern(3 * MiB, 2))
+
+    async with CuttingProxy(seaweedfs.endpoint, MiB, before_reconnect=replace) as endpoint:
+        params = seaweedfs.driver_params(s3.params.rootdirectory)
+        reader = S3Driver.from_params({**params, "regionendpoint": endpoint})
+        try:
+            with pytest.raises(S3Error, match="PreconditionFailed"):
+                async for _ in await reader.reader("/blob"):
+                    pass
+        finally:
+            await reader.close()
