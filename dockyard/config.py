@@ -354,7 +354,7 @@ class _Section:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {_show(data)}")
+            raise ConfigError(f"{path}: expected a mapping, got {_show(data, path)}")
         self.data: dict[str, Any] = data
         self.path = path
         self.warnings = warnings
@@ -385,21 +385,21 @@ class _Section:
                 return True
             if word in ("false", "no", "off", "n"):
                 return False
-        raise ConfigError(f"{self.key(name)}: expected a boolean, got {_show(value)}")
+        raise ConfigError(f"{self.key(name)}: expected a boolean, got {_show(value, name)}")
 
     def text(self, name: str, default: str | None = None) -> str | None:
         value = self.raw(name)
         if value is None:
             return default
         if isinstance(value, (bool, dict, list)):
-            raise ConfigError(f"{self.key(name)}: expected a string, got {_show(value)}")
+            raise ConfigError(f"{self.key(name)}: expected a string, got {_show(value, name)}")
         return str(value)
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = (self.text(name, default) or default).strip().lower()
         if value not in choices:
             raise ConfigError(
-                f"{self.key(name)}: expected one of {', '.join(choices)}, got {_show(value)}"
+                f"{self.key(name)}: expected one of {', '.join(choices)}, got {_show(value, name)}"
             )
         return value
 
@@ -413,7 +413,7 @@ class _Section:
         elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
             number = int(value)
         if number is None:
-            raise ConfigError(f"{self.key(name)}: expected an integer, got {_show(value)}")
+            raise ConfigError(f"{self.key(name)}: expected an integer, got {_show(value, name)}")
         if number < minimum:
             raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {number}")
         return number
@@ -430,7 +430,8 @@ class _Section:
             except ValueError:
                 pass
         raise ConfigError(
-            f"{self.key(name)}: expected a duration such as '168h' or '10m', got {_show(value)}"
+            f"{self.key(name)}: expected a duration such as '168h' or '10m', "
+            f"got {_show(value, name)}"
         )
 
     def strings(self, name: str) -> tuple[str, ...]:
@@ -441,7 +442,7 @@ class _Section:
             return (value,)
         if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
             return tuple(str(v) for v in value)
-        raise ConfigError(f"{self.key(name)}: expected a list of strings, got {_show(value)}")
+        raise ConfigError(f"{self.key(name)}: expected a list of strings, got {_show(value, name)}")
 
     def finish(self, *, ignored: tuple[str, ...] = ()) -> None:
         """Warn about every key that was not read."""
@@ -452,7 +453,13 @@ class _Section:
             self.warnings.append(f"{self.key(str(name))}: {reason}")
 
 
-def _show(value: Any) -> str:
+_SECRET_KEY: Final = re.compile(r"secret|password|passwd|token|accesskey|privatekey", re.I)
+
+
+def _show(value: Any, key: str = "") -> str:
+    """``value`` for an error message: quoted, shortened, and hidden under secret keys."""
+    if _SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+        return "a value (hidden)"
     text = repr(str(value) if isinstance(value, _EnvText) else value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -544,3 +544,8 @@ def test_example_config_in_the_repository_is_valid(tmp_path: Path) -> None:
     assert config.storage.delete_enabled
     assert config.http.workers == 2
     assert config.warnings == ()
+
+
+def test_invalid_secret_value_is_not_repeated_in_the_error(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "version: 0.1\nhttp:\n  secret: [hunter2]\n")
+    assert message == "http.secret: expected a string, got a value (hidden)"
