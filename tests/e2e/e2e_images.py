@@ -100,7 +100,7 @@ class OciLayout:
         diff_ids = []
         for index in range(layers):
             tar = _random_tar(f"layer{index}", layer_size)
-            compressed = gzip.compress(tar, mtime=0)
+            compressed = gzip.compress(tar, compresslevel=1, mtime=0)
             digest = self.put_blob(compressed)
             blobs[digest] = compressed
             diff_ids.append(sha256(tar))

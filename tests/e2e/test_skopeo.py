@@ -252,3 +252,19 @@ def test_referrers_of_an_unknown_digest_is_an_empty_index(dockyard: ServerProces
     response = httpx.get(f"{dockyard.url}/v2/nobody/here/referrers/{unknown}")
     assert response.status_code == 200
     assert response.json()["manifests"] == []
+
+
+def test_large_layer_copies_in_and_out_with_identical_digests(
+    dockyard: ServerProcess, layout: OciLayout, tmp_path: Path
+) -> None:
+    image = layout.add_image("big", layers=1, layer_size=48 * 1024 * 1024)
+    copy(layout.ref("big"), f"docker://{dockyard.host}/big/image:1")
+    pulled = OciLayout(tmp_path / "pulled")
+    copy(f"docker://{dockyard.host}/big/image:1", pulled.ref("1"))
+    assert_same_in_layout(pulled, "1", image)
+    ranged = httpx.get(
+        f"{dockyard.url}/v2/big/image/blobs/{image.layers[0]}",
+        headers={"Range": "bytes=1000000-1000999"},
+    )
+    assert ranged.status_code == 206
+    assert ranged.content == image.blobs[image.layers[0]][1_000_000:1_001_000]
