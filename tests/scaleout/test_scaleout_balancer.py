@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import kill
 from e2e_checks import assert_same_in_layout
 from e2e_images import OciLayout
 from e2e_processes import ServerProcess, copy
 from scaleout_client import MiB, chunked_upload, digest_of, on, random_bytes
+from scaleout_cluster import kill
 from scaleout_nginx import Balancer
 
 NAME = "balanced/app"

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import Cluster, kill
 from e2e_processes import ServerProcess
 from redis import Redis
 from scaleout_client import (
@@ -20,6 +19,7 @@ from scaleout_client import (
     on,
     random_bytes,
 )
+from scaleout_cluster import Cluster, kill
 
 from dockyard.digest import Digest
 from dockyard.storage.cache.redis import blob_key, link_key

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import Cluster
 from e2e_processes import ServerProcess
 from scaleout_client import digest_of, monolithic_upload, random_bytes
+from scaleout_cluster import Cluster
 
 NAME = "redirect/me"
 
