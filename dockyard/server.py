@@ -428,10 +428,21 @@ def _listen_options(config: Config) -> dict[str, Any]:
         return {"uds": Path(config.http.addr)}
     host, port = config.http.bind
     try:
-        resolved = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+        family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except OSError:
         raise ConfigError(f"http.addr: cannot resolve host {host!r}") from None
-    return {"address": str(resolved), "port": port}
+    _check_bindable(family, sockaddr, config.http.addr)
+    return {"address": str(sockaddr[0]), "port": port}
+
+
+def _check_bindable(family: int, sockaddr: Any, addr: str) -> None:
+    """Fail with the key named, not a traceback from the server, if nobody may listen there."""
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as error:
+            raise ConfigError(f"http.addr: cannot listen on {addr} ({error.strerror})") from None
 
 
 def serve(config: Config, source: str | None) -> None:

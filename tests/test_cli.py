@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,20 @@ def test_module_runs_as_a_program(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert "valid" in result.stdout
+
+
+@pytest.mark.timeout(30)
+def test_serve_on_an_address_in_use_fails_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write(
+            tmp_path, f"version: 0.1\nstorage: inmemory\nhttp:\n  addr: 127.0.0.1:{port}\n"
+        )
+        assert main(["serve", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"http.addr: cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
