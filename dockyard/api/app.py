@@ -29,6 +29,7 @@ from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
 from dockyard.auth.base import Access, Authorizer
 from dockyard.errors import DockyardError, ReadOnly
+from dockyard.reference import is_valid_name
 from dockyard.storage.protocols import Registry
 
 Handler = Callable[[RequestContext], Awaitable[Response]]
@@ -86,6 +87,19 @@ def _access(endpoint: Endpoint, name: str, method: str) -> list[Access]:
     return [Access("repository", name, actions)]
 
 
+def _optional_access(endpoint: Endpoint, method: str, request: Request) -> tuple[Access, ...]:
+    """Access a request can use but does not need: the source of a cross-repository mount.
+
+    Naming it lets a token challenge ask for it, so clients that only follow challenges
+    get a mount (201) rather than a fresh upload session (202).
+    """
+    if endpoint is Endpoint.UPLOAD and method == "POST":
+        source = request.query_params.get("from")
+        if source and request.query_params.get("mount") and is_valid_name(source):
+            return (Access("repository", source, _PULL),)
+    return ()
+
+
 class V2Dispatcher:
     """The ASGI app behind ``/v2/``: routing, access, read-only mode, errors."""
 
@@ -125,7 +139,8 @@ class V2Dispatcher:
         ctx = RequestContext(request, services, route.name, route.arg)
         if services.authorizer is not None:
             access = _access(route.endpoint, route.name, method)
-            await services.authorizer.authorize(ctx.auth_request(), access)
+            optional = _optional_access(route.endpoint, method, request)
+            await services.authorizer.authorize(ctx.auth_request(optional), access)
         if services.settings.read_only and method in _WRITES:
             raise ReadOnly("the registry is in read-only mode: pushes and deletes are refused")
         response = await handler(ctx)

@@ -110,9 +110,10 @@ class RequestContext:
 
     # --- access control -------------------------------------------------------------------
 
-    def auth_request(self) -> AuthRequest:
+    def auth_request(self, optional: tuple[Access, ...] = ()) -> AuthRequest:
         client = self.request.client
         return AuthRequest(
+            optional=optional,
             method=self.method,
             path=self.request.url.path,
             authorization=self.request.headers.get("authorization"),

@@ -141,18 +141,20 @@ async def test_mount_a_blob_across_repositories(client: httpx.AsyncClient) -> No
     digest = await monolithic(client, "flows/source", b"shared")
     params = {"mount": digest, "from": "flows/source"}
     mounted = await client.post("/v2/flows/target/blobs/uploads/", params=params)
+    assert mounted.status_code == 201, mounted.text
+
+
+async def test_mount_challenge_names_the_source_repository(client: httpx.AsyncClient) -> None:
+    digest = await monolithic(client, "flows/source", b"shared")
+    params = {"mount": digest, "from": "flows/source"}
     challenge = await client.post(
         "/v2/flows/target/blobs/uploads/", params=params, auth=httpx.Auth()
     )
-    if (
-        "Bearer" in challenge.headers["www-authenticate"]
-        and "flows/source" not in (challenge.headers["www-authenticate"])
-    ):
-        # A token client asks only for the scope the challenge names: unless the API names
-        # the mount's source (Request.optional), the token cannot cover it: a plain upload.
-        assert mounted.status_code == 202, mounted.text
+    header = challenge.headers["www-authenticate"]
+    if header.startswith("Bearer"):
+        assert "repository:flows/source:pull" in header
     else:
-        assert mounted.status_code == 201, mounted.text
+        assert header.startswith("Basic")
 
 
 async def test_tags_catalog_and_referrers(client: httpx.AsyncClient) -> None:
