@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dockyard", description="A container image registry (OCI distribution)."
     )
+    parser.add_argument("--version", action="version", version=f"dockyard {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the registry")
@@ -66,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="config.yml in the reference registry's shape")
     check.set_defaults(run=_config_check)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dockyard")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _config_argument(parser: argparse.ArgumentParser) -> None:

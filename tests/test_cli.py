@@ -167,3 +167,10 @@ def test_serve_on_an_address_in_use_fails_naming_the_key(
     err = capsys.readouterr().err
     assert f"http.addr: cannot listen on 127.0.0.1:{port}" in err
     assert "Traceback" not in err
+
+
+def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("dockyard ")
