@@ -14,7 +14,12 @@ import asyncio
 import builtins
 import contextlib
 import dataclasses
+import functools
+import json
+import re
 from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
@@ -27,7 +32,9 @@ from dockyard.errors import (
     ManifestUnverified,
     TagUnknown,
 )
-from dockyard.manifest import Manifest, parse_manifest
+from dockyard.manifest import Manifest, canonical_payload, parse_manifest
+from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
+from dockyard.manifest.schema1 import resign
 from dockyard.storage import paths
 from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
@@ -41,6 +48,37 @@ from dockyard.storage.tags import StorageTags
 
 #: Bodies larger than this are parsed and hashed in a worker thread.
 _THREAD_PARSE_MIN: Final = 256 << 10
+
+_SCHEMA1_TYPES: Final = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
+_SCHEMA1_VERSION: Final = re.compile(rb'"schemaVersion"\s*:\s*1\b')
+
+
+@functools.cache
+def schema1_signing_key() -> ec.EllipticCurvePrivateKey:
+    """The key schema1 payloads are signed with when their pushed signatures are unknown.
+
+    Generated once per process, as the reference registry does without a configured key.
+    """
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _is_unsigned_schema1(body: bytes) -> bool:
+    """Whether ``body`` is a schema1 canonical payload (what the reference stores)."""
+    if not _SCHEMA1_VERSION.search(body):
+        return False
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(raw, dict) and raw.get("schemaVersion") == 1 and "signatures" not in raw
+
+
+async def _signed_schema1(driver: StorageDriver, name: str, digest: Digest, body: bytes) -> bytes:
+    """The signed form of a stored schema1 payload: as pushed, else signed by the registry."""
+    try:
+        return await driver.get_content(paths.schema1_signed(name, digest))
+    except PathNotFound:
+        return await asyncio.to_thread(resign, body, schema1_signing_key())
 
 
 async def parse_off_loop(body: bytes, media_type: str | None) -> Manifest:
@@ -75,6 +113,10 @@ async def load_manifest(driver: StorageDriver, name: str, digest: Digest) -> Man
         media_type = descriptor.media_type if descriptor is not None else None
     elif not isinstance(descriptor_bytes, PathNotFound):
         raise descriptor_bytes
+    if media_type in _SCHEMA1_TYPES or (media_type is None and _is_unsigned_schema1(body)):
+        # The blob holds the canonical payload; clients get it signed.
+        body = await _signed_schema1(driver, name, digest, body)
+        media_type = DOCKER_SCHEMA1_SIGNED
     manifest = await parse_off_loop(body, media_type)
     if manifest.digest != digest:
         # Addressed by another algorithm (sha512): the link's digest is the name it has.
@@ -138,7 +180,13 @@ class StorageManifests:
             manifest = await _addressed_as(manifest, expected)
         await self._verify_references(manifest)
         digest = manifest.digest
-        await self.blobs.store.put_as(digest, body, manifest.media_type)
+        if manifest.media_type in _SCHEMA1_TYPES:
+            # As the reference: the blob is the canonical payload, so its content matches
+            # its digest and either registry can serve it; the signatures are kept aside.
+            await self.blobs.store.put_as(digest, canonical_payload(manifest), manifest.media_type)
+            await self.driver.put_content(paths.schema1_signed(self.name, digest), body)
+        else:
+            await self.blobs.store.put_as(digest, body, manifest.media_type)
         await self.driver.put_content(
             paths.manifest_descriptor(self.name, digest),
             descriptor_to_bytes(manifest.descriptor()),

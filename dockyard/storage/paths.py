@@ -150,6 +150,16 @@ def referrers_root(name: str) -> str:
     return f"{repository_extras(name)}/referrers"
 
 
+def schema1_signed(name: str, digest: Digest) -> str:
+    """A schema1 manifest's signed body, as pushed.
+
+    The blob store holds only the canonical payload (as the reference stores it), so the
+    pushed signatures are kept here and served again; without this file (a root the
+    reference wrote) the registry signs the payload with its own key, as the reference does.
+    """
+    return f"{repository_extras(name)}/manifests/{digest.algorithm}/{digest.hex}/signed"
+
+
 def manifest_descriptor(name: str, digest: Digest) -> str:
     """A stored manifest's descriptor (JSON), so a HEAD need not parse the body.
 
