@@ -13,7 +13,16 @@ import pytest
 from e2e_checks import assert_same_in_layout
 from e2e_images import OciLayout
 from e2e_processes import ServerProcess, copy
-from scaleout_client import MiB, chunked_upload, digest_of, on, random_bytes
+from scaleout_client import (
+    OCI_MANIFEST,
+    MiB,
+    chunked_upload,
+    digest_of,
+    image_manifest,
+    monolithic_upload,
+    on,
+    random_bytes,
+)
 from scaleout_cluster import kill
 from scaleout_nginx import Balancer
 
@@ -85,3 +94,33 @@ def test_instance_killed_behind_the_balancer_the_survivor_finishes_the_upload(
     done = client.put(on(balancer.url, resumed.headers["location"], digest=digest))
     assert done.status_code == 201, done.text
     assert digest_of(client.get(f"{balancer.url}/v2/{NAME}/blobs/{digest}").content) == digest
+
+
+def test_image_workflow_through_the_balancer_sees_one_registry(
+    balancer: Balancer, client: httpx.Client
+) -> None:
+    base = balancer.url
+    config = b'{"architecture":"arm64","os":"linux"}'
+    layers = [random_bytes(300_000), random_bytes(2 * MiB)]
+    monolithic_upload(client, base, NAME, config)
+    for layer in layers:
+        chunked_upload(client, [base], NAME, [layer[: len(layer) // 2], layer[len(layer) // 2 :]])
+    manifest = image_manifest(config, layers)
+    manifest_digest = digest_of(manifest)
+    for tag in ("1.0", "latest"):
+        pushed = client.put(
+            f"{base}/v2/{NAME}/manifests/{tag}",
+            content=manifest,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert pushed.status_code == 201, pushed.text
+    # Round-robin: consecutive reads go to alternate instances; each must agree.
+    for _ in range(4):
+        assert client.get(f"{base}/v2/{NAME}/tags/list").json()["tags"] == ["1.0", "latest"]
+        head = client.head(f"{base}/v2/{NAME}/manifests/latest", headers={"Accept": OCI_MANIFEST})
+        assert head.headers["docker-content-digest"] == manifest_digest
+    assert client.delete(f"{base}/v2/{NAME}/manifests/{manifest_digest}").status_code == 202
+    for _ in range(2):
+        gone = client.get(f"{base}/v2/{NAME}/manifests/{manifest_digest}")
+        assert gone.status_code == 404
+        assert client.get(f"{base}/v2/{NAME}/manifests/latest").status_code == 404

@@ -84,3 +84,18 @@ def test_unknown_blob_is_not_redirected(cluster: Cluster, client: httpx.Client) 
     response = client.get(f"{instance.url}/v2/{NAME}/blobs/{digest_of(b'never pushed')}")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+
+
+def test_range_request_follows_the_redirect_to_a_partial_answer(
+    cluster: Cluster, client: httpx.Client
+) -> None:
+    instance = cluster.start_instance()
+    data = random_bytes(100_000)
+    digest = monolithic_upload(client, instance.url, NAME, data)
+    response = client.get(
+        f"{instance.url}/v2/{NAME}/blobs/{digest}",
+        headers={"Range": "bytes=500-1499"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 206
+    assert response.content == data[500:1500]
