@@ -36,10 +36,11 @@ def _free_port() -> int:
 
 
 def _ping(port: int) -> bool:
+    """Whether the server answers (a password-protected one answers with an error)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -47,9 +48,10 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """One ``redis-server`` process that a test can kill and start again."""
 
-    def __init__(self, workdir: Path, port: int) -> None:
+    def __init__(self, workdir: Path, port: int, password: str | None = None) -> None:
         self.workdir = workdir
         self.port = port
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +79,7 @@ class RedisServer:
                     "no",
                     "--daemonize",
                     "no",
+                    *(["--requirepass", self.password] if self.password else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -103,10 +106,10 @@ class RedisServer:
 
 
 @contextmanager
-def start_redis(workdir: Path) -> Iterator[RedisServer]:
+def start_redis(workdir: Path, password: str | None = None) -> Iterator[RedisServer]:
     """Run ``redis-server`` in ``workdir`` on a free port; kill it on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = RedisServer(workdir, _free_port()).start()
+    server = RedisServer(workdir, _free_port(), password).start()
     try:
         yield server
     finally:

@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis_server import RedisServer
+from redis_server import RedisServer, start_redis
 
 from dockyard.config import RedisConfig
 from dockyard.descriptor import Descriptor
@@ -195,3 +196,32 @@ async def test_redis_cache_uses_the_configured_database(
     finally:
         await cache.close()
         await database_2.aclose()
+
+
+async def test_redis_cache_authenticates_with_the_configured_password(tmp_path: Path) -> None:
+    with start_redis(tmp_path / "secured", password="s3cret-redis-pass") as server:
+        cache = RedisBlobDescriptorCache.from_config(
+            RedisConfig(addr=server.addr, password="s3cret-redis-pass")
+        )
+        try:
+            await cache.set(LAYER)
+            assert await cache.get(LAYER.digest) == LAYER
+        finally:
+            await cache.close()
+
+
+async def test_redis_wrong_password_degrades_without_logging_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_redis(tmp_path / "secured", password="the-right-one") as server:
+        cache = RedisBlobDescriptorCache.from_config(
+            RedisConfig(addr=server.addr, password="a-wrong-password")
+        )
+        try:
+            with caplog.at_level(logging.DEBUG, logger="dockyard.storage.cache.redis"):
+                await cache.set(LAYER)
+                assert await cache.get(LAYER.digest) is None
+        finally:
+            await cache.close()
+    assert caplog.records
+    assert all("a-wrong-password" not in record.getMessage() for record in caplog.records)
