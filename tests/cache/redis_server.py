@@ -8,6 +8,7 @@ Redis dies; ``start()`` brings it back on the same port.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -96,9 +97,20 @@ class RedisServer:
     def kill(self) -> None:
         """SIGKILL the server, as a crash would."""
         if self.process is not None and self.process.poll() is None:
+            self.resume()
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections are accepted but never answered, as a hung
+        or unreachable server behaves."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
 
     def log_tail(self) -> str:
         path = self.workdir / "redis.log"

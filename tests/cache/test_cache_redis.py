@@ -3,6 +3,7 @@ invalidation, expiry, and degrading to misses whenever Redis fails."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -225,3 +226,40 @@ async def test_redis_wrong_password_degrades_without_logging_it(
             await cache.close()
     assert caplog.records
     assert all("a-wrong-password" not in record.getMessage() for record in caplog.records)
+
+
+async def test_redis_hung_server_times_out_into_a_miss(
+    redis_server: RedisServer,
+) -> None:
+    cache = RedisBlobDescriptorCache.from_config(
+        RedisConfig(
+            addr=redis_server.addr,
+            dialtimeout=timedelta(milliseconds=300),
+            readtimeout=timedelta(milliseconds=300),
+        )
+    )
+    try:
+        await cache.set(LAYER)
+        redis_server.pause()
+        started = time.monotonic()
+        assert await cache.get(LAYER.digest) is None
+        # The back-off spares the next requests the wait.
+        assert await cache.repository(REPO).get(LAYER.digest) is None
+        assert time.monotonic() - started < 1.5
+    finally:
+        redis_server.resume()
+        await cache.close()
+
+
+async def test_redis_pool_limit_makes_concurrent_requests_wait_not_fail(
+    redis_server: RedisServer,
+) -> None:
+    cache = RedisBlobDescriptorCache.from_config(
+        RedisConfig(addr=redis_server.addr, pool_maxactive=2)
+    )
+    try:
+        await cache.set(LAYER)
+        answers = await asyncio.gather(*(cache.get(LAYER.digest) for _ in range(50)))
+        assert answers == [LAYER] * 50
+    finally:
+        await cache.close()
