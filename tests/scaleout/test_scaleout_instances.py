@@ -169,3 +169,15 @@ def test_instances_serve_from_s3_and_share_the_redis_cache(
         assert redis.exists(link_key(NAME, Digest.parse(digest))) == 1
     finally:
         redis.close()
+
+
+def test_inmemory_caches_do_not_serve_a_blob_deleted_on_another_instance(
+    cluster: Cluster, client: httpx.Client
+) -> None:
+    a = cluster.start_instance(REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR="inmemory")
+    b = cluster.start_instance(REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR="inmemory")
+    digest = monolithic_upload(client, a.url, NAME, random_bytes(20_000))
+    for _ in range(2):
+        assert client.head(f"{b.url}/v2/{NAME}/blobs/{digest}").status_code == 200
+    assert client.delete(f"{a.url}/v2/{NAME}/blobs/{digest}").status_code == 202
+    assert client.head(f"{b.url}/v2/{NAME}/blobs/{digest}").status_code == 404
