@@ -182,6 +182,10 @@ class Lifecycle:
                 await task
         self._tasks.clear()
         await self.driver.close()
+        # The blob-descriptor cache holds connections (Redis) to release as well.
+        close_cache = getattr(self.registry.blob_store.cache, "close", None)
+        if close_cache is not None:
+            await close_cache()
 
     async def _purge_uploads(self) -> None:
         """Remove abandoned upload sessions every ``interval``, as the reference does.
