@@ -318,6 +318,16 @@ async def test_truncate_to_a_part_boundary_drops_trailing_parts(s3: S3Driver) ->
     assert await s3.get_content("/up/data") == pattern(5 * MiB) + b"end"
 
 
+async def test_truncate_to_zero_drops_every_stored_part(s3: S3Driver) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(6 * MiB))
+    await writer.truncate(0)
+    assert writer.size == 0
+    await writer.write(b"restart")
+    await writer.commit()
+    assert await s3.get_content("/up/data") == b"restart"
+
+
 async def test_truncate_inside_a_stored_part_raises_unsupported(s3: S3Driver) -> None:
     writer = await s3.writer("/up/data")
     await writer.write(pattern(6 * MiB))

@@ -896,6 +896,9 @@ class _S3Writer(FileWriter):
         self._tail = bytearray(tail)
         # A resumed writer may find a pending record and stray uploads to clean up.
         self._resumed = resumed
+        # Whether the stored state lags behind this writer: a fresh writer must record
+        # that it exists; a resumed one only once it has changed something.
+        self._dirty = not resumed
         self._done = False
 
     @property
@@ -908,6 +911,7 @@ class _S3Writer(FileWriter):
 
     async def write(self, data: bytes) -> int:
         self._check_open()
+        self._dirty = True
         self._tail += data
         chunk = self._driver.params.chunksize
         while len(self._tail) >= chunk:
@@ -945,21 +949,28 @@ class _S3Writer(FileWriter):
         self._check_open()
         if size < 0 or size > self.size:
             raise InvalidOffset(self._path, size)
+        if size == self.size:
+            return
+        self._dirty = True
         stored = sum(part.size for part in self._parts)
         if size >= stored:
             del self._tail[size - stored :]
             return
-        end = 0
-        for index, part in enumerate([None, *self._parts]):
-            end += 0 if part is None else part.size
-            if end == size:
-                del self._parts[index:]
+        # Below the stored parts only a cut between two parts works: drop the later ones.
+        boundary = 0
+        for kept, part in enumerate(self._parts):
+            if boundary == size:
+                del self._parts[kept:]
                 self._tail.clear()
                 return
+            boundary += part.size
         raise Unsupported("the object store cannot cut an upload inside a stored part")
 
     async def close(self) -> None:
         if self._done:
+            return
+        if not self._dirty:
+            self._done = True
             return
         if len(self._tail) >= MIN_PART_SIZE:
             await self._upload_part(len(self._tail))
