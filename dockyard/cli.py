@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from dockyard.auth.errors import AuthConfigError
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
 from dockyard.errors import DockyardError
 
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except ConfigError as error:
+    except (ConfigError, AuthConfigError) as error:
         print(f"dockyard: configuration error: {error.message}", file=sys.stderr)
         return EXIT_CONFIG
     except DockyardError as error:

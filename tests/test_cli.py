@@ -90,8 +90,8 @@ def test_config_check_rejects_an_unknown_auth_scheme(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path, "version: 0.1\nauth:\n  kerberos:\n    realm: x\n")
-    assert main(["config", "check", str(path)]) != 0
-    assert "auth.kerberos" in capsys.readouterr().err
+    assert main(["config", "check", str(path)]) == EXIT_CONFIG
+    assert "configuration error: auth.kerberos" in capsys.readouterr().err
 
 
 def test_serve_with_an_invalid_file_exits_before_listening(
@@ -174,3 +174,43 @@ def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("dockyard ")
+
+
+DEBIAN_CONFIG = """\
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: {htpasswd}
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+
+def test_config_check_accepts_the_debian_packages_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("")
+    path = write(tmp_path, DEBIAN_CONFIG.format(root=tmp_path / "data", htpasswd=htpasswd))
+    assert main(["config", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "auth:    htpasswd" in out
+    assert "warning: health: health checks beyond GET /v2/ are not supported" in out
