@@ -31,10 +31,17 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
 
-Everything else maps onto one or a few requests: ranged GETs for ``reader``, HeadObject
-(then a one-key listing for directories) for ``stat``, paginated ListObjectsV2 for
-``list`` and ``walk``, CopyObject or a multipart UploadPartCopy for ``move``, batched
-DeleteObjects for ``delete``, and presigned URLs for ``redirect_url``.
+Everything else maps onto one or a few requests: ranged GETs for ``reader`` (which
+reconnects where a dropped connection stopped, conditional on the ETag), HeadObject (then
+a one-key listing for directories) for ``stat``, paginated ListObjectsV2 for ``list`` and
+``walk``, CopyObject or a multipart UploadPartCopy for ``move``, batched DeleteObjects for
+``delete`` (which also aborts uploads and drops pending records below the path), and
+presigned URLs for ``redirect_url``. ``list`` confirms every directory that a delimited
+listing reports with a one-key listing of its own, because servers that keep real
+directories (SeaweedFS) go on reporting an emptied one until a delayed cleanup.
+
+Over plain ``http`` the SDK signs each request's payload (SHA-256 of a part on the event
+loop, a few milliseconds per 10 MiB); over ``https`` payloads go unsigned.
 
 Errors from the object store become ``StorageDriverError`` subclasses whose messages name
 only the operation and the S3 error code: never a key, an endpoint or a credential.
@@ -107,7 +114,12 @@ class S3ParameterInvalid(StorageDriverError):
 
 @dataclass(frozen=True, slots=True)
 class S3Params:
-    """The ``storage.s3`` configuration section, with the reference registry's keys."""
+    """The ``storage.s3`` configuration section, with the reference registry's keys.
+
+    dockyard adds ``maxconnections`` (the client's connection pool) and
+    ``list_page_size``; of the reference's keys, ``v4auth`` (always v4), ``loglevel`` and
+    ``multipartcombinesmallpart`` are accepted and ignored.
+    """
 
     bucket: str
     region: str = "us-east-1"
