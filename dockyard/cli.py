@@ -14,6 +14,7 @@ from pathlib import Path
 from dockyard.auth.errors import AuthConfigError
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
 from dockyard.errors import DockyardError
+from dockyard.storage.cache import from_config as cache_from_config
 
 logger = logging.getLogger("dockyard")
 
@@ -117,6 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Fail here, with a clear message, rather than in every worker.
     server.worker_count(config)
     _check_storage(config)
+    cache_from_config(config)
     server.build_authorizer(config)
     server.serve(config, source)
     return 0
@@ -185,6 +187,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
     config = load(args.config)
     server.worker_count(config)
+    cache_from_config(config)
     server.build_authorizer(config)
     for warning in config.warnings:
         print(f"warning: {warning}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -24,9 +23,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, Final
 
+from dockyard.api.app import create_app
 from dockyard.api.settings import ApiSettings
+from dockyard.auth import from_config as auth_from_config
 from dockyard.auth.base import Authorizer
 from dockyard.config import DEFAULT_DATA_DIR, Config, ConfigError, load
+from dockyard.storage.cache import from_config as cache_from_config
 from dockyard.storage.driver import create_driver
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.registry import StorageRegistry
@@ -69,40 +71,14 @@ def build_driver(config: Config) -> StorageDriver:
     return create_driver(config.storage.driver, dict(config.storage.parameters))
 
 
-def build_blob_descriptor_cache(config: Config) -> object | None:
-    """The ``storage.cache.blobdescriptor`` cache, or None when none is configured.
-
-    Built through ``dockyard.storage.cache.from_config`` once that module exists.
-    """
-    if config.storage.cache.blobdescriptor is None:
-        return None
-    factory = _optional("dockyard.storage.cache", "from_config")
-    if factory is None:
-        logger.warning("storage.cache.blobdescriptor: caches are not available; running without")
-        return None
-    cache: object | None = factory(config)
-    return cache
-
-
 def build_registry(config: Config, driver: StorageDriver) -> StorageRegistry:
-    """The registry services over ``driver``."""
-    return StorageRegistry(driver, blob_descriptor_cache=build_blob_descriptor_cache(config))
+    """The registry services over ``driver``, with the configured descriptor cache."""
+    return StorageRegistry(driver, blob_descriptor_cache=cache_from_config(config))
 
 
 def build_authorizer(config: Config) -> Authorizer | None:
-    """The access control ``auth`` configures, or None when it configures none.
-
-    Built by ``dockyard.auth.from_config``. A configured scheme that cannot be built is a
-    start-up error: serving without the access control asked for would be unsafe.
-    """
-    if not config.auth:
-        return None
-    factory = _optional("dockyard.auth", "from_config")
-    if factory is None:
-        schemes = ", ".join(sorted(config.auth))
-        raise ConfigError(f"auth.{schemes}: authentication is not available in this build")
-    authorizer: Authorizer | None = factory(config.auth, data_dir=data_dir(config))
-    return authorizer
+    """The access control ``auth`` configures, or None when it configures none."""
+    return auth_from_config(config.auth, data_dir=data_dir(config))
 
 
 def data_dir(config: Config) -> Path:
@@ -116,8 +92,6 @@ def data_dir(config: Config) -> Path:
 
 def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
-    from dockyard.api.app import create_app
-
     driver = build_driver(config)
     registry = build_registry(config, driver)
     app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))
@@ -126,18 +100,6 @@ def build_app(config: Config) -> ASGIApp:
     if config.http.prefix:
         app = PrefixMiddleware(app, config.http.prefix)
     return Lifecycle(app, config, registry, driver)
-
-
-def _optional(module: str, attribute: str) -> Callable[..., Any] | None:
-    """``module.attribute`` if both exist (parts written by others may not exist yet)."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        return None
-    found: Callable[..., Any] | None = getattr(loaded, attribute, None)
-    return found
 
 
 # --- ASGI wrappers ------------------------------------------------------------------------

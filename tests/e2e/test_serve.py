@@ -406,7 +406,6 @@ def test_blob_descriptor_cache_serves_pushes_and_pulls(
     pulled = OciLayout(tmp_path / "pulled")
     copy(f"docker://{server.host}/cached/copy:v1", pulled.ref("v1"))
     assert pulled.resolve("v1")[0] == image.digest
-    assert "caches are not available" not in server.stderr()
     if cache == "redis":
         client = redis.Redis(port=request.getfixturevalue("redis_port"))
         assert client.dbsize() > 0  # descriptors were cached there
