@@ -120,11 +120,18 @@ def test_images_pushed_to_dockyard_serve_are_served_by_the_reference(
     dockyard = start_dockyard(root)
     copy(layout.ref("v1"), f"docker://{dockyard.host}/compat/http:v1")
     copy(layout.ref("multi"), f"docker://{dockyard.host}/compat/http:multi", "--all")
+    copy(layout.ref("v1"), f"docker://{dockyard.host}/compat/http:v2s2", "--format", "v2s2")
+    docker_accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    schema2 = httpx.get(f"{dockyard.url}/v2/compat/http/manifests/v2s2", headers=docker_accept)
     dockyard.stop()
 
     reference = start_reference(root)
     assert_served(reference, "compat/http", image)
     assert_served(reference, "compat/http", index)
+    served = httpx.get(f"{reference.url}/v2/compat/http/manifests/v2s2", headers=docker_accept)
+    assert served.headers["content-type"] == schema2.headers["content-type"]
+    assert served.headers["docker-content-digest"] == schema2.headers["docker-content-digest"]
+    assert served.content == schema2.content
     pulled = OciLayout(tmp_path / "pulled")
     copy(f"docker://{reference.host}/compat/http:v1", pulled.ref("v1"))
     copy(f"docker://{reference.host}/compat/http:multi", pulled.ref("multi"), "--all")
