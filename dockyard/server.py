@@ -97,6 +97,8 @@ def build_app(config: Config) -> ASGIApp:
     app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
+    if config.http.relativeurls:
+        app = RelativeUrlsMiddleware(app)
     if config.http.prefix:
         app = PrefixMiddleware(app, config.http.prefix)
     return Lifecycle(app, config, registry, driver)
@@ -237,6 +239,32 @@ class PrefixMiddleware:
 
 
 _URL_HEADERS: Final = (b"location", b"link")
+
+
+class RelativeUrlsMiddleware:
+    """``http.relativeurls``: ``Location`` and ``Link`` URLs without scheme and host."""
+
+    _ABSOLUTE: Final = re.compile(rb"(^|<)https?://[^/<>]+(?=/)")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_relative(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (name, self._ABSOLUTE.sub(rb"\1", value))
+                    if name.lower() in _URL_HEADERS
+                    else (name, value)
+                    for name, value in message.get("headers", [])
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_relative)
 
 
 async def _not_found(send: Send) -> None:

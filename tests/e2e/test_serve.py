@@ -452,3 +452,16 @@ def test_unix_socket_with_inmemory_storage(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
         shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def test_relative_urls_leave_scheme_and_host_out_of_locations(
+    start_dockyard: StartDockyard,
+) -> None:
+    server = start_dockyard(config_http={"relativeurls": True})
+    started = httpx.post(f"{server.url}/v2/rel/repo/blobs/uploads/")
+    assert started.headers["location"].startswith("/v2/rel/repo/blobs/uploads/")
+    committed = httpx.put(
+        server.url + with_digest(started.headers["location"], sha256(b"r")), content=b"r"
+    )
+    assert committed.status_code == 201
+    assert committed.headers["location"] == f"/v2/rel/repo/blobs/{sha256(b'r')}"
