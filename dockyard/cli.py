@@ -157,6 +157,7 @@ def _check_root(config: Config) -> None:
 
 def _gc(args: argparse.Namespace) -> int:
     from dockyard import server
+    from dockyard.storage.cache import from_config as cache_from_config
     from dockyard.storage.gc import collect
 
     config, _ = _load(args)
@@ -167,11 +168,17 @@ def _gc(args: argparse.Namespace) -> int:
         return 0
     _check_storage(config)
     driver = server.build_driver(config)
+    cache = cache_from_config(config)
 
     async def run() -> object:
         try:
-            return await collect(driver, dry_run=args.dry_run, delete_untagged=args.delete_untagged)
+            return await collect(
+                driver, dry_run=args.dry_run, delete_untagged=args.delete_untagged, cache=cache
+            )
         finally:
+            close_cache = getattr(cache, "close", None)
+            if close_cache is not None:
+                await close_cache()
             await driver.close()
 
     result = asyncio.run(run())

@@ -24,6 +24,7 @@ from dockyard.digest import Digest, is_digest
 from dockyard.errors import BlobUnknown, ManifestInvalid, ManifestUnknown, ManifestUnverified
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
+from dockyard.storage.blobs import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifests import load_manifest, revisions
@@ -55,9 +56,14 @@ async def collect_garbage(
     dry_run: bool = False,
     remove_untagged: bool = False,
     grace: timedelta = timedelta(0),
+    cache: BlobDescriptorCache | None = None,
 ) -> GCResult:
-    """Mark reachable blobs and delete the rest; ``dry_run`` only reports."""
-    registry = StorageRegistry(driver)
+    """Mark reachable blobs and delete the rest; ``dry_run`` only reports.
+
+    Pass the registry's blob-descriptor ``cache`` so swept blobs leave it too (a shared
+    Redis cache would otherwise answer for them until its entries expire).
+    """
+    registry = StorageRegistry(driver, blob_descriptor_cache=cache)
     result = GCResult()
     marked: set[Digest] = set()
     for name in await repository_names(driver):
@@ -97,10 +103,16 @@ async def collect_garbage(
 
 
 async def collect(
-    driver: StorageDriver, *, dry_run: bool = False, delete_untagged: bool = False
+    driver: StorageDriver,
+    *,
+    dry_run: bool = False,
+    delete_untagged: bool = False,
+    cache: BlobDescriptorCache | None = None,
 ) -> GCResult:
     """``collect_garbage`` under the names the ``dockyard gc`` command uses."""
-    return await collect_garbage(driver, dry_run=dry_run, remove_untagged=delete_untagged)
+    return await collect_garbage(
+        driver, dry_run=dry_run, remove_untagged=delete_untagged, cache=cache
+    )
 
 
 async def _digests_named_in(driver: StorageDriver, digest: Digest) -> set[Digest]:

@@ -17,6 +17,7 @@ from dockyard.storage.cache.cached import CachedLinkedBlobStore
 from dockyard.storage.cache.redis import RedisBlobDescriptorCache, blob_key, link_key
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
+from dockyard.storage.gc import collect_garbage
 from dockyard.storage.registry import StorageRegistry
 
 CacheFactory = Callable[[], RedisBlobDescriptorCache]
@@ -155,3 +156,14 @@ async def test_every_operation_succeeds_with_redis_stopped(
     await blobs.delete(before.digest)
     with pytest.raises(BlobUnknown):
         await blobs.stat(before.digest)
+
+
+async def test_garbage_collection_clears_swept_blobs_from_the_cache(
+    registry: StorageRegistry, redis_cache: RedisBlobDescriptorCache
+) -> None:
+    unreferenced = await registry.repository(REPO).blobs.put(LAYER)
+    await registry.repository(REPO).blobs.stat(unreferenced.digest)
+    assert await redis_cache.get(unreferenced.digest) is not None
+    result = await collect_garbage(registry.driver, cache=redis_cache)
+    assert unreferenced.digest in result.blobs_deleted
+    assert await redis_cache.get(unreferenced.digest) is None
