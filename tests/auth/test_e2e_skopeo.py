@@ -31,10 +31,17 @@ from e2e_processes import (  # type: ignore[import-not-found, unused-ignore]
     skopeo,
 )
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not have("skopeo"), reason="skopeo is not installed"),
-]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def _need_skopeo() -> None:
+    if not have("skopeo"):
+        pytest.fail(
+            "skopeo (Debian package) is missing",
+            pytrace=False,
+        )
+
 
 PASSWORDS = {"alice": "alice-Secret-1", "bob": "bob-Secret-2"}
 SERVICE = "dockyard-e2e"
@@ -311,7 +318,6 @@ def test_token_server_login_then_copy(
 # --- the reference registry trusting dockyard's tokens ------------------------------------
 
 
-@pytest.mark.skipif(not have(DOCKER_REGISTRY), reason="docker-registry is not installed")
 def test_reference_registry_accepts_tokens_from_dockyards_token_server(
     token_server: ServerProcess, image: OciLayout, tmp_path: Path, free_port: Callable[[], int]
 ) -> None:
@@ -381,7 +387,10 @@ class Podman:
 @pytest.fixture
 def podman(tmp_path: Path) -> Iterator[Podman]:
     if not have("podman") or os.geteuid() != 0:
-        pytest.skip("podman as root is needed")
+        pytest.fail(
+            "podman (Debian package) as root is needed",
+            pytrace=False,
+        )
     run = Path(tempfile.mkdtemp(prefix="dy-auth-podman-"))
     try:
         yield Podman(tmp_path / "podman-root", run)

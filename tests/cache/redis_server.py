@@ -132,6 +132,9 @@ def start_redis(workdir: Path, password: str | None = None) -> Iterator[RedisSer
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A fresh, empty Redis for one test."""
     if redis_binary() is None:
-        pytest.skip("redis-server (Debian package) is not installed")
+        pytest.fail(
+            "redis-server (Debian package) is missing",
+            pytrace=False,
+        )
     with start_redis(tmp_path / "redis") as server:
         yield server

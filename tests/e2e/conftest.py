@@ -85,7 +85,10 @@ def dockyard(start_dockyard: StartDockyard) -> ServerProcess:
 def start_reference(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[StartReference]:
     """Start the reference registry on a storage root; stopped after the test."""
     if not have(DOCKER_REGISTRY):
-        pytest.skip("the reference registry (Debian package docker-registry) is not installed")
+        pytest.fail(
+            "docker-registry (Debian package) is missing",
+            pytrace=False,
+        )
     started: list[ServerProcess] = []
 
     def start(root: Path) -> ServerProcess:
@@ -107,4 +110,7 @@ def layout(tmp_path: Path) -> OciLayout:
 @pytest.fixture(autouse=True)
 def _need_skopeo() -> None:
     if not have("skopeo"):
-        pytest.skip("skopeo (Debian package) is not installed")
+        pytest.fail(
+            "skopeo (Debian package) is missing",
+            pytrace=False,
+        )

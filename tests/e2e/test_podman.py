@@ -15,10 +15,14 @@ import pytest
 from e2e_images import DOCKER_MANIFEST, OCI_MANIFEST, OciLayout, sha256
 from e2e_processes import ServerProcess, have
 
-pytestmark = pytest.mark.skipif(
-    not have("podman") or os.geteuid() != 0,
-    reason="podman (Debian package) as root is needed",
-)
+
+@pytest.fixture(autouse=True)
+def _need_podman_as_root() -> None:
+    if not have("podman") or os.geteuid() != 0:
+        pytest.fail(
+            "podman (Debian package) as root is needed",
+            pytrace=False,
+        )
 
 
 class Podman:

