@@ -189,6 +189,7 @@ def _launch(tmp_dir: Path, attempt: int) -> tuple[subprocess.Popen[bytes], Seawe
     ports = dict(zip(_PORT_OPTIONS, _free_ports(len(_PORT_OPTIONS)), strict=True))
     command = [
         weed_binary(),
+        f"-logdir={workdir}",  # not /tmp, where weed leaves its logs by default
         "mini",
         f"-dir={data}",
         "-ip=127.0.0.1",
