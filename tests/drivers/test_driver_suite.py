@@ -453,6 +453,41 @@ async def test_list_omits_directory_holding_only_uncommitted_content(
     assert await driver.list("/uploads") == ["/uploads/done"]
 
 
+# --- list_names ---------------------------------------------------------------------------
+
+
+async def test_list_names_returns_sorted_child_names_of_each_path(driver: StorageDriver) -> None:
+    await populate(driver, "/dir/b", "/dir/a/deep/file", "/dir/B", "/other/x")
+    assert await driver.list_names(["/dir", "/other"]) == [["B", "a", "b"], ["x"]]
+
+
+async def test_list_names_of_missing_directory_or_file_is_none(driver: StorageDriver) -> None:
+    await populate(driver, "/dir/file")
+    assert await driver.list_names(["/missing", "/dir/file", "/dir"]) == [None, None, ["file"]]
+
+
+async def test_list_names_of_root(driver: StorageDriver) -> None:
+    assert await driver.list_names(["/"]) == [[]]
+    await populate(driver, "/b/file", "/a")
+    assert await driver.list_names(["/"]) == [["a", "b"]]
+
+
+async def test_list_names_of_no_paths_is_empty(driver: StorageDriver) -> None:
+    assert await driver.list_names([]) == []
+
+
+async def test_list_names_omits_uncommitted_files(driver: StorageDriver) -> None:
+    await driver.put_content("/upload/startedat", b"now")
+    await write_closed(driver, "/upload/data", b"pending")
+    assert await driver.list_names(["/upload"]) == [["startedat"]]
+
+
+async def test_list_names_agrees_with_list_on_committed_trees(driver: StorageDriver) -> None:
+    await populate(driver, "/t/x-1/current/link", "/t/x.2/index/link", "/t/X/current/link")
+    names = [path.rsplit("/", 1)[-1] for path in await driver.list("/t")]
+    assert await driver.list_names(["/t"]) == [names]
+
+
 # --- move ---------------------------------------------------------------------------------
 
 
@@ -679,6 +714,7 @@ CALLS: dict[str, Call] = {
     "writer_append": _append,
     "stat": lambda d, p: d.stat(p),
     "list": lambda d, p: d.list(p),
+    "list_names": lambda d, p: d.list_names(["/", p]),
     "move_source": _move_from,
     "move_destination": _move_to,
     "delete": lambda d, p: d.delete(p),

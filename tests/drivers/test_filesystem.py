@@ -93,6 +93,35 @@ async def test_files_with_names_outside_the_path_grammar_are_not_reported(
     assert [info.path async for info in fs.walk("/")] == ["/dir", "/dir/visible"]
 
 
+async def test_list_names_omits_names_outside_the_path_grammar(
+    fs: FilesystemDriver, root: Path
+) -> None:
+    await fs.put_content("/dir/visible", b"x")
+    (root / "dir/has space").write_bytes(b"x")
+    (root / "dir/data#1234.tmp").write_bytes(b"x")
+    (root / "dir/data#partial").write_bytes(b"x")
+    assert await fs.list_names(["/dir"]) == [["visible"]]
+
+
+async def test_list_names_reads_every_directory_in_one_thread_hand_off(
+    fs: FilesystemDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(20):
+        await fs.put_content(f"/repos/r{index:02d}/_manifests/link", b"x")
+    hand_offs = 0
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(*args: object, **kwargs: object) -> object:
+        nonlocal hand_offs
+        hand_offs += 1
+        return await real_to_thread(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "to_thread", counting_to_thread)
+    listed = await fs.list_names([f"/repos/r{index:02d}" for index in range(20)])
+    assert listed == [["_manifests"]] * 20
+    assert hand_offs == 1
+
+
 async def test_delete_removes_emptied_directories_from_disk(
     fs: FilesystemDriver, root: Path
 ) -> None:

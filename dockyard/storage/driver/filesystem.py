@@ -20,6 +20,7 @@ All blocking I/O runs in worker threads.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import errno
 import os
@@ -27,7 +28,7 @@ import re
 import secrets
 import shutil
 import stat as statmod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
@@ -44,6 +45,8 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 _VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
+#: Names joined by ``/`` (which no name holds), all visible; ``listdir`` omits ``.`` and ``..``.
+_VISIBLE_JOINED: Final = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _PARTIAL: Final = "#partial"
 #: Bytes per read; large enough that thread hand-off costs little next to the copy.
 _READ_CHUNK: Final = 1 << 20
@@ -128,6 +131,11 @@ class FilesystemDriver(StorageDriver):
     async def list(self, path: str) -> list[str]:
         target = self._os_path(path, allow_root=True)
         return [info.path for info in await asyncio.to_thread(_scan, path, target)]
+
+    async def list_names(self, paths: Sequence[str]) -> builtins.list[builtins.list[str] | None]:
+        """One directory read per path, all in one worker thread, without a descent per child."""
+        targets = [(path, self._os_path(path, allow_root=True)) for path in paths]
+        return await asyncio.to_thread(_list_names, targets)
 
     async def walk(
         self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
@@ -436,6 +444,28 @@ def _scan(path: str, target: str) -> list[FileInfo]:
     if not found and path != "/":
         raise PathNotFound(path)
     found.sort(key=lambda info: info.path)
+    return found
+
+
+def _visible_names(names: list[str]) -> list[str]:
+    """``names`` without bookkeeping and foreign entries, checked in one regex pass when all are."""
+    if _VISIBLE_JOINED.fullmatch("/".join(names)):
+        return names
+    return [name for name in names if _is_visible(name)]
+
+
+def _list_names(targets: list[tuple[str, str]]) -> list[list[str] | None]:
+    """For each (path, directory): its visible child names, sorted; None if no directory."""
+    found: list[list[str] | None] = []
+    for path, target in targets:
+        try:
+            names = os.listdir(target)
+        except (FileNotFoundError, NotADirectoryError):
+            found.append([] if path == "/" else None)
+            continue
+        names = _visible_names(names)
+        names.sort()
+        found.append(names)
     return found
 
 
