@@ -6,6 +6,10 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from s3_server import seaweedfs
+
+# One SeaweedFS for the whole session, shared by every package's S3 tests.
+__all__ = ["seaweedfs"]
 
 
 def _free_port() -> int:

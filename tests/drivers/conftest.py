@@ -22,7 +22,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 
 import pytest
-from s3_server import s3_driver_factory, seaweedfs  # noqa: F401 - seaweedfs is a fixture
+from s3_server import s3_driver_factory
 
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.driver.filesystem import FilesystemDriver

@@ -22,11 +22,9 @@ for _folder in ("e2e", "cache"):
 
 from e2e_processes import ServerProcess, dockyard_process, have  # noqa: E402
 from redis_server import RedisServer, redis_binary, start_redis  # noqa: E402
-from s3_server import SeaweedFS, seaweedfs, weed_binary  # noqa: E402
+from s3_server import SeaweedFS, weed_binary  # noqa: E402
 from scaleout_cluster import Cluster  # noqa: E402
 from scaleout_nginx import Balancer, nginx_binary  # noqa: E402
-
-__all__ = ["seaweedfs"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from s3_server import s3_driver_factory, seaweedfs  # noqa: F401 - seaweedfs is a fixture
+from s3_server import s3_driver_factory
 from storage_helpers import DRIVERS
 
 from dockyard.storage.driver.base import StorageDriver
