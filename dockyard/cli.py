@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from dockyard.auth.errors import AuthConfigError
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
 from dockyard.errors import DockyardError
-from dockyard.storage.cache import from_config as cache_from_config
 
 logger = logging.getLogger("dockyard")
 
@@ -28,14 +26,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except (ConfigError, AuthConfigError) as error:
-        print(f"dockyard: configuration error: {error.message}", file=sys.stderr)
-        return EXIT_CONFIG
     except DockyardError as error:
+        if _is_config_error(error):
+            print(f"dockyard: configuration error: {error.message}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"dockyard: {error.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _is_config_error(error: DockyardError) -> bool:
+    """Whether ``error`` says the configuration is wrong (``ConfigError``, ``AuthConfigError``).
+
+    The auth package is imported only when ``auth`` is configured, which keeps the serving
+    supervisor small; an ``AuthConfigError`` can only have been raised once it is loaded.
+    """
+    if isinstance(error, ConfigError):
+        return True
+    auth_errors = sys.modules.get("dockyard.auth.errors")
+    return auth_errors is not None and isinstance(error, auth_errors.AuthConfigError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,6 +121,7 @@ def _report_warnings(config: Config) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from dockyard import server
+    from dockyard.storage.cache import from_config as cache_from_config
 
     config, source = _load(args)
     _setup_logging(config)
@@ -191,6 +202,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 def _config_check(args: argparse.Namespace) -> int:
     from dockyard import server
+    from dockyard.storage.cache import from_config as cache_from_config
 
     config = load(args.config)
     server.worker_count(config)

@@ -21,17 +21,18 @@ import socket
 import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from dockyard.api.app import create_app
-from dockyard.api.settings import ApiSettings
-from dockyard.auth import from_config as auth_from_config
-from dockyard.auth.base import Authorizer
 from dockyard.config import DEFAULT_DATA_DIR, Config, ConfigError, load
-from dockyard.storage.cache import from_config as cache_from_config
-from dockyard.storage.driver import create_driver
-from dockyard.storage.driver.base import StorageDriver
-from dockyard.storage.registry import StorageRegistry
+
+if TYPE_CHECKING:
+    # The main process only supervises workers; it imports none of the app (HTTP layer,
+    # stores, auth, cache clients), which keeps it small. Each worker imports what its
+    # configuration needs, in the functions below.
+    from dockyard.api.settings import ApiSettings
+    from dockyard.auth.base import Authorizer
+    from dockyard.storage.driver.base import StorageDriver
+    from dockyard.storage.registry import StorageRegistry
 
 logger = logging.getLogger("dockyard.server")
 
@@ -52,6 +53,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def api_settings(config: Config) -> ApiSettings:
     """The HTTP layer's settings, taken from the configuration."""
+    from dockyard.api.settings import ApiSettings
+
     settings = ApiSettings(
         secret=config.http.secret.encode(),
         host=config.http.host,
@@ -68,16 +71,25 @@ def api_settings(config: Config) -> ApiSettings:
 
 def build_driver(config: Config) -> StorageDriver:
     """The storage driver ``storage.<driver>`` names, with its parameters."""
+    from dockyard.storage.driver import create_driver
+
     return create_driver(config.storage.driver, dict(config.storage.parameters))
 
 
 def build_registry(config: Config, driver: StorageDriver) -> StorageRegistry:
     """The registry services over ``driver``, with the configured descriptor cache."""
+    from dockyard.storage.cache import from_config as cache_from_config
+    from dockyard.storage.registry import StorageRegistry
+
     return StorageRegistry(driver, blob_descriptor_cache=cache_from_config(config))
 
 
 def build_authorizer(config: Config) -> Authorizer | None:
     """The access control ``auth`` configures, or None when it configures none."""
+    if not config.auth:
+        return None
+    from dockyard.auth import from_config as auth_from_config
+
     return auth_from_config(config.auth, data_dir=data_dir(config))
 
 
@@ -92,6 +104,8 @@ def data_dir(config: Config) -> Path:
 
 def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
+    from dockyard.api.app import create_app
+
     driver = build_driver(config)
     registry = build_registry(config, driver)
     app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))
