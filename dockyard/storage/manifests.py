@@ -17,9 +17,7 @@ import dataclasses
 import functools
 import json
 import re
-from typing import Final
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
@@ -38,6 +36,7 @@ from dockyard.manifest.schema1 import resign
 from dockyard.storage import paths
 from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.referrers import (
     StorageReferrers,
     descriptor_from_bytes,
@@ -45,6 +44,9 @@ from dockyard.storage.referrers import (
     list_leaf_digests,
 )
 from dockyard.storage.tags import StorageTags
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 #: Bodies larger than this are parsed and hashed in a worker thread.
 _THREAD_PARSE_MIN: Final = 256 << 10
@@ -59,6 +61,8 @@ def schema1_signing_key() -> ec.EllipticCurvePrivateKey:
 
     Generated once per process, as the reference registry does without a configured key.
     """
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -107,12 +111,29 @@ async def load_manifest(driver: StorageDriver, name: str, digest: Digest) -> Man
         if isinstance(body, PathNotFound):
             return None
         raise body
-    media_type: str | None = None
+    filed: bytes | None = None
     if isinstance(descriptor_bytes, bytes):
-        descriptor = descriptor_from_bytes(descriptor_bytes)
-        media_type = descriptor.media_type if descriptor is not None else None
+        filed = descriptor_bytes
     elif not isinstance(descriptor_bytes, PathNotFound):
         raise descriptor_bytes
+    return await _parse_stored(driver, name, digest, body, filed)
+
+
+async def _read_optional(driver: StorageDriver, path: str) -> bytes | None:
+    try:
+        return await driver.get_content(path)
+    except PathNotFound:
+        return None
+
+
+async def _parse_stored(
+    driver: StorageDriver, name: str, digest: Digest, body: bytes, descriptor_bytes: bytes | None
+) -> Manifest:
+    """The stored ``body`` of manifest ``digest`` parsed as its filed descriptor says."""
+    media_type: str | None = None
+    if descriptor_bytes is not None:
+        descriptor = descriptor_from_bytes(descriptor_bytes)
+        media_type = descriptor.media_type if descriptor is not None else None
     if media_type in _SCHEMA1_TYPES or (media_type is None and _is_unsigned_schema1(body)):
         # The blob holds the canonical payload; clients get it signed.
         body = await _signed_schema1(driver, name, digest, body)
@@ -133,12 +154,14 @@ class StorageManifests:
         blobs: LinkedBlobStore,
         tags: StorageTags,
         referrers: StorageReferrers,
+        cache: ManifestCache | None = None,
     ) -> None:
         self.name = name
         self.blobs = blobs
         self.tags = tags
         self.referrers = referrers
         self.driver = blobs.driver
+        self.cache = cache
 
     async def exists(self, digest: Digest) -> bool:
         """Whether the repository links the manifest revision."""
@@ -149,11 +172,31 @@ class StorageManifests:
             raise ManifestUnknown(f"manifest {digest} is unknown")
 
     async def get(self, digest: Digest) -> Manifest:
-        """The stored manifest, bytes exact; ``ManifestUnknown`` if not in the repository."""
-        await self._require(digest)
-        manifest = await load_manifest(self.driver, self.name, digest)
-        if manifest is None:
+        """The stored manifest, bytes exact; ``ManifestUnknown`` if not in the repository.
+
+        The revision link is checked on every call (another instance may have deleted
+        the manifest); body and parse come from the cache when the filed descriptor
+        matches an entry.
+        """
+        linked, filed = await asyncio.gather(
+            self.exists(digest),
+            _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
+        )
+        if not linked:
             raise ManifestUnknown(f"manifest {digest} is unknown")
+        cache = self.cache
+        if cache is not None and filed is not None:
+            cached = cache.get(digest, filed)
+            if cached is not None:
+                return cached
+        try:
+            body = await self.driver.get_content(paths.blob_data(digest))
+        except PathNotFound:
+            raise ManifestUnknown(f"manifest {digest} is unknown") from None
+        manifest = await _parse_stored(self.driver, self.name, digest, body, filed)
+        if cache is not None and filed is not None and manifest.media_type not in _SCHEMA1_TYPES:
+            # Schema1 replies are signed per process; everything else is fixed by the key.
+            cache.put(digest, filed, manifest)
         return manifest
 
     async def stat(self, digest: Digest) -> Descriptor:

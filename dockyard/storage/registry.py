@@ -17,6 +17,7 @@ from dockyard.storage.blobs import BlobDescriptorCache, GlobalBlobStore, LinkedB
 from dockyard.storage.cache.cached import linked_blob_store
 from dockyard.storage.catalog import catalog
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.manifests import StorageManifests
 from dockyard.storage.protocols import Page, Registry, Repository
 from dockyard.storage.referrers import StorageReferrers
@@ -27,14 +28,18 @@ from dockyard.storage.uploads import StorageUploads, purge_uploads
 class StorageRepository:
     """One repository's stores (implements ``protocols.Repository``)."""
 
-    def __init__(self, name: str, store: GlobalBlobStore) -> None:
+    def __init__(
+        self, name: str, store: GlobalBlobStore, manifest_cache: ManifestCache | None = None
+    ) -> None:
         self._name = name
         self.driver = store.driver
         self._blobs = linked_blob_store(name, store)
         self._uploads = StorageUploads(name, self._blobs)
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)
-        self._manifests = StorageManifests(name, self._blobs, self._tags, self._referrers)
+        self._manifests = StorageManifests(
+            name, self._blobs, self._tags, self._referrers, manifest_cache
+        )
 
     @property
     def name(self) -> str:
@@ -81,10 +86,12 @@ class StorageRegistry:
             raise TypeError("blob_descriptor_cache must implement BlobDescriptorCache")
         self.driver = driver
         self.blob_store = GlobalBlobStore(driver, blob_descriptor_cache)
+        #: Parsed manifests by content, shared by every repository of this registry.
+        self.manifest_cache = ManifestCache()
 
     def repository(self, name: str) -> StorageRepository:
         """The repository called ``name``; ``NameInvalid`` if the name is not valid."""
-        return StorageRepository(validate_name(name), self.blob_store)
+        return StorageRepository(validate_name(name), self.blob_store, self.manifest_cache)
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         """Repository names sorted lexically, after ``last``, at most ``n``."""
