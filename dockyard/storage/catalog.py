@@ -9,18 +9,26 @@ lexical order (``a-b`` sorts before ``a/b``). The walk here expands folders smal
 name first from a heap: every name below a folder sorts after the folder's own name, so
 names come out in lexical order, a page stops as soon as it is full, and subtrees that
 sort entirely before ``last`` are never listed.
+
+The walk itself (``_Walk``) only asks for folder listings and hands out names; where the
+driver offers a blocking lister (local storage) a whole page is walked in one worker
+thread, else the folders it asks for are listed in batches with ``list_names``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from dockyard.storage import paths
-from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.protocols import Page
 
 _MANIFESTS_FOLDER = "_manifests"
+
+#: Lists folders by repository-relative name: one entry each, None where there is none.
+Lister = Callable[[Sequence[str]], list[list[str] | None]]
 
 
 def _subtree_before(name: str, last: str) -> bool:
@@ -29,50 +37,145 @@ def _subtree_before(name: str, last: str) -> bool:
     return name + "0" <= last
 
 
+class _Walk:
+    """The lexical heap walk over repository folders, as steps a caller drives.
+
+    ``step`` returns the next repository name, or a batch of folder names (``""`` is the
+    repositories folder itself) whose listings the caller hands to ``listed`` before
+    stepping again, or None when no name is left.
+
+    Siblings sort as their leaf names do, so the heap holds one cursor per listed folder
+    (its next child) rather than every child: a page costs what it takes, not what
+    the largest folder holds.
+    """
+
+    def __init__(self, last: str | None, batch: int | None) -> None:
+        self._last = last
+        #: Folders to list at once (every pending one if None); each yields <= 1 name.
+        self._batch = batch
+        #: (folder name, its sorted siblings, its index among them).
+        self._heap: list[tuple[str, list[str], int]] = []
+        self._listed: dict[str, list[str] | None] = {}
+        self._started = False
+
+    def step(self) -> str | list[str] | None:
+        if not self._started:
+            return [""]
+        last = self._last
+        heap = self._heap
+        while heap:
+            name, siblings, index = heap[0]
+            children = self._listed.pop(name, _UNLISTED)
+            if children is _UNLISTED:
+                return self._next_batch()
+            if index + 1 < len(siblings):
+                heapq.heapreplace(heap, (siblings[index + 1], siblings, index + 1))
+            else:
+                heapq.heappop(heap)
+            if children is None:
+                continue  # removed meanwhile, or a stray file
+            if self._expand(name, children) and (last is None or name > last):
+                if self._batch is not None:
+                    self._batch = max(self._batch - 1, 1)
+                return name
+        return None
+
+    def listed(self, batch: Sequence[str], found: Sequence[list[str] | None]) -> None:
+        if not self._started:
+            self._started = True
+            self._expand("", found[0] or [])
+            return
+        self._listed.update(zip(batch, found, strict=True))
+
+    def _next_batch(self) -> list[str]:
+        """The smallest pending folders not listed yet, up to the batch size."""
+        size = self._batch
+        batch: list[str] = []
+        # A copy of the cursors, advanced to see which folders come next.
+        heap = list(self._heap)
+        while heap and (size is None or len(batch) < size):
+            name, siblings, index = heap[0]
+            if index + 1 < len(siblings):
+                heapq.heapreplace(heap, (siblings[index + 1], siblings, index + 1))
+            else:
+                heapq.heappop(heap)
+            if name not in self._listed:
+                batch.append(name)
+        return batch
+
+    def _expand(self, name: str, children: list[str]) -> bool:
+        """Add a cursor over the folders below ``name`` that may follow ``last``.
+
+        Returns whether ``name`` is a repository.
+        """
+        last = self._last
+        prefix = f"{name}/" if name else ""
+        below = [prefix + leaf for leaf in children if not leaf.startswith("_")]
+        if last is not None:
+            below = [folder for folder in below if not _subtree_before(folder, last)]
+        if below:
+            heapq.heappush(self._heap, (below[0], below, 0))
+        return _MANIFESTS_FOLDER in children
+
+
+#: Marks a folder not listed yet (None means listed and absent).
+_UNLISTED: list[str] | None = ["<unlisted>"]
+
+
+def _folder(name: str) -> str:
+    return paths.REPOSITORIES if not name else paths.repository(name)
+
+
+def _driver_lister(list_names: Callable[[Sequence[str]], list[list[str] | None]]) -> Lister:
+    return lambda names: list_names([_folder(name) for name in names])
+
+
 async def iter_repository_names(
-    driver: StorageDriver, last: str | None = None
+    driver: StorageDriver, last: str | None = None, want: int | None = None
 ) -> AsyncIterator[str]:
-    """Repository names after ``last``, in lexical order, listing folders lazily."""
-    heap: list[str] = []
-    try:
-        top = await driver.list(paths.REPOSITORIES)
-    except PathNotFound:
-        return
-    prefix = paths.REPOSITORIES + "/"
-    for child in top:
-        name = child.removeprefix(prefix)
-        if not name.startswith("_") and not (last is not None and _subtree_before(name, last)):
-            heapq.heappush(heap, name)
-    while heap:
-        name = heapq.heappop(heap)
-        try:
-            children = await driver.list(paths.repository(name))
-        except PathNotFound:
-            continue  # removed meanwhile, or a stray file
-        is_repository = False
-        for child in children:
-            leaf = child.rsplit("/", 1)[-1]
-            if leaf.startswith("_"):
-                is_repository = is_repository or leaf == _MANIFESTS_FOLDER
-                continue
-            below = f"{name}/{leaf}"
-            if last is None or not _subtree_before(below, last):
-                heapq.heappush(heap, below)
-        if is_repository and (last is None or name > last):
-            yield name
+    """Repository names after ``last``, in lexical order, listing folders lazily.
+
+    Folders are listed in batches (``StorageDriver.list_names``) of up to ``want``
+    folders, the names the caller expects to take (every pending folder if None).
+    """
+    walk = _Walk(last, want)
+    while (step := walk.step()) is not None:
+        if isinstance(step, str):
+            yield step
+        else:
+            walk.listed(step, await driver.list_names([_folder(name) for name in step]))
+
+
+def _page_blocking(lister: Lister, last: str | None, n: int | None) -> Page:
+    """One catalog page, walked with a blocking lister (in a worker thread)."""
+    walk = _Walk(last, 1)
+    items: list[str] = []
+    while (step := walk.step()) is not None:
+        if isinstance(step, list):
+            walk.listed(step, lister(step))
+        elif n is not None and len(items) == n:
+            return Page(items=items, more=True)
+        else:
+            items.append(step)
+    return Page(items=items, more=False)
 
 
 async def repository_names(driver: StorageDriver) -> list[str]:
     """Every repository name in storage, sorted."""
-    return [name async for name in iter_repository_names(driver)]
+    return (await catalog(driver)).items
 
 
 async def catalog(driver: StorageDriver, last: str | None = None, n: int | None = None) -> Page:
     """Repository names sorted lexically, after ``last``, at most ``n``."""
     if n is not None and n <= 0:
         return Page(items=[], more=False)
+    blocking = driver.blocking_list_names()
+    if blocking is not None:
+        return await asyncio.to_thread(_page_blocking, _driver_lister(blocking), last, n)
     items: list[str] = []
-    async for name in iter_repository_names(driver, last):
+    # One more than the page, to tell whether more follow.
+    want = None if n is None else n + 1
+    async for name in iter_repository_names(driver, last, want):
         if n is not None and len(items) == n:
             return Page(items=items, more=True)
         items.append(name)

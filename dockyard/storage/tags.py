@@ -8,6 +8,7 @@ reference registry keeps). The index entry is written before ``current``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import builtins
 
 from dockyard.digest import Digest
@@ -22,12 +23,11 @@ from dockyard.storage.protocols import Page
 def paginate(names: builtins.list[str], last: str | None, n: int | None) -> Page:
     """One page of sorted ``names``: those after ``last``, at most ``n``."""
     ordered = sorted(names)
-    if last is not None:
-        ordered = [name for name in ordered if name > last]
+    start = 0 if last is None else bisect.bisect_right(ordered, last)
     if n is None:
-        return Page(items=ordered, more=False)
+        return Page(items=ordered[start:], more=False)
     n = max(n, 0)
-    return Page(items=ordered[:n], more=n > 0 and len(ordered) > n)
+    return Page(items=ordered[start : start + n], more=n > 0 and len(ordered) - start > n)
 
 
 class StorageTags:
@@ -62,14 +62,17 @@ class StorageTags:
             raise TagUnknown(f"tag {tag} is unknown") from None
 
     async def names(self) -> builtins.list[str]:
-        """Every tag of the repository, unsorted; ``NameUnknown`` if the repository is not."""
-        try:
-            entries = await self.driver.list(paths.tags_dir(self.name))
-        except PathNotFound:
-            if await path_exists(self.driver, paths.repository(self.name)):
-                return []
-            raise NameUnknown(f"repository {self.name} is unknown") from None
-        return [entry.rsplit("/", 1)[-1] for entry in entries]
+        """Every tag of the repository, sorted; ``NameUnknown`` if the repository is not.
+
+        One listing of the tags folder, as the reference registry does: no tag is read.
+        A tag whose first write is still in flight may show (``StorageDriver.list_names``).
+        """
+        (names,) = await self.driver.list_names([paths.tags_dir(self.name)])
+        if names is not None:
+            return names
+        if await path_exists(self.driver, paths.repository(self.name)):
+            return []
+        raise NameUnknown(f"repository {self.name} is unknown")
 
     async def list(self, last: str | None = None, n: int | None = None) -> Page:
         """Tags sorted lexically, after ``last``, at most ``n``."""

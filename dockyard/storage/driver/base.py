@@ -225,6 +225,16 @@ class StorageDriver(ABC):
 
         return builtins.list(await asyncio.gather(*(one(path) for path in paths)))
 
+    def blocking_list_names(
+        self,
+    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]] | None:
+        """``list_names`` as a blocking function to call in a worker thread, or None.
+
+        Drivers over local storage offer it so that a listing that reads many folders one
+        after another (the catalog) runs whole in one thread hop instead of one per step.
+        """
+        return None
+
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         """A URL the client can fetch the content from directly, or None."""
         return None

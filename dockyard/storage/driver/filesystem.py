@@ -137,6 +137,17 @@ class FilesystemDriver(StorageDriver):
         targets = [(path, self._os_path(path, allow_root=True)) for path in paths]
         return await asyncio.to_thread(_list_names, targets)
 
+    def blocking_list_names(
+        self,
+    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]:
+        """``list_names`` for worker threads: validates every path, then reads the folders."""
+        return self._list_names_blocking
+
+    def _list_names_blocking(
+        self, paths: Sequence[str]
+    ) -> builtins.list[builtins.list[str] | None]:
+        return _list_names([(path, self._os_path(path, allow_root=True)) for path in paths])
+
     async def walk(
         self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
     ) -> AsyncIterator[FileInfo]:
