@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
 from starlette.responses import Response
 
 from dockyard.api.context import RequestContext
 from dockyard.api.responses import empty
 from dockyard.digest import Digest
 from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, TagInvalid, Unsupported
+from dockyard.manifest import Manifest
 from dockyard.reference import TAG_MAX_LENGTH, Reference, validate_tag
 from dockyard.storage.protocols import Repository
 
@@ -17,6 +21,17 @@ async def _resolve(repository: Repository, reference: Reference) -> Digest:
         return reference.digest
     assert reference.tag is not None
     return await repository.tags.resolve(reference.tag)
+
+
+async def _manifest(repository: Repository, reference: Reference) -> Manifest:
+    """The manifest a reference names, by the store's one-step tag read where it has one."""
+    if reference.digest is not None:
+        return await repository.manifests.get(reference.digest)
+    assert reference.tag is not None
+    get_tagged = getattr(repository.manifests, "get_tagged", None)
+    if get_tagged is not None:
+        return await cast(Callable[[str], Awaitable[Manifest]], get_tagged)(reference.tag)
+    return await repository.manifests.get(await repository.tags.resolve(reference.tag))
 
 
 def _existing(ctx: RequestContext) -> Reference:
@@ -38,10 +53,8 @@ def _not_modified(ctx: RequestContext, etag: str) -> bool:
 
 async def get(ctx: RequestContext) -> Response:
     """The manifest's bytes exactly as pushed, typed with its stored media type."""
-    repository = ctx.repository
-    digest = await _resolve(repository, _existing(ctx))
-    manifest = await repository.manifests.get(digest)
-    digest_text = str(digest)
+    manifest = await _manifest(ctx.repository, _existing(ctx))
+    digest_text = str(manifest.digest)
     etag = f'"{digest_text}"'
     if _not_modified(ctx, etag):
         return empty(304, {"ETag": etag})

@@ -33,9 +33,11 @@ from dockyard.errors import (
 from dockyard.manifest import Manifest, canonical_payload, parse_manifest
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.manifest.schema1 import resign
+from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.local_reads import LocalReads
 from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.referrers import (
     StorageReferrers,
@@ -162,6 +164,7 @@ class StorageManifests:
         self.referrers = referrers
         self.driver = blobs.driver
         self.cache = cache
+        self._local = LocalReads.for_driver(self.driver)
 
     async def exists(self, digest: Digest) -> bool:
         """Whether the repository links the manifest revision."""
@@ -178,10 +181,31 @@ class StorageManifests:
         the manifest); body and parse come from the cache when the filed descriptor
         matches an entry.
         """
-        linked, filed = await asyncio.gather(
-            self.exists(digest),
-            _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
-        )
+        if self._local is not None:
+            linked, filed = await asyncio.to_thread(self._local.revision, self.name, digest)
+        else:
+            linked, filed = await asyncio.gather(
+                self.exists(digest),
+                _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
+            )
+        return await self._load(digest, linked, filed)
+
+    async def get_tagged(self, tag: str) -> Manifest:
+        """The manifest ``tag`` points at now; ``TagUnknown`` if there is no such tag.
+
+        On a local driver the tag link, the revision link and the filed descriptor are
+        read in one worker-thread hop: this is the hottest request of a pull.
+        """
+        validate_tag(tag)
+        if self._local is None:
+            return await self.get(await self.tags.resolve(tag))
+        digest, linked, filed = await asyncio.to_thread(self._local.tagged_revision, self.name, tag)
+        if digest is None:
+            raise TagUnknown(f"tag {tag} is unknown")
+        return await self._load(digest, linked, filed)
+
+    async def _load(self, digest: Digest, linked: bool, filed: bytes | None) -> Manifest:
+        """The manifest ``digest`` given its revision link check and filed descriptor."""
         if not linked:
             raise ManifestUnknown(f"manifest {digest} is unknown")
         cache = self.cache
