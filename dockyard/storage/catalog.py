@@ -89,11 +89,13 @@ class _Walk:
 
     def _next_batch(self) -> list[str]:
         """The smallest pending folders not listed yet, up to the batch size."""
-        size = self._batch
+        size, last = self._batch, self._last
         batch: list[str] = []
+        # Folders at or before ``last`` yield no name (only their subtrees may).
+        counted = 0
         # A copy of the cursors, advanced to see which folders come next.
         heap = list(self._heap)
-        while heap and (size is None or len(batch) < size):
+        while heap and (size is None or counted < size):
             name, siblings, index = heap[0]
             if index + 1 < len(siblings):
                 heapq.heapreplace(heap, (siblings[index + 1], siblings, index + 1))
@@ -101,6 +103,7 @@ class _Walk:
                 heapq.heappop(heap)
             if name not in self._listed:
                 batch.append(name)
+                counted += last is None or name > last
         return batch
 
     def _expand(self, name: str, children: list[str]) -> bool:

@@ -22,7 +22,10 @@ from dockyard.storage.protocols import Page
 
 def paginate(names: builtins.list[str], last: str | None, n: int | None) -> Page:
     """One page of sorted ``names``: those after ``last``, at most ``n``."""
-    ordered = sorted(names)
+    return _page_of_sorted(sorted(names), last, n)
+
+
+def _page_of_sorted(ordered: builtins.list[str], last: str | None, n: int | None) -> Page:
     start = 0 if last is None else bisect.bisect_right(ordered, last)
     if n is None:
         return Page(items=ordered[start:], more=False)
@@ -76,7 +79,7 @@ class StorageTags:
 
     async def list(self, last: str | None = None, n: int | None = None) -> Page:
         """Tags sorted lexically, after ``last``, at most ``n``."""
-        return paginate(await self.names(), last, n)
+        return _page_of_sorted(await self.names(), last, n)
 
     async def current(self) -> dict[str, Digest]:
         """Every tag with the digest it points at (tags without a current link omitted)."""

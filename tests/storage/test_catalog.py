@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +17,7 @@ from dockyard.errors import NameInvalid
 from dockyard.storage import paths
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import FileInfo, FileWriter, StorageDriver
+from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
 from dockyard.storage.registry import StorageRegistry
 
@@ -143,7 +147,27 @@ _NAMES = st.lists(_COMPONENTS, min_size=1, max_size=3).map("/".join)
 async def test_catalog_pages_are_slices_of_the_sorted_names(
     names: set[str], last: str | None, n: int | None
 ) -> None:
-    driver = InMemoryDriver()
+    await _check_catalog_page(InMemoryDriver(), names, last, n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    names=st.sets(_NAMES, max_size=12),
+    last=st.one_of(st.none(), _NAMES),
+    n=st.one_of(st.none(), st.integers(min_value=0, max_value=5)),
+)
+async def test_catalog_pages_walked_in_a_worker_thread_are_slices_of_the_sorted_names(
+    names: set[str], last: str | None, n: int | None
+) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        driver = FilesystemDriver(root)
+        assert driver.blocking_list_names() is not None
+        await _check_catalog_page(driver, names, last, n)
+
+
+async def _check_catalog_page(
+    driver: StorageDriver, names: set[str], last: str | None, n: int | None
+) -> None:
     for name in names:
         digest = Digest.of(name.encode())
         await driver.put_content(paths.manifest_revision_link(name, digest), str(digest).encode())
@@ -164,3 +188,57 @@ async def test_catalog_after_last_does_not_list_earlier_subtrees(
     page = await StorageRegistry(spy).catalog(last="ab")
     assert page.items == ["b/c"]
     assert paths.repository("aa") not in spy.descended
+
+
+async def test_catalog_page_is_walked_in_one_thread_hop_on_the_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = StorageRegistry(FilesystemDriver(tmp_path / "root"))
+    for index in range(12):
+        await push_image(registry.repository(f"group/r{index:02d}"))
+    hand_offs = 0
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(*args: object, **kwargs: object) -> object:
+        nonlocal hand_offs
+        hand_offs += 1
+        return await real_to_thread(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio, "to_thread", counting_to_thread)
+    page = await registry.catalog(last="group/r03", n=5)
+    assert (page.items, page.more) == ([f"group/r{index:02d}" for index in range(4, 9)], True)
+    assert hand_offs == 1
+
+
+class _BatchSpy(_Spy):
+    """Counts ``list_names`` calls and the folders each asks for."""
+
+    def __init__(self, inner: StorageDriver) -> None:
+        super().__init__(inner)
+        self.batches: list[int] = []
+
+    async def list_names(self, paths: Sequence[str]) -> list[list[str] | None]:
+        self.batches.append(len(paths))
+        return await self.inner.list_names(paths)
+
+
+async def test_catalog_lists_the_folders_of_a_page_in_few_batches(
+    registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    for index in range(30):
+        await push_image(registry.repository(f"group/r{index:02d}"))
+    spy = _BatchSpy(driver)
+    page = await StorageRegistry(spy).catalog(last="group/r09", n=10)
+    assert page.items == [f"group/r{index:02d}" for index in range(10, 20)]
+    # The repositories folder, "group", then r09 (for names below it), the page and one more.
+    assert spy.batches == [1, 1, 12]
+
+
+async def test_catalog_does_not_list_folders_past_a_full_page(
+    registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    for index in range(30):
+        await push_image(registry.repository(f"group/r{index:02d}"))
+    spy = _BatchSpy(driver)
+    await StorageRegistry(spy).catalog(n=10)
+    assert sum(spy.batches) <= 2 + 11

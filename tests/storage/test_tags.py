@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import AsyncIterator, Sequence
+
 import pytest
 from storage_helpers import push_image
 
 from dockyard.digest import Digest
 from dockyard.errors import ManifestUnknown, NameUnknown, TagInvalid, TagUnknown
 from dockyard.storage import paths
-from dockyard.storage.driver.base import StorageDriver
+from dockyard.storage.driver.base import FileInfo, FileWriter, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 
 
@@ -153,3 +156,66 @@ async def test_lookup_ignores_tags_moved_away(repo: StorageRepository) -> None:
 
 async def test_lookup_in_unknown_repository_is_empty(registry: StorageRegistry) -> None:
     assert await registry.repository("nothing").tags.lookup(Digest.of(b"x")) == []
+
+
+async def test_list_after_last_and_untag_stays_sorted(repo: StorageRepository) -> None:
+    digest = await pushed(repo)
+    for tag in ("b", "a-1", "a", "a.2", "c"):
+        await repo.tags.tag(tag, digest)
+    await repo.tags.untag("b")
+    page = await repo.tags.list(last="a", n=3)
+    assert (page.items, page.more) == (["a-1", "a.2", "c"], False)
+
+
+async def test_list_reads_one_folder_and_no_tag(
+    registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    repo = registry.repository("lib/app")
+    digest = await pushed(repo)
+    for tag in ("x", "y", "z"):
+        await repo.tags.tag(tag, digest)
+    spy = CountingDriver(driver)
+    assert (await StorageRegistry(spy).repository("lib/app").tags.list()).items == ["x", "y", "z"]
+    assert spy.calls == ["list_names"]
+
+
+class CountingDriver(StorageDriver):
+    """Delegates to a real driver and records which reading calls were made."""
+
+    def __init__(self, inner: StorageDriver) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    async def get_content(self, path: str) -> bytes:
+        self.calls.append("get_content")
+        return await self.inner.get_content(path)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self.inner.put_content(path, content)
+
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        self.calls.append("reader")
+        return await self.inner.reader(path, offset, length)
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        return await self.inner.writer(path, append)
+
+    async def stat(self, path: str) -> FileInfo:
+        self.calls.append("stat")
+        return await self.inner.stat(path)
+
+    async def list(self, path: str) -> list[str]:
+        self.calls.append("list")
+        return await self.inner.list(path)
+
+    async def list_names(self, paths: Sequence[str]) -> builtins.list[builtins.list[str] | None]:
+        self.calls.append("list_names")
+        return await self.inner.list_names(paths)
+
+    async def move(self, source: str, destination: str) -> None:
+        await self.inner.move(source, destination)
+
+    async def delete(self, path: str) -> None:
+        await self.inner.delete(path)
