@@ -10,6 +10,8 @@ callers use the async interface.
 
 from __future__ import annotations
 
+import os
+
 from dockyard.digest import Digest
 from dockyard.errors import DigestInvalid
 from dockyard.storage import paths
@@ -43,6 +45,16 @@ class LocalReads:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None  # removed or replaced since local_path looked
 
+    def size(self, path: str) -> int | None:
+        """The size of the file at storage ``path``, or None if there is none."""
+        target = self.driver.local_path(path)
+        if target is None:
+            return None
+        try:
+            return os.stat(target).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def exists(self, path: str) -> bool:
         """Whether a file exists at storage ``path``."""
         return self.driver.local_path(path) is not None
@@ -56,6 +68,12 @@ class LocalReads:
             return Digest.parse(content.decode("ascii", "replace").strip())
         except DigestInvalid:
             return None
+
+    def linked_blob_size(self, name: str, digest: Digest) -> int | None:
+        """The size of blob ``digest`` if repository ``name`` links it, else None."""
+        if self.link(paths.layer_link(name, digest)) != digest:
+            return None
+        return self.size(paths.blob_data(digest))
 
     def revision(self, name: str, digest: Digest) -> tuple[bool, bytes | None]:
         """Whether repository ``name`` links manifest ``digest``, and its filed descriptor."""
