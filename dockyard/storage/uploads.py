@@ -48,7 +48,9 @@ from dockyard.storage.protocols import UploadStatus
 
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-#: Bytes gathered before one write and one hash update: few calls, bounded memory.
+#: Bytes gathered before one hand-off to the hashing thread and the writer: small
+#: enough that writing starts soon after a chunk begins (the last batch of a chunk is
+#: hashed and written after its final byte arrived), large enough for few thread hops.
 BATCH_SIZE: Final = 1 << 20
 #: Below this, hashing inline is cheaper than handing the buffer to a thread.
 THREAD_HASH_MIN: Final = 64 << 10
@@ -368,27 +370,55 @@ async def _batched(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield b"".join(pending)
 
 
+async def _gathered(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
+    """Group arbitrary chunks into lists of about ``BATCH_SIZE`` bytes, without copying."""
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= BATCH_SIZE:
+            yield pending
+            pending = []
+            size = 0
+    if pending:
+        yield pending
+
+
+def _hash_all(hasher: ResumableHasher, batch: list[bytes]) -> None:
+    for chunk in batch:
+        hasher.update(chunk)
+
+
+async def _write_each(writer: FileWriter, batch: list[bytes]) -> None:
+    for chunk in batch:
+        await writer.write(chunk)
+
+
 async def _pump(chunks: AsyncIterable[bytes], writer: FileWriter, hasher: ResumableHasher) -> None:
     """Write and hash batches in a pipeline.
 
-    While batch N is hashed in a worker thread and written by the writer, batch N+1 is
-    gathered from ``chunks``; each step waits only for its own predecessor.
+    While batch N is hashed in a worker thread and written by the writer (in another),
+    batch N+1 is received from ``chunks``; each step waits only for its own predecessor.
+    Chunks travel as the objects the server delivered: nothing joins or copies them.
     """
     hashing: asyncio.Future[None] | None = None
-    writing: asyncio.Future[int] | None = None
+    writing: asyncio.Future[None] | None = None
     try:
-        async for batch in _batched(chunks):
+        async for batch in _gathered(chunks):
             if hashing is not None:
                 await hashing
                 hashing = None
             if writing is not None:
                 await writing
                 writing = None
-            if len(batch) >= THREAD_HASH_MIN:
-                hashing = asyncio.ensure_future(asyncio.to_thread(hasher.update, batch))
+            if sum(len(chunk) for chunk in batch) >= THREAD_HASH_MIN:
+                hashing = asyncio.ensure_future(asyncio.to_thread(_hash_all, hasher, batch))
             else:
-                hasher.update(batch)
-            writing = asyncio.ensure_future(writer.write(batch))
+                _hash_all(hasher, batch)
+            writing = asyncio.ensure_future(_write_each(writer, batch))
         if hashing is not None:
             await hashing
             hashing = None
