@@ -214,3 +214,25 @@ def test_config_check_accepts_the_debian_packages_config(
     out = capsys.readouterr().out
     assert "auth:    htpasswd" in out
     assert "warning: health: health checks beyond GET /v2/ are not supported" in out
+
+
+def test_serving_supervisor_imports_neither_the_app_nor_auth_nor_cache_clients() -> None:
+    # The supervisor only forks workers: every module it imports is resident memory
+    # counted once more next to theirs.
+    code = (
+        "import sys, dockyard.cli, dockyard.server\n"
+        "heavy = ('dockyard.api', 'dockyard.auth', 'starlette', 'cryptography', 'redis',"
+        " 'aiobotocore', 'dockyard.storage.registry')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_serve_runs_one_worker_unless_configured_otherwise() -> None:
+    from dockyard.config import load
+    from dockyard.server import worker_count
+
+    assert worker_count(load(None)) == 1

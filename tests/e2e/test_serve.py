@@ -70,7 +70,7 @@ def test_serve_without_config_keeps_data_in_a_local_folder(
         cwd=tmp_path,
         env=clean_environment(REGISTRY_HTTP_ADDR=f"127.0.0.1:{port}"),
         port=port,
-        workers=2,
+        workers=1,  # the default (server.DEFAULT_WORKERS)
     )
     server.start()
     try:
