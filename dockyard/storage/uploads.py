@@ -94,13 +94,21 @@ class StorageUploads:
         """Open a new, empty session: start time, empty data, the initial hash state."""
         upload_id = str(uuid.uuid4())
         started = datetime.now(UTC).replace(microsecond=0)
-        await self.driver.put_content(
-            paths.upload_started_at(self.name, upload_id),
-            format_started_at(started).encode("ascii"),
+
+        async def empty_data() -> None:
+            writer = await self.driver.writer(paths.upload_data(self.name, upload_id))
+            await writer.close()
+
+        # Independent files, all durable before the session is handed out: written at
+        # once, their syncs can share one journal commit.
+        await asyncio.gather(
+            self.driver.put_content(
+                paths.upload_started_at(self.name, upload_id),
+                format_started_at(started).encode("ascii"),
+            ),
+            empty_data(),
+            self._save_state(upload_id, ResumableHasher(CANONICAL_ALGORITHM)),
         )
-        writer = await self.driver.writer(paths.upload_data(self.name, upload_id))
-        await writer.close()
-        await self._save_state(upload_id, ResumableHasher(CANONICAL_ALGORITHM))
         return UploadStatus(self.name, upload_id, 0, started)
 
     async def status(self, upload_id: str) -> UploadStatus:
@@ -117,8 +125,7 @@ class StorageUploads:
         """Append a chunk at ``offset`` (the session's size), then acknowledge it."""
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
-            started = await self._started_at(upload_id)
-            writer, hasher, previous = await self._write(upload_id, offset, chunks)
+            started, writer, hasher, previous = await self._write(upload_id, offset, chunks)
             await writer.close()
             if hasher.size != previous:
                 await self._save_state(upload_id, hasher)
@@ -141,10 +148,11 @@ class StorageUploads:
         """
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
-            await self._started_at(upload_id)
-            writer, hasher, _ = await self._write(upload_id, None, final_chunks)
+            _, writer, hasher, _ = await self._write(upload_id, None, final_chunks)
             data_path = paths.upload_data(self.name, upload_id)
-            await writer.commit()
+            blob_path = paths.blob_data(digest)
+            # Whether the content is stored already does not depend on this upload.
+            _, present = await asyncio.gather(writer.commit(), path_exists(self.driver, blob_path))
             try:
                 total = hasher.size
                 if size is not None and size != total:
@@ -158,8 +166,7 @@ class StorageUploads:
             except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
                 await self._remove(upload_id)
                 raise
-            blob_path = paths.blob_data(digest)
-            if not await path_exists(self.driver, blob_path):
+            if not present:
                 await self.driver.move(data_path, blob_path)
             await self.blobs.link(digest)
             await self._remove(upload_id)
@@ -251,14 +258,17 @@ class StorageUploads:
 
     async def _write(
         self, upload_id: str, offset: int | None, chunks: AsyncIterable[bytes] | None
-    ) -> tuple[FileWriter, ResumableHasher, int]:
+    ) -> tuple[datetime, FileWriter, ResumableHasher, int]:
         """Resume the session's writer at its acknowledged size and stream ``chunks`` in.
 
-        Returns the writer still open (the caller closes or commits it), the hasher
-        covering every byte written, and the size acknowledged before. ``offset`` None
-        skips the offset check.
+        Returns the session's start time, the writer still open (the caller closes or
+        commits it), the hasher covering every byte written, and the size acknowledged
+        before. ``offset`` None skips the offset check.
         """
-        current, state = await self._saved_state(upload_id)
+        # Both reads at once; an unknown session fails on its start time.
+        started, (current, state) = await asyncio.gather(
+            self._started_at(upload_id), self._saved_state(upload_id)
+        )
         try:
             writer = await self.driver.writer(paths.upload_data(self.name, upload_id), True)
         except PathNotFound:
@@ -286,7 +296,7 @@ class StorageUploads:
         except BaseException:
             await _close_quietly(writer)
             raise
-        return writer, hasher, current
+        return started, writer, hasher, current
 
     async def _adopt(self, upload_id: str, acknowledged: int) -> FileWriter:
         """A writer continuing upload data that exists only as committed content.
