@@ -45,9 +45,7 @@ async def post(ctx: RequestContext) -> Response:
         digest_param = ctx.query("digest")
         if digest_param is not None:
             digest = Digest.parse(digest_param)
-            uploads = ctx.repository.uploads
-            status = await uploads.create()
-            descriptor = await uploads.commit(status.id, digest, None, _final_body(ctx))
+            descriptor = await ctx.repository.uploads.upload(digest, _final_body(ctx))
             return _created(ctx, descriptor)
     status = await ctx.repository.uploads.create()
     headers = _session_headers(ctx, status.id, status.offset, status.started_at)

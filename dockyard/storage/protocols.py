@@ -117,6 +117,15 @@ class Uploads(Protocol):
         """
         ...
 
+    async def upload(
+        self, digest: Digest, chunks: AsyncIterable[bytes] | None = None
+    ) -> Descriptor:
+        """Store a whole blob sent in one request (a monolithic upload), without a session.
+
+        Verifies like ``commit``: ``DigestInvalid`` on mismatch, nothing kept then.
+        """
+        ...
+
     async def cancel(self, upload_id: str) -> None:
         """Discard the session and its data; ``BlobUploadUnknown`` if it does not exist."""
         ...

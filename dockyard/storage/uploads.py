@@ -149,27 +149,66 @@ class StorageUploads:
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
             _, writer, hasher, _ = await self._write(upload_id, None, final_chunks)
-            data_path = paths.upload_data(self.name, upload_id)
-            blob_path = paths.blob_data(digest)
-            # Whether the content is stored already does not depend on this upload.
-            _, present = await asyncio.gather(writer.commit(), path_exists(self.driver, blob_path))
+            return await self._publish(upload_id, writer, hasher, digest, size)
+
+    async def upload(
+        self, digest: Digest, chunks: AsyncIterable[bytes] | None = None
+    ) -> Descriptor:
+        """Store a whole blob sent in one request: stream, verify, publish and link it.
+
+        No session is recorded (no start time, no hash states): nothing could resume it.
+        The data streams into a fresh upload folder and is published exactly as a
+        session's would be; a crash leaves only that folder, which ``purge`` removes.
+        """
+        upload_id = str(uuid.uuid4())
+        hasher = ResumableHasher(CANONICAL_ALGORITHM)
+        try:
+            writer = await self.driver.writer(paths.upload_data(self.name, upload_id))
             try:
-                total = hasher.size
-                if size is not None and size != total:
-                    raise SizeInvalid(f"the upload holds {total} bytes, not {size}")
-                if digest.algorithm == hasher.algorithm:
-                    actual = hasher.digest()
-                else:
-                    actual = await _hash_stored(self.driver, data_path, digest.algorithm)
-                if actual != digest:
-                    raise DigestInvalid(f"the uploaded content does not match {digest}")
-            except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
-                await self._remove(upload_id)
+                if chunks is not None:
+                    await _pump(chunks, writer, hasher)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await writer.cancel()
                 raise
-            if not present:
-                await self.driver.move(data_path, blob_path)
-            await self.blobs.link(digest)
+        except BaseException:
             await self._remove(upload_id)
+            raise
+        return await self._publish(upload_id, writer, hasher, digest, None)
+
+    async def _publish(
+        self,
+        upload_id: str,
+        writer: FileWriter,
+        hasher: ResumableHasher,
+        digest: Digest,
+        size: int | None,
+    ) -> Descriptor:
+        """Commit the written data, verify it, move it into the blob store and link it.
+
+        The upload folder is removed whether verification succeeds or not.
+        """
+        data_path = paths.upload_data(self.name, upload_id)
+        blob_path = paths.blob_data(digest)
+        # Whether the content is stored already does not depend on this upload.
+        _, present = await asyncio.gather(writer.commit(), path_exists(self.driver, blob_path))
+        try:
+            total = hasher.size
+            if size is not None and size != total:
+                raise SizeInvalid(f"the upload holds {total} bytes, not {size}")
+            if digest.algorithm == hasher.algorithm:
+                actual = hasher.digest()
+            else:
+                actual = await _hash_stored(self.driver, data_path, digest.algorithm)
+            if actual != digest:
+                raise DigestInvalid(f"the uploaded content does not match {digest}")
+        except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
+            await self._remove(upload_id)
+            raise
+        if not present:
+            await self.driver.move(data_path, blob_path)
+        await self.blobs.link(digest)
+        await self._remove(upload_id)
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
     async def cancel(self, upload_id: str) -> None:

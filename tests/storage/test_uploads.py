@@ -13,6 +13,7 @@ from storage_helpers import ALL_DRIVERS, RecordingDriver, chunks
 from dockyard.digest import Digest, ResumableHasher
 from dockyard.errors import (
     BlobUnknown,
+    BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
     SizeInvalid,
@@ -203,6 +204,72 @@ async def test_resume_after_interrupted_chunk_drops_unacknowledged_bytes(
     await repo.uploads.append(status.id, len(ALPHA), chunks(BETA))
     descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + BETA))
     assert descriptor.size == len(ALPHA) + len(BETA)
+
+
+# --- upload in one request ---------------------------------------------------------------
+
+
+async def test_upload_publishes_blob_and_links_it(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    descriptor = await repo.uploads.upload(Digest.of(ALPHA + BETA), chunks(ALPHA, BETA))
+    assert descriptor.digest == Digest.of(ALPHA + BETA)
+    assert descriptor.size == len(ALPHA) + len(BETA)
+    assert await driver.get_content(paths.blob_data(descriptor.digest)) == ALPHA + BETA
+    assert (await repo.blobs.stat(descriptor.digest)).size == len(ALPHA) + len(BETA)
+
+
+async def test_upload_leaves_no_upload_folder(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    await repo.uploads.upload(Digest.of(ALPHA), chunks(ALPHA))
+    with pytest.raises(PathNotFound):
+        await driver.list(paths.uploads_dir(repo.name))
+
+
+async def test_upload_without_body_stores_the_empty_blob(repo: StorageRepository) -> None:
+    descriptor = await repo.uploads.upload(Digest.of(b""))
+    assert descriptor.size == 0
+    assert (await repo.blobs.stat(Digest.of(b""))).size == 0
+
+
+async def test_upload_with_wrong_digest_raises_and_keeps_nothing(
+    repo: StorageRepository, registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    with pytest.raises(DigestInvalid):
+        await repo.uploads.upload(Digest.of(BETA), chunks(ALPHA))
+    for digest in (Digest.of(ALPHA), Digest.of(BETA)):
+        with pytest.raises(BlobUnknown):
+            await registry.blob_store.stat(digest)
+    with pytest.raises(PathNotFound):
+        await driver.list(paths.uploads_dir(repo.name))
+
+
+async def test_upload_cut_short_keeps_nothing(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield ALPHA
+        raise BlobUploadInvalid("the client disconnected")
+
+    with pytest.raises(BlobUploadInvalid):
+        await repo.uploads.upload(Digest.of(ALPHA), broken())
+    with pytest.raises(PathNotFound):
+        await driver.list(paths.uploads_dir(repo.name))
+
+
+async def test_upload_of_existing_blob_links_it(
+    registry: StorageRegistry, repo: StorageRepository
+) -> None:
+    await registry.blob_store.put(ALPHA)
+    descriptor = await repo.uploads.upload(Digest.of(ALPHA), chunks(ALPHA))
+    assert (await repo.blobs.stat(descriptor.digest)).size == len(ALPHA)
+
+
+async def test_upload_verifies_sha512_digest(repo: StorageRepository) -> None:
+    digest = Digest("sha512", hashlib.sha512(ALPHA).hexdigest())
+    descriptor = await repo.uploads.upload(digest, chunks(ALPHA))
+    assert (await repo.blobs.stat(descriptor.digest)).size == len(ALPHA)
 
 
 # --- commit -------------------------------------------------------------------------------
