@@ -2,62 +2,63 @@
 
 A manifest GET by tag reads the tag's link, checks the revision link and reads the
 filed descriptor: three tiny files. Through the async driver interface that is three
-thread hand-offs, each costing more than the read itself. A driver whose content lives
-in local files (it answers ``local_path``) lets these reads run back to back in one
-worker thread instead; any other driver gets ``None`` from ``for_driver`` and the
-callers use the async interface.
+thread hand-offs, each costing more than the read itself. The filesystem driver keeps
+storage path ``/a/b/c`` at ``<root>/a/b/c`` (its documented layout, shared with the
+reference registry), so these reads can run back to back in one worker thread instead;
+other drivers get ``None`` from ``for_driver`` and the callers use the async interface.
+The paths come from the path mapper, built from validated names, tags and digests, so
+they need no second validation here.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
 from dockyard.digest import Digest
 from dockyard.errors import DigestInvalid
 from dockyard.storage import paths
 from dockyard.storage.driver.base import StorageDriver
+from dockyard.storage.driver.filesystem import FilesystemDriver
+
+_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
 
 class LocalReads:
-    """Blocking reads of small files through a local driver's ``local_path``.
+    """Blocking reads of small files below a filesystem driver's root.
 
     Every method blocks: call them in a worker thread (``asyncio.to_thread``).
     """
 
-    def __init__(self, driver: StorageDriver) -> None:
-        self.driver = driver
+    def __init__(self, root: str) -> None:
+        self.root = root
 
     @classmethod
     def for_driver(cls, driver: StorageDriver) -> LocalReads | None:
-        """Local reads for ``driver`` when it keeps content in local files, else None."""
-        if type(driver).local_path is StorageDriver.local_path:
-            return None
-        return cls(driver)
+        """Local reads for ``driver`` when it is the filesystem driver, else None."""
+        if isinstance(driver, FilesystemDriver):
+            return cls(driver.root)
+        return None
 
     def read(self, path: str) -> bytes | None:
-        """The content of the file at storage ``path``, or None if there is none."""
-        target = self.driver.local_path(path)
-        if target is None:
-            return None
+        """The content of the regular file at storage ``path``, or None if there is none."""
         try:
-            with open(target, "rb") as file:
+            with open(self.root + path, "rb") as file:
                 return file.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None  # removed or replaced since local_path looked
+        except _MISSING:
+            return None
 
     def size(self, path: str) -> int | None:
-        """The size of the file at storage ``path``, or None if there is none."""
-        target = self.driver.local_path(path)
-        if target is None:
-            return None
+        """The size of the regular file at storage ``path``, or None if there is none."""
         try:
-            return os.stat(target).st_size
-        except (FileNotFoundError, NotADirectoryError):
+            info = os.stat(self.root + path)
+        except _MISSING:
             return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def exists(self, path: str) -> bool:
-        """Whether a file exists at storage ``path``."""
-        return self.driver.local_path(path) is not None
+        """Whether a regular file exists at storage ``path``."""
+        return self.size(path) is not None
 
     def link(self, path: str) -> Digest | None:
         """The digest the link file at ``path`` holds, or None if absent or damaged."""

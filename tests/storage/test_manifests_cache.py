@@ -144,7 +144,7 @@ def test_cache_does_not_keep_a_manifest_larger_than_an_entry_may_be() -> None:
     assert len(cache) == 0
 
 
-def test_local_reads_exist_for_a_driver_with_local_files(tmp_path: Path) -> None:
+def test_local_reads_exist_for_the_filesystem_driver(tmp_path: Path) -> None:
     assert LocalReads.for_driver(FilesystemDriver(str(tmp_path))) is not None
 
 
