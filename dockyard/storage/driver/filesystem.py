@@ -367,8 +367,16 @@ class _FilesystemWriter(FileWriter):
     async def close(self) -> None:
         self._check_open()
         try:
-            await self._flush()
-            await self._file.run(os.fsync)
+            if self._pending:
+                # The last bytes and the sync in one thread hop.
+                pending, self._pending, self._pending_size = self._pending, [], 0
+                try:
+                    await self._file.run(_append_and_sync, pending)
+                except OSError:
+                    self._size = await self._file.run(_file_size)
+                    raise
+            else:
+                await self._file.run(os.fsync)
         finally:
             self._pending, self._pending_size = [], 0
             await self._file.close()
@@ -542,9 +550,10 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[written:]
 
 
-def _append(fd: int, chunks: list[bytes]) -> None:
-    """Append ``chunks`` with as few ``writev`` calls as the kernel allows, then start
-    their writeback so the ``fsync`` that publishes them has little left to do."""
+def _append(fd: int, chunks: list[bytes], writeback: bool = True) -> None:
+    """Append ``chunks`` with as few ``writev`` calls as the kernel allows, then (with
+    ``writeback``) start their writeback so the ``fsync`` that publishes them has little
+    left to do."""
     total = sum(len(chunk) for chunk in chunks)
     views = [memoryview(chunk) for chunk in chunks]
     first = 0
@@ -555,9 +564,15 @@ def _append(fd: int, chunks: list[bytes]) -> None:
             first += 1
         if written:
             views[first] = views[first][written:]
-    # O_APPEND leaves the position at the end of what was just written.
-    end = os.lseek(fd, 0, os.SEEK_CUR)
-    start_writeback(fd, end - total, total)
+    if writeback:
+        # O_APPEND leaves the position at the end of what was just written.
+        end = os.lseek(fd, 0, os.SEEK_CUR)
+        start_writeback(fd, end - total, total)
+
+
+def _append_and_sync(fd: int, chunks: list[bytes]) -> None:
+    _append(fd, chunks, writeback=False)
+    os.fsync(fd)
 
 
 def _file_size(fd: int) -> int:
