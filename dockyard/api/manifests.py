@@ -9,18 +9,11 @@ from starlette.responses import Response
 
 from dockyard.api.context import RequestContext
 from dockyard.api.responses import empty
-from dockyard.digest import Digest
+from dockyard.descriptor import Descriptor
 from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, TagInvalid, Unsupported
 from dockyard.manifest import Manifest
 from dockyard.reference import TAG_MAX_LENGTH, Reference, validate_tag
 from dockyard.storage.protocols import Repository
-
-
-async def _resolve(repository: Repository, reference: Reference) -> Digest:
-    if reference.digest is not None:
-        return reference.digest
-    assert reference.tag is not None
-    return await repository.tags.resolve(reference.tag)
 
 
 async def _manifest(repository: Repository, reference: Reference) -> Manifest:
@@ -65,12 +58,21 @@ async def get(ctx: RequestContext) -> Response:
     )
 
 
+async def _descriptor(repository: Repository, reference: Reference) -> Descriptor:
+    """The descriptor of the manifest a reference names (see ``_manifest``)."""
+    if reference.digest is not None:
+        return await repository.manifests.stat(reference.digest)
+    assert reference.tag is not None
+    stat_tagged = getattr(repository.manifests, "stat_tagged", None)
+    if stat_tagged is not None:
+        return await cast(Callable[[str], Awaitable[Descriptor]], stat_tagged)(reference.tag)
+    return await repository.manifests.stat(await repository.tags.resolve(reference.tag))
+
+
 async def head(ctx: RequestContext) -> Response:
     """200 with the manifest's type, length and digest, and no body."""
-    repository = ctx.repository
-    digest = await _resolve(repository, _existing(ctx))
-    descriptor = await repository.manifests.stat(digest)
-    digest_text = str(digest)
+    descriptor = await _descriptor(ctx.repository, _existing(ctx))
+    digest_text = str(descriptor.digest)
     return Response(
         b"",
         headers={

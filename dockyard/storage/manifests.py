@@ -181,13 +181,7 @@ class StorageManifests:
         the manifest); body and parse come from the cache when the filed descriptor
         matches an entry.
         """
-        if self._local is not None:
-            linked, filed = await asyncio.to_thread(self._local.revision, self.name, digest)
-        else:
-            linked, filed = await asyncio.gather(
-                self.exists(digest),
-                _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
-            )
+        linked, filed = await self._revision(digest)
         return await self._load(digest, linked, filed)
 
     async def get_tagged(self, tag: str) -> Manifest:
@@ -203,6 +197,16 @@ class StorageManifests:
         if digest is None:
             raise TagUnknown(f"tag {tag} is unknown")
         return await self._load(digest, linked, filed)
+
+    async def _revision(self, digest: Digest) -> tuple[bool, bytes | None]:
+        """Whether the revision is linked here, and its filed descriptor (one step)."""
+        if self._local is not None:
+            return await asyncio.to_thread(self._local.revision, self.name, digest)
+        linked, filed = await asyncio.gather(
+            self.exists(digest),
+            _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
+        )
+        return linked, filed
 
     async def _load(self, digest: Digest, linked: bool, filed: bytes | None) -> Manifest:
         """The manifest ``digest`` given its revision link check and filed descriptor."""
@@ -225,18 +229,30 @@ class StorageManifests:
 
     async def stat(self, digest: Digest) -> Descriptor:
         """The manifest's descriptor, from the filed descriptor when there is one."""
-        link = self.driver.stat(paths.manifest_revision_link(self.name, digest))
-        filed = self.driver.get_content(paths.manifest_descriptor(self.name, digest))
-        linked, descriptor_bytes = await asyncio.gather(link, filed, return_exceptions=True)
-        if isinstance(linked, PathNotFound):
+        linked, filed = await self._revision(digest)
+        return await self._describe(digest, linked, filed)
+
+    async def stat_tagged(self, tag: str) -> Descriptor:
+        """The descriptor of the manifest ``tag`` points at; ``TagUnknown`` if no such tag.
+
+        Like ``get_tagged``, one worker-thread hop on a local driver.
+        """
+        validate_tag(tag)
+        if self._local is None:
+            return await self.stat(await self.tags.resolve(tag))
+        digest, linked, filed = await asyncio.to_thread(self._local.tagged_revision, self.name, tag)
+        if digest is None:
+            raise TagUnknown(f"tag {tag} is unknown")
+        return await self._describe(digest, linked, filed)
+
+    async def _describe(self, digest: Digest, linked: bool, filed: bytes | None) -> Descriptor:
+        if not linked:
             raise ManifestUnknown(f"manifest {digest} is unknown")
-        if isinstance(linked, BaseException):
-            raise linked
-        if isinstance(descriptor_bytes, bytes):
-            descriptor = descriptor_from_bytes(descriptor_bytes)
+        if filed is not None:
+            descriptor = descriptor_from_bytes(filed)
             if descriptor is not None and descriptor.digest == digest:
                 return descriptor
-        return (await self.get(digest)).descriptor()
+        return (await self._load(digest, linked, filed)).descriptor()
 
     async def put(
         self, body: bytes, media_type: str | None, expected: Digest | None = None

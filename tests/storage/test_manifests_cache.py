@@ -150,3 +150,28 @@ def test_local_reads_exist_for_the_filesystem_driver(tmp_path: Path) -> None:
 
 def test_local_reads_do_not_exist_for_the_in_memory_driver() -> None:
     assert LocalReads.for_driver(InMemoryDriver()) is None
+
+
+async def test_stat_tagged_describes_the_manifest_the_tag_points_at(
+    repo: StorageRepository,
+) -> None:
+    body, _, _ = await push_image(repo)
+    await repo.tags.tag("v1", Digest.of(body))
+    descriptor = await repo.manifests.stat_tagged("v1")
+    assert (descriptor.digest, descriptor.size) == (Digest.of(body), len(body))
+    assert descriptor.media_type == OCI_MANIFEST
+
+
+async def test_stat_tagged_of_unknown_tag_raises_tag_unknown(repo: StorageRepository) -> None:
+    with pytest.raises(TagUnknown):
+        await repo.manifests.stat_tagged("missing")
+
+
+async def test_stat_tagged_of_tag_whose_revision_is_unlinked_raises_manifest_unknown(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    body, _, _ = await push_image(repo)
+    await repo.tags.tag("v1", Digest.of(body))
+    await driver.delete(paths.manifest_revision_dir(REPOSITORY, Digest.of(body)))
+    with pytest.raises(ManifestUnknown):
+        await repo.manifests.stat_tagged("v1")
