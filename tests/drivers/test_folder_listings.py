@@ -100,8 +100,10 @@ async def test_least_recently_used_listing_is_dropped_beyond_capacity(
     first, second = tmp_path / "first", tmp_path / "second"
     for folder in (first, second):
         (folder / "x").mkdir(parents=True)
+        (folder / "y").mkdir()
         await settle(folder)
-    listings = FolderListings(capacity=1)
+    # Room for one folder of two names (each folder counts one more than its names).
+    listings = FolderListings(capacity=4)
     listings.names(str(first))
     listings.names(str(second))
     listings.names(str(first))
@@ -147,3 +149,13 @@ def test_whole_second_times_need_the_longer_margin() -> None:
     changed = 10**10
     assert not folder_listings.is_settled(changed, changed, changed + 2 * 10**9)
     assert folder_listings.is_settled(changed, changed, changed + 4 * 10**9)
+
+
+async def test_folder_larger_than_the_capacity_is_not_kept(
+    tmp_path: Path, folder_reads: list[str]
+) -> None:
+    folder = await settled_folder(tmp_path, "a", "b", "c")
+    listings = FolderListings(capacity=3)
+    assert listings.names(str(folder)) == ["a", "b", "c"]
+    assert listings.names(str(folder)) == ["a", "b", "c"]
+    assert folder_reads == [str(folder)] * 2

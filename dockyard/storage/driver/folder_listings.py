@@ -29,8 +29,9 @@ from typing import Final
 SETTLED_NS: Final = 250_000_000
 SETTLED_WHOLE_SECONDS_NS: Final = 3_000_000_000
 _SECOND_NS: Final = 1_000_000_000
-#: Folders whose listings are kept, least recently used dropped first.
-CAPACITY: Final = 4096
+#: Names kept in all (a folder counts one more than its entries), least recently used
+#: folders dropped first: a few MiB at most.
+CAPACITY: Final = 65536
 
 _VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
 #: Names joined by ``/`` (which no name holds), all visible; ``listdir`` omits ``.`` and ``..``.
@@ -58,6 +59,7 @@ class FolderListings:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._capacity = capacity
         self._kept: OrderedDict[str, tuple[_Stamp, list[str]]] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def names(self, folder: str) -> list[str] | None:
@@ -83,9 +85,13 @@ class FolderListings:
         # and moves the times, so the next call reads the folder again.
         if is_settled(st.st_ctime_ns, st.st_mtime_ns, time.time_ns()):
             with self._lock:
+                replaced = self._kept.pop(folder, None)
+                if replaced is not None:
+                    self._size -= len(replaced[1]) + 1
                 self._kept[folder] = (stamp, names)
-                self._kept.move_to_end(folder)
-                while len(self._kept) > self._capacity:
-                    self._kept.popitem(last=False)
+                self._size += len(names) + 1
+                while self._size > self._capacity:
+                    _, (_, dropped) = self._kept.popitem(last=False)
+                    self._size -= len(dropped) + 1
             return list(names)
         return names
