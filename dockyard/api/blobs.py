@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import os
 from typing import Final
 
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.context import RequestContext
@@ -21,7 +22,8 @@ from dockyard.storage.protocols import BlobContent
 OCTET_STREAM: Final = "application/octet-stream"
 #: Blobs are addressed by content, so a client may keep them for good.
 _CACHE_CONTROL: Final = "max-age=31536000"
-_READ_SIZE: Final = 1024 * 1024
+#: Bytes per read of a local blob: few thread hops and sends, two pieces in memory.
+_READ_SIZE: Final = 4 << 20
 
 
 def _headers(descriptor: Descriptor, length: int) -> dict[str, str]:
@@ -90,48 +92,74 @@ async def delete(ctx: RequestContext) -> Response:
 
 def _whole(content: BlobContent, headers: dict[str, str]) -> Response:
     if content.local_path is not None:
-        return _WholeFileResponse(content.local_path, headers=headers, media_type=OCTET_STREAM)
+        return _LocalFileResponse(content.local_path, 0, content.descriptor.size, 200, headers)
     if content.stream is not None:
         return StreamingResponse(content.stream, headers=headers, media_type=OCTET_STREAM)
     raise RuntimeError("blob store returned neither a stream, a file nor a URL")
 
 
 def _part(content: BlobContent, byte_range: ByteRange, headers: dict[str, str]) -> Response:
+    if content.local_path is not None:
+        return _LocalFileResponse(
+            content.local_path, byte_range.start, byte_range.length, 206, headers
+        )
     if content.stream is not None:
         stream = content.stream
-    elif content.local_path is not None:
-        stream = _read_file(content.local_path, byte_range.start, byte_range.length)
     else:
         raise RuntimeError("blob store returned neither a stream, a file nor a URL")
     return StreamingResponse(stream, status_code=206, headers=headers, media_type=OCTET_STREAM)
 
 
-async def _read_file(path: str, offset: int, length: int) -> AsyncIterator[bytes]:
-    """Bytes ``[offset, offset+length)`` of a local file, read in worker threads."""
-    file = await asyncio.to_thread(open, path, "rb")
-    try:
-        await asyncio.to_thread(file.seek, offset)
-        remaining = length
-        while remaining > 0:
-            chunk = await asyncio.to_thread(file.read, min(remaining, _READ_SIZE))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        await asyncio.to_thread(file.close)
+class _LocalFileResponse(Response):
+    """Bytes ``[offset, offset+length)`` of a local file, read ahead in worker threads.
 
-
-class _WholeFileResponse(FileResponse):
-    """A whole-file response (sent with ``pathsend`` where the server offers it).
-
-    The request's ``Range`` was already judged by this module (and found absent,
-    malformed or ignorable), so Starlette must not interpret it a second time.
+    The next piece is read while the previous one is sent. Measured under granian on
+    the 2-core machine, this outruns ``http.response.pathsend`` (about 1 GB/s against
+    650 MB/s for a 256 MiB blob), which the server copies through in small reads.
     """
 
+    def __init__(
+        self, path: str, offset: int, length: int, status_code: int, headers: dict[str, str]
+    ) -> None:
+        super().__init__(None, status_code, headers, OCTET_STREAM)
+        self.path = path
+        self.offset = offset
+        self.length = length
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = scope.get("headers", [])
-        if any(key == b"range" for key, _ in headers):
-            scope = dict(scope)
-            scope["headers"] = [(k, v) for k, v in headers if k != b"range"]
-        await super().__call__(scope, receive, send)
+        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY | os.O_CLOEXEC)
+        ahead: asyncio.Future[bytes] | None = None
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            position, end = self.offset, self.offset + self.length
+            if position >= end:
+                await send({"type": "http.response.body", "body": b""})
+                return
+            ahead = _read_ahead(fd, position, end)
+            while ahead is not None:
+                chunk = await ahead
+                if not chunk:
+                    raise RuntimeError("the blob's file is shorter than its size")
+                position += len(chunk)
+                ahead = _read_ahead(fd, position, end) if position < end else None
+                await send(
+                    {"type": "http.response.body", "body": chunk, "more_body": ahead is not None}
+                )
+        finally:
+            if ahead is not None:
+                # Its thread still reads from fd: let it finish before closing.
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait([ahead])
+            os.close(fd)
+
+
+def _read_ahead(fd: int, position: int, end: int) -> asyncio.Future[bytes]:
+    return asyncio.ensure_future(
+        asyncio.to_thread(os.pread, fd, min(_READ_SIZE, end - position), position)
+    )
