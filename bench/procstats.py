@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _PROC = Path("/proc")
@@ -19,6 +19,7 @@ class ProcessUsage:
     processes: int
     rss_now_bytes: int = 0
     pss_now_bytes: int = 0
+    peak_rss_by_pid: dict[int, int] = field(default_factory=dict)
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -78,10 +79,12 @@ def usage(root: int) -> ProcessUsage:
     (shared pages split between their sharers) is given beside it for that reason.
     """
     tree = [root, *_children(root)]
+    peaks = {pid: _kib_field(pid, "status", "VmHWM") for pid in tree}
     return ProcessUsage(
-        peak_rss_bytes=sum(_kib_field(pid, "status", "VmHWM") for pid in tree),
+        peak_rss_bytes=sum(peaks.values()),
         cpu_seconds=sum(_cpu_seconds(pid, with_reaped=True) for pid in tree),
         processes=len(tree),
         rss_now_bytes=sum(_kib_field(pid, "status", "VmRSS") for pid in tree),
         pss_now_bytes=sum(_kib_field(pid, "smaps_rollup", "Pss") for pid in tree),
+        peak_rss_by_pid=peaks,
     )

@@ -166,6 +166,10 @@ class Workloads:
         self.result.samples["processes"] = use.processes
         self.result.samples["rss_now_mib"] = round(use.rss_now_bytes / MiB, 1)
         self.result.samples["pss_now_mib"] = round(use.pss_now_bytes / MiB, 1)
+        # The root first, then its children: which process holds the memory.
+        self.result.samples["peak_rss_by_process_mib"] = [
+            round(b / MiB, 1) for b in use.peak_rss_by_pid.values()
+        ]
         self.result.seconds = time.perf_counter() - started
         return self.result
 
