@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "latest.md").write_text(
         report.markdown_table(results) + "\n" + report.machine_line(results) + "\n"
     )
+    print(report.text_table(results), flush=True)
     try:
         report.draw_chart(args.out / "latest.png", results)
     except ImportError as exc:
         _log(f"no chart: {exc} (install the bench extra: pip install -e '.[bench]')")
-    print(report.text_table(results))
     _log(
         f"wrote latest.json, latest.md, latest.png to {args.out} "
         f"in {time.perf_counter() - began:.0f} s"

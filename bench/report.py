@@ -96,10 +96,22 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(path: Path, results: dict[str, Any]) -> None:
     """Write the results atomically (a reader never sees half a file)."""
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, allow_nan=False, default=str) + "\n")
+    text = json.dumps(_finite(results), indent=2, allow_nan=False, default=str)
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)
 
 
