@@ -10,6 +10,8 @@
   with a key from ``signingkey``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from dockyard.auth.base import (
     Access,
     AccessDenied,
@@ -19,7 +21,20 @@ from dockyard.auth.base import (
     Request,
 )
 from dockyard.auth.errors import AuthConfigError
-from dockyard.auth.factory import from_config
+
+if TYPE_CHECKING:
+    from dockyard.auth.factory import from_config
+
+
+def __getattr__(name: str) -> Any:
+    # The HTTP layer imports ``base`` on every worker; the schemes (bcrypt, cryptography:
+    # about 10 MiB per process) load only where the configuration asks for one.
+    if name == "from_config":
+        from dockyard.auth.factory import from_config
+
+        return from_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Access",

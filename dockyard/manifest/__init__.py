@@ -9,10 +9,25 @@ Docker schema1 signed manifest (``schema1``). ``detect`` decides which type a bo
 on the request path, call it through ``asyncio.to_thread`` for large bodies.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from dockyard.manifest.base import MAX_MANIFEST_SIZE, Manifest
 from dockyard.manifest.external import external_layers
 from dockyard.manifest.parse import parse_manifest
-from dockyard.manifest.schema1 import canonical_payload, sign_schema1
+
+if TYPE_CHECKING:
+    from dockyard.manifest.schema1 import canonical_payload, sign_schema1
+
+
+def __getattr__(name: str) -> Any:
+    # schema1 checks signatures with ``cryptography`` (about 10 MiB per process): loaded
+    # on first use, since most registries never see a schema1 manifest.
+    if name in ("canonical_payload", "sign_schema1"):
+        from dockyard.manifest import schema1
+
+        return getattr(schema1, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_MANIFEST_SIZE",

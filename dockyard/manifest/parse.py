@@ -20,9 +20,15 @@ from dockyard.manifest.detect import detect_media_type
 from dockyard.manifest.docker import parse_docker_manifest, parse_docker_manifest_list
 from dockyard.manifest.fields import load_object
 from dockyard.manifest.oci import parse_oci_index, parse_oci_manifest
-from dockyard.manifest.schema1 import parse_schema1
 
 Parser = Callable[[bytes, dict[str, Any]], Manifest]
+
+
+def parse_schema1(body: bytes, raw: dict[str, Any]) -> Manifest:
+    """``schema1.parse_schema1``, imported on first use (it loads ``cryptography``)."""
+    from dockyard.manifest import schema1
+
+    return schema1.parse_schema1(body, raw)
 
 
 PARSERS: Final[dict[str, Parser]] = {

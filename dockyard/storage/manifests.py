@@ -30,9 +30,8 @@ from dockyard.errors import (
     ManifestUnverified,
     TagUnknown,
 )
-from dockyard.manifest import Manifest, canonical_payload, parse_manifest
+from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
-from dockyard.manifest.schema1 import resign
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
@@ -84,6 +83,8 @@ async def _signed_schema1(driver: StorageDriver, name: str, digest: Digest, body
     try:
         return await driver.get_content(paths.schema1_signed(name, digest))
     except PathNotFound:
+        from dockyard.manifest.schema1 import resign  # loads cryptography: schema1 only
+
         return await asyncio.to_thread(resign, body, schema1_signing_key())
 
 
@@ -264,6 +265,8 @@ class StorageManifests:
         await self._verify_references(manifest)
         digest = manifest.digest
         if manifest.media_type in _SCHEMA1_TYPES:
+            from dockyard.manifest.schema1 import canonical_payload  # loads cryptography
+
             # As the reference: the blob is the canonical payload, so its content matches
             # its digest and either registry can serve it; the signatures are kept aside.
             await self.blobs.store.put_as(digest, canonical_payload(manifest), manifest.media_type)
