@@ -1,12 +1,13 @@
 """Resumable blob upload sessions, in the reference registry's ``_uploads`` layout.
 
 A session is a folder ``_uploads/<id>/`` holding ``startedat`` (RFC 3339, UTC), the
-uncommitted ``data`` and ``hashstates/sha256/<offset>``: the sha256 state after the first
-``offset`` bytes, in Go's marshaled form. A hash state file is the acknowledgement of a
-chunk: it is written only after the chunk's bytes are durable, so the largest saved
-offset is the last byte the registry promised to keep. Bytes past it (a chunk cut off
-mid-way) are truncated when the session resumes. Nothing lives in process memory, so
-any process sharing the storage, including the reference registry, can resume a session.
+uncommitted ``data`` (from the first chunk on) and ``hashstates/sha256/<offset>``: the
+sha256 state after the first ``offset`` bytes, in Go's marshaled form. A hash state file
+is the acknowledgement of a chunk: it is written only after the chunk's bytes are
+durable, so the largest saved offset is the last byte the registry promised to keep.
+Bytes past it (a chunk cut off mid-way) are truncated when the session resumes. Nothing
+lives in process memory, so any process sharing the storage, including the reference
+registry, can resume a session.
 
 sha512 commits: only the sha256 state is kept while bytes stream in (nearly every client
 uses sha256). A commit that asks for a sha512 digest re-reads the committed upload data
@@ -91,22 +92,20 @@ class StorageUploads:
     # -- sessions --------------------------------------------------------------------------
 
     async def create(self) -> UploadStatus:
-        """Open a new, empty session: start time, empty data, the initial hash state."""
+        """Open a new, empty session: start time and the initial hash state.
+
+        The data file is created by the first chunk (or the commit): an empty session
+        needs none, and every reader treats a missing one as empty.
+        """
         upload_id = str(uuid.uuid4())
         started = datetime.now(UTC).replace(microsecond=0)
-
-        async def empty_data() -> None:
-            writer = await self.driver.writer(paths.upload_data(self.name, upload_id))
-            await writer.close()
-
-        # Independent files, all durable before the session is handed out: written at
+        # Independent files, both durable before the session is handed out: written at
         # once, their syncs can share one journal commit.
         await asyncio.gather(
             self.driver.put_content(
                 paths.upload_started_at(self.name, upload_id),
                 format_started_at(started).encode("ascii"),
             ),
-            empty_data(),
             self._save_state(upload_id, ResumableHasher(CANONICAL_ALGORITHM)),
         )
         return UploadStatus(self.name, upload_id, 0, started)
@@ -348,7 +347,12 @@ class StorageUploads:
         try:
             info = await self.driver.stat(data_path)
             stream = await self.driver.reader(data_path, 0, min(info.size, acknowledged))
-        except (PathNotFound, InvalidOffset):
+        except PathNotFound:
+            if acknowledged == 0:
+                # No data yet: the session was created without any (see ``create``).
+                return await self.driver.writer(data_path, append=False)
+            raise BlobUploadUnknown("the upload session is unknown") from None
+        except InvalidOffset:
             raise BlobUploadUnknown("the upload session is unknown") from None
         writer = await self.driver.writer(data_path, append=False)
         try:
