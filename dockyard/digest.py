@@ -48,9 +48,7 @@ class Digest:
         if expected is None:
             raise DigestInvalid(f"unsupported digest algorithm {algorithm[:32]!r}")
         if len(hex_part) != expected or not _HEX.fullmatch(hex_part):
-            raise DigestInvalid(
-                f"{algorithm} digest must be {expected} lowercase hex characters"
-            )
+            raise DigestInvalid(f"{algorithm} digest must be {expected} lowercase hex characters")
         return cls(algorithm, hex_part)
 
     @classmethod

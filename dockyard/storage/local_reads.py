@@ -2,59 +2,37 @@
 
 A manifest GET by tag reads the tag's link, checks the revision link and reads the
 filed descriptor: three tiny files. Through the async driver interface that is three
-thread hand-offs, each costing more than the read itself. The filesystem driver keeps
-storage path ``/a/b/c`` at ``<root>/a/b/c`` (its documented layout, shared with the
-reference registry), so these reads can run back to back in one worker thread instead;
-other drivers get ``None`` from ``for_driver`` and the callers use the async interface.
-The paths come from the path mapper, built from validated names, tags and digests, so
-they need no second validation here.
+thread hand-offs, each costing more than the read itself. Drivers over local storage
+offer blocking reads (``StorageDriver.blocking_reads``), so these reads can run back to
+back in one worker thread instead; other drivers give None and the callers use the async
+interface. The paths come from the path mapper, built from validated names, tags and
+digests.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-
 from dockyard.digest import Digest
 from dockyard.errors import DigestInvalid
 from dockyard.storage import paths
-from dockyard.storage.driver.base import StorageDriver
-from dockyard.storage.driver.filesystem import FilesystemDriver
-
-_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+from dockyard.storage.driver.base import BlockingReads, StorageDriver
 
 
 class LocalReads:
-    """Blocking reads of small files below a filesystem driver's root.
+    """Reads of links, revisions and descriptors through a driver's blocking reads.
 
     Every method blocks: call them in a worker thread (``asyncio.to_thread``).
     """
 
-    def __init__(self, root: str) -> None:
-        self.root = root
+    def __init__(self, files: BlockingReads) -> None:
+        self.files = files
+        self.read = files.read
+        self.size = files.size
 
     @classmethod
     def for_driver(cls, driver: StorageDriver) -> LocalReads | None:
-        """Local reads for ``driver`` when it is the filesystem driver, else None."""
-        if isinstance(driver, FilesystemDriver):
-            return cls(driver.root)
-        return None
-
-    def read(self, path: str) -> bytes | None:
-        """The content of the regular file at storage ``path``, or None if there is none."""
-        try:
-            with open(self.root + path, "rb") as file:
-                return file.read()
-        except _MISSING:
-            return None
-
-    def size(self, path: str) -> int | None:
-        """The size of the regular file at storage ``path``, or None if there is none."""
-        try:
-            info = os.stat(self.root + path)
-        except _MISSING:
-            return None
-        return info.st_size if stat.S_ISREG(info.st_mode) else None
+        """Local reads for ``driver`` when it offers blocking reads, else None."""
+        files = driver.blocking_reads()
+        return cls(files) if files is not None else None
 
     def exists(self, path: str) -> bool:
         """Whether a regular file exists at storage ``path``."""

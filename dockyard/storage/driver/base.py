@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 from dockyard.errors import DockyardError
 
@@ -94,6 +94,18 @@ class FileInfo:
     size: int
     mod_time: datetime
     is_dir: bool
+
+
+class BlockingReads(Protocol):
+    """Blocking access to small committed files (see ``StorageDriver.blocking_reads``)."""
+
+    def read(self, path: str) -> bytes | None:
+        """The content of the file at ``path``, or None if there is none."""
+        ...
+
+    def size(self, path: str) -> int | None:
+        """The size of the file at ``path``, or None if there is none."""
+        ...
 
 
 class FileWriter(ABC):
@@ -232,6 +244,15 @@ class StorageDriver(ABC):
 
         Drivers over local storage offer it so that a listing that reads many folders one
         after another (the catalog) runs whole in one thread hop instead of one per step.
+        """
+        return None
+
+    def blocking_reads(self) -> BlockingReads | None:
+        """Blocking reads of small committed files, to call in a worker thread, or None.
+
+        Drivers over local storage offer it so that a request needing several tiny reads
+        (a tag link, a revision link, a descriptor) makes them in one thread hop. The paths
+        must come from the path mapper: they are not validated again.
         """
         return None
 

@@ -144,6 +144,10 @@ class FilesystemDriver(StorageDriver):
         targets = [(path, self._os_path(path, allow_root=True)) for path in paths]
         return await asyncio.to_thread(_list_names, self._listings, targets)
 
+    def blocking_reads(self) -> _LocalFiles:
+        """Blocking reads of files below the root (paths from the path mapper)."""
+        return _LocalFiles(self._root)
+
     def blocking_list_names(
         self,
     ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]:
@@ -647,3 +651,27 @@ def _remove(target: str) -> bool:
 def _unlink_quietly(file: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(file)
+
+
+_MISSING: Final = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+class _LocalFiles:
+    """``BlockingReads`` of committed files below a root directory."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(self.root + path, "rb") as file:
+                return file.read()
+        except _MISSING:
+            return None
+
+    def size(self, path: str) -> int | None:
+        try:
+            info = os.stat(self.root + path)
+        except _MISSING:
+            return None
+        return info.st_size if statmod.S_ISREG(info.st_mode) else None
