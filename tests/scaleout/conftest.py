@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 # The real-process helpers of the end-to-end tests and the Redis server of the cache
@@ -126,3 +127,10 @@ def _need_skopeo() -> None:
             "skopeo (Debian package) is missing",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """A plain HTTP client for the instances and the balancer (follows presigned 307s)."""
+    with httpx.Client(timeout=120, follow_redirects=True) as http:
+        yield http

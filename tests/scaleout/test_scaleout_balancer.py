@@ -5,7 +5,6 @@ killed mid-upload while the balancer sends the rest to the survivor."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,12 +26,6 @@ from scaleout_cluster import kill
 from scaleout_nginx import Balancer
 
 NAME = "balanced/app"
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=120, follow_redirects=True) as http:
-        yield http
 
 
 def requests_served(instance: ServerProcess, method: str, upload_id: str) -> int:

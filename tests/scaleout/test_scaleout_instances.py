@@ -3,10 +3,7 @@ upload may land on either, and whatever one commits the other serves at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from e2e_processes import ServerProcess
 from redis import Redis
 from scaleout_client import (
@@ -25,12 +22,6 @@ from dockyard.digest import Digest
 from dockyard.storage.cache.redis import blob_key, link_key
 
 NAME = "scale/out"
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=120, follow_redirects=True) as http:
-        yield http
 
 
 def test_chunked_upload_alternating_between_instances_completes(
