@@ -192,7 +192,7 @@ class LinkedBlobStore:
     async def stat(self, digest: Digest) -> Descriptor:
         """The blob's descriptor; ``BlobUnknown`` unless linked here and its content exists."""
         if self._local is not None:
-            size = await asyncio.to_thread(self._local.linked_blob_size, self.name, digest)
+            size = await self._local.linked_blob_size(self.name, digest)
             if size is None:
                 raise BlobUnknown(digest)
             return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=size)

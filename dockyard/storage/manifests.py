@@ -194,7 +194,7 @@ class StorageManifests:
         validate_tag(tag)
         if self._local is None:
             return await self.get(await self.tags.resolve(tag))
-        digest, linked, filed = await asyncio.to_thread(self._local.tagged_revision, self.name, tag)
+        digest, linked, filed = await self._local.tagged_revision(self.name, tag)
         if digest is None:
             raise TagUnknown(f"tag {tag} is unknown")
         return await self._load(digest, linked, filed)
@@ -202,7 +202,7 @@ class StorageManifests:
     async def _revision(self, digest: Digest) -> tuple[bool, bytes | None]:
         """Whether the revision is linked here, and its filed descriptor (one step)."""
         if self._local is not None:
-            return await asyncio.to_thread(self._local.revision, self.name, digest)
+            return await self._local.revision(self.name, digest)
         linked, filed = await asyncio.gather(
             self.exists(digest),
             _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
@@ -241,7 +241,7 @@ class StorageManifests:
         validate_tag(tag)
         if self._local is None:
             return await self.stat(await self.tags.resolve(tag))
-        digest, linked, filed = await asyncio.to_thread(self._local.tagged_revision, self.name, tag)
+        digest, linked, filed = await self._local.tagged_revision(self.name, tag)
         if digest is None:
             raise TagUnknown(f"tag {tag} is unknown")
         return await self._describe(digest, linked, filed)

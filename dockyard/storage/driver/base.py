@@ -19,9 +19,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from dockyard.errors import DockyardError
+
+if TYPE_CHECKING:
+    from dockyard.storage.driver.read_memo import ReadMemo
 
 _COMPONENT: Final = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -253,6 +256,14 @@ class StorageDriver(ABC):
         Drivers over local storage offer it so that a request needing several tiny reads
         (a tag link, a revision link, a descriptor) makes them in one thread hop. The paths
         must come from the path mapper: they are not validated again.
+        """
+        return None
+
+    def read_memo(self) -> ReadMemo | None:
+        """Remembered answers of ``blocking_reads`` that stay true, or None.
+
+        Drivers over local storage whose changes the kernel reports (see ``read_memo``)
+        offer it, so that hot small reads skip the worker thread while nothing changed.
         """
         return None
 

@@ -41,6 +41,7 @@ from dockyard.storage.driver.base import (
     validate_path,
 )
 from dockyard.storage.driver.folder_listings import FolderListings
+from dockyard.storage.driver.read_memo import ReadMemo
 from dockyard.storage.driver.writeback import start_writeback
 
 _P = ParamSpec("_P")
@@ -73,6 +74,8 @@ class FilesystemDriver(StorageDriver):
     def __init__(self, rootdirectory: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         self._root = os.path.abspath(os.fspath(rootdirectory))
         self._listings = FolderListings()
+        self._memo: ReadMemo | None = None
+        self._memo_decided = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
@@ -147,6 +150,18 @@ class FilesystemDriver(StorageDriver):
     def blocking_reads(self) -> _LocalFiles:
         """Blocking reads of files below the root (paths from the path mapper)."""
         return _LocalFiles(self._root)
+
+    def read_memo(self) -> ReadMemo | None:
+        """One memo of small reads per driver, kept true by inotify on local file systems."""
+        if not self._memo_decided:
+            self._memo_decided = True
+            self._memo = ReadMemo.for_root(self.blocking_reads(), self._root)
+        return self._memo
+
+    async def close(self) -> None:
+        if self._memo is not None:
+            self._memo.close()
+            self._memo, self._memo_decided = None, False
 
     def blocking_list_names(
         self,

@@ -1,0 +1,224 @@
+"""The read memo: small reads answered from memory until inotify reports a change.
+
+Real files and a real inotify queue; changes are made the ways registries make them
+(rename over, write in place, delete a folder), some from another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.storage import paths
+from dockyard.storage.driver.filesystem import FilesystemDriver
+from dockyard.storage.driver.read_memo import ReadMemo, Unremembered, file_system_type
+from dockyard.storage.local_reads import LocalReads
+
+LINK = paths.tag_current_link("app", "v1")
+TAGS = LINK.removesuffix("/v1/current/link")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "root"
+    write(folder, LINK, b"sha256:" + b"a" * 64)
+    return folder
+
+
+@pytest.fixture
+def memo(root: Path) -> Iterator[ReadMemo]:
+    memo = ReadMemo.for_root(FilesystemDriver(root).blocking_reads(), str(root))
+    assert memo is not None, "the test folder is on a local file system"
+    yield memo
+    memo.close()
+
+
+def write(root: Path, path: str, content: bytes) -> None:
+    """Replace the file as dockyard does: a temporary file renamed over it."""
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, target)
+
+
+async def learn(memo: ReadMemo, path: str, kind: str = "read") -> object:
+    """Read ``path`` through a recording in a worker thread, then let the memo keep it."""
+    recording = memo.recording()
+    value = await asyncio.to_thread(getattr(recording, kind), path)
+    memo.remember(recording)
+    return value
+
+
+def recall(memo: ReadMemo, path: str, kind: str = "read") -> object:
+    memo.refresh()
+    return getattr(memo, kind)(path)
+
+
+def watches(memo: ReadMemo) -> int:
+    """How many folders the memo's inotify instance watches (from the kernel)."""
+    info = Path(f"/proc/self/fdinfo/{memo.inotify.fd}").read_text()
+    return sum(1 for line in info.splitlines() if line.startswith("inotify wd:"))
+
+
+async def test_read_is_answered_from_memory_once_learned(memo: ReadMemo) -> None:
+    learned = await learn(memo, LINK)
+    assert recall(memo, LINK) == learned == b"sha256:" + b"a" * 64
+
+
+def test_unlearned_read_is_unremembered(memo: ReadMemo) -> None:
+    with pytest.raises(Unremembered):
+        recall(memo, LINK)
+
+
+async def test_file_replaced_by_rename_is_forgotten(memo: ReadMemo, root: Path) -> None:
+    await learn(memo, LINK)
+    write(root, LINK, b"sha256:" + b"b" * 64)
+    with pytest.raises(Unremembered):
+        recall(memo, LINK)
+
+
+async def test_file_rewritten_in_place_is_forgotten(memo: ReadMemo, root: Path) -> None:
+    await learn(memo, LINK)
+    with (root / LINK.lstrip("/")).open("r+b") as file:  # as the reference writes links
+        file.write(b"sha256:" + b"c" * 64)
+    with pytest.raises(Unremembered):
+        recall(memo, LINK)
+
+
+async def test_change_by_another_process_is_seen_when_its_write_returned(
+    memo: ReadMemo, root: Path
+) -> None:
+    await learn(memo, LINK)
+    script = "import os,sys; p=sys.argv[1]; open(p+'.t','wb').write(b'x'); os.replace(p+'.t',p)"
+    subprocess.run([sys.executable, "-c", script, str(root / LINK.lstrip("/"))], check=True)
+    with pytest.raises(Unremembered):
+        recall(memo, LINK)
+
+
+async def test_deleted_folder_is_forgotten(memo: ReadMemo, root: Path) -> None:
+    await learn(memo, LINK)
+    shutil.rmtree(root / TAGS.lstrip("/") / "v1")
+    with pytest.raises(Unremembered):
+        recall(memo, LINK)
+
+
+async def test_absent_file_in_existing_folder_is_remembered_as_absent(memo: ReadMemo) -> None:
+    path = LINK.replace("link", "other")
+    assert await learn(memo, path) is None
+    assert recall(memo, path) is None
+
+
+async def test_creating_a_remembered_absent_file_forgets_it(memo: ReadMemo, root: Path) -> None:
+    path = LINK.replace("link", "other")
+    await learn(memo, path)
+    write(root, path, b"new")
+    with pytest.raises(Unremembered):
+        recall(memo, path)
+
+
+async def test_file_in_absent_folders_is_remembered_as_absent(memo: ReadMemo) -> None:
+    path = f"{TAGS}/v2/current/link"
+    assert await learn(memo, path) is None
+    assert recall(memo, path) is None
+
+
+async def test_creating_the_folders_of_a_remembered_absent_file_forgets_it(
+    memo: ReadMemo, root: Path
+) -> None:
+    path = f"{TAGS}/v2/current/link"
+    await learn(memo, path)
+    write(root, path, b"sha256:" + b"d" * 64)
+    with pytest.raises(Unremembered):
+        recall(memo, path)
+
+
+async def test_size_is_remembered_and_forgotten_on_delete(memo: ReadMemo, root: Path) -> None:
+    assert await learn(memo, LINK, "size") == 71
+    assert recall(memo, LINK, "size") == 71
+    (root / LINK.lstrip("/")).unlink()
+    with pytest.raises(Unremembered):
+        recall(memo, LINK, "size")
+
+
+async def test_change_between_read_and_remember_is_not_remembered(
+    memo: ReadMemo, root: Path
+) -> None:
+    recording = memo.recording()
+    await asyncio.to_thread(recording.read, LINK)
+    write(root, LINK, b"sha256:" + b"e" * 64)  # lands after the read, before remember
+    memo.remember(recording)
+    with pytest.raises(Unremembered):
+        recall(memo, LINK)
+
+
+async def test_capacity_evicts_least_recently_used_and_unwatches(root: Path) -> None:
+    memo = ReadMemo(FilesystemDriver(root).blocking_reads(), str(root), capacity=2)
+    try:
+        paths = [f"{TAGS}/t{i}/current/link" for i in range(3)]
+        for path in paths:
+            write(root, path, b"x")
+            await learn(memo, path)
+        with pytest.raises(Unremembered):
+            recall(memo, paths[0])
+        assert recall(memo, paths[2]) == b"x"
+        assert watches(memo) == 2
+    finally:
+        memo.close()
+
+
+async def test_forgotten_folders_are_no_longer_watched(memo: ReadMemo, root: Path) -> None:
+    await learn(memo, LINK)
+    write(root, LINK, b"sha256:" + b"f" * 64)
+    memo.refresh()
+    assert watches(memo) == 0
+
+
+async def test_lost_events_forget_everything(root: Path) -> None:
+    memo = ReadMemo(FilesystemDriver(root).blocking_reads(), str(root))
+    try:
+        await learn(memo, LINK)
+        folder = (root / LINK.lstrip("/")).parent
+        limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+        # More events than the queue holds, without draining: the kernel drops some.
+        # (Distinct names: the kernel merges an event identical to the one before it.)
+        for number in range(limit // 2 + 10):
+            (folder / f"noise-{number}").write_bytes(b"x")
+        memo.refresh()
+        with pytest.raises(Unremembered):
+            memo.read(LINK)
+        assert watches(memo) == 0
+    finally:
+        memo.close()
+
+
+async def test_local_reads_answer_a_tag_without_a_thread_once_learned(root: Path) -> None:
+    driver = FilesystemDriver(root)
+    local = LocalReads.for_driver(driver)
+    assert local is not None
+    assert local.memo is not None
+    digest, linked, _ = await local.tagged_revision("app", "v1")
+    assert str(digest) == "sha256:" + "a" * 64
+    assert not linked
+    # Answered from memory, the call completes at its first step: a thread hop would
+    # suspend it on a future.
+    answering = local.tagged_revision("app", "v1")
+    with pytest.raises(StopIteration) as answered:
+        answering.send(None)
+    assert answered.value.value[0] == digest
+    await driver.close()
+
+
+def test_file_system_type_names_the_mount_holding_the_folder() -> None:
+    assert file_system_type("/proc/self") == "proc"
+
+
+def test_memo_is_refused_where_inotify_misses_changes(tmp_path: Path) -> None:
+    assert ReadMemo.for_root(FilesystemDriver(tmp_path).blocking_reads(), "/proc") is None
