@@ -18,15 +18,15 @@ from typing import Final, cast
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.api import base, blobs, catalog, manifests, referrers, tags, uploads
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.errors import MethodUnsupported, error_response, internal_error, json_error
-from dockyard.api.responses import API_VERSION
-from dockyard.api.routes import Endpoint, match
+from dockyard.api.responses import API_VERSION, PreparedResponse
+from dockyard.api.routes import Endpoint, parse
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
 from dockyard.auth.base import Access, Authorizer
@@ -49,9 +49,9 @@ HANDLERS: Final[Mapping[Endpoint, Mapping[str, Handler]]] = {
     },
     Endpoint.TAGS: {"GET": tags.get},
     Endpoint.REFERRERS: {"GET": referrers.get},
+    # Uploads: ``.../blobs/uploads/`` opens sessions; ``.../blobs/uploads/<id>`` is one.
+    Endpoint.UPLOAD: {"POST": uploads.post},
 }
-#: Uploads: ``.../blobs/uploads/`` opens sessions; ``.../blobs/uploads/<id>`` is one.
-_NEW_UPLOAD: Final[Mapping[str, Handler]] = {"POST": uploads.post}
 _UPLOAD_SESSION: Final[Mapping[str, Handler]] = {
     "GET": uploads.get,
     "PATCH": uploads.patch,
@@ -66,12 +66,6 @@ _DELETE: Final[tuple[str, ...]] = ("delete",)
 
 logger = logging.getLogger("dockyard.api")
 access_logger = logging.getLogger("dockyard.access")
-
-
-def _handlers_for(endpoint: Endpoint, arg: str) -> Mapping[str, Handler]:
-    if endpoint is Endpoint.UPLOAD:
-        return _UPLOAD_SESSION if arg else _NEW_UPLOAD
-    return HANDLERS[endpoint]
 
 
 def _access(endpoint: Endpoint, name: str, method: str) -> list[Access]:
@@ -89,69 +83,77 @@ def _access(endpoint: Endpoint, name: str, method: str) -> list[Access]:
     return [Access("repository", name, actions)]
 
 
-def _optional_access(endpoint: Endpoint, method: str, request: Request) -> tuple[Access, ...]:
+def _optional_access(endpoint: Endpoint, method: str, ctx: RequestContext) -> tuple[Access, ...]:
     """Access a request can use but does not need: the source of a cross-repository mount.
 
     Naming it lets a token challenge ask for it, so clients that only follow challenges
     get a mount (201) rather than a fresh upload session (202).
     """
     if endpoint is Endpoint.UPLOAD and method == "POST":
-        source = request.query_params.get("from")
-        if source and request.query_params.get("mount") and is_valid_name(source):
+        source = ctx.query("from")
+        if source and ctx.query("mount") and is_valid_name(source):
             return (Access("repository", source, _PULL),)
     return ()
 
 
 class V2Dispatcher:
-    """The ASGI app behind ``/v2/``: routing, access, read-only mode, errors."""
+    """The ASGI app behind ``/v2/``: routing, access, read-only mode, errors.
+
+    This is the path of every API request, small ones included (a manifest GET costs a
+    few tens of microseconds in all), so it works on the ASGI scope and messages
+    directly: no Starlette ``Request`` unless a handler wants one, and responses whose
+    ``__call__`` would only send their start and body are sent here as two messages.
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self.handle(request)
-        response.raw_headers.append(API_VERSION)
-        if isinstance(response, StreamingResponse | FileResponse):
-            await _send_guarded(response, scope, receive, send)
-        else:
-            await response(scope, receive, send)
-
-    async def handle(self, request: Request) -> Response:
-        """The response to one request; never raises (but for cancellation)."""
-        method = request.scope["method"]
+        method: str = scope["method"]
         try:
-            return await self._dispatch(request, method)
+            response = await self._dispatch(scope, receive, method)
         except DockyardError as exc:
             response = error_response(exc)
         except Exception as exc:
             response = internal_error(exc)
-        if method == "HEAD":
-            response.body = b""
-        return response
+        headers = response.raw_headers
+        headers.append(API_VERSION)
+        if type(response) in _PLAIN_RESPONSES and response.background is None:
+            # HEAD answers like GET without the body (Content-Length stays the GET's).
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            await send(
+                {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
+            )
+        else:
+            await _send_guarded(response, scope, receive, send)
 
-    async def _dispatch(self, request: Request, method: str) -> Response:
-        route = match(_route_path(request.scope))
-        handlers = _handlers_for(route.endpoint, route.arg)
+    async def _dispatch(self, scope: Scope, receive: Receive, method: str) -> Response:
+        endpoint, name, arg = parse(_route_path(scope))
+        handlers = _UPLOAD_SESSION if endpoint is _UPLOAD and arg else HANDLERS[endpoint]
         handler = handlers.get(method)
-        strip_body = False
-        if handler is None and method == "HEAD" and "GET" in handlers:
-            handler, strip_body = handlers["GET"], True
         if handler is None:
-            allowed = [*handlers, *(["HEAD"] if "GET" in handlers else [])]
-            raise MethodUnsupported(method, sorted(set(allowed)))
+            if method == "HEAD" and "GET" in handlers:
+                handler = handlers["GET"]
+            else:
+                allowed = [*handlers, *(["HEAD"] if "GET" in handlers else [])]
+                raise MethodUnsupported(method, sorted(set(allowed)))
         services = self.services
-        ctx = RequestContext(request, services, route.name, route.arg)
+        ctx = RequestContext(scope, receive, services, name, arg)
         if services.authorizer is not None:
-            access = _access(route.endpoint, route.name, method)
-            optional = _optional_access(route.endpoint, method, request)
+            access = _access(endpoint, name, method)
+            optional = _optional_access(endpoint, method, ctx)
             await services.authorizer.authorize(ctx.auth_request(optional), access)
-        if services.settings.read_only and method in _WRITES:
+        if method in _WRITES and services.settings.read_only:
             raise ReadOnly("the registry is in read-only mode: pushes and deletes are refused")
-        response = await handler(ctx)
-        if strip_body and not isinstance(response, StreamingResponse | FileResponse):
-            response.body = b""
-        return response
+        return await handler(ctx)
+
+
+#: Responses that only send a start and a body (no file, stream or background task), so
+#: the dispatcher sends them itself.
+_PLAIN_RESPONSES: Final = frozenset({Response, PreparedResponse})
+_UPLOAD: Final = Endpoint.UPLOAD
 
 
 async def _send_guarded(response: Response, scope: Scope, receive: Receive, send: Send) -> None:

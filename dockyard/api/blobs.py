@@ -13,7 +13,14 @@ from starlette.types import Receive, Scope, Send
 from dockyard.api.context import RequestContext
 from dockyard.api.errors import error_response
 from dockyard.api.ranges import ByteRange, RangeNotSatisfiable, parse_range
-from dockyard.api.responses import empty
+from dockyard.api.responses import (
+    CONTENT_LENGTH,
+    CONTENT_TYPE,
+    DOCKER_CONTENT_DIGEST,
+    ETAG,
+    PreparedResponse,
+    empty,
+)
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import Unsupported
@@ -22,6 +29,9 @@ from dockyard.storage.protocols import BlobContent
 OCTET_STREAM: Final = "application/octet-stream"
 #: Blobs are addressed by content, so a client may keep them for good.
 _CACHE_CONTROL: Final = "max-age=31536000"
+_OCTET_STREAM_TYPE: Final = (CONTENT_TYPE, OCTET_STREAM.encode())
+_ACCEPT_RANGES: Final = (b"accept-ranges", b"bytes")
+_CACHE_CONTROL_HEADER: Final = (b"cache-control", _CACHE_CONTROL.encode())
 #: Bytes per read of a range of a local blob (two pieces are in memory at a time).
 _READ_SIZE: Final = 1024 * 1024
 
@@ -46,9 +56,23 @@ def _not_modified(ctx: RequestContext, descriptor: Descriptor) -> bool:
 async def head(ctx: RequestContext) -> Response:
     """200 with the blob's length and digest and no body; 404 ``BLOB_UNKNOWN``."""
     descriptor = await ctx.repository.blobs.stat(Digest.parse(ctx.arg))
-    if _not_modified(ctx, descriptor):
-        return empty(304, {"ETag": f'"{descriptor.digest}"'})
-    return Response(b"", headers=_headers(descriptor, descriptor.size))
+    digest = str(descriptor.digest)
+    etag = f'"{digest}"'.encode()
+    if_none_match = ctx.header("if-none-match")
+    if if_none_match is not None and f'"{digest}"' in if_none_match:
+        return PreparedResponse(304, [(ETAG, etag)])
+    # The same headers as ``_headers`` builds for a GET, written out as ASGI sends them.
+    return PreparedResponse(
+        200,
+        [
+            (DOCKER_CONTENT_DIGEST, digest.encode()),
+            (CONTENT_LENGTH, b"%d" % descriptor.size),
+            _OCTET_STREAM_TYPE,
+            _ACCEPT_RANGES,
+            (ETAG, etag),
+            _CACHE_CONTROL_HEADER,
+        ],
+    )
 
 
 async def get(ctx: RequestContext) -> Response:

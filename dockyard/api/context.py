@@ -9,6 +9,7 @@ from typing import Final
 from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope
 
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
@@ -51,15 +52,33 @@ class Services:
         return repository
 
 
-@dataclass(slots=True)
 class RequestContext:
-    """One request being handled: the parsed path plus the app's services."""
+    """One request being handled: the parsed path plus the app's services.
 
-    request: Request
-    services: Services
-    name: str
-    arg: str
-    _repository: Repository | None = None
+    Built on every API request, so it reads what the hot handlers need (method, headers)
+    straight from the ASGI scope; the Starlette ``Request`` (query parameters, body
+    stream, client address) is built only when a handler asks for it.
+    """
+
+    __slots__ = ("_repository", "_request", "arg", "name", "receive", "scope", "services")
+
+    def __init__(
+        self, scope: Scope, receive: Receive, services: Services, name: str, arg: str
+    ) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.services = services
+        self.name = name
+        self.arg = arg
+        self._request: Request | None = None
+        self._repository: Repository | None = None
+
+    @property
+    def request(self) -> Request:
+        """The request as Starlette models it (built on first use)."""
+        if self._request is None:
+            self._request = Request(self.scope, self.receive)
+        return self._request
 
     @property
     def settings(self) -> ApiSettings:
@@ -74,13 +93,23 @@ class RequestContext:
 
     @property
     def method(self) -> str:
-        return str(self.request.scope["method"])
+        return str(self.scope["method"])
 
     def query(self, key: str) -> str | None:
         return self.request.query_params.get(key)
 
     def header(self, key: str) -> str | None:
-        return self.request.headers.get(key)
+        """The first value of request header ``key`` (any case), or None."""
+        wanted = key.lower().encode("latin-1")
+        headers: list[tuple[bytes, bytes]] = self.scope["headers"]
+        if type(headers) is not list:
+            # ASGI allows any iterable; keep a list so that a second look (or a later
+            # Starlette Request) can read it again.
+            headers = self.scope["headers"] = list(headers)
+        for name, value in headers:
+            if name == wanted:
+                return value.decode("latin-1")
+        return None
 
     # --- URLs -----------------------------------------------------------------------------
 
@@ -92,15 +121,14 @@ class RequestContext:
         """
         if self.services.host is not None:
             return self.services.host
-        headers = self.request.headers
-        forwarded_host = headers.get("x-forwarded-host")
-        forwarded_proto = headers.get("x-forwarded-proto")
-        scheme = str(self.request.scope.get("scheme", "http"))
+        forwarded_host = self.header("x-forwarded-host")
+        forwarded_proto = self.header("x-forwarded-proto")
+        scheme = str(self.scope.get("scheme", "http"))
         if forwarded_proto:
             scheme = forwarded_proto.split(",")[0].strip() or scheme
-        host = forwarded_host.split(",")[0].strip() if forwarded_host else headers.get("host")
+        host = forwarded_host.split(",")[0].strip() if forwarded_host else self.header("host")
         if not host:
-            server = self.request.scope.get("server")
+            server = self.scope.get("server")
             host = f"{server[0]}:{server[1]}" if server else "localhost"
         return f"{scheme}://{host}"
 
@@ -116,7 +144,7 @@ class RequestContext:
             optional=optional,
             method=self.method,
             path=self.request.url.path,
-            authorization=self.request.headers.get("authorization"),
+            authorization=self.header("authorization"),
             remote_addr=client.host if client else None,
             headers=dict(self.request.headers),
         )

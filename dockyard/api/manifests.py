@@ -8,79 +8,96 @@ from typing import cast
 from starlette.responses import Response
 
 from dockyard.api.context import RequestContext
-from dockyard.api.responses import empty
+from dockyard.api.responses import (
+    CONTENT_LENGTH,
+    CONTENT_TYPE,
+    DOCKER_CONTENT_DIGEST,
+    ETAG,
+    PreparedResponse,
+    empty,
+)
 from dockyard.descriptor import Descriptor
-from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, TagInvalid, Unsupported
+from dockyard.digest import Digest
+from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, Unsupported
 from dockyard.manifest import Manifest
-from dockyard.reference import TAG_MAX_LENGTH, Reference, validate_tag
+from dockyard.reference import TAG_MAX_LENGTH, Reference, is_valid_tag, validate_tag
 from dockyard.storage.protocols import Repository
 
+#: The stores' one-step reads by tag (``get_tagged``/``stat_tagged``), where they have them.
+_GetTagged = Callable[[str], Awaitable[Manifest]]
+_StatTagged = Callable[[str], Awaitable[Descriptor]]
 
-async def _manifest(repository: Repository, reference: Reference) -> Manifest:
-    """The manifest a reference names, by the store's one-step tag read where it has one."""
-    if reference.digest is not None:
-        return await repository.manifests.get(reference.digest)
-    assert reference.tag is not None
-    get_tagged = getattr(repository.manifests, "get_tagged", None)
+
+async def _manifest(repository: Repository, reference: Digest | str) -> Manifest:
+    """The manifest a digest or tag names, by the store's one-step tag read where it has one."""
+    manifests = repository.manifests
+    if isinstance(reference, Digest):
+        return await manifests.get(reference)
+    get_tagged = getattr(manifests, "get_tagged", None)
     if get_tagged is not None:
-        return await cast(Callable[[str], Awaitable[Manifest]], get_tagged)(reference.tag)
-    return await repository.manifests.get(await repository.tags.resolve(reference.tag))
+        return await cast(_GetTagged, get_tagged)(reference)
+    return await manifests.get(await repository.tags.resolve(reference))
 
 
-def _existing(ctx: RequestContext) -> Reference:
-    """The reference of a read or delete: one that is not a valid tag names nothing.
+def _existing(ctx: RequestContext) -> Digest | str:
+    """The digest or tag of a read or delete: one that is not a valid tag names nothing.
 
     The conformance suite asks for ``.INVALID_MANIFEST_NAME`` and expects 404, as the
     reference registry's router answers; a malformed digest stays ``DIGEST_INVALID``.
+    (A plain union rather than a ``Reference``: this runs on every pull.)
     """
-    try:
-        return Reference.parse(ctx.arg)
-    except TagInvalid:
-        raise ManifestUnknown(f"manifest {ctx.arg[:TAG_MAX_LENGTH]!r} is unknown") from None
-
-
-def _not_modified(ctx: RequestContext, etag: str) -> bool:
-    tags = ctx.header("if-none-match")
-    return tags is not None and etag in tags
+    arg = ctx.arg
+    if ":" in arg:
+        return Digest.parse(arg)
+    if not is_valid_tag(arg):
+        raise ManifestUnknown(f"manifest {arg[:TAG_MAX_LENGTH]!r} is unknown")
+    return arg
 
 
 async def get(ctx: RequestContext) -> Response:
     """The manifest's bytes exactly as pushed, typed with its stored media type."""
     manifest = await _manifest(ctx.repository, _existing(ctx))
-    digest_text = str(manifest.digest)
-    etag = f'"{digest_text}"'
-    if _not_modified(ctx, etag):
-        return empty(304, {"ETag": etag})
-    return Response(
-        manifest.body,
-        headers={"Docker-Content-Digest": digest_text, "ETag": etag},
-        media_type=manifest.media_type,
+    digest = str(manifest.digest)
+    etag = f'"{digest}"'
+    if_none_match = ctx.header("if-none-match")
+    if if_none_match is not None and etag in if_none_match:
+        return PreparedResponse(304, [(ETAG, etag.encode())])
+    body = manifest.body
+    return PreparedResponse(
+        200,
+        [
+            (DOCKER_CONTENT_DIGEST, digest.encode()),
+            (ETAG, etag.encode()),
+            (CONTENT_LENGTH, b"%d" % len(body)),
+            (CONTENT_TYPE, manifest.media_type.encode("latin-1")),
+        ],
+        body,
     )
 
 
-async def _descriptor(repository: Repository, reference: Reference) -> Descriptor:
-    """The descriptor of the manifest a reference names (see ``_manifest``)."""
-    if reference.digest is not None:
-        return await repository.manifests.stat(reference.digest)
-    assert reference.tag is not None
-    stat_tagged = getattr(repository.manifests, "stat_tagged", None)
+async def _descriptor(repository: Repository, reference: Digest | str) -> Descriptor:
+    """The descriptor of the manifest a digest or tag names (see ``_manifest``)."""
+    manifests = repository.manifests
+    if isinstance(reference, Digest):
+        return await manifests.stat(reference)
+    stat_tagged = getattr(manifests, "stat_tagged", None)
     if stat_tagged is not None:
-        return await cast(Callable[[str], Awaitable[Descriptor]], stat_tagged)(reference.tag)
-    return await repository.manifests.stat(await repository.tags.resolve(reference.tag))
+        return await cast(_StatTagged, stat_tagged)(reference)
+    return await manifests.stat(await repository.tags.resolve(reference))
 
 
 async def head(ctx: RequestContext) -> Response:
     """200 with the manifest's type, length and digest, and no body."""
     descriptor = await _descriptor(ctx.repository, _existing(ctx))
-    digest_text = str(descriptor.digest)
-    return Response(
-        b"",
-        headers={
-            "Docker-Content-Digest": digest_text,
-            "ETag": f'"{digest_text}"',
-            "Content-Length": str(descriptor.size),
-            "Content-Type": descriptor.media_type,
-        },
+    digest = str(descriptor.digest)
+    return PreparedResponse(
+        200,
+        [
+            (DOCKER_CONTENT_DIGEST, digest.encode()),
+            (ETAG, f'"{digest}"'.encode()),
+            (CONTENT_LENGTH, b"%d" % descriptor.size),
+            (CONTENT_TYPE, descriptor.media_type.encode("latin-1")),
+        ],
     )
 
 
@@ -125,9 +142,8 @@ async def delete(ctx: RequestContext) -> Response:
         raise Unsupported("deleting manifests is disabled on this registry")
     reference = _existing(ctx)
     repository = ctx.repository
-    if reference.digest is not None:
-        await repository.manifests.delete(reference.digest)
+    if isinstance(reference, Digest):
+        await repository.manifests.delete(reference)
     else:
-        assert reference.tag is not None
-        await repository.tags.untag(reference.tag)
+        await repository.tags.untag(reference)
     return empty(202)

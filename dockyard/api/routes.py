@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
 from dockyard.api.errors import RouteUnknown
 from dockyard.errors import NameInvalid
@@ -36,13 +37,21 @@ class Match:
     arg: str = ""
 
 
-_BASE = Match(Endpoint.BASE)
-_CATALOG = Match(Endpoint.CATALOG)
+Route = tuple[Endpoint, str, str]
+
+_BASE: Final[Route] = (Endpoint.BASE, "", "")
+_CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
 
 
 def match(path: str) -> Match:
     """Parse an API path; ``RouteUnknown`` if no endpoint serves it, ``NameInvalid`` if
     it does but the repository name is malformed."""
+    return Match(*parse(path))
+
+
+def parse(path: str) -> Route:
+    """``match`` as a plain ``(endpoint, name, arg)`` tuple, for the dispatcher: it runs
+    on every request, where building a frozen dataclass costs more than the parse."""
     if path in ("/v2/", "/v2"):
         return _BASE
     if path == "/v2/_catalog":
@@ -72,4 +81,4 @@ def match(path: str) -> Match:
     name = rest[4:]
     if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
         raise NameInvalid(f"invalid repository name {name[:NAME_MAX_LENGTH]!r}")
-    return Match(endpoint, name, last)
+    return endpoint, name, last
