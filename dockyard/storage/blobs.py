@@ -182,8 +182,10 @@ class LinkedBlobStore:
         self.name = name
         self.store = store
         self.driver = store.driver
-        # Without a descriptor cache to consult, a local driver answers in one thread hop.
-        self._local = LocalReads.for_driver(self.driver) if store.cache is None else None
+        # A local driver answers in one thread hop, or none with a read memo: better than
+        # a descriptor cache, which still leaves the repository's link to read.
+        local = LocalReads.for_driver(self.driver)
+        self._local = local if local and (local.memo or store.cache is None) else None
 
     async def is_linked(self, digest: Digest) -> bool:
         """Whether the repository holds a link to the digest (content not checked)."""

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -123,10 +124,12 @@ def test_manifest_deleted_through_one_instance_is_unknown_at_once_to_another(
     assert served_digest(reader, "v1") == 404
 
 
+@pytest.mark.parametrize("cache", [{}, {"cache": {"blobdescriptor": "inmemory"}}])
 def test_blob_unlinked_through_one_instance_is_unknown_at_once_to_another(
-    start_dockyard: StartDockyard, root: Path
+    start_dockyard: StartDockyard, root: Path, cache: dict[str, Any]
 ) -> None:
-    writer, reader = start_dockyard(root), start_dockyard(root)
+    writer = start_dockyard(root, config_storage=cache)
+    reader = start_dockyard(root, config_storage=cache)
     digest = push_blob(writer, os.urandom(128))
     blob_url = f"/v2/{REPOSITORY}/blobs/{digest}"
     for _ in range(3):
