@@ -26,7 +26,7 @@ from bench.servers import (
     reference_spec,
 )
 from bench.settings import FULL, QUICK, Settings
-from bench.workloads import ServerResult, Workloads
+from bench.workloads import GROUPS, ServerResult, Workloads
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench" / "results"
@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         default="wrk",
         help="load generator for manifest GET (HEAD always uses the python one)",
     )
+    p.add_argument(
+        "--groups",
+        type=lambda text: tuple(text.split(",")),
+        metavar="G1,G2",
+        help=f"measure only these figure groups ({', '.join(GROUPS)}); for focused work",
+    )
     return p
 
 
@@ -88,6 +94,7 @@ def _measure(
     scratch: Path,
     loadgen_tool: str,
     profile_dir: Path | None,
+    groups: tuple[str, ...] | None = None,
 ) -> ServerResult:
     workdir = scratch / spec.name
     workdir.mkdir()
@@ -97,7 +104,7 @@ def _measure(
         with server:
             workloads = Workloads(server, settings, _log, loadgen_tool, profile_dir)
             workloads.result.version = _version(spec)
-            result = workloads.run()
+            result = workloads.run(groups)
     except (ServerError, OSError) as exc:
         result = ServerResult(spec.name, spec.command(server.config_path), _version(spec))
         result.errors["server"] = f"{type(exc).__name__}: {exc}"
@@ -130,7 +137,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.profile is not None and spec.name == "dockyard":
                 profile_dir = args.profile
                 profile_dir.mkdir(parents=True, exist_ok=True)
-            servers[spec.name] = _measure(spec, settings, scratch, loadgen_tool, profile_dir)
+            servers[spec.name] = _measure(
+                spec, settings, scratch, loadgen_tool, profile_dir, args.groups
+            )
     finally:
         if args.keep:
             _log(f"kept {scratch}")

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bench import images, loadgen, wrk
 from bench.http import Connection, HttpError, request_target
@@ -95,6 +95,10 @@ def _parallel(
             f.result()
 
 
+#: The figure groups, in the order a run measures them (each a ``Workloads`` method).
+GROUPS: Final = ("uploads", "download", "manifest_get", "head_blob", "tags_list", "catalog", "push")
+
+
 class Workloads:
     """Runs every figure group against ``server`` with ``settings``; log() reports progress."""
 
@@ -145,19 +149,16 @@ class Workloads:
         finally:
             profiler.stop()
 
-    def run(self) -> ServerResult:
-        """Every group in order, then the server's resource use."""
+    def run(self, groups: tuple[str, ...] | None = None) -> ServerResult:
+        """Every group in order (or only ``groups``), then the server's resource use."""
         started = time.perf_counter()
-        steps: list[tuple[str, Callable[[], None]]] = [
-            ("uploads", self.uploads),
-            ("download", self.download),
-            ("manifest_get", self.manifest_get),
-            ("head_blob", self.head_blob),
-            ("tags_list", self.tags_list),
-            ("catalog", self.catalog),
-            ("push", self.push),
-        ]
-        for name, step in steps:
+        unknown = set(groups or ()) - set(GROUPS)
+        if unknown:
+            raise ValueError(f"unknown groups {sorted(unknown)}; known: {', '.join(GROUPS)}")
+        for name in GROUPS:
+            if groups is not None and name not in groups:
+                continue
+            step: Callable[[], None] = getattr(self, name)
             with self._group(name):
                 step()
         use = self.server.usage()
