@@ -35,7 +35,7 @@ from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
-from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
 from dockyard.storage.local_reads import LocalReads
 from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.referrers import (
@@ -166,6 +166,7 @@ class StorageManifests:
         self.driver = blobs.driver
         self.cache = cache
         self._local = LocalReads.for_driver(self.driver)
+        self._files = self.driver.blocking_files()
 
     async def exists(self, digest: Digest) -> bool:
         """Whether the repository links the manifest revision."""
@@ -262,8 +263,13 @@ class StorageManifests:
         manifest = await parse_off_loop(body, media_type)
         if expected is not None:
             manifest = await _addressed_as(manifest, expected)
-        await self._verify_references(manifest)
         digest = manifest.digest
+        if self._files is not None and manifest.media_type not in _SCHEMA1_TYPES:
+            # On a local driver: checks and writes in one worker-thread hop.
+            await asyncio.to_thread(_store_blocking, self._files, self.name, manifest)
+            await self.referrers.add(manifest)
+            return manifest
+        await self._verify_references(manifest)
         if manifest.media_type in _SCHEMA1_TYPES:
             from dockyard.manifest.schema1 import canonical_payload  # loads cryptography
 
@@ -325,6 +331,41 @@ class StorageManifests:
     async def revisions(self) -> builtins.list[Digest]:
         """Digests of every manifest revision in the repository, sorted."""
         return await revisions(self.driver, self.name)
+
+
+def _store_blocking(files: BlockingFiles, name: str, manifest: Manifest) -> None:
+    """``StorageManifests.put`` after parsing, through blocking files (in a worker thread).
+
+    Raises ``ManifestBlobUnknown`` naming every blob or child manifest not held in
+    repository ``name``; else stores the body, the filed descriptor and then the revision
+    link, each durable before the next.
+    """
+    missing = [
+        digest
+        for digest in dict.fromkeys(d.digest for d in manifest.blob_references)
+        if not _blob_linked(files, name, digest)
+    ]
+    missing += [
+        digest
+        for digest in dict.fromkeys(d.digest for d in manifest.manifests)
+        if files.size(paths.manifest_revision_link(name, digest)) is None
+    ]
+    if missing:
+        raise ManifestBlobUnknown(list(dict.fromkeys(missing)))
+    digest = manifest.digest
+    body = paths.blob_data(digest)
+    if files.size(body) != len(manifest.body):
+        files.put(body, manifest.body)
+    files.put(paths.manifest_descriptor(name, digest), descriptor_to_bytes(manifest.descriptor()))
+    files.put(paths.manifest_revision_link(name, digest), str(digest).encode("ascii"))
+
+
+def _blob_linked(files: BlockingFiles, name: str, digest: Digest) -> bool:
+    """Whether repository ``name`` links blob ``digest`` and its content is stored."""
+    link = files.read(paths.layer_link(name, digest))
+    if link is None or link.decode("ascii", "replace").strip() != str(digest):
+        return False
+    return files.size(paths.blob_data(digest)) is not None
 
 
 async def _addressed_as(manifest: Manifest, expected: Digest) -> Manifest:

@@ -16,7 +16,7 @@ from dockyard.errors import ManifestUnknown, NameUnknown, TagUnknown
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import path_exists, read_link, write_link
-from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
 from dockyard.storage.protocols import Page
 
 
@@ -39,6 +39,7 @@ class StorageTags:
     def __init__(self, name: str, driver: StorageDriver) -> None:
         self.name = name
         self.driver = driver
+        self._files = driver.blocking_files()
 
     async def resolve(self, tag: str) -> Digest:
         """The digest ``tag`` points at; ``TagUnknown`` if absent."""
@@ -51,6 +52,10 @@ class StorageTags:
     async def tag(self, tag: str, digest: Digest) -> None:
         """Point ``tag`` at a stored manifest; ``ManifestUnknown`` if it is not stored."""
         validate_tag(tag)
+        if self._files is not None:
+            # On a local driver: the check and both links in one worker-thread hop.
+            await asyncio.to_thread(_tag_blocking, self._files, self.name, tag, digest)
+            return
         if not await path_exists(self.driver, paths.manifest_revision_link(self.name, digest)):
             raise ManifestUnknown(f"manifest {digest} is unknown")
         await write_link(self.driver, paths.tag_index_link(self.name, tag, digest), digest)
@@ -100,3 +105,12 @@ class StorageTags:
     async def lookup(self, digest: Digest) -> builtins.list[str]:
         """Every tag currently pointing at ``digest``, sorted."""
         return sorted(tag for tag, target in (await self.current()).items() if target == digest)
+
+
+def _tag_blocking(files: BlockingFiles, name: str, tag: str, digest: Digest) -> None:
+    """``StorageTags.tag`` through blocking files (in a worker thread)."""
+    if files.size(paths.manifest_revision_link(name, digest)) is None:
+        raise ManifestUnknown(f"manifest {digest} is unknown")
+    link = str(digest).encode("ascii")
+    files.put(paths.tag_index_link(name, tag, digest), link)
+    files.put(paths.tag_current_link(name, tag), link)

@@ -12,6 +12,11 @@ registry, can resume a session.
 sha512 commits: only the sha256 state is kept while bytes stream in (nearly every client
 uses sha256). A commit that asks for a sha512 digest re-reads the committed upload data
 once, streaming it through ``hashlib`` in worker threads.
+
+On drivers that offer blocking files (local disks), a request whose body is small is
+received whole first and then handled in one worker-thread hop (``local_uploads``);
+larger bodies stream through the pipeline below, which overlaps receiving, hashing and
+writing.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import hashlib
 import re
 import uuid
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, ParamSpec, TypeVar
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import CANONICAL_ALGORITHM, Digest, ResumableHasher
@@ -35,9 +40,10 @@ from dockyard.errors import (
     SizeInvalid,
     UploadOffsetMismatch,
 )
-from dockyard.storage import paths
+from dockyard.storage import local_uploads, paths
 from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, path_exists
 from dockyard.storage.driver.base import (
+    BlockingFiles,
     FileInfo,
     FileWriter,
     InvalidOffset,
@@ -47,6 +53,9 @@ from dockyard.storage.driver.base import (
 )
 from dockyard.storage.protocols import UploadStatus
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 #: Bytes gathered before one hand-off to the hashing thread and the writer: small
@@ -55,6 +64,9 @@ _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 BATCH_SIZE: Final = 1 << 20
 #: Below this, hashing inline is cheaper than handing the buffer to a thread.
 THREAD_HASH_MIN: Final = 64 << 10
+#: Bodies up to this size are received whole, then written in one thread hop where the
+#: driver offers blocking files: receiving them takes less than the hops saved.
+WHOLE_BODY_MAX: Final = BATCH_SIZE
 
 # One lock per live session in this process, so concurrent requests on one session
 # cannot interleave their bytes; other processes are kept apart by the offset check.
@@ -88,31 +100,34 @@ class StorageUploads:
         self.name = name
         self.blobs = blobs
         self.driver: StorageDriver = blobs.driver
+        self._files: BlockingFiles | None = self.driver.blocking_files()
 
     # -- sessions --------------------------------------------------------------------------
 
     async def create(self) -> UploadStatus:
-        """Open a new, empty session: start time and the initial hash state.
+        """Open a new, empty session: its start time, durable before it is handed out.
 
-        The data file is created by the first chunk (or the commit): an empty session
-        needs none, and every reader treats a missing one as empty.
+        Nothing else is needed: the data file is created by the first chunk (or the
+        commit), and a session without hash states stands at offset 0, as in the
+        reference registry, which also resumes such a session.
         """
         upload_id = str(uuid.uuid4())
         started = datetime.now(UTC).replace(microsecond=0)
-        # Independent files, both durable before the session is handed out: written at
-        # once, their syncs can share one journal commit.
-        await asyncio.gather(
-            self.driver.put_content(
-                paths.upload_started_at(self.name, upload_id),
-                format_started_at(started).encode("ascii"),
-            ),
-            self._save_state(upload_id, ResumableHasher(CANONICAL_ALGORITHM)),
+        await self.driver.put_content(
+            paths.upload_started_at(self.name, upload_id),
+            format_started_at(started).encode("ascii"),
         )
         return UploadStatus(self.name, upload_id, 0, started)
 
     async def status(self, upload_id: str) -> UploadStatus:
         """Where the session stands; ``BlobUploadUnknown`` if it does not exist."""
         validate_upload_id(upload_id)
+        if self._files is not None:
+            with contextlib.suppress(local_uploads.Fallback):
+                started, offset = await asyncio.to_thread(
+                    local_uploads.status, self._files, self.name, upload_id
+                )
+                return UploadStatus(self.name, upload_id, offset, started)
         started, offset = await asyncio.gather(
             self._started_at(upload_id), self._acknowledged(upload_id)
         )
@@ -124,10 +139,20 @@ class StorageUploads:
         """Append a chunk at ``offset`` (the session's size), then acknowledge it."""
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
+            if self._files is not None:
+                whole, replay = await _whole_body(chunks)
+                chunks = chunks if replay is None else replay
+                if whole is not None:
+                    with contextlib.suppress(local_uploads.Fallback):
+                        started, size = await _in_thread(
+                            local_uploads.append, self._files, self.name, upload_id, offset, whole
+                        )
+                        return UploadStatus(self.name, upload_id, size, started)
             started, writer, hasher, previous = await self._write(upload_id, offset, chunks)
             await writer.close()
             if hasher.size != previous:
                 await self._save_state(upload_id, hasher)
+            if hasher.size != previous and previous:  # a new session has no state at 0
                 with contextlib.suppress(PathNotFound):
                     await self.driver.delete(
                         paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, previous)
@@ -147,6 +172,20 @@ class StorageUploads:
         """
         validate_upload_id(upload_id)
         async with _lock(self.name, upload_id):
+            if self._files is not None:
+                whole, final_chunks = await _whole_body(final_chunks)
+                if whole is not None:
+                    with contextlib.suppress(local_uploads.Fallback):
+                        total = await _in_thread(
+                            local_uploads.commit,
+                            self._files,
+                            self.name,
+                            upload_id,
+                            digest,
+                            size,
+                            whole,
+                        )
+                        return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
             _, writer, hasher, _ = await self._write(upload_id, None, final_chunks)
             return await self._publish(upload_id, writer, hasher, digest, size)
 
@@ -400,6 +439,53 @@ def _lock(name: str, upload_id: str) -> asyncio.Lock:
         lock = asyncio.Lock()
         _LOCKS[key] = lock
     return lock
+
+
+async def _in_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``function(*args)`` in a worker thread; a cancelled caller still waits for it to
+    end, so that the session's lock is not released while the thread works on it."""
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if not future.done():
+            await asyncio.wait([future])
+        raise
+
+
+async def _whole_body(
+    chunks: AsyncIterable[bytes] | None,
+) -> tuple[list[bytes] | None, AsyncIterable[bytes] | None]:
+    """Receive a body of at most ``WHOLE_BODY_MAX`` bytes whole.
+
+    Returns its chunks and a stream to replay them (for a fallback); for a larger body,
+    None and a stream of everything, received or not.
+    """
+    if chunks is None:
+        return [], None
+    received: list[bytes] = []
+    size = 0
+    iterator = aiter(chunks)
+    async for chunk in iterator:
+        if not chunk:
+            continue
+        received.append(chunk)
+        size += len(chunk)
+        if size > WHOLE_BODY_MAX:
+            return None, _chained(received, iterator)
+    return received, _replayed(received)
+
+
+async def _replayed(received: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in received:
+        yield chunk
+
+
+async def _chained(received: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in received:
+        yield chunk
+    async for chunk in rest:
+        yield chunk
 
 
 async def _batched(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:

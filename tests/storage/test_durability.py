@@ -23,7 +23,7 @@ from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage import paths
-from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 
 pytestmark = ALL_DRIVERS
@@ -68,12 +68,13 @@ async def test_append_closes_data_before_saving_hash_state(
     recorder: RecordingDriver, recorded: StorageRepository
 ) -> None:
     status = await recorded.uploads.create()
-    recorder.events.clear()
     await recorded.uploads.append(status.id, 0, chunks(DATA))
+    recorder.events.clear()
+    await recorded.uploads.append(status.id, len(DATA), chunks(DATA))
     closed_at = recorder.index("close", lambda p: p == paths.upload_data("app", status.id))
-    state = paths.upload_hashstate("app", status.id, "sha256", len(DATA))
+    state = paths.upload_hashstate("app", status.id, "sha256", 2 * len(DATA))
     saved_at = recorder.index("put", lambda p: p == state)
-    old_state = paths.upload_hashstate("app", status.id, "sha256", 0)
+    old_state = paths.upload_hashstate("app", status.id, "sha256", len(DATA))
     forgotten_at = recorder.index("delete", lambda p: p == old_state)
     assert closed_at < saved_at < forgotten_at
 
@@ -131,23 +132,35 @@ async def test_manifest_delete_removes_tags_before_the_revision(
     assert tag_gone_at < revision_gone_at
 
 
+def _link_target(path: str, content: bytes) -> str | None:
+    """What the link file written at ``path`` points at (None if it is no link)."""
+    if not path.endswith("/link"):
+        return None
+    digest = Digest.parse(content.decode())
+    if "/_manifests/tags/" in path:
+        name = paths.repository_name_of(path)
+        assert name is not None
+        return paths.manifest_revision_link(name, digest)
+    return paths.blob_data(digest)
+
+
 class _LinkChecker(RecordingDriver):
     """Fails any link write whose target is not already stored."""
 
     async def put_content(self, path: str, content: bytes) -> None:
-        if path.endswith("/link"):
-            digest = Digest.parse(content.decode())
-            if "/_manifests/tags/" in path:
-                name = paths.repository_name_of(path)
-                assert name is not None
-                target = paths.manifest_revision_link(name, digest)
-            else:
-                target = paths.blob_data(digest)
+        target = _link_target(path, content)
+        if target is not None:
             try:
                 await self.inner.stat(target)
             except PathNotFound:
                 pytest.fail(f"link {path} written before its target {target}")
         await super().put_content(path, content)
+
+    def blocking_put(self, files: BlockingFiles, path: str, content: bytes) -> None:
+        target = _link_target(path, content)
+        if target is not None and files.size(target) is None:
+            pytest.fail(f"link {path} written before its target {target}")
+        super().blocking_put(files, path, content)
 
 
 async def test_no_operation_links_to_missing_content(driver: StorageDriver) -> None:

@@ -22,7 +22,7 @@ from dockyard.errors import (
 from dockyard.storage import paths
 from dockyard.storage.driver.base import FileWriter, PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
-from dockyard.storage.uploads import BATCH_SIZE
+from dockyard.storage.uploads import BATCH_SIZE, WHOLE_BODY_MAX
 
 pytestmark = ALL_DRIVERS
 
@@ -56,12 +56,12 @@ async def test_create_writes_startedat_in_rfc3339_utc(
     assert abs(datetime.now(UTC) - status.started_at) < timedelta(seconds=5)
 
 
-async def test_create_saves_the_initial_hash_state(
+async def test_create_writes_only_the_start_time(
     repo: StorageRepository, driver: StorageDriver
 ) -> None:
     status = await repo.uploads.create()
-    state = await driver.get_content(paths.upload_hashstate(repo.name, status.id, "sha256", 0))
-    assert state == ResumableHasher("sha256").save()
+    session = paths.upload_dir(repo.name, status.id)
+    assert await driver.list(session) == [paths.upload_started_at(repo.name, status.id)]
 
 
 async def test_status_reports_offset_and_start(repo: StorageRepository) -> None:
@@ -204,6 +204,80 @@ async def test_resume_after_interrupted_chunk_drops_unacknowledged_bytes(
     await repo.uploads.append(status.id, len(ALPHA), chunks(BETA))
     descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + BETA))
     assert descriptor.size == len(ALPHA) + len(BETA)
+
+
+async def test_interrupted_small_chunk_writes_nothing(repo: StorageRepository) -> None:
+    status = await repo.uploads.create()
+    await repo.uploads.append(status.id, 0, chunks(ALPHA))
+    with pytest.raises(ConnectionResetError):
+        await repo.uploads.append(status.id, len(ALPHA), _failing_stream(b"cut"))
+    await repo.uploads.append(status.id, len(ALPHA), chunks(BETA))
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + BETA))
+    assert descriptor.size == len(ALPHA) + len(BETA)
+
+
+async def test_first_chunk_replaces_bytes_of_a_cut_off_first_chunk(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    status = await repo.uploads.create()
+    # Bytes a crashed process wrote but never acknowledged.
+    writer = await driver.writer(paths.upload_data(repo.name, status.id))
+    await writer.write(b"unacknowledged")
+    await writer.close()
+    assert (await repo.uploads.append(status.id, 0, chunks(ALPHA))).offset == len(ALPHA)
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA))
+    assert descriptor.size == len(ALPHA)
+
+
+async def test_session_with_a_saved_state_at_zero_resumes(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    status = await repo.uploads.create()
+    # As the reference registry and earlier dockyard versions open a session.
+    await driver.put_content(
+        paths.upload_hashstate(repo.name, status.id, "sha256", 0), ResumableHasher("sha256").save()
+    )
+    await repo.uploads.append(status.id, 0, chunks(ALPHA))
+    await repo.uploads.append(status.id, len(ALPHA), chunks(BETA))
+    assert (await repo.uploads.status(status.id)).offset == len(ALPHA) + len(BETA)
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + BETA))
+    assert descriptor.size == len(ALPHA) + len(BETA)
+
+
+async def test_chunk_larger_than_a_whole_body_streams_in(repo: StorageRepository) -> None:
+    big = bytes(range(256)) * ((WHOLE_BODY_MAX + 4096) // 256)
+    status = await repo.uploads.create()
+    await repo.uploads.append(status.id, 0, chunks(ALPHA))
+    parts = [big[i : i + 65536] for i in range(0, len(big), 65536)]
+    assert (await repo.uploads.append(status.id, len(ALPHA), chunks(*parts))).offset == len(
+        ALPHA
+    ) + len(big)
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA + big), final_chunks=None)
+    assert descriptor.size == len(ALPHA) + len(big)
+
+
+async def test_commit_of_a_blob_stored_already_links_it_and_removes_the_session(
+    repo: StorageRepository, registry: StorageRegistry, driver: StorageDriver
+) -> None:
+    other = registry.repository("other/app")
+    await other.uploads.upload(Digest.of(ALPHA), chunks(ALPHA))
+    status = await repo.uploads.create()
+    await repo.uploads.append(status.id, 0, chunks(ALPHA))
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA))
+    assert descriptor.size == len(ALPHA)
+    assert (await repo.blobs.stat(Digest.of(ALPHA))).size == len(ALPHA)
+    with pytest.raises(PathNotFound):
+        await driver.stat(paths.upload_dir(repo.name, status.id))
+
+
+async def test_append_to_a_session_with_unreadable_startedat_still_works(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    status = await repo.uploads.create()
+    await driver.put_content(paths.upload_started_at(repo.name, status.id), b"yesterday-ish")
+    assert (await repo.uploads.append(status.id, 0, chunks(ALPHA))).offset == len(ALPHA)
+    descriptor = await repo.uploads.commit(status.id, Digest.of(ALPHA))
+    assert descriptor.size == len(ALPHA)
 
 
 # --- upload in one request ---------------------------------------------------------------

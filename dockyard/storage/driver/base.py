@@ -111,6 +111,64 @@ class BlockingReads(Protocol):
         ...
 
 
+class BlockingWriter(Protocol):
+    """A ``FileWriter`` for use in one worker thread (see ``BlockingFiles.writer``)."""
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far, including those of earlier writers appended to."""
+        ...
+
+    def write(self, data: bytes) -> int:
+        """Append ``data``; returns the number of bytes written."""
+        ...
+
+    def truncate(self, size: int) -> None:
+        """Drop content after ``size`` bytes (``InvalidOffset`` beyond the content)."""
+        ...
+
+    def close(self) -> None:
+        """Make what was written durable and release the writer, leaving it uncommitted."""
+        ...
+
+    def commit(self, destination: str | None = None) -> None:
+        """Publish the content atomically and durably at ``destination`` (by default the
+        writer's own path), replacing what was there, and release the writer."""
+        ...
+
+    def cancel(self) -> None:
+        """Discard everything written, including by earlier writers, and release the writer."""
+        ...
+
+
+class BlockingFiles(BlockingReads, Protocol):
+    """Blocking reads and writes (see ``StorageDriver.blocking_files``).
+
+    Each method behaves as the driver method of the same name, except that absence is an
+    answer (None, False) rather than ``PathNotFound``.
+    """
+
+    def names(self, path: str) -> builtins.list[str] | None:
+        """The names of the direct children of folder ``path``, sorted; None if no folder.
+
+        As with ``StorageDriver.list_names``, a child holding only content still being
+        written may be reported.
+        """
+        ...
+
+    def put(self, path: str, content: bytes) -> None:
+        """Store ``content`` at ``path`` atomically and durably (``put_content``)."""
+        ...
+
+    def delete(self, path: str) -> bool:
+        """Delete ``path`` and everything below it; False if there was nothing."""
+        ...
+
+    def writer(self, path: str, append: bool = False) -> BlockingWriter:
+        """A writer for ``path`` (``StorageDriver.writer``; ``PathNotFound`` likewise)."""
+        ...
+
+
 class FileWriter(ABC):
     """Writes one path's content, possibly across several processes.
 
@@ -264,6 +322,16 @@ class StorageDriver(ABC):
 
         Drivers over local storage whose changes the kernel reports (see ``read_memo``)
         offer it, so that hot small reads skip the worker thread while nothing changed.
+        """
+        return None
+
+    def blocking_files(self) -> BlockingFiles | None:
+        """Blocking reads and writes of files, to call in a worker thread, or None.
+
+        Drivers over local storage offer it so that a request made of several small
+        steps (an upload chunk: read the session's state, append, sync, save the new
+        state) takes one thread hop instead of one per step. Only the stores' own paths
+        from the path mapper are passed; writes still check them.
         """
         return None
 

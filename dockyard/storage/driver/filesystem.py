@@ -24,8 +24,8 @@ import builtins
 import contextlib
 import errno
 import os
+import random
 import re
-import secrets
 import shutil
 import stat as statmod
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -208,22 +208,7 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFound(source) from None
         if source_target == destination_target:
             return
-        destination_dir = os.path.dirname(destination_target)
-        for attempt in range(_CREATE_ATTEMPTS):
-            os.makedirs(destination_dir, exist_ok=True)
-            try:
-                os.replace(source_target, destination_target)
-                break
-            except FileNotFoundError:
-                if not os.path.exists(source_target):
-                    raise PathNotFound(source) from None
-                if attempt == _CREATE_ATTEMPTS - 1:
-                    raise
-            except OSError as error:
-                if error.errno != errno.EXDEV:
-                    raise
-                _copy_across_devices(source_target, destination_target)
-                break
+        destination_dir = _rename_into(source, source_target, destination_target)
         _fsync_dir(destination_dir)
         source_dir = os.path.dirname(source_target)
         if source_dir != destination_dir:
@@ -263,6 +248,10 @@ class FilesystemDriver(StorageDriver):
         """
         target = self._os_path(path)
         return target if os.path.isfile(target) else None
+
+    def blocking_files(self) -> _BlockingFiles:
+        """Blocking reads and durable writes of files below the root."""
+        return _BlockingFiles(self)
 
     def _prune(self, directory: str) -> None:
         """Remove ``directory`` and its ancestors while they are empty, never the root."""
@@ -547,19 +536,40 @@ def _open_partial(path: str, target: str, append: bool) -> tuple[int, int]:
 
 def _create(file: str, flags: int) -> int:
     """Open ``file`` with ``flags``, creating its parents (again, if a prune raced us)."""
-    parent = os.path.dirname(file)
     for attempt in range(_CREATE_ATTEMPTS):
-        os.makedirs(parent, exist_ok=True)
         try:
             return os.open(file, flags, _FILE_MODE)
         except FileNotFoundError:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
+            _make_dirs(os.path.dirname(file))
     raise AssertionError("unreachable")
 
 
+def _make_dirs(directory: str) -> None:
+    """Create ``directory`` and its missing parents.
+
+    Unlike ``os.makedirs``, which looks at every parent before creating anything, this
+    tries the folder itself first: one system call when it exists already.
+    """
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            raise
+        _make_dirs(parent)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+
+
 def _temp_name(target: str) -> str:
-    return f"{target}#{secrets.token_hex(8)}.tmp"
+    # ``random`` is reseeded in forked children and seeded from the OS in new processes;
+    # names only need to be unlikely to collide (they are created O_EXCL), and this costs
+    # no system call, unlike ``secrets``.
+    return f"{target}#{random.getrandbits(64):016x}.tmp"
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -632,6 +642,28 @@ def _publish_partial(path: str, target: str) -> None:
     _fsync_dir(os.path.dirname(target))
 
 
+def _rename_into(source: str, source_target: str, destination_target: str) -> str:
+    """Rename a file onto ``destination_target``, creating its folder (again, if a prune
+    raced us) or copying across file systems; returns the destination folder."""
+    destination_dir = os.path.dirname(destination_target)
+    for attempt in range(_CREATE_ATTEMPTS):
+        _make_dirs(destination_dir)
+        try:
+            os.replace(source_target, destination_target)
+            break
+        except FileNotFoundError:
+            if not os.path.exists(source_target):
+                raise PathNotFound(source) from None
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            _copy_across_devices(source_target, destination_target)
+            break
+    return destination_dir
+
+
 def _copy_across_devices(source: str, destination: str) -> None:
     """Move a file between file systems: durable copy under a temporary name, then rename."""
     temp = _temp_name(destination)
@@ -650,17 +682,36 @@ def _copy_across_devices(source: str, destination: str) -> None:
 def _remove(target: str) -> bool:
     """Remove the file or directory tree at ``target``; False if there was none."""
     try:
-        st = os.lstat(target)
+        os.unlink(target)  # most deletes are of one file: one system call
+        return True
     except (FileNotFoundError, NotADirectoryError):
         return False
+    except IsADirectoryError:
+        pass  # Linux's answer for a folder
+    except PermissionError:
+        # Other systems refuse to unlink a folder with EPERM.
+        try:
+            if not statmod.S_ISDIR(os.lstat(target).st_mode):
+                raise
+        except FileNotFoundError:
+            return False
     try:
-        if statmod.S_ISDIR(st.st_mode):
-            shutil.rmtree(target)
-        else:
-            os.unlink(target)
+        _remove_tree(target)
     except FileNotFoundError:
         return False
     return True
+
+
+def _remove_tree(directory: str) -> None:
+    """Remove a folder and everything below it (symbolic links are removed, not followed)."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _remove_tree(entry.path)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+    os.rmdir(directory)
 
 
 def _unlink_quietly(file: str) -> None:
@@ -700,3 +751,123 @@ class _LocalFiles:
         except _MISSING:
             return None
         return info.st_size if statmod.S_ISREG(info.st_mode) else None
+
+
+class _BlockingFiles(_LocalFiles):
+    """``BlockingFiles`` below a driver's root: the driver's own steps, run in the caller's
+    thread (which must be a worker thread)."""
+
+    def __init__(self, driver: FilesystemDriver) -> None:
+        super().__init__(driver.root)
+        self._driver = driver
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            fd = os.open(self._driver._os_path(path), os.O_RDONLY | os.O_CLOEXEC)
+        except _MISSING:
+            return None
+        try:
+            content = os.read(fd, _SMALL_READ)
+            # A regular file reads short only at its end: no second read to find it.
+            while len(content) % _SMALL_READ == 0 and (more := os.read(fd, _SMALL_READ)):
+                content += more
+        except IsADirectoryError:
+            return None
+        finally:
+            os.close(fd)
+        return content
+
+    def names(self, path: str) -> list[str] | None:
+        try:
+            found = os.listdir(self._driver._os_path(path, allow_root=True))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return sorted(name for name in found if _is_visible(name))
+
+    def put(self, path: str, content: bytes) -> None:
+        _put(self._driver._os_path(path), bytes(content))
+
+    def delete(self, path: str) -> bool:
+        try:
+            self._driver._delete(path, self._driver._os_path(path, allow_root=True))
+        except PathNotFound:
+            return False
+        return True
+
+    def writer(self, path: str, append: bool = False) -> _BlockingWriter:
+        target = self._driver._os_path(path)
+        fd, size = _open_partial(path, target, append)
+        return _BlockingWriter(self._driver, path, target, fd, size)
+
+
+class _BlockingWriter:
+    """A ``BlockingWriter`` appending to ``<name>#partial``, as ``_FilesystemWriter`` does."""
+
+    def __init__(
+        self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
+    ) -> None:
+        self._driver = driver
+        self._path = path
+        self._target = target
+        self._fd: int | None = fd
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("writer is closed")
+        return self._fd
+
+    def write(self, data: bytes) -> int:
+        fd = self._open_fd()
+        try:
+            _write_all(fd, data)
+        except OSError:
+            # Report what actually reached the file, so the caller can resume from there.
+            self._size = _file_size(fd)
+            raise
+        self._size += len(data)
+        return len(data)
+
+    def truncate(self, size: int) -> None:
+        fd = self._open_fd()
+        if size < 0 or size > self._size:
+            raise InvalidOffset(self._path, size)
+        # The file is opened O_APPEND, so later writes land at the new end.
+        os.ftruncate(fd, size)
+        self._size = size
+
+    def close(self) -> None:
+        fd = self._open_fd()
+        self._fd = None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def commit(self, destination: str | None = None) -> None:
+        if destination is None:
+            self.close()
+            _publish_partial(self._path, self._target)
+            return
+        destination_target = self._driver._os_path(destination)
+        self.close()
+        # Only the new name must be durable: should the old one outlive a crash, it is
+        # uncommitted content nobody reads, removed with its folder.
+        _fsync_dir(_rename_into(self._path, self._target + _PARTIAL, destination_target))
+        self._driver._prune(os.path.dirname(self._target))
+
+    def cancel(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._target + _PARTIAL)
+            self._driver._prune(os.path.dirname(self._target))
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
