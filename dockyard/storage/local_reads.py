@@ -21,7 +21,7 @@ from dockyard.digest import Digest
 from dockyard.errors import DigestInvalid
 from dockyard.storage import paths
 from dockyard.storage.driver.base import BlockingReads, StorageDriver
-from dockyard.storage.driver.read_memo import ReadMemo, Unremembered
+from dockyard.storage.driver.read_memo import ReadMemo
 
 T = TypeVar("T")
 
@@ -42,19 +42,9 @@ class LocalReads:
     async def run(self, operation: Callable[[BlockingReads], T]) -> T:
         """``operation``'s answer: from the memo if it holds every read, else from a
         worker thread (whose reads the memo then learns)."""
-        memo = self.memo
-        if memo is None:
+        if self.memo is None:
             return await asyncio.to_thread(operation, self.files)
-        memo.refresh()
-        try:
-            return operation(memo)
-        except Unremembered:
-            pass
-        recording = memo.recording()
-        reading = asyncio.ensure_future(asyncio.to_thread(operation, recording))
-        # Learn once the thread is done, even if this request is cancelled meanwhile.
-        reading.add_done_callback(lambda _: memo.remember(recording))
-        return await asyncio.shield(reading)
+        return await self.memo.run(operation)
 
     async def linked_blob_size(self, name: str, digest: Digest) -> int | None:
         """The size of blob ``digest`` if repository ``name`` links it, else None."""

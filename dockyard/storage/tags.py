@@ -39,6 +39,7 @@ class StorageTags:
     def __init__(self, name: str, driver: StorageDriver) -> None:
         self.name = name
         self.driver = driver
+        self._memo = driver.read_memo()
         self._files = driver.blocking_files()
 
     async def resolve(self, tag: str) -> Digest:
@@ -75,7 +76,11 @@ class StorageTags:
         One listing of the tags folder, as the reference registry does: no tag is read.
         A tag whose first write is still in flight may show (``StorageDriver.list_names``).
         """
-        (names,) = await self.driver.list_names([paths.tags_dir(self.name)])
+        folder = paths.tags_dir(self.name)
+        if self._memo is not None:
+            names = await self._memo.run(lambda reads: reads.names(folder))
+        else:
+            (names,) = await self.driver.list_names([folder])
         if names is not None:
             return names
         if await path_exists(self.driver, paths.repository(self.name)):

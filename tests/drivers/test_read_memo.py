@@ -17,8 +17,14 @@ from pathlib import Path
 import pytest
 
 from dockyard.storage import paths
+from dockyard.storage.driver.base import BlockingReads
 from dockyard.storage.driver.filesystem import FilesystemDriver
-from dockyard.storage.driver.read_memo import ReadMemo, Unremembered, file_system_type
+from dockyard.storage.driver.read_memo import (
+    Lister,
+    ReadMemo,
+    Unremembered,
+    file_system_type,
+)
 from dockyard.storage.local_reads import LocalReads
 
 LINK = paths.tag_current_link("app", "v1")
@@ -34,10 +40,16 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def memo(root: Path) -> Iterator[ReadMemo]:
-    memo = ReadMemo.for_root(FilesystemDriver(root).blocking_reads(), str(root))
+    memo = ReadMemo.for_root(*reads(root), str(root))
     assert memo is not None, "the test folder is on a local file system"
     yield memo
     memo.close()
+
+
+def reads(root: Path) -> tuple[BlockingReads, Lister]:
+    """The filesystem driver's blocking file reads and folder listing below ``root``."""
+    driver = FilesystemDriver(root)
+    return driver.blocking_reads(), driver.blocking_list_names()
 
 
 def write(root: Path, path: str, content: bytes) -> None:
@@ -148,6 +160,36 @@ async def test_size_is_remembered_and_forgotten_on_delete(memo: ReadMemo, root: 
         recall(memo, LINK, "size")
 
 
+async def test_folder_names_are_remembered(memo: ReadMemo, root: Path) -> None:
+    write(root, f"{TAGS}/v2/current/link", b"x")
+    assert await learn(memo, TAGS, "names") == ["v1", "v2"]
+    assert recall(memo, TAGS, "names") == ["v1", "v2"]
+
+
+async def test_new_entry_in_a_remembered_folder_forgets_its_names(
+    memo: ReadMemo, root: Path
+) -> None:
+    await learn(memo, TAGS, "names")
+    write(root, f"{TAGS}/v3/current/link", b"x")
+    with pytest.raises(Unremembered):
+        recall(memo, TAGS, "names")
+
+
+async def test_change_below_an_entry_keeps_the_folder_names(memo: ReadMemo, root: Path) -> None:
+    await learn(memo, TAGS, "names")
+    write(root, LINK, b"sha256:" + b"9" * 64)
+    assert recall(memo, TAGS, "names") == ["v1"]
+
+
+async def test_absent_folder_is_remembered_until_created(memo: ReadMemo, root: Path) -> None:
+    folder = TAGS.replace("/app/", "/other/")
+    assert await learn(memo, folder, "names") is None
+    assert recall(memo, folder, "names") is None
+    write(root, f"{folder}/v1/current/link", b"x")
+    with pytest.raises(Unremembered):
+        recall(memo, folder, "names")
+
+
 async def test_change_between_read_and_remember_is_not_remembered(
     memo: ReadMemo, root: Path
 ) -> None:
@@ -160,7 +202,7 @@ async def test_change_between_read_and_remember_is_not_remembered(
 
 
 async def test_capacity_evicts_least_recently_used_and_unwatches(root: Path) -> None:
-    memo = ReadMemo(FilesystemDriver(root).blocking_reads(), str(root), capacity=2)
+    memo = ReadMemo(*reads(root), str(root), capacity=2)
     try:
         paths = [f"{TAGS}/t{i}/current/link" for i in range(3)]
         for path in paths:
@@ -182,7 +224,7 @@ async def test_forgotten_folders_are_no_longer_watched(memo: ReadMemo, root: Pat
 
 
 async def test_lost_events_forget_everything(root: Path) -> None:
-    memo = ReadMemo(FilesystemDriver(root).blocking_reads(), str(root))
+    memo = ReadMemo(*reads(root), str(root))
     try:
         await learn(memo, LINK)
         folder = (root / LINK.lstrip("/")).parent
@@ -221,4 +263,4 @@ def test_file_system_type_names_the_mount_holding_the_folder() -> None:
 
 
 def test_memo_is_refused_where_inotify_misses_changes(tmp_path: Path) -> None:
-    assert ReadMemo.for_root(FilesystemDriver(tmp_path).blocking_reads(), "/proc") is None
+    assert ReadMemo.for_root(*reads(tmp_path), "/proc") is None

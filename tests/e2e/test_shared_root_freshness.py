@@ -146,3 +146,23 @@ def test_tag_moved_by_the_reference_registry_is_served_at_once_by_dockyard(
         digest = push_image(reference, "latest")
         assert served_digest(dockyard, "latest") == digest
         warm(dockyard, "latest", digest)
+
+
+def listed_tags(server: ServerProcess) -> list[str]:
+    response = httpx.get(f"{server.url}/v2/{REPOSITORY}/tags/list")
+    assert response.status_code == 200, response.text
+    tags: list[str] = response.json()["tags"]
+    return tags
+
+
+def test_tags_added_and_deleted_through_one_instance_are_listed_at_once_by_another(
+    start_dockyard: StartDockyard, root: Path
+) -> None:
+    writer, reader = start_dockyard(root), start_dockyard(root)
+    push_image(writer, "v1")
+    for _ in range(3):
+        assert listed_tags(reader) == ["v1"]
+    push_image(writer, "v2")
+    assert listed_tags(reader) == ["v1", "v2"]
+    assert httpx.delete(f"{writer.url}/v2/{REPOSITORY}/manifests/v1").status_code == 202
+    assert listed_tags(reader) == ["v2"]

@@ -155,7 +155,9 @@ class FilesystemDriver(StorageDriver):
         """One memo of small reads per driver, kept true by inotify on local file systems."""
         if not self._memo_decided:
             self._memo_decided = True
-            self._memo = ReadMemo.for_root(self.blocking_reads(), self._root)
+            self._memo = ReadMemo.for_root(
+                self.blocking_reads(), self.blocking_list_names(), self._root
+            )
         return self._memo
 
     async def close(self) -> None:

@@ -21,10 +21,13 @@ memo is only used on local file systems.
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import logging
 import os
 from collections import OrderedDict
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol, TypeVar
 
 from dockyard.storage.driver.base import BlockingReads
 from dockyard.storage.driver.inotify import IN_IGNORED, IN_Q_OVERFLOW, Inotify, WatchFailed
@@ -39,8 +42,19 @@ LOCAL_FILE_SYSTEMS: Final = frozenset(
 #: Reads remembered at most; a process holds at most this many watches.
 DEFAULT_CAPACITY: Final = 2048
 
-_Key = tuple[str, str]  # ("read" | "size", storage path)
-_Value = bytes | int | None
+_Key = tuple[str, str]  # ("read" | "size" | "names", storage path)
+_Value = bytes | int | tuple[str, ...] | None
+#: Blocking ``list_names`` of the driver (``StorageDriver.blocking_list_names``).
+Lister = Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]
+T = TypeVar("T")
+
+
+class MemoReads(BlockingReads, Protocol):
+    """What an operation run by ``ReadMemo.run`` may read: files, and folders' names."""
+
+    def names(self, path: str) -> builtins.list[str] | None:
+        """The sorted visible names in folder ``path``, or None if it is no folder."""
+        ...
 
 
 class Unremembered(Exception):
@@ -63,16 +77,23 @@ class Recording:
         self.overflowed = False
 
     def read(self, path: str) -> bytes | None:
-        wd, exact = self._watch(path)
+        wd, exact = self._watch(os.path.dirname(path))
         content = self._files.read(path)
         self._note(("read", path), content, wd, exact)
         return content
 
     def size(self, path: str) -> int | None:
-        wd, exact = self._watch(path)
+        wd, exact = self._watch(os.path.dirname(path))
         size = self._files.size(path)
         self._note(("size", path), size, wd, exact)
         return size
+
+    def names(self, path: str) -> builtins.list[str] | None:
+        # The folder itself is watched: its entries changing is what changes its names.
+        wd, exact = self._watch(path)
+        (names,) = self._memo.lister([path])
+        self._note(("names", path), None if names is None else tuple(names), wd, exact)
+        return names
 
     def _note(self, key: _Key, value: _Value, wd: int | None, exact: bool) -> None:
         # A file found while only an ancestor was watched appeared meanwhile: its later
@@ -80,14 +101,13 @@ class Recording:
         if wd is not None and (exact or value is None):
             self.results.append((key, value, wd))
 
-    def _watch(self, path: str) -> tuple[int | None, bool]:
-        """Watch the folder holding ``path``, else its deepest existing ancestor.
+    def _watch(self, folder: str) -> tuple[int | None, bool]:
+        """Watch ``folder``, else its deepest existing ancestor.
 
-        Returns the watch and whether it is the file's own folder; None when nothing
-        can be watched safely.
+        Returns the watch and whether it is ``folder`` itself; None when nothing can be
+        watched safely.
         """
         root = self._memo.root
-        folder = os.path.dirname(path)
         below: str | None = None
         while True:
             try:
@@ -113,8 +133,11 @@ class ReadMemo:
     draining the queue is a non-blocking read of the inotify descriptor.
     """
 
-    def __init__(self, files: BlockingReads, root: str, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self, files: BlockingReads, lister: Lister, root: str, capacity: int = DEFAULT_CAPACITY
+    ) -> None:
         self.files = files
+        self.lister = lister
         self.root = root.rstrip("/")
         self.inotify = Inotify()
         self.capacity = capacity
@@ -123,17 +146,31 @@ class ReadMemo:
         self._recordings: set[Recording] = set()
 
     @classmethod
-    def for_root(cls, files: BlockingReads, root: str) -> ReadMemo | None:
+    def for_root(cls, files: BlockingReads, lister: Lister, root: str) -> ReadMemo | None:
         """A memo for ``root``, or None where inotify cannot see every change to it."""
         fs_type = file_system_type(root)
         if fs_type not in LOCAL_FILE_SYSTEMS:
             logger.info("no read memo: %s file systems do not report all changes", fs_type)
             return None
         try:
-            return cls(files, root)
+            return cls(files, lister, root)
         except (OSError, AttributeError) as error:
             logger.info("no read memo: inotify is unavailable (%s)", error)
             return None
+
+    async def run(self, operation: Callable[[MemoReads], T]) -> T:
+        """``operation``'s answer: from memory if it holds every read, else from a worker
+        thread, whose reads are then remembered."""
+        self.refresh()
+        try:
+            return operation(self)
+        except Unremembered:
+            pass
+        recording = self.recording()
+        reading = asyncio.ensure_future(asyncio.to_thread(operation, recording))
+        # Learn once the thread is done, even if the caller is cancelled meanwhile.
+        reading.add_done_callback(lambda _: self.remember(recording))
+        return await asyncio.shield(reading)
 
     # --- answering from memory ------------------------------------------------------------
 
@@ -143,14 +180,20 @@ class ReadMemo:
         Call ``refresh`` first (once per request) so that changes are applied.
         """
         value = self._recall(("read", path))
-        assert not isinstance(value, int)
+        assert value is None or isinstance(value, bytes)
         return value
 
     def size(self, path: str) -> int | None:
         """The remembered size of ``path``; ``Unremembered`` if there is none."""
         value = self._recall(("size", path))
-        assert not isinstance(value, bytes)
+        assert value is None or isinstance(value, int)
         return value
+
+    def names(self, path: str) -> builtins.list[str] | None:
+        """The remembered names in folder ``path``; ``Unremembered`` if there are none."""
+        value = self._recall(("names", path))
+        assert value is None or isinstance(value, tuple)
+        return None if value is None else list(value)
 
     def _recall(self, key: _Key) -> _Value:
         entry = self._values.get(key)
