@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from starlette.responses import Response
 
+from dockyard.api.responses import CONTENT_LENGTH, CONTENT_TYPE, PreparedResponse, RawHeaders
 from dockyard.auth.base import AccessDenied, AuthChallenge
 from dockyard.errors import (
     BlobUnknown,
@@ -41,6 +42,7 @@ from dockyard.errors import (
 logger = logging.getLogger("dockyard.api")
 
 JSON_TYPE: Final = "application/json"
+_JSON_CONTENT_TYPE: Final = (CONTENT_TYPE, JSON_TYPE.encode())
 
 
 class PaginationNumberInvalid(DockyardError):
@@ -113,7 +115,9 @@ def json_error(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A single-error JSON response."""
-    return _response(error_body([(code, message, detail)]), status, headers)
+    return _response(
+        error_body([(code, message, detail)]), status, _raw(headers) if headers else []
+    )
 
 
 def error_response(exc: DockyardError, headers: Mapping[str, str] | None = None) -> Response:
@@ -122,11 +126,11 @@ def error_response(exc: DockyardError, headers: Mapping[str, str] | None = None)
     if row is None:
         return internal_error(exc)
     code, status = row
-    extra = dict(headers or {})
+    extra = _raw(headers) if headers else []
     if isinstance(exc, AuthChallenge):
-        extra["WWW-Authenticate"] = exc.challenge
+        extra.append((b"www-authenticate", exc.challenge.encode("latin-1")))
     elif isinstance(exc, MethodUnsupported):
-        extra["Allow"] = ", ".join(exc.allowed)
+        extra.append((b"allow", ", ".join(exc.allowed).encode("latin-1")))
     if isinstance(exc, ManifestBlobUnknown):
         # One entry per missing digest, as the spec and the reference report them.
         entries = [
@@ -143,5 +147,12 @@ def internal_error(exc: BaseException) -> Response:
     return json_error("UNKNOWN", "internal server error", 500)
 
 
-def _response(body: bytes, status: int, headers: Mapping[str, str] | None) -> Response:
-    return Response(body, status_code=status, headers=headers, media_type=JSON_TYPE)
+def _raw(headers: Mapping[str, str]) -> RawHeaders:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def _response(body: bytes, status: int, headers: RawHeaders) -> Response:
+    """The JSON error response, its header list written out (as Starlette would render it)."""
+    headers.append((CONTENT_LENGTH, b"%d" % len(body)))
+    headers.append(_JSON_CONTENT_TYPE)
+    return PreparedResponse(status, headers, body)

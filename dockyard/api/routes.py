@@ -19,6 +19,10 @@ from dockyard.reference import NAME_MAX_LENGTH, NAME_PATTERN
 class Endpoint(enum.Enum):
     """The endpoints of the distribution API."""
 
+    # Members are singletons compared by identity; hashing by identity (in C) rather
+    # than Enum's hash of the member's name keeps the dispatcher's table lookup cheap.
+    __hash__ = object.__hash__
+
     BASE = "base"  # /v2/
     CATALOG = "catalog"  # /v2/_catalog
     UPLOAD = "upload"  # /v2/<name>/blobs/uploads/[<id>]
@@ -38,6 +42,12 @@ class Match:
 
 
 Route = tuple[Endpoint, str, str]
+
+#: Repository names already found valid. A registry serves a limited set of names over and
+#: over, and the name grammar is the costliest step of reading a path; cleared when
+#: full, so paths with ever new names cannot grow it.
+_VALID_NAMES: Final[set[str]] = set()
+_VALID_NAMES_LIMIT: Final = 4096
 
 _BASE: Final[Route] = (Endpoint.BASE, "", "")
 _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
@@ -79,6 +89,10 @@ def parse(path: str) -> Route:
     if not rest.startswith("/v2/"):
         raise RouteUnknown()
     name = rest[4:]
-    if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
-        raise NameInvalid(f"invalid repository name {name[:NAME_MAX_LENGTH]!r}")
+    if name not in _VALID_NAMES:
+        if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
+            raise NameInvalid(f"invalid repository name {name[:NAME_MAX_LENGTH]!r}")
+        if len(_VALID_NAMES) >= _VALID_NAMES_LIMIT:
+            _VALID_NAMES.clear()
+        _VALID_NAMES.add(name)
     return endpoint, name, last
