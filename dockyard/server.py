@@ -1,10 +1,12 @@
 """``dockyard serve``: assemble the registry from its configuration and run it in granian.
 
-The main process loads and validates the configuration, then granian forks worker
-processes; each worker builds its own app (driver, stores, HTTP layer) from the same
-configuration through ``worker_app``. A secret generated because ``http.secret`` was
-unset is handed to the workers through the environment, so every worker of one
-``dockyard serve`` accepts the others' upload sessions.
+The main process loads and validates the configuration. With one worker (the default)
+it then serves itself, granian embedded in its event loop; with several, granian
+starts worker processes under a supervisor. Each worker builds its own app (driver,
+stores, HTTP layer) from the same configuration through ``worker_app``. A secret
+generated because ``http.secret`` was unset is handed to the workers through the
+environment, so every worker of one ``dockyard serve`` accepts the others' upload
+sessions.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import gc
 import json
 import logging
+import logging.config
 import os
 import random
 import re
@@ -28,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Final
 from dockyard.config import DEFAULT_DATA_DIR, Config, ConfigError, load
 
 if TYPE_CHECKING:
-    # The main process only supervises workers; it imports none of the app (HTTP layer,
-    # stores, auth, cache clients), which keeps it small. Each worker imports what its
-    # configuration needs, in the functions below.
+    # A supervising main process imports none of the app (HTTP layer, stores, auth,
+    # cache clients), which keeps it small. Each worker imports what its configuration
+    # needs, in the functions below.
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
     from dockyard.storage.driver.base import StorageDriver
@@ -41,12 +44,11 @@ logger = logging.getLogger("dockyard.server")
 #: Tells a worker process where the configuration came from ("" for none).
 CONFIG_ENV: Final = "_DOCKYARD_SERVE_CONFIG"
 #: Worker processes when ``http.workers`` is unset. One, measured on the 2-core machine
-#: dockyard is tuned for, where the client shares the cores: the request path does one
-#: thread hop per small request, so one worker answers manifest GETs at several times
-#: the reference registry's rate, and the process tree stays near 80 MiB (a supervisor
-#: that imports no app, about 34 MiB, plus a worker of about 46 MiB). A second worker
-#: nearly doubles small-request throughput at concurrency 32 when spare cores exist, but
-#: costs another ~45 MiB; set ``http.workers`` for that trade.
+#: dockyard is tuned for, where the client shares the cores: one worker answers small
+#: requests at several times the reference registry's rate, and it runs in the
+#: ``dockyard serve`` process itself (about 45 MiB, as much as the reference). Several
+#: workers need granian's supervisor process (about 35 MiB) plus about 40 MiB each; they
+#: raise throughput under high concurrency when spare cores exist.
 DEFAULT_WORKERS: Final = 1
 
 Scope = MutableMapping[str, Any]
@@ -491,11 +493,12 @@ def _check_bindable(family: int, sockaddr: Any, addr: str) -> None:
 def serve(config: Config, source: str | None) -> None:
     """Run the registry until SIGINT or SIGTERM, then drain and stop.
 
-    ``source`` is the configuration file, re-read by every worker.
+    ``source`` is the configuration file, re-read by every worker. One worker runs in
+    this process (granian embedded in its event loop); several run as granian's worker
+    processes under a supervisor, which costs a process of its own (about 35 MiB).
     """
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
-    from granian.server import Server
 
     workers = worker_count(config)
     os.environ[CONFIG_ENV] = source or ""
@@ -504,29 +507,67 @@ def serve(config: Config, source: str | None) -> None:
         os.environ["REGISTRY_HTTP_SECRET"] = config.http.secret
     drain = config.http.draintimeout
     with tempfile.TemporaryDirectory(prefix="dockyard-") as workdir:
-        server = Server(
-            "dockyard.server:worker_app",
-            factory=True,
-            interface=Interfaces.ASGI,
-            workers=workers,
-            loop=Loops.uvloop,
-            http=HTTPModes.http1,
-            websockets=False,
-            log_level=LogLevels(_granian_level(config)),
-            log_dictconfig=logging_config(config),
-            log_access=not config.log.accesslog_disabled,
-            log_access_format=ACCESS_LOG_FORMAT,
-            workers_kill_timeout=max(1, int(drain.total_seconds())) if drain else 30,
+        options: dict[str, Any] = {
+            "factory": True,
+            "interface": Interfaces.ASGI,
+            "http": HTTPModes.http1,
+            "websockets": False,
+            "log_level": LogLevels(_granian_level(config)),
+            "log_dictconfig": logging_config(config),
+            "log_access": not config.log.accesslog_disabled,
+            "log_access_format": ACCESS_LOG_FORMAT,
             **_listen_options(config),
             **_tls_options(config, Path(workdir)),
-        )
+        }
+        kill_timeout = max(1, int(drain.total_seconds())) if drain else 30
+        # granian applies it too, but only once its server exists: this line comes first.
+        logging.config.dictConfig(options["log_dictconfig"])
         logger.info(
             "dockyard serving %s storage on %s with %d worker(s)",
             config.storage.driver,
             config.http.addr,
             workers,
         )
-        server.serve()
+        if workers == 1:
+            _serve_in_process(options, kill_timeout)
+        else:
+            from granian.constants import Loops
+            from granian.server import Server
+
+            Server(
+                "dockyard.server:worker_app",
+                workers=workers,
+                loop=Loops.uvloop,
+                workers_kill_timeout=kill_timeout,
+                **options,
+            ).serve()
+
+
+def _serve_in_process(options: dict[str, Any], kill_timeout: int) -> None:
+    """Serve with granian embedded in this process's (uvloop) event loop."""
+    import signal
+
+    import uvloop
+    from granian.server.embed import Server as EmbeddedServer
+
+    # granian announces its embedded mode as experimental on every start; dockyard's
+    # tests run the whole suite through it, so the warning only alarms operators.
+    logging.getLogger("_granian").addFilter(_EmbeddedNotice())
+
+    async def run() -> None:
+        server = EmbeddedServer(worker_app, **options)
+        server.workers_kill_timeout = kill_timeout
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, server.stop)
+        await server.serve()
+
+    uvloop.run(run())
+
+
+class _EmbeddedNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Embedded server is experimental" not in record.getMessage()
 
 
 def _granian_level(config: Config) -> str:
