@@ -1,8 +1,8 @@
 """Assembles the ASGI application that serves the distribution API.
 
-Every ``/v2/`` path goes straight to ``V2Dispatcher``, which parses it (``routes``),
-picks the handler for the endpoint and method, asks the authorizer for the access the
-request needs, enforces read-only mode, and turns every error into OCI JSON. Everything
+``RegistryApp`` takes every ``/v2/`` path itself: it parses it (``routes``), picks the
+handler for the endpoint and method, asks the authorizer for the access the request
+needs, enforces read-only mode, and turns every error into OCI JSON. Everything
 else (the token server's endpoints, unknown paths, lifespan) goes to a Starlette app;
 keeping Starlette's router and middleware stack off the API path saves a good part of
 the cost of a small request such as a manifest GET.
@@ -96,27 +96,60 @@ def _optional_access(endpoint: Endpoint, method: str, ctx: RequestContext) -> tu
     return ()
 
 
-class V2Dispatcher:
-    """The ASGI app behind ``/v2/``: routing, access, read-only mode, errors.
+#: Responses that only send a start and a body (no file, stream or background task), so
+#: the dispatcher sends them itself.
+_PLAIN_RESPONSES: Final = frozenset({Response, PreparedResponse})
+_UPLOAD: Final = Endpoint.UPLOAD
 
-    This is the path of every API request, small ones included (a manifest GET costs a
-    few tens of microseconds in all), so it works on the ASGI scope and messages
-    directly: no Starlette ``Request`` unless a handler wants one, and responses whose
-    ``__call__`` would only send their start and body are sent here as two messages.
+
+async def _send_guarded(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    """Send a response that reads files or streams: a failure before its first byte
+    becomes a 500 in OCI JSON, as for any other request."""
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        started = True
+        await send(message)
+
+    try:
+        await response(scope, receive, tracking_send)
+    except Exception as exc:
+        if started:
+            raise
+        error = internal_error(exc)
+        error.raw_headers.append(API_VERSION)
+        await error(scope, receive, send)
+
+
+class RegistryApp:
+    """The whole application: ``/v2/`` paths are the API, anything else goes to ``fallback``.
+
+    For the API this is routing, access, read-only mode, errors and sending, all in this
+    one coroutine: a manifest GET costs a few microseconds of Python here, and every
+    nested coroutine would cost as much as a step of the work itself. It works on the
+    ASGI scope and messages directly: no Starlette ``Request`` unless a handler wants
+    one, and responses whose ``__call__`` would only send their start and body are sent
+    here as two messages.
     """
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, fallback: ASGIApp, reserved: frozenset[str]) -> None:
         self.services = services
+        self.fallback = fallback
+        #: Paths of routes that ``fallback`` serves even below ``/v2`` (auth endpoints).
+        self.reserved = reserved
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.serve(_route_path(scope), scope, receive, send)
-
-    async def serve(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer the request for API path ``path`` (below the app's root path).
-
-        One coroutine from routing to sending: every nested one costs as much as a
-        step of the work itself on a small request.
-        """
+        if scope["type"] != "http":
+            await self.fallback(scope, receive, send)
+            return
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if not (path == "/v2" or path.startswith("/v2/")) or path in self.reserved:
+            await self.fallback(scope, receive, send)
+            return
         method: str = scope["method"]
         try:
             endpoint, name, arg = parse(path)
@@ -153,61 +186,6 @@ class V2Dispatcher:
             )
         else:
             await _send_guarded(response, scope, receive, send)
-
-
-#: Responses that only send a start and a body (no file, stream or background task), so
-#: the dispatcher sends them itself.
-_PLAIN_RESPONSES: Final = frozenset({Response, PreparedResponse})
-_UPLOAD: Final = Endpoint.UPLOAD
-
-
-async def _send_guarded(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
-    """Send a response that reads files or streams: a failure before its first byte
-    becomes a 500 in OCI JSON, as for any other request."""
-    started = False
-
-    async def tracking_send(message: Message) -> None:
-        nonlocal started
-        started = True
-        await send(message)
-
-    try:
-        await response(scope, receive, tracking_send)
-    except Exception as exc:
-        if started:
-            raise
-        error = internal_error(exc)
-        error.raw_headers.append(API_VERSION)
-        await error(scope, receive, send)
-
-
-class RegistryApp:
-    """The whole application: ``/v2`` to the dispatcher, anything else to ``fallback``."""
-
-    def __init__(
-        self, dispatcher: V2Dispatcher, fallback: ASGIApp, reserved: frozenset[str]
-    ) -> None:
-        self.dispatcher = dispatcher
-        self.fallback = fallback
-        #: Paths of routes that ``fallback`` serves even below ``/v2`` (auth endpoints).
-        self.reserved = reserved
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = _route_path(scope)
-            if (path == "/v2" or path.startswith("/v2/")) and path not in self.reserved:
-                await self.dispatcher.serve(path, scope, receive, send)
-                return
-        await self.fallback(scope, receive, send)
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below the app's mount point (ASGI puts ``root_path`` inside ``path``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root) :]
-    return path
 
 
 class AccessLogMiddleware:
@@ -267,7 +245,6 @@ def create_app(
         codec=UploadStateCodec(settings.secret, settings.upload_state_ttl),
         host=settings.host.rstrip("/") if settings.host else None,
     )
-    dispatcher = V2Dispatcher(services)
     routes: list[BaseRoute] = []
     if authorizer is not None:
         routes.extend(cast(list[BaseRoute], authorizer.routes()))
@@ -278,7 +255,7 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _not_found, Exception: _server_error},
     )
-    app: ASGIApp = RegistryApp(dispatcher, fallback, reserved)
+    app: ASGIApp = RegistryApp(services, fallback, reserved)
     if settings.access_log:
         app = AccessLogMiddleware(app)
     return app

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 from typing import Final
 
-from starlette.responses import FileResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response, StreamingResponse
 
 from dockyard.api.context import RequestContext
 from dockyard.api.errors import error_response
+from dockyard.api.file_send import LocalFileResponse
 from dockyard.api.ranges import ByteRange, RangeNotSatisfiable, parse_range
 from dockyard.api.responses import (
     CONTENT_LENGTH,
@@ -32,8 +29,6 @@ _CACHE_CONTROL: Final = "max-age=31536000"
 _OCTET_STREAM_TYPE: Final = (CONTENT_TYPE, OCTET_STREAM.encode())
 _ACCEPT_RANGES: Final = (b"accept-ranges", b"bytes")
 _CACHE_CONTROL_HEADER: Final = (b"cache-control", _CACHE_CONTROL.encode())
-#: Bytes per read of a range of a local blob (two pieces are in memory at a time).
-_READ_SIZE: Final = 1024 * 1024
 
 
 def _headers(descriptor: Descriptor, length: int) -> dict[str, str]:
@@ -56,16 +51,16 @@ def _not_modified(ctx: RequestContext, descriptor: Descriptor) -> bool:
 async def head(ctx: RequestContext) -> Response:
     """200 with the blob's length and digest and no body; 404 ``BLOB_UNKNOWN``."""
     descriptor = await ctx.repository.blobs.stat(Digest.parse(ctx.arg))
-    digest = str(descriptor.digest)
-    etag = f'"{digest}"'.encode()
-    if_none_match = ctx.header("if-none-match")
-    if if_none_match is not None and f'"{digest}"' in if_none_match:
+    digest = str(descriptor.digest).encode()
+    etag = b'"%s"' % digest
+    if_none_match = ctx.raw_header(b"if-none-match")
+    if if_none_match is not None and etag in if_none_match:
         return PreparedResponse(304, [(ETAG, etag)])
     # The same headers as ``_headers`` builds for a GET, written out as ASGI sends them.
     return PreparedResponse(
         200,
         [
-            (DOCKER_CONTENT_DIGEST, digest.encode()),
+            (DOCKER_CONTENT_DIGEST, digest),
             (CONTENT_LENGTH, b"%d" % descriptor.size),
             _OCTET_STREAM_TYPE,
             _ACCEPT_RANGES,
@@ -116,7 +111,8 @@ async def delete(ctx: RequestContext) -> Response:
 
 def _whole(content: BlobContent, headers: dict[str, str]) -> Response:
     if content.local_path is not None:
-        return _WholeFileResponse(content.local_path, headers=headers, media_type=OCTET_STREAM)
+        size = content.descriptor.size
+        return LocalFileResponse(content.local_path, 0, size, 200, headers, OCTET_STREAM)
     if content.stream is not None:
         return StreamingResponse(content.stream, headers=headers, media_type=OCTET_STREAM)
     raise RuntimeError("blob store returned neither a stream, a file nor a URL")
@@ -124,80 +120,11 @@ def _whole(content: BlobContent, headers: dict[str, str]) -> Response:
 
 def _part(content: BlobContent, byte_range: ByteRange, headers: dict[str, str]) -> Response:
     if content.local_path is not None:
-        return _LocalFileResponse(
-            content.local_path, byte_range.start, byte_range.length, 206, headers
+        return LocalFileResponse(
+            content.local_path, byte_range.start, byte_range.length, 206, headers, OCTET_STREAM
         )
     if content.stream is not None:
         stream = content.stream
     else:
         raise RuntimeError("blob store returned neither a stream, a file nor a URL")
     return StreamingResponse(stream, status_code=206, headers=headers, media_type=OCTET_STREAM)
-
-
-class _LocalFileResponse(Response):
-    """Bytes ``[offset, offset+length)`` of a local file, read ahead in worker threads.
-
-    For ranges, which ``http.response.pathsend`` cannot express: the next piece is read
-    while the previous one is sent.
-    """
-
-    def __init__(
-        self, path: str, offset: int, length: int, status_code: int, headers: dict[str, str]
-    ) -> None:
-        super().__init__(None, status_code, headers, OCTET_STREAM)
-        self.path = path
-        self.offset = offset
-        self.length = length
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY | os.O_CLOEXEC)
-        ahead: asyncio.Future[bytes] | None = None
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": self.status_code,
-                    "headers": self.raw_headers,
-                }
-            )
-            position, end = self.offset, self.offset + self.length
-            if position >= end:
-                await send({"type": "http.response.body", "body": b""})
-                return
-            ahead = _read_ahead(fd, position, end)
-            while ahead is not None:
-                chunk = await ahead
-                if not chunk:
-                    raise RuntimeError("the blob's file is shorter than its size")
-                position += len(chunk)
-                ahead = _read_ahead(fd, position, end) if position < end else None
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": ahead is not None}
-                )
-        finally:
-            if ahead is not None:
-                # Its thread still reads from fd: let it finish before closing.
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait([ahead])
-            os.close(fd)
-
-
-def _read_ahead(fd: int, position: int, end: int) -> asyncio.Future[bytes]:
-    return asyncio.ensure_future(
-        asyncio.to_thread(os.pread, fd, min(_READ_SIZE, end - position), position)
-    )
-
-
-class _WholeFileResponse(FileResponse):
-    """A whole-file response (sent with ``pathsend`` where the server offers it).
-
-    The request's ``Range`` was already judged by this module (and found absent,
-    malformed or ignorable), so Starlette must not interpret it a second time.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = scope.get("headers", [])
-        if any(key == b"range" for key, _ in headers):
-            scope = dict(scope)
-            scope["headers"] = [(k, v) for k, v in headers if k != b"range"]
-        await super().__call__(scope, receive, send)

@@ -100,15 +100,20 @@ class RequestContext:
 
     def header(self, key: str) -> str | None:
         """The first value of request header ``key`` (any case), or None."""
-        wanted = key.lower().encode("latin-1")
+        value = self.raw_header(key.lower().encode("latin-1"))
+        return None if value is None else value.decode("latin-1")
+
+    def raw_header(self, name: bytes) -> bytes | None:
+        """The first value of the header ``name`` (lower-case, as ASGI gives names), as
+        sent; for the hot handlers, which compare bytes."""
         headers: list[tuple[bytes, bytes]] = self.scope["headers"]
         if type(headers) is not list:
             # ASGI allows any iterable; keep a list so that a second look (or a later
             # Starlette Request) can read it again.
             headers = self.scope["headers"] = list(headers)
-        for name, value in headers:
-            if name == wanted:
-                return value.decode("latin-1")
+        for key, value in headers:
+            if key == name:
+                return value
         return None
 
     # --- URLs -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Final, cast
 
 from starlette.responses import Response
 
@@ -23,6 +23,10 @@ from dockyard.manifest import Manifest
 from dockyard.reference import TAG_MAX_LENGTH, Reference, is_valid_tag, validate_tag
 from dockyard.storage.protocols import Repository
 
+#: Tags already found valid (as ``routes`` remembers names): pulls ask for a few tags
+#: over and over. Cleared when full, so requests for ever new tags cannot grow it.
+_VALID_TAGS: Final[set[str]] = set()
+_VALID_TAGS_LIMIT: Final = 4096
 #: The stores' one-step reads by tag (``get_tagged``/``stat_tagged``), where they have them.
 _GetTagged = Callable[[str], Awaitable[Manifest]]
 _StatTagged = Callable[[str], Awaitable[Descriptor]]
@@ -56,25 +60,29 @@ def _existing(ctx: RequestContext) -> Digest | str:
     arg = ctx.arg
     if ":" in arg:
         return Digest.parse(arg)
-    if not is_valid_tag(arg):
-        raise ManifestUnknown(f"manifest {arg[:TAG_MAX_LENGTH]!r} is unknown")
+    if arg not in _VALID_TAGS:
+        if not is_valid_tag(arg):
+            raise ManifestUnknown(f"manifest {arg[:TAG_MAX_LENGTH]!r} is unknown")
+        if len(_VALID_TAGS) >= _VALID_TAGS_LIMIT:
+            _VALID_TAGS.clear()
+        _VALID_TAGS.add(arg)
     return arg
 
 
 async def get(ctx: RequestContext) -> Response:
     """The manifest's bytes exactly as pushed, typed with its stored media type."""
     manifest = await _manifest(ctx.repository, _existing(ctx))
-    digest = str(manifest.digest)
-    etag = f'"{digest}"'
-    if_none_match = ctx.header("if-none-match")
+    digest = str(manifest.digest).encode()
+    etag = b'"%s"' % digest
+    if_none_match = ctx.raw_header(b"if-none-match")
     if if_none_match is not None and etag in if_none_match:
-        return PreparedResponse(304, [(ETAG, etag.encode())])
+        return PreparedResponse(304, [(ETAG, etag)])
     body = manifest.body
     return PreparedResponse(
         200,
         [
-            (DOCKER_CONTENT_DIGEST, digest.encode()),
-            (ETAG, etag.encode()),
+            (DOCKER_CONTENT_DIGEST, digest),
+            (ETAG, etag),
             (CONTENT_LENGTH, b"%d" % len(body)),
             (CONTENT_TYPE, manifest.media_type.encode("latin-1")),
         ],
@@ -100,12 +108,12 @@ async def _stat_resolved_tag(repository: Repository, tag: str) -> Descriptor:
 async def head(ctx: RequestContext) -> Response:
     """200 with the manifest's type, length and digest, and no body."""
     descriptor = await _descriptor(ctx.repository, _existing(ctx))
-    digest = str(descriptor.digest)
+    digest = str(descriptor.digest).encode()
     return PreparedResponse(
         200,
         [
-            (DOCKER_CONTENT_DIGEST, digest.encode()),
-            (ETAG, f'"{digest}"'.encode()),
+            (DOCKER_CONTENT_DIGEST, digest),
+            (ETAG, b'"%s"' % digest),
             (CONTENT_LENGTH, b"%d" % descriptor.size),
             (CONTENT_TYPE, descriptor.media_type.encode("latin-1")),
         ],
