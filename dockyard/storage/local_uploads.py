@@ -41,6 +41,16 @@ class Fallback(Exception):
     """This session needs the async path; nothing was written."""
 
 
+def create(files: BlockingFiles, name: str, upload_id: str, started: str) -> None:
+    """Open a session: its start time, not synced to disk.
+
+    A session lost to a crash of the machine before any chunk was acknowledged is cleanly
+    unknown afterwards (or, with an empty start time, judged by the file's time); the
+    first acknowledged chunk syncs its own data and state.
+    """
+    files.put(paths.upload_started_at(name, upload_id), started.encode("ascii"), durable=False)
+
+
 def started_at(files: BlockingFiles, name: str, upload_id: str) -> datetime:
     """The session's start time; ``BlobUploadUnknown`` if there is no session."""
     # Imported here: uploads imports this module.
@@ -104,7 +114,7 @@ def commit(
     """
     if digest.algorithm != CANONICAL_ALGORITHM:
         raise Fallback()  # only the sha256 state is kept; others re-read the data
-    _, writer, hasher, _ = _resume(files, name, upload_id, None, need_start=False)
+    _, writer, hasher, acknowledged_size = _resume(files, name, upload_id, None, need_start=False)
     try:
         _write(writer, hasher, chunks)
         total = hasher.size
@@ -125,8 +135,20 @@ def commit(
     else:
         writer.cancel()  # stored already: identical bytes, as the digest says
     files.put(paths.layer_link(name, digest), str(digest).encode("ascii"))
-    files.delete(paths.upload_dir(name, upload_id))
+    _remove_session(files, name, upload_id, acknowledged_size)
     return total
+
+
+def _remove_session(files: BlockingFiles, name: str, upload_id: str, state_at: int) -> None:
+    """Remove a session whose data is gone: its known files one by one, each delete
+    removing the folders it empties (far fewer steps than a recursive delete), then the
+    folder itself only if something unexpected is left in it."""
+    if state_at:
+        files.delete(paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, state_at))
+    files.delete(paths.upload_started_at(name, upload_id))
+    folder = paths.upload_dir(name, upload_id)
+    if files.names(folder) is not None:
+        files.delete(folder)
 
 
 def _resume(

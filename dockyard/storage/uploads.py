@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import re
 import uuid
@@ -82,7 +83,9 @@ def validate_upload_id(upload_id: str) -> str:
 
 def format_started_at(moment: datetime) -> str:
     """A start time as the reference registry writes it (Go's ``time.RFC3339``)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Formatted by hand: ``strftime`` consults the time zone files on every call.
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def parse_started_at(text: str) -> datetime:
@@ -105,18 +108,22 @@ class StorageUploads:
     # -- sessions --------------------------------------------------------------------------
 
     async def create(self) -> UploadStatus:
-        """Open a new, empty session: its start time, durable before it is handed out.
+        """Open a new, empty session: its start time.
 
         Nothing else is needed: the data file is created by the first chunk (or the
         commit), and a session without hash states stands at offset 0, as in the
-        reference registry, which also resumes such a session.
+        reference registry, which also resumes such a session. Where the driver offers
+        blocking files the start time is not synced (``local_uploads.create``).
         """
         upload_id = str(uuid.uuid4())
         started = datetime.now(UTC).replace(microsecond=0)
-        await self.driver.put_content(
-            paths.upload_started_at(self.name, upload_id),
-            format_started_at(started).encode("ascii"),
-        )
+        text = format_started_at(started)
+        if self._files is not None:
+            await asyncio.to_thread(local_uploads.create, self._files, self.name, upload_id, text)
+        else:
+            await self.driver.put_content(
+                paths.upload_started_at(self.name, upload_id), text.encode("ascii")
+            )
         return UploadStatus(self.name, upload_id, 0, started)
 
     async def status(self, upload_id: str) -> UploadStatus:
@@ -444,7 +451,9 @@ def _lock(name: str, upload_id: str) -> asyncio.Lock:
 async def _in_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """``function(*args)`` in a worker thread; a cancelled caller still waits for it to
     end, so that the session's lock is not released while the thread works on it."""
-    future = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+    # The executor's future directly: no task, no context copy as ``to_thread`` makes.
+    call = functools.partial(function, *args, **kwargs)
+    future = asyncio.get_running_loop().run_in_executor(None, call)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

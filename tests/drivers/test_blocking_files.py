@@ -42,6 +42,15 @@ async def test_put_is_read_back_by_the_async_interface(
     assert await asyncio.to_thread(files.size, "/a/b/link") == 10
 
 
+async def test_put_without_durability_is_read_back_alike(
+    driver: StorageDriver, files: BlockingFiles
+) -> None:
+    await driver.put_content("/up/startedat", b"old")
+    await asyncio.to_thread(files.put, "/up/startedat", b"2026-01-01T00:00:00Z", False)
+    assert await driver.get_content("/up/startedat") == b"2026-01-01T00:00:00Z"
+    assert await driver.list("/up") == ["/up/startedat"]
+
+
 async def test_put_replaces_content(driver: StorageDriver, files: BlockingFiles) -> None:
     await driver.put_content("/a/link", b"old content")
     await asyncio.to_thread(files.put, "/a/link", b"new")

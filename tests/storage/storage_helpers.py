@@ -162,9 +162,11 @@ class RecordingDriver(StorageDriver):
         files = self.inner.blocking_files()
         return None if files is None else _RecordingFiles(self, files)
 
-    def blocking_put(self, files: BlockingFiles, path: str, content: bytes) -> None:
+    def blocking_put(
+        self, files: BlockingFiles, path: str, content: bytes, durable: bool = True
+    ) -> None:
         """A put through blocking files (in a worker thread)."""
-        files.put(path, content)
+        files.put(path, content, durable)
         self.events.append(("put", path))
 
 
@@ -182,8 +184,8 @@ class _RecordingFiles:
     def names(self, path: str) -> list[str] | None:
         return self._inner.names(path)
 
-    def put(self, path: str, content: bytes) -> None:
-        self._driver.blocking_put(self._inner, path, content)
+    def put(self, path: str, content: bytes, durable: bool = True) -> None:
+        self._driver.blocking_put(self._inner, path, content, durable)
 
     def delete(self, path: str) -> bool:
         found = self._inner.delete(path)

@@ -50,8 +50,11 @@ async def test_upload_commit_publishes_data_before_linking(
     data_at = recorder.index("move", lambda p: p == paths.blob_data(digest))
     link_at = recorder.index("put", lambda p: p == paths.layer_link("app", digest))
     assert data_at < link_at
-    session_gone_at = recorder.index("delete", lambda p: p == paths.upload_dir("app", status.id))
+    session = paths.upload_dir("app", status.id)
+    session_gone_at = recorder.index("delete", lambda p: p.startswith(session))
     assert link_at < session_gone_at
+    with pytest.raises(PathNotFound):
+        await recorder.stat(session)
 
 
 async def test_upload_commit_makes_data_durable_before_moving_it(
@@ -156,11 +159,14 @@ class _LinkChecker(RecordingDriver):
                 pytest.fail(f"link {path} written before its target {target}")
         await super().put_content(path, content)
 
-    def blocking_put(self, files: BlockingFiles, path: str, content: bytes) -> None:
+    def blocking_put(
+        self, files: BlockingFiles, path: str, content: bytes, durable: bool = True
+    ) -> None:
         target = _link_target(path, content)
         if target is not None and files.size(target) is None:
             pytest.fail(f"link {path} written before its target {target}")
-        super().blocking_put(files, path, content)
+        assert durable or target is None, "a link must be durable"
+        super().blocking_put(files, path, content, durable)
 
 
 async def test_no_operation_links_to_missing_content(driver: StorageDriver) -> None:

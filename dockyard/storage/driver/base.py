@@ -156,8 +156,12 @@ class BlockingFiles(BlockingReads, Protocol):
         """
         ...
 
-    def put(self, path: str, content: bytes) -> None:
-        """Store ``content`` at ``path`` atomically and durably (``put_content``)."""
+    def put(self, path: str, content: bytes, durable: bool = True) -> None:
+        """Store ``content`` at ``path`` atomically, replacing what was there.
+
+        Durably, as ``put_content``, unless ``durable`` is false: for content whose loss in
+        a crash of the machine is harmless, which may then be missing or empty after one.
+        """
         ...
 
     def delete(self, path: str) -> bool:

@@ -618,21 +618,24 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _put(target: str, content: bytes) -> None:
-    """Write ``content`` to a temporary sibling, make it durable, then rename it into place."""
+def _put(target: str, content: bytes, durable: bool = True) -> None:
+    """Write ``content`` to a temporary sibling, make it durable (unless not ``durable``),
+    then rename it into place."""
     temp = _temp_name(target)
     fd = _create(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
     try:
         try:
             _write_all(fd, content)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, target)
     except BaseException:
         _unlink_quietly(temp)
         raise
-    _fsync_dir(os.path.dirname(target))
+    if durable:
+        _fsync_dir(os.path.dirname(target))
 
 
 def _publish_partial(path: str, target: str) -> None:
@@ -786,8 +789,8 @@ class _BlockingFiles(_LocalFiles):
             return None
         return sorted(name for name in found if _is_visible(name))
 
-    def put(self, path: str, content: bytes) -> None:
-        _put(self._driver._os_path(path), bytes(content))
+    def put(self, path: str, content: bytes, durable: bool = True) -> None:
+        _put(self._driver._os_path(path), bytes(content), durable)
 
     def delete(self, path: str) -> bool:
         try:
