@@ -7,14 +7,20 @@ Errors not in the table are unexpected: they become a generic 500 and are logged
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from starlette.responses import Response
 
-from dockyard.api.responses import CONTENT_LENGTH, CONTENT_TYPE, PreparedResponse, RawHeaders
+from dockyard.api.responses import (
+    COMPACT_JSON,
+    CONTENT_LENGTH,
+    CONTENT_TYPE,
+    PreparedResponse,
+    RawHeaders,
+    raw_headers,
+)
 from dockyard.auth.base import AccessDenied, AuthChallenge
 from dockyard.errors import (
     BlobUnknown,
@@ -104,7 +110,7 @@ def error_body(entries: Iterable[tuple[str, str, Any]]) -> bytes:
     errors = [
         {"code": code, "message": message, "detail": detail} for code, message, detail in entries
     ]
-    return json.dumps({"errors": errors}, separators=(",", ":")).encode()
+    return COMPACT_JSON.encode({"errors": errors}).encode()
 
 
 def json_error(
@@ -116,7 +122,7 @@ def json_error(
 ) -> Response:
     """A single-error JSON response."""
     return _response(
-        error_body([(code, message, detail)]), status, _raw(headers) if headers else []
+        error_body([(code, message, detail)]), status, raw_headers(headers) if headers else []
     )
 
 
@@ -126,7 +132,7 @@ def error_response(exc: DockyardError, headers: Mapping[str, str] | None = None)
     if row is None:
         return internal_error(exc)
     code, status = row
-    extra = _raw(headers) if headers else []
+    extra = raw_headers(headers) if headers else []
     if isinstance(exc, AuthChallenge):
         extra.append((b"www-authenticate", exc.challenge.encode("latin-1")))
     elif isinstance(exc, MethodUnsupported):
@@ -145,10 +151,6 @@ def internal_error(exc: BaseException) -> Response:
     """A generic 500 that reveals nothing; the traceback goes to the server log."""
     logger.error("unexpected error while handling a request", exc_info=exc)
     return json_error("UNKNOWN", "internal server error", 500)
-
-
-def _raw(headers: Mapping[str, str]) -> RawHeaders:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _response(body: bytes, status: int, headers: RawHeaders) -> Response:

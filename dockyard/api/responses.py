@@ -1,4 +1,4 @@
-"""Small builders for the API's success responses."""
+"""Builders for the API's responses, with header lists written out as ASGI sends them."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ DOCKER_CONTENT_DIGEST: Final = b"docker-content-digest"
 ETAG: Final = b"etag"
 ZERO_LENGTH: Final = (CONTENT_LENGTH, b"0")
 _NO_CONTENT_LENGTH: Final = frozenset({204, 304})
+
+#: One compact encoder for every JSON body: ``json.dumps`` with ``separators`` builds a
+#: new encoder on each call.
+COMPACT_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -49,9 +53,7 @@ class PreparedResponse(Response):
 def empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
     """A response with no body: ``Content-Length: 0``, except on a 204 or 304 (which
     have no body by definition, so HTTP forbids the header there)."""
-    raw: RawHeaders = []
-    if headers:
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw = raw_headers(headers) if headers else []
     if status not in _NO_CONTENT_LENGTH:
         raw.append(ZERO_LENGTH)
     return PreparedResponse(status, raw)
@@ -64,5 +66,13 @@ def json_document(
     media_type: str = JSON_TYPE,
 ) -> Response:
     """A compact JSON response."""
-    body = json.dumps(document, separators=(",", ":")).encode()
-    return Response(body, status_code=status, headers=headers, media_type=media_type)
+    body = COMPACT_JSON.encode(document).encode()
+    raw = raw_headers(headers) if headers else []
+    raw.append((CONTENT_LENGTH, b"%d" % len(body)))
+    raw.append((CONTENT_TYPE, media_type.encode("latin-1")))
+    return PreparedResponse(status, raw, body)
+
+
+def raw_headers(headers: Mapping[str, str]) -> RawHeaders:
+    """``headers`` as ASGI sends them: lower-case names, latin-1 bytes."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
