@@ -69,16 +69,16 @@ class LocalFileResponse(Response):
         self.piece_size = piece_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.length <= self.piece_size:
+            # Small blobs (configs, layers of small images): one thread hop, no buffers.
+            body = await asyncio.to_thread(_read_file, self.path, self.length, self.offset)
+            await send(self._start())
+            await send({"type": "http.response.body", "body": body})
+            return
         fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if self.length <= self.piece_size:
-                # Small blobs (configs, most layers of small images): one read, no buffers.
-                body = await asyncio.to_thread(_read_bytes, fd, self.length, self.offset)
-                await send(self._start())
-                await send({"type": "http.response.body", "body": body})
-            else:
-                await send(self._start())
-                await self._send_pieces(fd, receive, send)
+            await send(self._start())
+            await self._send_pieces(fd, receive, send)
         finally:
             os.close(fd)
 
@@ -189,12 +189,16 @@ def _read_exactly(fd: int, buffer: bytearray, count: int, position: int) -> int:
         view.release()
 
 
-def _read_bytes(fd: int, count: int, position: int) -> bytes:
-    """``count`` bytes from ``position``; the file must hold that many bytes."""
-    data = os.pread(fd, count, position)
-    while len(data) < count:
-        more = os.pread(fd, count - len(data), position + len(data))
-        if not more:
-            raise RuntimeError("the blob's file is shorter than its size")
-        data += more
-    return data
+def _read_file(path: str, count: int, position: int) -> bytes:
+    """``count`` bytes of the file at ``path`` from ``position``; it must hold them all."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.pread(fd, count, position)
+        while len(data) < count:
+            more = os.pread(fd, count - len(data), position + len(data))
+            if not more:
+                raise RuntimeError("the blob's file is shorter than its size")
+            data += more
+        return data
+    finally:
+        os.close(fd)
