@@ -5,10 +5,14 @@ latest, opens the data, appends, syncs, saves the new state and forgets the old 
 Through the async driver interface each of those is a thread hand-off, which on a local
 disk costs more than the step itself. Drivers over local storage offer blocking files
 (``StorageDriver.blocking_files``), so the whole step runs back to back in one worker
-thread. The layout, the order of writes and what is durable when are exactly those of
-the async path in ``uploads``; a session that needs what only that path does (adopting
-data the reference registry wrote in place, an unreadable start time) raises
-``Fallback`` before anything was written, and the caller takes the async path.
+thread. The layout and the order of writes are those of the async path in ``uploads``:
+a chunk's data is synced before its hash state (the acknowledgement) is saved, and a
+commit syncs the data and its new folder before the link to it is written. Two steps
+are cheaper: the start time is not synced (``create``), and a commit renames the data
+straight to the blob's path rather than publishing it in the session first. A session
+that needs what only the async path does (adopting data the reference registry wrote in
+place, an unreadable start time, a sha512 digest) raises ``Fallback`` before anything was
+written, and the caller takes the async path.
 
 Every function here blocks: call it in a worker thread.
 """
