@@ -10,7 +10,7 @@ import httpx
 import pytest
 from api_helpers import DUMMY_DIGEST, OCI_MANIFEST, SECRET, error_codes, push_blob, push_image
 
-from dockyard.api import routes
+from dockyard.api import manifests, routes
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
@@ -259,6 +259,24 @@ def test_valid_names_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPat
     for name in ("a", "b", "c", "d", "e"):
         routes.parse(f"/v2/{name}/tags/list")
         assert len(routes._VALID_NAMES) <= 2
+
+
+async def test_valid_tags_are_remembered_within_a_bound(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(manifests, "_VALID_TAGS_LIMIT", 2)
+    monkeypatch.setattr(manifests, "_VALID_TAGS", set())
+    for tag in ("a", "b", "c", "d", "e"):
+        response = await client.get(f"/v2/{NAME}/manifests/{tag}")
+        assert error_codes(response) == ["MANIFEST_UNKNOWN"]
+        assert len(manifests._VALID_TAGS) <= 2
+
+
+async def test_invalid_tags_stay_unknown_after_valid_ones(client: httpx.AsyncClient) -> None:
+    await push_image(client, NAME, "v1")
+    assert (await client.get(f"/v2/{NAME}/manifests/v1")).status_code == 200
+    response = await client.get(f"/v2/{NAME}/manifests/-v1")
+    assert error_codes(response) == ["MANIFEST_UNKNOWN"]
 
 
 def test_invalid_names_stay_invalid_after_valid_ones() -> None:
