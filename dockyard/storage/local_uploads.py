@@ -52,7 +52,7 @@ def create(files: BlockingFiles, name: str, upload_id: str, started: str) -> Non
     unknown afterwards (or, with an empty start time, judged by the file's time); the
     first acknowledged chunk syncs its own data and state.
     """
-    files.put(paths.upload_started_at(name, upload_id), started.encode("ascii"), durable=False)
+    files.put(paths.upload_started_at(name, upload_id), started.encode("ascii"), "none")
 
 
 def started_at(files: BlockingFiles, name: str, upload_id: str) -> datetime:
@@ -94,8 +94,14 @@ def append(
         raise
     writer.close()
     if hasher.size != previous:
+        # The state's own bytes are synced (a crash must not leave a state that restores
+        # to another hash), its name is not: should the rename be lost with the machine,
+        # the session stands at the previous state, whose data is synced too, and resumes
+        # from there. A process crash loses nothing that was acknowledged.
         files.put(
-            paths.upload_hashstate(name, upload_id, hasher.algorithm, hasher.size), hasher.save()
+            paths.upload_hashstate(name, upload_id, hasher.algorithm, hasher.size),
+            hasher.save(),
+            "content",
         )
         if previous:  # a new session has no state at 0
             files.delete(paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, previous))

@@ -356,7 +356,14 @@ def _store_blocking(files: BlockingFiles, name: str, manifest: Manifest) -> None
     body = paths.blob_data(digest)
     if files.size(body) != len(manifest.body):
         files.put(body, manifest.body)
-    files.put(paths.manifest_descriptor(name, digest), descriptor_to_bytes(manifest.descriptor()))
+    # The filed descriptor only spares readers a parse: should a crash of the machine lose
+    # its name (never its bytes), the manifest is read from its body, as in a root the
+    # reference registry wrote.
+    files.put(
+        paths.manifest_descriptor(name, digest),
+        descriptor_to_bytes(manifest.descriptor()),
+        "content",
+    )
     files.put(paths.manifest_revision_link(name, digest), str(digest).encode("ascii"))
 
 

@@ -117,5 +117,7 @@ def _tag_blocking(files: BlockingFiles, name: str, tag: str, digest: Digest) -> 
     if files.size(paths.manifest_revision_link(name, digest)) is None:
         raise ManifestUnknown(f"manifest {digest} is unknown")
     link = str(digest).encode("ascii")
-    files.put(paths.tag_index_link(name, tag, digest), link)
+    # The index is history that nothing reads back to answer a request: its name need not
+    # outlive a crash of the machine. The current link is what the reply promises.
+    files.put(paths.tag_index_link(name, tag, digest), link, "content")
     files.put(paths.tag_current_link(name, tag), link)

@@ -10,6 +10,7 @@ import pytest
 
 from dockyard.storage.driver.base import (
     BlockingFiles,
+    Durability,
     InvalidOffset,
     InvalidPath,
     PathNotFound,
@@ -42,11 +43,12 @@ async def test_put_is_read_back_by_the_async_interface(
     assert await asyncio.to_thread(files.size, "/a/b/link") == 10
 
 
-async def test_put_without_durability_is_read_back_alike(
-    driver: StorageDriver, files: BlockingFiles
+@pytest.mark.parametrize("durability", ["content", "none"])
+async def test_put_of_lesser_durability_is_read_back_alike(
+    driver: StorageDriver, files: BlockingFiles, durability: Durability
 ) -> None:
     await driver.put_content("/up/startedat", b"old")
-    await asyncio.to_thread(files.put, "/up/startedat", b"2026-01-01T00:00:00Z", False)
+    await asyncio.to_thread(files.put, "/up/startedat", b"2026-01-01T00:00:00Z", durability)
     assert await driver.get_content("/up/startedat") == b"2026-01-01T00:00:00Z"
     assert await driver.list("/up") == ["/up/startedat"]
 

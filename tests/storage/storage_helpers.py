@@ -14,6 +14,7 @@ from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage.driver.base import (
     BlockingFiles,
     BlockingWriter,
+    Durability,
     FileInfo,
     FileWriter,
     StorageDriver,
@@ -163,10 +164,10 @@ class RecordingDriver(StorageDriver):
         return None if files is None else _RecordingFiles(self, files)
 
     def blocking_put(
-        self, files: BlockingFiles, path: str, content: bytes, durable: bool = True
+        self, files: BlockingFiles, path: str, content: bytes, durability: Durability = "full"
     ) -> None:
         """A put through blocking files (in a worker thread)."""
-        files.put(path, content, durable)
+        files.put(path, content, durability)
         self.events.append(("put", path))
 
 
@@ -184,8 +185,8 @@ class _RecordingFiles:
     def names(self, path: str) -> list[str] | None:
         return self._inner.names(path)
 
-    def put(self, path: str, content: bytes, durable: bool = True) -> None:
-        self._driver.blocking_put(self._inner, path, content, durable)
+    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
+        self._driver.blocking_put(self._inner, path, content, durability)
 
     def delete(self, path: str) -> bool:
         found = self._inner.delete(path)

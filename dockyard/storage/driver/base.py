@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from dockyard.errors import DockyardError
 
@@ -111,6 +111,14 @@ class BlockingReads(Protocol):
         ...
 
 
+#: How much of a ``BlockingFiles.put`` survives a crash of the machine once it returns:
+#: ``"full"`` the content at its path (as ``put_content``); ``"content"`` the content, but
+#: the path may still hold what it held before (never partial or foreign bytes);
+#: ``"none"`` nothing is promised (the path may be missing or empty after a crash).
+#: A crash of the process alone never loses a put that returned.
+Durability = Literal["full", "content", "none"]
+
+
 class BlockingWriter(Protocol):
     """A ``FileWriter`` for use in one worker thread (see ``BlockingFiles.writer``)."""
 
@@ -156,12 +164,9 @@ class BlockingFiles(BlockingReads, Protocol):
         """
         ...
 
-    def put(self, path: str, content: bytes, durable: bool = True) -> None:
-        """Store ``content`` at ``path`` atomically, replacing what was there.
-
-        Durably, as ``put_content``, unless ``durable`` is false: for content whose loss in
-        a crash of the machine is harmless, which may then be missing or empty after one.
-        """
+    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
+        """Store ``content`` at ``path`` atomically, replacing what was there; as durably
+        as ``durability`` says (by default as ``put_content``)."""
         ...
 
     def delete(self, path: str) -> bool:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from dockyard.storage.driver.base import (
+    Durability,
     FileInfo,
     FileWriter,
     InvalidOffset,
@@ -618,15 +619,15 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _put(target: str, content: bytes, durable: bool = True) -> None:
-    """Write ``content`` to a temporary sibling, make it durable (unless not ``durable``),
-    then rename it into place."""
+def _put(target: str, content: bytes, durability: Durability = "full") -> None:
+    """Write ``content`` to a temporary sibling, make it durable, then rename it into place
+    and make the rename durable (each step as far as ``durability`` asks)."""
     temp = _temp_name(target)
     fd = _create(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
     try:
         try:
             _write_all(fd, content)
-            if durable:
+            if durability != "none":
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -634,7 +635,7 @@ def _put(target: str, content: bytes, durable: bool = True) -> None:
     except BaseException:
         _unlink_quietly(temp)
         raise
-    if durable:
+    if durability == "full":
         _fsync_dir(os.path.dirname(target))
 
 
@@ -789,8 +790,8 @@ class _BlockingFiles(_LocalFiles):
             return None
         return sorted(name for name in found if _is_visible(name))
 
-    def put(self, path: str, content: bytes, durable: bool = True) -> None:
-        _put(self._driver._os_path(path), bytes(content), durable)
+    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
+        _put(self._driver._os_path(path), bytes(content), durability)
 
     def delete(self, path: str) -> bool:
         try:
