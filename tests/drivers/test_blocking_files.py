@@ -1,6 +1,6 @@
-"""``StorageDriver.blocking_files``: where a driver offers them, they agree with its async
-interface. Part of the shared suite: runs once per driver in ``DRIVER_NAMES``; drivers
-that offer none (their stores take the async path) are skipped."""
+"""``StorageDriver.blocking_files`` of the filesystem driver, the one built-in driver that
+offers them: they agree with its async interface. (That the others offer none, so their
+stores take the async path, is part of the shared suite.)"""
 
 from __future__ import annotations
 
@@ -19,19 +19,14 @@ from dockyard.storage.driver.base import (
 
 MiB = 1 << 20
 
+pytestmark = pytest.mark.parametrize("driver_name", ["filesystem"])
+
 
 @pytest.fixture
 def files(driver: StorageDriver) -> BlockingFiles:
     offered = driver.blocking_files()
-    if offered is None:
-        pytest.skip(f"the {driver.name} driver offers no blocking files")
+    assert offered is not None
     return offered
-
-
-async def test_blocking_files_are_offered_by_the_filesystem_driver_only_among_builtins(
-    driver: StorageDriver,
-) -> None:
-    assert (driver.blocking_files() is not None) == (driver.name == "filesystem")
 
 
 async def test_put_is_read_back_by_the_async_interface(

@@ -762,3 +762,9 @@ async def test_invalid_path_rejection_leaves_the_backend_untouched(driver: Stora
     with pytest.raises(InvalidPath):
         await driver.delete("/a/../b")
     assert await driver.get_content("/b") == b"keep"
+
+
+async def test_blocking_files_are_offered_by_the_filesystem_driver_only_among_builtins(
+    driver: StorageDriver,
+) -> None:
+    assert (driver.blocking_files() is not None) == (driver.name == "filesystem")
