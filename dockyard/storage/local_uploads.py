@@ -195,14 +195,7 @@ def _resume(
             raise BlobUploadInvalid("the upload lost acknowledged data")
         if offset is not None and offset != current:
             raise UploadOffsetMismatch(expected=current, got=offset)
-        try:
-            hasher = (
-                ResumableHasher(CANONICAL_ALGORITHM)
-                if state is None
-                else ResumableHasher.restore(CANONICAL_ALGORITHM, state)
-            )
-        except DigestInvalid:
-            raise BlobUploadInvalid("the upload's hash state is damaged") from None
+        hasher = restored_hasher(state)
     except (Unsupported, InvalidOffset):
         _close_quietly(writer)
         raise BlobUploadInvalid("the upload cannot resume after an interrupted chunk") from None
@@ -210,6 +203,16 @@ def _resume(
         _close_quietly(writer)
         raise
     return started, writer, hasher, current
+
+
+def restored_hasher(state: bytes | None) -> ResumableHasher:
+    """The session's hasher: fresh without a saved ``state``, else restored from it."""
+    if state is None:
+        return ResumableHasher(CANONICAL_ALGORITHM)
+    try:
+        return ResumableHasher.restore(CANONICAL_ALGORITHM, state)
+    except DigestInvalid:
+        raise BlobUploadInvalid("the upload's hash state is damaged") from None
 
 
 def _write(writer: BlockingWriter, hasher: ResumableHasher, chunks: Sequence[bytes]) -> None:

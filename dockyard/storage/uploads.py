@@ -364,14 +364,7 @@ class StorageUploads:
                 raise BlobUploadInvalid("the upload lost acknowledged data")
             if offset is not None and offset != current:
                 raise UploadOffsetMismatch(expected=current, got=offset)
-            try:
-                hasher = (
-                    ResumableHasher(CANONICAL_ALGORITHM)
-                    if state is None
-                    else ResumableHasher.restore(CANONICAL_ALGORITHM, state)
-                )
-            except DigestInvalid:
-                raise BlobUploadInvalid("the upload's hash state is damaged") from None
+            hasher = local_uploads.restored_hasher(state)
             if chunks is not None:
                 await _pump(chunks, writer, hasher)
         except (Unsupported, InvalidOffset):
