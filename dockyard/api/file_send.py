@@ -8,12 +8,12 @@ previous one, measured about 1.1x pathsend's throughput (1.07-1.29x over nine ru
 interleaved on the same blob) at up to 10% less CPU on the 2-core machine the project
 is benchmarked on, and it also serves ranges, which pathsend cannot express.
 
-Two details carry most of that gain, both about the worker's allocator setting
-(``mallopt`` in ``dockyard.server``, which gives every buffer of 128 KiB or more pages
-of its own):
+Two details carry most of that gain:
 
 * pieces are read into two buffers reused for the whole response: a fresh buffer per
-  piece faults in every page of it (64 faults per 256 KiB), which doubled the CPU;
+  piece, given pages of its own by the allocator (``mallopt`` in ``dockyard.server``
+  mmapped every buffer from 128 KiB on when this was measured), faults in every page
+  of it (64 faults per 256 KiB), which doubled the CPU;
 * each read lands at a file offset congruent, modulo the page size, with its buffer's
   address. A bytearray of that size starts 16 bytes into a page, and the kernel's copy
   from a page-aligned file offset to an address just past a page boundary runs at a
