@@ -7,16 +7,20 @@ PNG chart go to ``--out`` (``bench/results`` by default) as ``latest.*``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import debian, figures, machine, report
+from bench.http import HttpError
 from bench.servers import (
     REFERENCE_BINARY,
     RunningServer,
@@ -113,6 +117,51 @@ def _measure(
     return result
 
 
+def _interleaved_uploads(
+    specs: list[ServerSpec], settings: Settings, scratch: Path, loadgen_tool: str
+) -> dict[str, ServerResult]:
+    """The upload figures of every server, their samples taken in turns.
+
+    This machine's disk slows down after a few GiB of writes and recovers over minutes,
+    so a server measured after another uploads into a tired disk (measured: whichever
+    went second lost up to half its speed). With every server running, sample n of each
+    is taken before sample n+1 of any, the order alternating from one round to the next.
+    """
+    _log("uploads: every server running, samples taken in turns")
+    with contextlib.ExitStack() as stack:
+        workloads = []
+        for spec in specs:
+            workdir = scratch / f"{spec.name}-uploads"
+            workdir.mkdir()
+            server = stack.enter_context(RunningServer(spec, workdir))
+            workloads.append(Workloads(server, settings, _log, loadgen_tool))
+        failed: set[str] = set()
+
+        def each(step: Callable[[Workloads], None], order: list[Workloads]) -> None:
+            for workload in order:
+                name = workload.result.name
+                if name in failed:
+                    continue
+                try:
+                    step(workload)
+                except (ServerError, OSError, HttpError) as exc:
+                    failed.add(name)
+                    workload.result.errors["uploads"] = f"{type(exc).__name__}: {exc}"
+                    _log(f"  {name}: uploads FAILED: {exc}")
+
+        each(Workloads.upload_warm_up, workloads)
+        for chunked in (False, True):
+            for n in range(settings.upload_samples):
+                order = workloads if n % 2 == 0 else workloads[::-1]
+                each(functools.partial(_upload_sample, chunked=chunked, n=n), order)
+        each(Workloads.finish_uploads, workloads)
+    return {workload.result.name: workload.result for workload in workloads}
+
+
+def _upload_sample(workload: Workloads, *, chunked: bool, n: int) -> None:
+    workload.upload_sample(chunked, n)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure the machine and the chosen registries; return the results document."""
     settings = QUICK if args.quick else FULL
@@ -131,15 +180,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         _log("machine: measuring sha256, disk and page-cache speed")
         limits = machine.limits(scratch, settings.machine_probe_size)
+        groups = args.groups
+        interleaved: dict[str, ServerResult] = {}
+        if len(specs) > 1 and (groups is None or "uploads" in groups):
+            interleaved = _interleaved_uploads(specs, settings, scratch, loadgen_tool)
+            groups = tuple(group for group in groups or GROUPS if group != "uploads")
         servers = {}
         for spec in specs:
             profile_dir = None
             if args.profile is not None and spec.name == "dockyard":
                 profile_dir = args.profile
                 profile_dir.mkdir(parents=True, exist_ok=True)
-            servers[spec.name] = _measure(
-                spec, settings, scratch, loadgen_tool, profile_dir, args.groups
-            )
+            result = _measure(spec, settings, scratch, loadgen_tool, profile_dir, groups)
+            if spec.name in interleaved:
+                uploads = interleaved[spec.name]
+                result.figures.update(uploads.figures)
+                result.samples.update(uploads.samples)
+                result.errors.update(uploads.errors)
+            servers[spec.name] = result
     finally:
         if args.keep:
             _log(f"kept {scratch}")

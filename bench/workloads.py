@@ -178,37 +178,49 @@ class Workloads:
 
     def uploads(self) -> None:
         """Monolithic and chunked uploads of distinct random blobs, median MB/s of each."""
-        size = self.s.blob_size
+        self.upload_warm_up()
+        for chunked in (False, True):
+            for n in range(self.s.upload_samples):
+                self.upload_sample(chunked, n)
+        self.finish_uploads()
+
+    def upload_warm_up(self) -> None:
+        """One small upload, so that the first sample pays for no first-request setup."""
         with self.server.connect() as conn:
-            images.upload_monolithic(conn, UPLOAD_REPO, images.random_blob(MiB))  # warm-up
-            mono: list[float] = []
-            for n in range(self.s.upload_samples):
-                blob = images.large_blob(size)
-                os.sync()  # start each sample without the previous one's dirty pages
-                with self._timed(f"upload_{n}"):
-                    started = time.perf_counter()
-                    images.upload_monolithic(conn, UPLOAD_REPO, blob)
-                    mono.append(_mb_s(size, time.perf_counter() - started))
-                self._download_blob = blob
-            self.result.samples["upload_mb_s"] = mono
-            self.result.figures["upload_mb_s"] = median(mono)
-            chunked: list[float] = []
-            for n in range(self.s.upload_samples):
-                blob = images.large_blob(size)
-                os.sync()
-                with self._timed(f"chunked_upload_{n}"):
-                    started = time.perf_counter()
-                    images.upload_chunked(conn, UPLOAD_REPO, blob, self.s.chunk_size)
-                    chunked.append(_mb_s(size, time.perf_counter() - started))
-            self.result.samples["chunked_upload_mb_s"] = chunked
-            self.result.figures["chunked_upload_mb_s"] = median(chunked)
+            images.upload_monolithic(conn, UPLOAD_REPO, images.random_blob(MiB))
+
+    def upload_sample(self, chunked: bool, n: int) -> None:
+        """Upload one fresh blob, monolithic or in ``chunk_size`` PATCHes, and note MB/s."""
+        size = self.s.blob_size
+        blob = images.large_blob(size)
+        os.sync()  # start each sample without the previous one's dirty pages
+        name = f"chunked_upload_{n}" if chunked else f"upload_{n}"
+        with self.server.connect() as conn, self._timed(name):
+            started = time.perf_counter()
+            if chunked:
+                images.upload_chunked(conn, UPLOAD_REPO, blob, self.s.chunk_size)
+            else:
+                images.upload_monolithic(conn, UPLOAD_REPO, blob)
+            speed = _mb_s(size, time.perf_counter() - started)
+        key = "chunked_upload_mb_s" if chunked else "upload_mb_s"
+        self.result.samples.setdefault(key, []).append(speed)
+        if not chunked:
+            self._download_blob = blob
+
+    def finish_uploads(self) -> None:
+        """The medians of the samples taken."""
+        for key in ("upload_mb_s", "chunked_upload_mb_s"):
+            taken = self.result.samples.get(key)
+            if taken:
+                self.result.figures[key] = median(taken)
 
     def download(self) -> None:
         """Download the last uploaded blob: once verified, then timed, median MB/s."""
         blob = self._download_blob
-        if blob is None:
-            raise RuntimeError("no uploaded blob to download (uploads failed)")
         with self.server.connect() as conn:
+            if blob is None:  # the uploads ran elsewhere (interleaved) or not at all
+                blob = images.large_blob(self.s.blob_size)
+                images.upload_monolithic(conn, UPLOAD_REPO, blob)
             images.download(conn, UPLOAD_REPO, blob, verify=True)
             speeds: list[float] = []
             with self._timed("download"):
