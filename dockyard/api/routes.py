@@ -8,7 +8,6 @@ it is, and what is left is the repository name.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Final
 
 from dockyard.api.errors import RouteUnknown
@@ -32,15 +31,7 @@ class Endpoint(enum.Enum):
     REFERRERS = "referrers"  # /v2/<name>/referrers/<digest>
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """A parsed API path: the endpoint, its repository and its last path argument."""
-
-    endpoint: Endpoint
-    name: str = ""
-    arg: str = ""
-
-
+#: A parsed API path: the endpoint, its repository and its last path argument.
 Route = tuple[Endpoint, str, str]
 
 #: Repository names already found valid. A registry serves a limited set of names over and
@@ -53,15 +44,10 @@ _BASE: Final[Route] = (Endpoint.BASE, "", "")
 _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
 
 
-def match(path: str) -> Match:
-    """Parse an API path; ``RouteUnknown`` if no endpoint serves it, ``NameInvalid`` if
-    it does but the repository name is malformed."""
-    return Match(*parse(path))
-
-
 def parse(path: str) -> Route:
-    """``match`` as a plain ``(endpoint, name, arg)`` tuple, for the dispatcher: it runs
-    on every request, where building a frozen dataclass costs more than the parse."""
+    """Parse an API path; ``RouteUnknown`` if no endpoint serves it, ``NameInvalid`` if
+    it does but the repository name is malformed. A plain tuple: this runs on every
+    request, where building a frozen dataclass costs more than the parse."""
     if path in ("/v2/", "/v2"):
         return _BASE
     if path == "/v2/_catalog":
