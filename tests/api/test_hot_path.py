@@ -285,9 +285,3 @@ def test_invalid_names_stay_invalid_after_valid_ones() -> None:
         routes.parse("/v2/library/App/tags/list")
     with pytest.raises(NameInvalid):
         routes.parse("/v2/library/App/tags/list")
-
-
-def test_parse_and_match_agree() -> None:
-    path = f"/v2/a/b/blobs/{DUMMY_DIGEST}"
-    route = routes.match(path)
-    assert routes.parse(path) == (route.endpoint, route.name, route.arg)
