@@ -9,8 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
-from pathlib import Path
 
+from dockyard import logs
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
 from dockyard.errors import DockyardError
 
@@ -98,20 +98,14 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args: argparse.Namespace) -> tuple[Config, str | None]:
+def _load(args: argparse.Namespace) -> Config:
     source: str | None = args.config or os.environ.get(CONFIG_PATH_ENV) or None
-    return load(source), source
+    return load(source)
 
 
 def _setup_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.log.python_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-def _report_warnings(config: Config) -> None:
+    """Log in the configured format from the first line on, start-up warnings included."""
+    logs.configure(config.log)
     for warning in config.warnings:
         logger.warning("configuration: %s", warning)
 
@@ -120,77 +114,49 @@ def _report_warnings(config: Config) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dockyard import server
-    from dockyard.storage.cache import from_config as cache_from_config
+    from dockyard import serving
 
-    config, source = _load(args)
+    config = _load(args)
     _setup_logging(config)
-    _report_warnings(config)
     # Fail here, with a clear message, rather than in every worker.
-    server.worker_count(config)
-    _check_storage(config)
-    cache_from_config(config)
-    server.build_authorizer(config)
-    server.serve(config, source)
+    serving.worker_count(config)
+    _check(config)
+    serving.serve(config)
     return 0
 
 
-def _check_storage(config: Config) -> None:
-    """Build the driver once so that bad driver parameters stop start-up cleanly."""
-    from dockyard import server
+def _check(config: Config) -> None:
+    """Build what ``serve`` builds, so that whatever would stop it stops here, named."""
+    from dockyard import assembly
 
-    if config.storage.driver == "filesystem":
-        _check_root(config)
-    try:
-        driver = server.build_driver(config)
-    except DockyardError as error:
-        raise ConfigError(f"storage.{config.storage.driver}: {error.message}") from None
-    asyncio.run(driver.close())
-
-
-def _check_root(config: Config) -> None:
-    """The filesystem root exists (created if need be) and is writable unless read-only."""
-    root = Path(str(config.storage.parameters["rootdirectory"]))
-    key = "storage.filesystem.rootdirectory"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"{key}: cannot create the directory ({error.strerror})") from None
-    if not root.is_dir():
-        raise ConfigError(f"{key}: not a directory")
-    wanted = os.R_OK | os.X_OK | (0 if config.storage.readonly else os.W_OK)
-    if not os.access(root, wanted):
-        raise ConfigError(f"{key}: the directory is not accessible for reading and writing")
+    assembly.check(config)
 
 
 # --- gc -----------------------------------------------------------------------------------
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from dockyard import server
-    from dockyard.storage.cache import from_config as cache_from_config
+    from dockyard import assembly
     from dockyard.storage.gc import collect
 
-    config, _ = _load(args)
+    config = _load(args)
     _setup_logging(config)
-    _report_warnings(config)
     if config.storage.driver == "inmemory":
         print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
-    _check_storage(config)
-    driver = server.build_driver(config)
-    cache = cache_from_config(config)
+    _check(config)
+    built = assembly.assemble(config)
 
     async def run() -> object:
         try:
             return await collect(
-                driver, dry_run=args.dry_run, delete_untagged=args.delete_untagged, cache=cache
+                built.driver,
+                dry_run=args.dry_run,
+                delete_untagged=args.delete_untagged,
+                cache=built.cache,
             )
         finally:
-            close_cache = getattr(cache, "close", None)
-            if close_cache is not None:
-                await close_cache()
-            await driver.close()
+            await built.close()
 
     result = asyncio.run(run())
     print(("dry run: " if args.dry_run else "") + str(result))
@@ -201,13 +167,11 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    from dockyard import server
-    from dockyard.storage.cache import from_config as cache_from_config
+    from dockyard import serving
 
     config = load(args.config)
-    server.worker_count(config)
-    cache_from_config(config)
-    server.build_authorizer(config)
+    serving.worker_count(config)
+    _check(config)
     for warning in config.warnings:
         print(f"warning: {warning}")
     storage = config.storage

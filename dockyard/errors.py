@@ -137,3 +137,7 @@ class Unauthorized(DockyardError):
 
 class TooManyRequests(DockyardError):
     """Too many requests."""
+
+
+class StorageUnavailable(DockyardError):
+    """The storage cannot serve the request now; retrying later can help."""

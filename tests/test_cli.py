@@ -220,7 +220,7 @@ def test_serving_supervisor_imports_neither_the_app_nor_auth_nor_cache_clients()
     # The supervisor only forks workers: every module it imports is resident memory
     # counted once more next to theirs.
     code = (
-        "import sys, dockyard.cli, dockyard.server\n"
+        "import sys, dockyard.cli, dockyard.serving, dockyard.assembly, dockyard.logs\n"
         "heavy = ('dockyard.api', 'dockyard.auth', 'starlette', 'cryptography', 'redis',"
         " 'aiobotocore', 'dockyard.storage.registry')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
@@ -233,6 +233,6 @@ def test_serving_supervisor_imports_neither_the_app_nor_auth_nor_cache_clients()
 
 def test_serve_runs_one_worker_unless_configured_otherwise() -> None:
     from dockyard.config import load
-    from dockyard.server import worker_count
+    from dockyard.serving import worker_count
 
     assert worker_count(load(None)) == 1

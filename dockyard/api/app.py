@@ -10,8 +10,8 @@ the cost of a small request such as a manifest GET.
 
 from __future__ import annotations
 
+import errno
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, cast
 
@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.api import base, blobs, catalog, manifests, referrers, tags, uploads
+from dockyard.api.access_log import RequestLog, current_request, logged_path
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.errors import MethodUnsupported, error_response, internal_error, json_error
 from dockyard.api.responses import API_VERSION, PreparedResponse
@@ -30,8 +31,14 @@ from dockyard.api.routes import Endpoint, parse
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
 from dockyard.auth.base import Access, Authorizer
-from dockyard.errors import DockyardError, ReadOnly
+from dockyard.errors import DockyardError, ReadOnly, StorageUnavailable
 from dockyard.reference import is_valid_name
+from dockyard.storage.driver.base import (
+    InvalidOffset,
+    InvalidPath,
+    PathNotFound,
+    StorageDriverError,
+)
 from dockyard.storage.protocols import Registry
 
 Handler = Callable[[RequestContext], Awaitable[Response]]
@@ -65,7 +72,6 @@ _PUSH: Final[tuple[str, ...]] = ("push", "pull")
 _DELETE: Final[tuple[str, ...]] = ("delete",)
 
 logger = logging.getLogger("dockyard.api")
-access_logger = logging.getLogger("dockyard.access")
 
 
 def _access(endpoint: Endpoint, name: str, method: str) -> list[Access]:
@@ -117,7 +123,7 @@ async def _send_guarded(response: Response, scope: Scope, receive: Receive, send
     except Exception as exc:
         if started:
             raise
-        error = internal_error(exc)
+        error = _unexpected(exc, scope, None)
         error.raw_headers.append(API_VERSION)
         await error(scope, receive, send)
 
@@ -151,8 +157,12 @@ class RegistryApp:
             await self.fallback(scope, receive, send)
             return
         method: str = scope["method"]
+        record = current_request.get()
+        name = ""
         try:
             endpoint, name, arg = parse(path)
+            if record is not None:
+                record.repository = name or None
             handlers = _UPLOAD_SESSION if endpoint is _UPLOAD and arg else HANDLERS[endpoint]
             handler = handlers.get(method)
             if handler is None:
@@ -166,14 +176,18 @@ class RegistryApp:
             if services.authorizer is not None:
                 access = _access(endpoint, name, method)
                 optional = _optional_access(endpoint, method, ctx)
-                await services.authorizer.authorize(ctx.auth_request(optional), access)
+                principal = await services.authorizer.authorize(ctx.auth_request(optional), access)
+                if record is not None:
+                    record.user = principal.username
             if method in _WRITES and services.settings.read_only:
                 raise ReadOnly("the registry is in read-only mode: pushes and deletes are refused")
             response = await handler(ctx)
+        except StorageDriverError as exc:
+            response = storage_failure(exc, scope, name)
         except DockyardError as exc:
             response = error_response(exc)
         except Exception as exc:
-            response = internal_error(exc)
+            response = _unexpected(exc, scope, name)
         headers = response.raw_headers
         headers.append(API_VERSION)
         if type(response) in _PLAIN_RESPONSES and response.background is None:
@@ -188,37 +202,66 @@ class RegistryApp:
             await _send_guarded(response, scope, receive, send)
 
 
-class AccessLogMiddleware:
-    """Logs one line per request: method, path, status, duration (never credentials)."""
+#: OS errors of a storage operation that a later retry can succeed after (the storage
+#: was remounted, filled up, or lost its connection): 503 ``UNAVAILABLE``.
+_TRANSIENT: Final = frozenset(
+    getattr(errno, name)
+    for name in (
+        "EROFS",
+        "ENOSPC",
+        "EDQUOT",
+        "EIO",
+        "EAGAIN",
+        "EBUSY",
+        "ETIMEDOUT",
+        "EMFILE",
+        "ENFILE",
+        "ENOMEM",
+        "ESTALE",
+        "EINTR",
+        "EACCES",
+        "EPERM",
+        "ENOTCONN",
+        "EHOSTDOWN",
+    )
+    if hasattr(errno, name)
+)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
+_DRIVER_BUGS: Final = (PathNotFound, InvalidPath, InvalidOffset)
 
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
 
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            client = scope.get("client")
-            access_logger.info(
-                "%s %s %s %d %.1fms",
-                client[0] if client else "-",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+def _unexpected(exc: Exception, scope: Scope, name: str | None) -> Response:
+    """The response for an error no handler expected: a storage failure, or a 500."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return storage_failure(exc, scope, name)
+    return internal_error(exc)
+
+
+def storage_failure(exc: OSError | StorageDriverError, scope: Scope, name: str | None) -> Response:
+    """The response for a storage operation that failed, logged once with its request.
+
+    The log line says which request (method, path, repository) and why (the OS's or the
+    object store's reason); the client learns neither paths nor reasons.
+    """
+    if isinstance(exc, OSError):
+        code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        reason = f"{exc.strerror or type(exc).__name__} ({code})"
+        transient = exc.errno in _TRANSIENT
+    else:
+        # The object store failed (its messages are safe to log); a bug below the stores
+        # (a path error escaping them) is not something a retry helps with.
+        reason, transient = exc.message, not isinstance(exc, _DRIVER_BUGS)
+    logger.error(
+        "storage operation failed: %s %s repository=%s: %s",
+        scope["method"],
+        logged_path(scope),
+        name or "-",
+        reason,
+    )
+    if transient:
+        return error_response(StorageUnavailable("storage is unavailable; retry later"))
+    return json_error("UNKNOWN", "internal server error", 500)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -255,7 +298,4 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _not_found, Exception: _server_error},
     )
-    app: ASGIApp = RegistryApp(services, fallback, reserved)
-    if settings.access_log:
-        app = AccessLogMiddleware(app)
-    return app
+    return RequestLog(RegistryApp(services, fallback, reserved), enabled=settings.access_log)

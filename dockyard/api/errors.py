@@ -38,6 +38,7 @@ from dockyard.errors import (
     NameUnknown,
     RangeInvalid,
     SizeInvalid,
+    StorageUnavailable,
     TagInvalid,
     TooManyRequests,
     Unauthorized,
@@ -93,6 +94,7 @@ ERROR_TABLE: Final[Mapping[type[Exception], tuple[str, int]]] = {
     AuthChallenge: ("UNAUTHORIZED", 401),
     TooManyRequests: ("TOOMANYREQUESTS", 429),
     RouteUnknown: ("NOT_FOUND", 404),
+    StorageUnavailable: ("UNAVAILABLE", 503),
 }
 
 

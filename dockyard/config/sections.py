@@ -399,6 +399,10 @@ def _tls(section: Section, cwd: Path) -> TLSConfig:
         clientcas=clientcas,
         minimumtls=section.choice("minimumtls", "tls1.2", TLS_VERSIONS),
     )
+    if config.minimumtls in ("tls1.0", "tls1.1"):
+        section.warnings.append(
+            f"http.tls.minimumtls: {config.minimumtls} is not offered; using tls1.2"
+        )
     section.finish(ignored=("ciphersuites", "letsencrypt"))
     return config
 

@@ -101,6 +101,15 @@ class StorageRegistry:
         """Remove upload sessions of every repository started longer ago than ``older_than``."""
         return await purge_uploads(self.driver, older_than)
 
+    async def close(self) -> None:
+        """Release what the registry holds: the driver's and the cache's connections."""
+        try:
+            await self.driver.close()
+        finally:
+            close_cache = getattr(self.blob_store.cache, "close", None)
+            if close_cache is not None:
+                await close_cache()
+
 
 if TYPE_CHECKING:
     # mypy proves here that the stores implement the service protocols.

@@ -1,0 +1,248 @@
+"""Assembly: the one place that builds dockyard's objects from its configuration.
+
+``assemble`` builds the storage driver, the blob descriptor cache, the registry services
+and the authorizer; ``build_app`` adds the HTTP layer on top. ``dockyard serve`` (in each
+worker), ``dockyard gc`` and ``dockyard config check`` all build through here, so what
+``config check`` accepts is exactly what ``serve`` starts with. Heavy modules (the HTTP
+layer, S3, Redis, auth) are imported inside the functions: a supervising main process
+that only checks the configuration stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockyard.config import DEFAULT_DATA_DIR, Config, ConfigError
+from dockyard.errors import DockyardError
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from dockyard.api.settings import ApiSettings
+    from dockyard.auth.base import Authorizer
+    from dockyard.storage.blobs import BlobDescriptorCache
+    from dockyard.storage.driver.base import StorageDriver
+    from dockyard.storage.registry import StorageRegistry
+
+logger = logging.getLogger("dockyard.assembly")
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """What one process serves from: the registry over its driver, and access control."""
+
+    config: Config
+    driver: StorageDriver
+    cache: BlobDescriptorCache | None
+    registry: StorageRegistry
+    authorizer: Authorizer | None
+
+    async def close(self) -> None:
+        """Release the driver's and the cache's connections."""
+        await self.registry.close()
+
+
+def assemble(config: Config) -> Assembly:
+    """Build the driver, cache, registry and authorizer ``config`` describes.
+
+    Raises ``ConfigError`` (or the auth package's ``AuthConfigError``) naming the key
+    when something configured cannot be built.
+    """
+    from dockyard.storage.registry import StorageRegistry
+
+    driver = build_driver(config)
+    cache = build_cache(config)
+    registry = StorageRegistry(driver, blob_descriptor_cache=cache)
+    return Assembly(config, driver, cache, registry, build_authorizer(config))
+
+
+def build_driver(config: Config) -> StorageDriver:
+    """The storage driver ``storage.<driver>`` names, with its parameters."""
+    from dockyard.storage.driver import create_driver
+
+    storage = config.storage
+    try:
+        return create_driver(storage.driver, dict(storage.parameters))
+    except DockyardError as error:
+        message = error.message
+        if not message.startswith(f"storage.{storage.driver}"):
+            message = f"storage.{storage.driver}: {message}"
+        raise ConfigError(message) from None
+
+
+def build_cache(config: Config) -> BlobDescriptorCache | None:
+    """The blob descriptor cache ``storage.cache.blobdescriptor`` asks for, if any."""
+    settings = config.storage.cache
+    if settings.blobdescriptor == "redis":
+        if config.redis is None:
+            raise ConfigError("storage.cache.blobdescriptor: redis needs a redis.addr")
+        # Imported here so that a registry without Redis never loads the client.
+        from dockyard.storage.cache.redis import RedisBlobDescriptorCache
+
+        return RedisBlobDescriptorCache.from_config(config.redis)
+    if settings.blobdescriptor == "inmemory":
+        from dockyard.storage.cache.memory import MemoryBlobDescriptorCache
+
+        return MemoryBlobDescriptorCache(settings.blobdescriptorsize)
+    return None
+
+
+def build_authorizer(config: Config) -> Authorizer | None:
+    """The access control ``auth`` configures, or None when it configures none."""
+    if not config.auth:
+        return None
+    from dockyard.auth import from_config as auth_from_config
+
+    return auth_from_config(config.auth, data_dir=data_dir(config))
+
+
+def data_dir(config: Config) -> Path:
+    """Where dockyard keeps its own local state (the token server's keys): the
+    filesystem driver's root, else ``./.data``."""
+    root = config.storage.parameters.get("rootdirectory")
+    if config.storage.driver == "filesystem" and isinstance(root, str):
+        return Path(root)
+    return Path.cwd() / DEFAULT_DATA_DIR
+
+
+def api_settings(config: Config) -> ApiSettings:
+    """The HTTP layer's settings, taken from the configuration."""
+    from dockyard.api.settings import ApiSettings
+
+    settings = ApiSettings(
+        secret=config.http.secret.encode(),
+        host=config.http.host,
+        delete_enabled=config.storage.delete_enabled,
+        read_only=config.storage.readonly,
+        redirect_enabled=not config.storage.redirect_disabled,
+        access_log=not config.log.accesslog_disabled,
+    )
+    purging = config.storage.uploadpurging
+    if purging.enabled:
+        # A session outlives neither its purge nor the signed state in its Location.
+        settings = dataclasses.replace(settings, upload_state_ttl=purging.age)
+    return settings
+
+
+def build_app(config: Config) -> ASGIApp:
+    """The complete ASGI application for ``config``, with its maintenance tasks."""
+    from dockyard.api.app import create_app
+    from dockyard.api.middleware import HeadersMiddleware, PrefixMiddleware, RelativeUrlsMiddleware
+
+    assembly = assemble(config)
+    app: ASGIApp = create_app(assembly.registry, api_settings(config), assembly.authorizer)
+    if config.http.headers:
+        app = HeadersMiddleware(app, config.http.headers)
+    if config.http.relativeurls:
+        app = RelativeUrlsMiddleware(app)
+    if config.http.prefix:
+        app = PrefixMiddleware(app, config.http.prefix)
+    return Lifecycle(app, assembly)
+
+
+class Lifecycle:
+    """Runs the app's background maintenance while it serves, and closes the registry."""
+
+    def __init__(self, app: ASGIApp, assembly: Assembly) -> None:
+        self.app = app
+        self.assembly = assembly
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.start()
+            elif message["type"] == "lifespan.shutdown.complete":
+                await self.stop()
+            await send(message)
+
+        await self.app(scope, receive, lifespan_send)
+
+    def start(self) -> None:
+        storage = self.assembly.config.storage
+        if storage.uploadpurging.enabled and not storage.readonly:
+            self._tasks.append(asyncio.create_task(self._purge_uploads()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.assembly.close()
+
+    async def _purge_uploads(self) -> None:
+        """Remove abandoned upload sessions every ``interval``, as the reference does.
+
+        The first run waits a random part of the interval (at most an hour), so workers
+        and instances started together do not purge in lockstep.
+        """
+        purging = self.assembly.config.storage.uploadpurging
+        interval = purging.interval.total_seconds()
+        await asyncio.sleep(random.uniform(0, min(interval, 3600.0)))
+        while True:
+            try:
+                if purging.dryrun:
+                    logger.info(
+                        "upload purging (dry run): would purge uploads older than %s", purging.age
+                    )
+                else:
+                    removed = await self.assembly.registry.purge_uploads(purging.age)
+                    logger.info("upload purging: removed %d abandoned upload(s)", removed)
+            except Exception:
+                logger.exception("upload purging failed; retrying at the next interval")
+            await asyncio.sleep(interval)
+
+
+def check(config: Config) -> None:
+    """Build everything ``serve`` would build at start-up, then release it.
+
+    Raises ``ConfigError`` (or ``AuthConfigError``) naming the key of the first thing
+    that would stop ``serve``.
+    """
+    if config.storage.driver == "filesystem":
+        _check_root(config)
+    assembly = assemble(config)
+    asyncio.run(assembly.close())
+
+
+def _check_root(config: Config) -> None:
+    """The filesystem root exists (created if need be) and is writable unless read-only."""
+    root = Path(str(config.storage.parameters["rootdirectory"]))
+    key = "storage.filesystem.rootdirectory"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{key}: cannot create the directory ({error.strerror})") from None
+    if not root.is_dir():
+        raise ConfigError(f"{key}: not a directory")
+    wanted = os.R_OK | os.X_OK | (0 if config.storage.readonly else os.W_OK)
+    if not os.access(root, wanted):
+        raise ConfigError(f"{key}: the directory is not accessible for reading and writing")
+
+
+__all__: list[str] = [
+    "Assembly",
+    "Lifecycle",
+    "api_settings",
+    "assemble",
+    "build_app",
+    "build_authorizer",
+    "build_cache",
+    "build_driver",
+    "check",
+    "data_dir",
+]
