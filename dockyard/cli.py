@@ -27,11 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.run(args)
         return result
     except DockyardError as error:
-        if _is_config_error(error):
-            print(f"dockyard: configuration error: {error.message}", file=sys.stderr)
-            return EXIT_CONFIG
-        print(f"dockyard: {error.message}", file=sys.stderr)
-        return 1
+        config_error = _is_config_error(error)
+        message = f"{'configuration error: ' if config_error else ''}{error.message}"
+        if getattr(args, "structured_logs", False):
+            logger.critical("%s", message)
+        else:
+            print(f"dockyard: {message}", file=sys.stderr)
+        return EXIT_CONFIG if config_error else 1
     except KeyboardInterrupt:
         return 130
 
@@ -103,9 +105,10 @@ def _load(args: argparse.Namespace) -> Config:
     return load(source)
 
 
-def _setup_logging(config: Config) -> None:
+def _setup_logging(args: argparse.Namespace, config: Config) -> None:
     """Log in the configured format from the first line on, start-up warnings included."""
     logs.configure(config.log)
+    args.structured_logs = config.log.formatter in ("json", "logstash")
     for warning in config.warnings:
         logger.warning("configuration: %s", warning)
 
@@ -117,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
     from dockyard import serving
 
     config = _load(args)
-    _setup_logging(config)
+    _setup_logging(args, config)
     # Fail here, with a clear message, rather than in every worker.
     serving.worker_count(config)
     _check(config)
@@ -140,7 +143,7 @@ def _gc(args: argparse.Namespace) -> int:
     from dockyard.storage.gc import collect
 
     config = _load(args)
-    _setup_logging(config)
+    _setup_logging(args, config)
     if config.storage.driver == "inmemory":
         print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
