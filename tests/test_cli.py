@@ -89,7 +89,7 @@ def test_config_check_rejects_several_workers_on_inmemory_storage(
 def test_config_check_rejects_an_unknown_auth_scheme(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "version: 0.1\nauth:\n  kerberos:\n    realm: x\n")
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\nauth:\n  kerberos:\n    realm: x\n")
     assert main(["config", "check", str(path)]) == EXIT_CONFIG
     assert "configuration error: auth.kerberos" in capsys.readouterr().err
 
@@ -97,7 +97,7 @@ def test_config_check_rejects_an_unknown_auth_scheme(
 def test_serve_with_an_invalid_file_exits_before_listening(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "version: 0.1\nhttp:\n  addr: nowhere\n")
+    path = write(tmp_path, "version: 0.1\nstorage: inmemory\nhttp:\n  addr: nowhere\n")
     assert main(["serve", str(path)]) == EXIT_CONFIG
     assert "http.addr: expected host:port" in capsys.readouterr().err
 
@@ -236,3 +236,62 @@ def test_serve_runs_one_worker_unless_configured_otherwise() -> None:
     from dockyard.serving import worker_count
 
     assert worker_count(load(None)) == 1
+
+
+def test_config_check_refuses_debians_own_config_saying_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Debian's /etc/docker/registry/config.yml points the htpasswd path at its own folder.
+    folder = tmp_path / "etc-docker-registry"
+    folder.mkdir()
+    path = write(tmp_path, DEBIAN_CONFIG.format(root=tmp_path / "data", htpasswd=folder))
+    assert main(["config", "check", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"auth.htpasswd.path: {folder} is a folder, not an htpasswd file" in err
+    assert "refuses every login" in err
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["serve"]])
+def test_a_certificate_that_does_not_load_stops_check_and_serve_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnope\n")
+    (tmp_path / "key.pem").write_text("nope")
+    path = write(
+        tmp_path,
+        f"version: 0.1\nstorage: inmemory\nhttp:\n  addr: 127.0.0.1:0\n  tls:\n"
+        f"    certificate: {tmp_path / 'cert.pem'}\n    key: {tmp_path / 'key.pem'}\n",
+    )
+    assert main([*command, str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "configuration error: http.tls.certificate: not a PEM certificate" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["serve"]])
+def test_an_unsupported_version_stops_check_and_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    path = write(tmp_path, "version: 0.2\nstorage: inmemory\n")
+    assert main([*command, str(path)]) == EXIT_CONFIG
+    assert "version: dockyard reads configuration version 0.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["config", "check"], ["serve"]])
+def test_a_file_without_storage_stops_check_and_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    path = write(tmp_path, "version: 0.1\nhttp:\n  addr: 127.0.0.1:0\n")
+    assert main([*command, str(path)]) == EXIT_CONFIG
+    assert "configuration error: storage: missing" in capsys.readouterr().err
+
+
+def test_config_check_names_a_typo_in_a_driver_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    regionendpint: http://127.0.0.1:1\n",
+    )
+    assert main(["config", "check", str(path)]) == 0
+    assert "warning: storage.s3.regionendpint: unknown key; ignored" in capsys.readouterr().out

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from dockyard.config import (
     Config,
@@ -103,9 +107,42 @@ validation:
 """
 
 
+def write_certificate(directory: Path, name: str = "cert") -> tuple[Path, Path]:
+    """A self-signed certificate and its key (PEM), with a copy as ``ca.pem``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry.test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = directory / f"{name}.pem"
+    key_path = directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "ca.pem").write_bytes(cert_path.read_bytes())
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 def write(tmp_path: Path, text: str) -> Path:
+    """``text`` as config.yml; in-memory storage unless it names storage (a file must)."""
+    text = textwrap.dedent(text)
+    if "storage" not in text:
+        text += "\nstorage: inmemory\n"
     path = tmp_path / "config.yml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(text)
     return path
 
 
@@ -267,15 +304,29 @@ def test_missing_version_in_a_file_is_warned_about(tmp_path: Path) -> None:
     assert config.warnings == ("version: missing; assuming 0.1",)
 
 
-def test_storage_options_without_a_driver_use_the_embedded_default(tmp_path: Path) -> None:
-    config = load_text(tmp_path, "version: 0.1\nstorage:\n  delete:\n    enabled: true\n")
-    assert config.storage.parameters == {"rootdirectory": str(tmp_path / ".data")}
-    assert config.storage.delete_enabled
+def test_storage_options_without_a_driver_are_rejected(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "version: 0.1\nstorage:\n  delete:\n    enabled: true\n")
+    assert message.startswith("storage: no driver configured")
 
 
-def test_empty_file_is_the_embedded_default(tmp_path: Path) -> None:
-    config = load_text(tmp_path, "")
-    assert config.storage.parameters == {"rootdirectory": str(tmp_path / ".data")}
+def test_a_file_without_a_storage_section_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("version: 0.1\nhttp:\n  addr: :5000\n")
+    with pytest.raises(ConfigError, match=r"^storage: missing; configure a driver"):
+        load(path, {}, cwd=tmp_path)
+
+
+def test_an_empty_file_is_rejected_for_its_missing_storage(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match=r"^storage: missing"):
+        load(path, {}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("version", ["0.2", "1.0", "2", "0.10"])
+def test_a_version_other_than_0_1_is_rejected(tmp_path: Path, version: str) -> None:
+    message = error_of(tmp_path, f"version: '{version}'\n")
+    assert message.startswith("version: dockyard reads configuration version 0.1")
 
 
 # --- errors name the key ------------------------------------------------------------------
@@ -315,7 +366,7 @@ def test_empty_file_is_the_embedded_default(tmp_path: Path) -> None:
         ("redis:\n  password: x\n", "redis.addr: required"),
         ("redis:\n  addr: localhost\n", "redis.addr: expected host:port"),
         ("auth:\n  htpasswd: yes\n", "auth.htpasswd: expected a mapping"),
-        ("version: 2\n", "version: dockyard understands version 0.1"),
+        ("version: 2\n", "version: dockyard reads configuration version 0.1"),
         (
             "validation:\n  manifests:\n    urls:\n      allow: ['(']\n",
             "validation.manifests.urls.allow[0]: not a valid regular expression",
@@ -333,9 +384,7 @@ def test_tls_files_must_exist(tmp_path: Path) -> None:
 
 
 def test_tls_files_are_resolved_against_the_working_directory(tmp_path: Path) -> None:
-    (tmp_path / "cert.pem").write_text("x")
-    (tmp_path / "key.pem").write_text("x")
-    (tmp_path / "ca.pem").write_text("x")
+    write_certificate(tmp_path)
     config = load_text(
         tmp_path,
         "version: 0.1\nhttp:\n  tls:\n    certificate: cert.pem\n    key: key.pem\n"
@@ -353,7 +402,10 @@ def test_file_that_is_not_yaml_is_rejected_with_its_line(tmp_path: Path) -> None
 
 
 def test_file_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
-    assert error_of(tmp_path, "- a\n- b\n") == "configuration: expected a mapping at the top level"
+    path = tmp_path / "config.yml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"^configuration: expected a mapping at the top level$"):
+        load(path, {})
 
 
 def test_missing_file_is_rejected(tmp_path: Path) -> None:
@@ -454,10 +506,10 @@ def test_environment_selects_inmemory_storage(tmp_path: Path) -> None:
 def test_environment_matches_keys_that_contain_underscores(tmp_path: Path) -> None:
     config = env_config(
         tmp_path,
-        {"REGISTRY_STORAGE_S3_MULTIPART_COPY": "3"},
-        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    multipart_copy: 1\n",
+        {"REGISTRY_STORAGE_S3_LIST_PAGE_SIZE": "3"},
+        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    list_page_size: 1\n",
     )
-    assert config.storage.parameters["multipart_copy"] == 3
+    assert config.storage.parameters["list_page_size"] == 3
 
 
 def test_environment_reaches_auth_options(tmp_path: Path) -> None:
@@ -549,3 +601,100 @@ def test_example_config_in_the_repository_is_valid(tmp_path: Path) -> None:
 def test_invalid_secret_value_is_not_repeated_in_the_error(tmp_path: Path) -> None:
     message = error_of(tmp_path, "version: 0.1\nhttp:\n  secret: [hunter2]\n")
     assert message == "http.secret: expected a string, got a value (hidden)"
+
+
+# --- strictness: what serve would fail on, config check reports -------------------------
+
+
+TLS = "version: 0.1\nhttp:\n  tls:\n    certificate: cert.pem\n    key: key.pem\n"
+
+
+def test_a_certificate_that_is_not_pem_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    write_certificate(tmp_path)
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    assert error_of(tmp_path, TLS).startswith("http.tls.certificate: not a PEM certificate")
+
+
+def test_a_key_that_does_not_fit_the_certificate_is_rejected_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    write_certificate(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    write_certificate(other)
+    (tmp_path / "key.pem").write_bytes((other / "key.pem").read_bytes())
+    assert error_of(tmp_path, TLS).startswith("http.tls.key: not an unencrypted PEM private key")
+
+
+def test_a_client_ca_that_is_not_pem_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    write_certificate(tmp_path)
+    (tmp_path / "bad-ca.pem").write_text("nope")
+    message = error_of(tmp_path, TLS + "    clientcas: [ca.pem, bad-ca.pem]\n")
+    assert message.startswith("http.tls.clientcas[1]: not a PEM certificate")
+
+
+def test_an_unknown_minimumtls_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    write_certificate(tmp_path)
+    message = error_of(tmp_path, TLS + "    minimumtls: ssl3\n")
+    assert message.startswith("http.tls.minimumtls: expected one of")
+
+
+def test_an_old_minimumtls_is_raised_to_tls_1_2_with_a_warning(tmp_path: Path) -> None:
+    write_certificate(tmp_path)
+    config = load_text(tmp_path, TLS + "    minimumtls: tls1.0\n")
+    assert "http.tls.minimumtls: tls1.0 is not offered; using tls1.2" in config.warnings
+
+
+@pytest.mark.parametrize(
+    ("driver", "typo"),
+    [("filesystem", "rootdirectroy"), ("s3", "regionendpint"), ("inmemory", "size")],
+)
+def test_an_unknown_key_in_a_driver_section_is_warned_about_naming_it(
+    tmp_path: Path, driver: str, typo: str
+) -> None:
+    bucket = "    bucket: b\n" if driver == "s3" else ""
+    config = load_text(tmp_path, f"version: 0.1\nstorage:\n  {driver}:\n{bucket}    {typo}: x\n")
+    assert f"storage.{driver}.{typo}: unknown key; ignored" in config.warnings
+    assert typo not in config.storage.parameters
+
+
+def test_driver_parameters_are_typed(tmp_path: Path) -> None:
+    text = "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    secure: maybe\n"
+    assert error_of(tmp_path, text) == "storage.s3.secure: expected a boolean, got 'maybe'"
+
+
+def test_a_reference_only_driver_key_is_accepted_with_a_warning(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    v4auth: true\n")
+    assert "storage.s3.v4auth: not supported; ignored" in config.warnings
+    assert "v4auth" not in config.storage.parameters
+
+
+def test_an_htpasswd_path_that_is_a_folder_is_refused_saying_why(tmp_path: Path) -> None:
+    text = f"version: 0.1\nauth:\n  htpasswd:\n    realm: r\n    path: {tmp_path}\n"
+    message = error_of(tmp_path, text)
+    assert message.startswith(f"auth.htpasswd.path: {tmp_path} is a folder, not an htpasswd file")
+    assert "the reference registry starts with it but then refuses every login" in message
+
+
+def test_an_unknown_auth_key_is_warned_about_like_any_other(tmp_path: Path) -> None:
+    text = "version: 0.1\nauth:\n  htpasswd:\n    path: /etc/htpasswd\n    relam: x\n"
+    config = load_text(tmp_path, text)
+    assert "auth.htpasswd.relam: unknown key; ignored" in config.warnings
+    assert config.auth == {"htpasswd": {"path": "/etc/htpasswd"}}
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("90s", 90), ("1h30m", 5400), ("1.5s", 1.5), ("90", 90), (90, 90)]
+)
+def test_auth_and_storage_durations_share_one_grammar(
+    tmp_path: Path, value: object, seconds: float
+) -> None:
+    from dockyard.auth import settings
+
+    config = load_text(
+        tmp_path,
+        f"version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n"
+        f"      age: {value}\n",
+    )
+    assert config.storage.uploadpurging.age == timedelta(seconds=seconds)
+    assert settings.duration({"leeway": value}, "leeway", "auth.token", 0.0) == seconds

@@ -6,22 +6,11 @@ strings; both are accepted where the meaning is unambiguous.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from dockyard.auth.errors import AuthConfigError
-
-_DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS: Final = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
+from dockyard.config.values import duration as config_duration
 
 
 def section(parent: Mapping[str, Any], name: str, key: str) -> dict[str, Any]:
@@ -95,37 +84,17 @@ def string_list(values: Mapping[str, Any], name: str, key: str) -> list[str]:
     return list(value)
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration (``90s``, ``5m``, ``1h30m``); ``ValueError`` otherwise."""
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(text) or not text:
-        raise ValueError(f"invalid duration {text!r}")
-    return total
-
-
 def duration(
     values: Mapping[str, Any], name: str, key: str, default: float, *, allow_zero: bool = False
 ) -> float:
-    """A positive duration in seconds: a Go-style string or a number of seconds."""
+    """A positive duration in seconds, in the configuration's one duration grammar."""
     value = values.get(name)
     if value is None:
         return default
-    if isinstance(value, bool):
-        raise AuthConfigError(f"{key}.{name}", "must be a duration such as 5m")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            seconds = float(value) if value.replace(".", "", 1).isdigit() else parse_duration(value)
-        except ValueError:
-            raise AuthConfigError(f"{key}.{name}", "must be a duration such as 5m") from None
-    else:
-        raise AuthConfigError(f"{key}.{name}", "must be a duration such as 5m")
+    try:
+        seconds = config_duration(value).total_seconds()
+    except ValueError:
+        raise AuthConfigError(f"{key}.{name}", "must be a duration such as 5m") from None
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise AuthConfigError(f"{key}.{name}", "must be positive")
     return seconds

@@ -1,12 +1,22 @@
-"""The configuration model: typed sections of the reference registry's ``config.yml``."""
+"""The configuration model: typed sections of the reference registry's ``config.yml``.
+
+Every field that a key sets is declared with ``option`` (its key, meaning and checks),
+once: ``dockyard.config.sections`` reads the file by these declarations and
+``docs/configuration.md`` is generated from them. To add a key, add a field here (and,
+for a new section, a field on ``Config`` and one ``read`` call in ``sections.build``).
+"""
+
+# ``option`` returns a ``dataclasses.field``: a declaration, not a shared default.
+# ruff: noqa: RUF009
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Final
 
+from dockyard.config.declare import declared, option
 from dockyard.errors import DockyardError
 
 logger = logging.getLogger(__name__)
@@ -55,10 +65,31 @@ class ConfigError(DockyardError):
 class LogConfig:
     """``log``: verbosity, format and the access log."""
 
-    level: str = "info"
-    formatter: str = "text"
-    accesslog_disabled: bool = False
-    fields: dict[str, str] = field(default_factory=dict)
+    level: str = option(
+        "Least severe events logged: error, warn, info, debug (trace, fatal and panic "
+        "as the reference spells them).",
+        default="info",
+        choices=tuple(LOG_LEVELS),
+        custom=True,
+    )
+    formatter: str = option(
+        "text, or json for one JSON object per line (logstash is taken as json).",
+        default="text",
+        choices=("text", "json", "logstash"),
+    )
+    accesslog_disabled: bool = option(
+        "Turn off the access log (one line per request on stdout).",
+        default=False,
+        key="accesslog.disabled",
+    )
+    fields: dict[str, str] = option(
+        "Fields added to every log line (key=value in text, members in JSON).",
+        default_factory=dict,
+    )
+    hooks: tuple[str, ...] = option(
+        "The reference's log hooks (mail alerts).", default=(), inert=True
+    )
+    reportcaller: bool = option("The reference's caller reporting.", default=False, inert=True)
 
     @property
     def python_level(self) -> int:
@@ -70,18 +101,121 @@ class LogConfig:
 class UploadPurgingConfig:
     """``storage.maintenance.uploadpurging``: removing abandoned upload sessions."""
 
-    enabled: bool = True
-    age: timedelta = timedelta(hours=168)
-    interval: timedelta = timedelta(hours=24)
-    dryrun: bool = False
+    enabled: bool = option("Purge abandoned upload sessions periodically.", default=True)
+    age: timedelta = option(
+        "Remove sessions started longer ago than this.", default=timedelta(hours=168), shown="168h"
+    )
+    interval: timedelta = option("How often to purge.", default=timedelta(hours=24), shown="24h")
+    dryrun: bool = option("Log what would be purged, remove nothing.", default=False)
 
 
 @dataclass(frozen=True, slots=True)
 class CacheConfig:
     """``storage.cache``: the blob descriptor cache (``inmemory``, ``redis`` or none)."""
 
-    blobdescriptor: str | None = None
-    blobdescriptorsize: int = 10000
+    blobdescriptor: str | None = option(
+        "Cache blob descriptors: inmemory (per process) or redis (shared; needs the "
+        "redis section). layerinfo is the deprecated spelling.",
+        default=None,
+        choices=("inmemory", "redis"),
+        custom=True,
+    )
+    blobdescriptorsize: int = option("Entries of the inmemory cache.", default=10000, minimum=1)
+
+
+@dataclass(frozen=True, slots=True)
+class FilesystemParams:
+    """``storage.filesystem``: content in files below a local directory."""
+
+    rootdirectory: str = option(
+        "The directory holding the content (the reference's layout), relative to the "
+        "working directory if not absolute.",
+        default=REFERENCE_FILESYSTEM_ROOT,
+    )
+    maxthreads: int | None = option(
+        "The reference's limit on blocking threads.", default=None, inert=True
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InMemoryParams:
+    """``storage.inmemory``: content in this process's memory, gone when it stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class S3Params:
+    """``storage.s3``: content as objects in one bucket of AWS S3 or a compatible store.
+
+    Unset keys take the driver's defaults (shown); ranges are checked by the driver when
+    ``serve`` or ``config check`` builds it.
+    """
+
+    bucket: str | None = option("The bucket's name (required).", default=None)
+    region: str | None = option("The bucket's region.", default=None, shown="us-east-1")
+    regionendpoint: str | None = option(
+        "The endpoint of an S3-compatible store (http://host:port); unset for AWS.",
+        default=None,
+    )
+    accesskey: str | None = option("Access key id; unset for the SDK's chain.", default=None)
+    secretkey: str | None = option("Secret access key.", default=None)
+    sessiontoken: str | None = option("Session token of temporary credentials.", default=None)
+    rootdirectory: str | None = option("A key prefix below which content is kept.", default=None)
+    forcepathstyle: bool | None = option(
+        "Address the bucket in the path, not the host name (most S3-compatible stores).",
+        default=None,
+        shown="false",
+    )
+    secure: bool | None = option("Use https to the endpoint.", default=None, shown="true")
+    skipverify: bool | None = option(
+        "Do not verify the endpoint's TLS certificate.", default=None, shown="false"
+    )
+    chunksize: int | None = option(
+        "Bytes per multipart part (5 MiB to 5 GiB).", default=None, shown="10485760"
+    )
+    multipartcopythresholdsize: int | None = option(
+        "Objects from this size on are copied in parts.", default=None, shown="33554432"
+    )
+    multipartcopychunksize: int | None = option(
+        "Bytes per part of a multipart copy.", default=None, shown="33554432"
+    )
+    multipartcopymaxconcurrency: int | None = option(
+        "Parts copied at once.", default=None, shown="8"
+    )
+    storageclass: str | None = option(
+        "Storage class of new objects; NONE sends none.", default=None, shown="STANDARD"
+    )
+    encrypt: bool | None = option(
+        "Server-side encryption of new objects (with keyid: aws:kms).",
+        default=None,
+        shown="false",
+    )
+    keyid: str | None = option("KMS key id for encryption.", default=None)
+    objectacl: str | None = option(
+        "Canned ACL of new objects; unset or none sends none.", default=None
+    )
+    useragent: str | None = option("Added to the client's User-Agent.", default=None)
+    usedualstack: bool | None = option("Use the dual-stack endpoint.", default=None)
+    accelerate: bool | None = option("Use S3 Transfer Acceleration.", default=None)
+    maxconnections: int | None = option(
+        "dockyard: connections in the client's pool.", default=None, shown="64"
+    )
+    list_page_size: int | None = option(
+        "dockyard: keys per listing request (at most 1000).", default=None, shown="1000"
+    )
+    v4auth: bool | None = option("Requests are always signed v4.", default=None, inert=True)
+    loglevel: str | None = option("The reference's SDK log level.", default=None, inert=True)
+    multipartcombinesmallpart: bool | None = option(
+        "The reference's small-part combining.", default=None, inert=True
+    )
+
+
+DriverParams = FilesystemParams | InMemoryParams | S3Params
+#: Every storage driver's name and its parameters.
+DRIVER_PARAMS: Final[dict[str, type[DriverParams]]] = {
+    "filesystem": FilesystemParams,
+    "inmemory": InMemoryParams,
+    "s3": S3Params,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,41 +223,116 @@ class StorageConfig:
     """``storage``: the driver with its parameters, and the storage options."""
 
     driver: str
-    parameters: dict[str, Any]
-    delete_enabled: bool = False
-    redirect_disabled: bool = False
-    cache: CacheConfig = field(default_factory=CacheConfig)
-    uploadpurging: UploadPurgingConfig = field(default_factory=UploadPurgingConfig)
-    readonly: bool = False
+    params: DriverParams
+    delete_enabled: bool = option(
+        "Allow DELETE of manifests, tags and blobs.", default=False, key="delete.enabled"
+    )
+    redirect_disabled: bool = option(
+        "Never redirect blob downloads to the storage (S3 presigned URLs).",
+        default=False,
+        key="redirect.disable",
+    )
+    cache: CacheConfig = option("", default_factory=CacheConfig)
+    uploadpurging: UploadPurgingConfig = option(
+        "", default_factory=UploadPurgingConfig, key="maintenance.uploadpurging"
+    )
+    readonly: bool = option(
+        "Refuse every write (pushes, deletes), e.g. while collecting garbage.",
+        default=False,
+        key="maintenance.readonly.enabled",
+    )
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The driver's parameters as its factory takes them: the keys that are set."""
+        return {
+            item.name: value
+            for item in fields(self.params)
+            if (value := getattr(self.params, item.name)) is not None
+            and not getattr(declared(item), "inert", False)
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class TLSConfig:
     """``http.tls``: the server certificate, and client CAs for mutual TLS."""
 
-    certificate: str
-    key: str
-    clientcas: tuple[str, ...] = ()
-    minimumtls: str = "tls1.2"
+    certificate: str = option("The server's certificate chain (PEM); required.", custom=True)
+    key: str = option("The certificate's private key (PEM); required.", custom=True)
+    clientcas: tuple[str, ...] = option(
+        "CA certificates (PEM) that client certificates must chain to: mutual TLS.",
+        default=(),
+        custom=True,
+    )
+    minimumtls: str = option(
+        "Oldest TLS version accepted: tls1.2 or tls1.3 (tls1.0 and tls1.1 mean tls1.2).",
+        default="tls1.2",
+        choices=TLS_VERSIONS,
+    )
+    letsencrypt: dict[str, str] = option(
+        "The reference's ACME client; use a certificate file.",
+        default_factory=dict,
+        inert=True,
+    )
+    ciphersuites: tuple[str, ...] = option(
+        "The reference's cipher list; TLS 1.2+ suites are chosen by the TLS library.",
+        default=(),
+        inert=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class HTTPConfig:
     """``http``: where and how the registry listens, and what it puts in URLs."""
 
-    secret: str
-    addr: str = DEFAULT_ADDR
-    net: str = "tcp"
-    prefix: str = ""
-    host: str | None = None
-    relativeurls: bool = False
-    draintimeout: timedelta | None = None
-    tls: TLSConfig | None = None
-    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    secret: str = option(
+        "Signs the upload state in Location URLs. Set it, the same on every instance "
+        "behind one name; unset, a random one is generated at start.",
+        custom=True,
+    )
+    addr: str = option(
+        "host:port to listen on (:5000 is every interface), or a socket path with net: unix.",
+        default=DEFAULT_ADDR,
+        custom=True,
+    )
+    net: str = option("tcp or unix.", default="tcp", choices=("tcp", "unix"))
+    prefix: str = option("Serve the API below this path (/registry/v2/…).", default="", custom=True)
+    host: str | None = option(
+        "Base URL of Location headers (https://registry.example.com), for a registry "
+        "behind a proxy.",
+        default=None,
+        custom=True,
+    )
+    relativeurls: bool = option("Location and Link headers without scheme and host.", default=False)
+    draintimeout: timedelta | None = option(
+        "How long SIGTERM waits for requests in flight.", default=None, shown="30s"
+    )
+    tls: TLSConfig | None = option("", default=None, custom=True)
+    headers: dict[str, tuple[str, ...]] = option(
+        "Headers added to every response: name: [values].", default_factory=dict, custom=True
+    )
     #: dockyard's addition: server worker processes (None: chosen at start-up).
-    workers: int | None = None
+    workers: int | None = option(
+        "dockyard: server worker processes. One serves in the dockyard process itself; "
+        "several run under a supervisor.",
+        default=None,
+        minimum=1,
+        shown="1",
+    )
     #: True when ``secret`` was generated because the configuration had none.
     secret_generated: bool = False
+    http2_disabled: bool = option(
+        "The reference's HTTP/2 switch; dockyard serves HTTP/1.1.",
+        default=False,
+        key="http2.disabled",
+        inert=True,
+    )
+    h2c_enabled: bool = option(
+        "The reference's HTTP/2 over cleartext; not offered.",
+        default=False,
+        key="h2c.enabled",
+        inert=True,
+    )
 
     @property
     def bind(self) -> tuple[str, int]:
@@ -137,26 +346,106 @@ class HTTPConfig:
 class RedisConfig:
     """``redis``: the connection shared by caches and scale-out state."""
 
-    addr: str
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    dialtimeout: timedelta | None = None
-    readtimeout: timedelta | None = None
-    writetimeout: timedelta | None = None
-    pool_maxidle: int | None = None
-    pool_maxactive: int | None = None
-    pool_idletimeout: timedelta | None = None
-    tls_enabled: bool = False
+    addr: str = option("host:port of the Redis server (required).", custom=True)
+    username: str | None = option("ACL user name.", default=None)
+    password: str | None = option("Password.", default=None)
+    db: int = option("Database number.", default=0)
+    dialtimeout: timedelta | None = option("Connect timeout.", default=None)
+    readtimeout: timedelta | None = option("Read timeout.", default=None)
+    writetimeout: timedelta | None = option("Write timeout.", default=None)
+    pool_maxidle: int | None = option("Idle connections kept.", default=None, key="pool.maxidle")
+    pool_maxactive: int | None = option("Connections at most.", default=None, key="pool.maxactive")
+    pool_idletimeout: timedelta | None = option(
+        "Close idle connections after this.", default=None, key="pool.idletimeout"
+    )
+    tls_enabled: bool = option("Connect with TLS.", default=False, key="tls.enabled")
 
 
 @dataclass(frozen=True, slots=True)
 class ValidationConfig:
     """``validation``: which foreign-layer URLs a manifest may reference."""
 
-    disabled: bool = False
-    manifest_urls_allow: tuple[str, ...] = ()
-    manifest_urls_deny: tuple[str, ...] = ()
+    disabled: bool = option(
+        "Turn off manifest validation (enabled: false says the same).", default=False, custom=True
+    )
+    manifest_urls_allow: tuple[str, ...] = option(
+        "Regular expressions a foreign layer URL must match.",
+        default=(),
+        key="manifests.urls.allow",
+        custom=True,
+    )
+    manifest_urls_deny: tuple[str, ...] = option(
+        "Regular expressions a foreign layer URL must not match.",
+        default=(),
+        key="manifests.urls.deny",
+        custom=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HtpasswdAuthConfig:
+    """``auth.htpasswd``: HTTP Basic against an htpasswd file of bcrypt entries."""
+
+    realm: str = option("The realm of the Basic challenge.", default="dockyard")
+    path: str | None = option("The htpasswd file (required).", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAuthConfig:
+    """``auth.token``: bearer tokens from a token service (or dockyard's own)."""
+
+    realm: str | None = option("URL of the token service (required).", default=None)
+    service: str | None = option("This registry's name in tokens (required).", default=None)
+    issuer: str | None = option("The issuer tokens must name (required).", default=None)
+    rootcertbundle: str | None = option("Certificates (PEM) whose keys sign tokens.", default=None)
+    jwks: str | None = option("A JSON Web Key Set file of keys that sign tokens.", default=None)
+    signingalgorithms: tuple[str, ...] = option(
+        "Accepted signing algorithms.", default=(), shown="every asymmetric one"
+    )
+    leeway: timedelta | None = option(
+        "dockyard: clock skew allowed on expiry and not-before.", default=None, shown="60s"
+    )
+    autoredirect: bool = option("Not supported; set realm.", default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenServerAuthConfig:
+    """``auth.tokenserver``: dockyard's built-in token server, for ``auth.token``."""
+
+    enabled: bool = option("Serve tokens.", default=True)
+    htpasswd: str | None = option("htpasswd file of the users who may log in.", default=None)
+    key: str | None = option(
+        "Signing key (PEM); unset, one is generated under the storage root.", default=None
+    )
+    expiration: timedelta | None = option(
+        "Lifetime of access tokens (at least 60s).", default=None, shown="5m"
+    )
+    refreshexpiration: timedelta | None = option(
+        "Lifetime of refresh tokens.", default=None, shown="720h"
+    )
+    path: str | None = option(
+        "Where tokens are served.", default=None, shown="the path of auth.token.realm"
+    )
+    jwkspath: str | None = option(
+        "Where the signing keys are published.", default=None, shown="/auth/jwks.json"
+    )
+    groups: dict[str, Any] = option(
+        "Named lists of users for rules.", default_factory=dict, custom=True
+    )
+    rules: tuple[Any, ...] = option(
+        "Access rules: repositories (patterns with *, ** and ${user}), users, groups, "
+        "anonymous, actions.",
+        default=(),
+        custom=True,
+    )
+
+
+#: Every authentication scheme's section.
+AUTH_SCHEMES: Final[dict[str, type[Any]]] = {
+    "htpasswd": HtpasswdAuthConfig,
+    "token": TokenAuthConfig,
+    "tokenserver": TokenServerAuthConfig,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +454,19 @@ class Config:
 
     storage: StorageConfig
     http: HTTPConfig
-    version: str = "0.1"
-    log: LogConfig = field(default_factory=LogConfig)
+    version: str = option("The configuration format: 0.1 (required).", default="0.1", custom=True)
+    log: LogConfig = option("", default_factory=LogConfig)
     #: Authentication scheme name → its options, passed through to ``dockyard.auth``.
     auth: dict[str, dict[str, Any]] = field(default_factory=dict)
-    redis: RedisConfig | None = None
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    redis: RedisConfig | None = option("", default=None, custom=True)
+    validation: ValidationConfig = option("", default_factory=ValidationConfig, custom=True)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.
-    catalog_maxentries: int = 1000
+    catalog_maxentries: int = option(
+        "The most repositories one catalog page returns.",
+        default=1000,
+        minimum=1,
+        key="catalog.maxentries",
+    )
     #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.

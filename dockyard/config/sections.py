@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import re
 import secrets
+import ssl
+from dataclasses import fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dockyard.config.environment import plain
+from dockyard.config.declare import declared, key_of, read
+from dockyard.config.environment import EnvText, plain
 from dockyard.config.model import (
+    AUTH_SCHEMES,
     DEFAULT_ADDR,
     DEFAULT_DATA_DIR,
+    DRIVER_PARAMS,
     LOG_LEVELS,
-    REFERENCE_FILESYSTEM_ROOT,
     STORAGE_DRIVERS,
     STORAGE_OPTIONS,
-    TLS_VERSIONS,
     UNSUPPORTED_SECTIONS,
     CacheConfig,
     Config,
     ConfigError,
+    DriverParams,
+    FilesystemParams,
     HTTPConfig,
     LogConfig,
     RedisConfig,
+    S3Params,
     StorageConfig,
     TLSConfig,
-    UploadPurgingConfig,
     ValidationConfig,
 )
-from dockyard.config.values import parse_addr, parse_duration, show_value
+from dockyard.config.values import duration, parse_addr, show_value
 
 
 class Section:
@@ -114,17 +119,13 @@ class Section:
         value = self.raw(name)
         if value is None:
             return default
-        if isinstance(value, int) and not isinstance(value, bool) and value == 0:
-            return timedelta(0)
-        if isinstance(value, str):
-            try:
-                return parse_duration(value)
-            except ValueError:
-                pass
-        raise ConfigError(
-            f"{self.key(name)}: expected a duration such as '168h' or '10m', "
-            f"got {show_value(value, name)}"
-        )
+        try:
+            return duration(str(value) if isinstance(value, EnvText) else value)
+        except ValueError:
+            raise ConfigError(
+                f"{self.key(name)}: expected a duration such as '168h' or '10m', "
+                f"got {show_value(value, name)}"
+            ) from None
 
     def strings(self, name: str) -> tuple[str, ...]:
         value = self.raw(name)
@@ -137,6 +138,17 @@ class Section:
         raise ConfigError(
             f"{self.key(name)}: expected a list of strings, got {show_value(value, name)}"
         )
+
+    def mapping(self, name: str) -> dict[str, str]:
+        """A mapping of strings (``log.fields``), values as text."""
+        value = self.raw(name)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{self.key(name)}: expected a mapping, got {show_value(value, name)}"
+            )
+        return {str(k): str(plain(v)) for k, v in value.items()}
 
     def finish(self, *, ignored: tuple[str, ...] = ()) -> None:
         """Warn about every key that was not read."""
@@ -162,26 +174,19 @@ def build(
     version = _version(root, has_file)
     log = _log(root)
     redis = _redis(root.section("redis")) if root.has("redis") else None
-    storage = _storage(root, cwd, redis)
+    storage = _storage(root, cwd, redis, has_file)
     http = _http(root.section("http"), cwd, warnings)
     auth = _auth(root.section("auth"))
     validation = _validation(root.section("validation"))
-    catalog = root.section("catalog")
-    maxentries = catalog.integer("maxentries", 1000, minimum=1)
-    catalog.finish()
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
         if value:
             extra[name] = plain(value)
             warnings.append(f"{name}: {reason}")
-    root.finish()
-    if http.secret_generated:
-        warnings.append(
-            "http.secret: not set; generated a random secret, so upload sessions cannot "
-            "span several registry instances (set http.secret to share them)"
-        )
-    return Config(
+    config = read(
+        Config,
+        root,
         version=version,
         log=log,
         storage=storage,
@@ -189,11 +194,16 @@ def build(
         auth=auth,
         redis=redis,
         validation=validation,
-        catalog_maxentries=maxentries if maxentries is not None else 1000,
         extra=extra,
-        warnings=tuple(warnings),
         source=source,
     )
+    root.finish()
+    if http.secret_generated:
+        warnings.append(
+            "http.secret: not set; generated a random secret, so upload sessions cannot "
+            "span several registry instances (set http.secret to share them)"
+        )
+    return replace(config, warnings=tuple(warnings))
 
 
 def _version(root: Section, has_file: bool) -> str:
@@ -203,8 +213,11 @@ def _version(root: Section, has_file: bool) -> str:
             root.warnings.append("version: missing; assuming 0.1")
         return "0.1"
     text = str(value).strip()
-    if not re.fullmatch(r"0\.\d+", text):
-        raise ConfigError(f"version: dockyard understands version 0.1, got {show_value(value)}")
+    if text != "0.1":
+        raise ConfigError(
+            f"version: dockyard reads configuration version 0.1 (the reference registry's "
+            f"only one), got {show_value(value)}"
+        )
     return text
 
 
@@ -219,23 +232,26 @@ def _log(root: Section) -> LogConfig:
             f"loglevel: expected one of {', '.join(LOG_LEVELS)}, got {show_value(level_default)}"
         )
     level = section.choice("level", level_default, tuple(LOG_LEVELS))
-    formatter = section.choice("formatter", "text", ("text", "json", "logstash"))
-    accesslog = section.section("accesslog")
-    disabled = accesslog.boolean("disabled", False)
-    accesslog.finish()
-    fields_raw = section.raw("fields") or {}
-    if not isinstance(fields_raw, dict):
-        raise ConfigError(f"log.fields: expected a mapping, got {show_value(fields_raw)}")
-    fields = {str(k): str(plain(v)) for k, v in fields_raw.items()}
-    section.finish(ignored=("hooks", "reportcaller"))
-    return LogConfig(level=level, formatter=formatter, accesslog_disabled=disabled, fields=fields)
+    config = read(LogConfig, section, level=level)
+    section.finish()
+    return config
 
 
-def _storage(root: Section, cwd: Path, redis: RedisConfig | None) -> StorageConfig:
+def _storage(root: Section, cwd: Path, redis: RedisConfig | None, has_file: bool) -> StorageConfig:
+    if has_file and not root.has("storage"):
+        raise ConfigError(
+            "storage: missing; configure a driver (filesystem, inmemory or s3), as the "
+            "reference registry requires"
+        )
     section = root.section("storage")
     drivers = [k for k in section.data if k not in STORAGE_OPTIONS]
+    params: DriverParams
     if not drivers:
-        driver, params = "filesystem", {"rootdirectory": str(cwd / DEFAULT_DATA_DIR)}
+        if has_file:
+            raise ConfigError(
+                f"storage: no driver configured (dockyard supports {', '.join(STORAGE_DRIVERS)})"
+            )
+        driver, params = "filesystem", FilesystemParams(rootdirectory=str(cwd / DEFAULT_DATA_DIR))
     else:
         if len(drivers) > 1:
             raise ConfigError(
@@ -248,41 +264,24 @@ def _storage(root: Section, cwd: Path, redis: RedisConfig | None) -> StorageConf
                 f"(dockyard supports {', '.join(STORAGE_DRIVERS)})"
             )
         params = _driver_params(section.section(driver), cwd)
-    delete = section.section("delete")
-    delete_enabled = delete.boolean("enabled", False)
-    delete.finish()
-    redirect = section.section("redirect")
-    redirect_disabled = redirect.boolean("disable", False)
-    redirect.finish()
-    cache = _cache(section.section("cache"), redis)
-    maintenance = section.section("maintenance")
-    purging = _uploadpurging(maintenance.section("uploadpurging"))
-    readonly_section = maintenance.section("readonly")
-    readonly = readonly_section.boolean("enabled", False)
-    readonly_section.finish()
-    maintenance.finish()
-    return StorageConfig(
-        driver=driver,
-        parameters=params,
-        delete_enabled=delete_enabled,
-        redirect_disabled=redirect_disabled,
-        cache=cache,
-        uploadpurging=purging,
-        readonly=readonly,
-    )
+    cache_section = section.section("cache")
+    cache = _cache(cache_section, redis)
+    config = read(StorageConfig, section, driver=driver, params=params, cache=cache)
+    if config.uploadpurging.enabled and config.uploadpurging.interval <= timedelta(0):
+        raise ConfigError("storage.maintenance.uploadpurging.interval: must be positive")
+    section.finish()
+    return config
 
 
-def _driver_params(section: Section, cwd: Path) -> dict[str, Any]:
+def _driver_params(section: Section, cwd: Path) -> DriverParams:
     name = section.path.rsplit(".", 1)[-1]
-    section.used.update(section.data)
-    params = {str(k): plain(v) for k, v in section.data.items()}
-    if name == "filesystem":
-        root = section.text("rootdirectory", REFERENCE_FILESYSTEM_ROOT) or REFERENCE_FILESYSTEM_ROOT
-        params["rootdirectory"] = str(cwd / Path(root).expanduser())
-    elif name == "s3":
-        for required in ("bucket",):
-            if not params.get(required):
-                raise ConfigError(f"{section.key(required)}: required for the s3 driver")
+    params = read(DRIVER_PARAMS[name], section)
+    section.finish()
+    if isinstance(params, FilesystemParams):
+        root = cwd / Path(params.rootdirectory).expanduser()
+        params = replace(params, rootdirectory=str(root))
+    elif isinstance(params, S3Params) and not params.bucket:
+        raise ConfigError(f"{section.key('bucket')}: required for the s3 driver")
     return params
 
 
@@ -299,23 +298,9 @@ def _cache(section: Section, redis: RedisConfig | None) -> CacheConfig:
             )
         if kind == "redis" and redis is None:
             raise ConfigError("storage.cache.blobdescriptor: redis needs a redis.addr")
-    size = section.integer("blobdescriptorsize", 10000)
+    config = read(CacheConfig, section, blobdescriptor=kind)
     section.finish()
-    return CacheConfig(blobdescriptor=kind, blobdescriptorsize=10000 if size is None else size)
-
-
-def _uploadpurging(section: Section) -> UploadPurgingConfig:
-    defaults = UploadPurgingConfig()
-    purging = UploadPurgingConfig(
-        enabled=section.boolean("enabled", defaults.enabled),
-        age=section.duration("age", defaults.age) or defaults.age,
-        interval=section.duration("interval", defaults.interval) or defaults.interval,
-        dryrun=section.boolean("dryrun", defaults.dryrun),
-    )
-    if purging.enabled and purging.interval <= timedelta(0):
-        raise ConfigError("storage.maintenance.uploadpurging.interval: must be positive")
-    section.finish()
-    return purging
+    return config
 
 
 def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
@@ -339,29 +324,20 @@ def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
         secret = secrets.token_urlsafe(32)
     tls = _tls(section.section("tls"), cwd) if section.has("tls") else None
     headers = _headers(section.section("headers"))
-    workers = section.integer("workers", None, minimum=1)
     debug = section.raw("debug")
     if debug:
         warnings.append("http.debug: the debug server is not supported; ignored")
-    http2 = section.section("http2")
-    http2.boolean("disabled", False)
-    http2.finish()
-    h2c = section.section("h2c")
-    if h2c.boolean("enabled", False):
-        warnings.append("http.h2c.enabled: HTTP/2 over cleartext is not supported; ignored")
-    h2c.finish()
-    config = HTTPConfig(
-        addr=addr,
+    config = read(
+        HTTPConfig,
+        section,
         net=net,
+        addr=addr,
         prefix=prefix,
         host=host,
         secret=secret,
         secret_generated=generated,
-        relativeurls=section.boolean("relativeurls", False),
-        draintimeout=section.duration("draintimeout", None),
         tls=tls,
         headers=headers,
-        workers=workers,
     )
     section.finish()
     return config
@@ -393,18 +369,50 @@ def _tls(section: Section, cwd: Path) -> TLSConfig:
         existing(f"http.tls.clientcas[{i}]", ca)
         for i, ca in enumerate(section.strings("clientcas"))
     )
-    config = TLSConfig(
+    config = read(
+        TLSConfig,
+        section,
         certificate=existing("http.tls.certificate", certificate),
         key=existing("http.tls.key", key),
         clientcas=clientcas,
-        minimumtls=section.choice("minimumtls", "tls1.2", TLS_VERSIONS),
     )
+    section.finish()
+    _check_tls_files(config)
     if config.minimumtls in ("tls1.0", "tls1.1"):
         section.warnings.append(
             f"http.tls.minimumtls: {config.minimumtls} is not offered; using tls1.2"
         )
-    section.finish(ignored=("ciphersuites", "letsencrypt"))
     return config
+
+
+def _check_tls_files(tls: TLSConfig) -> None:
+    """The certificate, key and client CAs load, as the server will load them."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(tls.certificate, tls.key, password=lambda: b"")
+    except (ssl.SSLError, OSError) as error:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=tls.certificate)
+        except (ssl.SSLError, OSError):
+            raise ConfigError(
+                "http.tls.certificate: not a PEM certificate that can be loaded"
+            ) from None
+        raise ConfigError(
+            f"http.tls.key: not an unencrypted PEM private key of http.tls.certificate "
+            f"({_ssl_reason(error)})"
+        ) from None
+    for i, ca in enumerate(tls.clientcas):
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError):
+            raise ConfigError(
+                f"http.tls.clientcas[{i}]: not a PEM certificate that can be loaded"
+            ) from None
+
+
+def _ssl_reason(error: BaseException) -> str:
+    reason = getattr(error, "reason", None) or getattr(error, "strerror", None)
+    return str(reason or type(error).__name__).replace("_", " ").lower()
 
 
 def _headers(section: Section) -> dict[str, tuple[str, ...]]:
@@ -421,6 +429,8 @@ def _headers(section: Section) -> dict[str, tuple[str, ...]]:
 
 
 def _auth(section: Section) -> dict[str, dict[str, Any]]:
+    """Each scheme's options, their types checked and unknown keys reported; the auth
+    package builds the authorizer from what remains."""
     auth: dict[str, dict[str, Any]] = {}
     for name in list(section.data):
         options = section.raw(str(name))
@@ -428,7 +438,22 @@ def _auth(section: Section) -> dict[str, dict[str, Any]]:
             options = {}
         if not isinstance(options, dict):
             raise ConfigError(f"auth.{name}: expected a mapping, got {show_value(options)}")
-        auth[str(name).lower()] = plain(options)
+        scheme = str(name).lower()
+        declaration = AUTH_SCHEMES.get(scheme)
+        if declaration is not None:
+            child = Section(options, f"auth.{scheme}", section.warnings)
+            read(declaration, child)
+            passthrough = [
+                key_of(item)
+                for item in fields(declaration)
+                if getattr(declared(item), "custom", False)
+            ]
+            for key in passthrough:
+                child.raw(key)
+            child.finish()
+            options = {k: v for k, v in options.items() if k in child.used}
+            _check_htpasswd_file(options, scheme)
+        auth[scheme] = plain(options)
     return auth
 
 
@@ -440,23 +465,7 @@ def _redis(section: Section) -> RedisConfig:
             raise ConfigError("redis.addr: required when the redis section is present")
         addr = addrs[0]
     parse_addr(addr, "redis.addr")
-    pool = section.section("pool")
-    tls = section.section("tls")
-    config = RedisConfig(
-        addr=addr,
-        username=section.text("username"),
-        password=section.text("password"),
-        db=section.integer("db", 0) or 0,
-        dialtimeout=section.duration("dialtimeout", None),
-        readtimeout=section.duration("readtimeout", None),
-        writetimeout=section.duration("writetimeout", None),
-        pool_maxidle=pool.integer("maxidle", None),
-        pool_maxactive=pool.integer("maxactive", None),
-        pool_idletimeout=pool.duration("idletimeout", None),
-        tls_enabled=tls.boolean("enabled", False),
-    )
-    pool.finish()
-    tls.finish()
+    config = read(RedisConfig, section, addr=addr)
     section.finish()
     return config
 
@@ -482,3 +491,20 @@ def _validation(section: Section) -> ValidationConfig:
     manifests.finish(ignored=("indexes",))
     section.finish()
     return ValidationConfig(disabled=disabled, manifest_urls_allow=allow, manifest_urls_deny=deny)
+
+
+def _check_htpasswd_file(options: dict[str, Any], scheme: str) -> None:
+    """An htpasswd path that names a folder is refused, saying why.
+
+    The reference registry starts with one (Debian's packaged configuration points
+    ``auth.htpasswd.path`` at ``/etc/docker/registry``) and then refuses every login;
+    dockyard stops at start-up instead, with the key named.
+    """
+    name = "path" if scheme == "htpasswd" else "htpasswd" if scheme == "tokenserver" else None
+    value = options.get(name) if name else None
+    if isinstance(value, str) and value and Path(value).expanduser().is_dir():
+        raise ConfigError(
+            f"auth.{scheme}.{name}: {value} is a folder, not an htpasswd file (the reference "
+            "registry starts with it but then refuses every login; Debian's packaged "
+            "config.yml has this); point it at a file made with `htpasswd -B`"
+        )

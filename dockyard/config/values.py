@@ -56,6 +56,25 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sign * total)
 
 
+_SECONDS: Final = re.compile(r"\s*\d+(?:\.\d+)?\s*")
+
+
+def duration(value: object) -> timedelta:
+    """A duration as configured: a Go duration (``90s``, ``1h30m``) or a number of seconds.
+
+    The one grammar for every duration key, auth included; ``ValueError`` otherwise.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        if _SECONDS.fullmatch(value):
+            return timedelta(seconds=float(value))
+        return parse_duration(value)
+    raise ValueError(f"invalid duration {value!r}")
+
+
 def parse_addr(addr: str, key: str) -> tuple[str, int]:
     """Split ``host:port`` (``:5000``, ``localhost:5000``, ``[::1]:5000``) for listening.
 
