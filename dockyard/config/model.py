@@ -53,6 +53,14 @@ UNSUPPORTED_SECTIONS: Final = {
     "compatibility": "compatibility options are not needed; section ignored",
 }
 
+#: Older spellings still read, and what replaced them.
+DEPRECATED_KEYS: Final = {
+    "loglevel": "log.level",
+    "storage.cache.layerinfo": "storage.cache.blobdescriptor",
+    "validation.enabled": "validation.disabled (inverted)",
+    "redis.addrs": "redis.addr (the first address is used)",
+}
+
 
 class ConfigError(DockyardError):
     """The configuration is invalid; the message names the offending key."""
@@ -452,8 +460,8 @@ AUTH_SCHEMES: Final[dict[str, type[Any]]] = {
 class Config:
     """The whole configuration of one dockyard process."""
 
-    storage: StorageConfig
-    http: HTTPConfig
+    storage: StorageConfig = option("", custom=True)
+    http: HTTPConfig = option("", custom=True)
     version: str = option("The configuration format: 0.1 (required).", default="0.1", custom=True)
     log: LogConfig = option("", default_factory=LogConfig)
     #: Authentication scheme name → its options, passed through to ``dockyard.auth``.
