@@ -4,8 +4,8 @@
 handler for the endpoint and method, asks the authorizer for the access the request
 needs, enforces read-only mode, and turns every error into OCI JSON. Everything
 else (the token server's endpoints, unknown paths, lifespan) goes to a Starlette app;
-keeping Starlette's router and middleware stack off the API path saves a good part of
-the cost of a small request such as a manifest GET.
+Starlette's router and middleware stack stay off the API path, where they would cost
+as much as a small request's own work.
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ class RegistryApp:
     """The whole application: ``/v2/`` paths are the API, anything else goes to ``fallback``.
 
     For the API this is routing, access, read-only mode, errors and sending, all in this
-    one coroutine: a manifest GET costs a few microseconds of Python here, and every
-    nested coroutine would cost as much as a step of the work itself. It works on the
+    one coroutine, because on a small request every nested coroutine costs as much as a
+    step of the work itself. It works on the
     ASGI scope and messages directly: no Starlette ``Request`` unless a handler wants
     one, and responses whose ``__call__`` would only send their start and body are sent
     here as two messages.
