@@ -24,8 +24,6 @@ request_id: ContextVar[str] = ContextVar("dockyard_request_id", default="")
 
 #: The logger the HTTP layer writes one access line per request to.
 ACCESS_LOGGER: Final = "dockyard.access"
-#: Structured fields of an access line, attached to its record under this attribute.
-ACCESS_FIELDS: Final = "access"
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -95,10 +93,11 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", "")
         if rid:
             entry["request_id"] = rid
-        access = getattr(record, ACCESS_FIELDS, None)
-        if isinstance(access, dict):
-            entry.update(access)
-            entry["msg"] = f"{access['method']} {access['path']} {access['status']}"
+        access = getattr(record.msg, "log_fields", None)
+        if access is not None:
+            fields = access()
+            entry.update(fields)
+            entry["msg"] = f"{fields['method']} {fields['path']} {fields['status']}"
         entry.update(self.fields)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
@@ -150,4 +149,8 @@ def configure(log: LogConfig) -> dict[str, Any]:
     """Apply ``log`` to this process's logging; returns the dictConfig for granian too."""
     config = logging_config(log)
     logging.config.dictConfig(config)
+    # No formatter shows where or in which thread a line was logged: skip finding out
+    # for every record (the logging HOWTO's optimisations).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return config

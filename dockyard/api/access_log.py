@@ -11,10 +11,12 @@ signed ``_state`` upload token.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,13 +24,16 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.logs import ACCESS_FIELDS, ACCESS_LOGGER, request_id
+from dockyard.logs import ACCESS_LOGGER, request_id
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 #: A request id a client may choose: short, and nothing that needs escaping.
 _CLIENT_ID: Final = re.compile(rb"[A-Za-z0-9._:@+=-]{1,128}")
 _REQUEST_ID: Final = b"x-request-id"
+#: Generated ids: a random prefix per process and a counter, unique across instances.
+_ID_PREFIX: Final = secrets.token_hex(6)
+_ID_COUNTER: Final = itertools.count(1)
 #: Query parameters never written to a log (the upload state is a bearer credential).
 _SECRET_PARAMETERS: Final = frozenset({"_state"})
 
@@ -57,7 +62,7 @@ def _request_id(scope: Scope) -> str:
             if _CLIENT_ID.fullmatch(value):
                 return str(value.decode("ascii"))
             break
-    return str(uuid.uuid4())
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 
 class RequestLog:
@@ -129,48 +134,61 @@ def _quoted(value: str | None) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _clf_time(seconds: float) -> str:
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(seconds))
+@functools.lru_cache(maxsize=2)
+def _clf_time(second: int) -> str:
+    """``second`` as the Combined Log Format's date (one formatting per second)."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+
+
+class AccessEntry:
+    """One access line: the Combined Log Format as text, ``log_fields`` for JSON.
+
+    Formatting waits until a handler writes the line, so nothing is formatted for a
+    line that no handler writes.
+    """
+
+    __slots__ = ("duration", "record", "scope", "when")
+
+    def __init__(self, scope: Scope, record: RequestRecord, duration: float) -> None:
+        self.scope = scope
+        self.record = record
+        self.duration = duration
+        self.when = time.time()
+
+    def log_fields(self) -> dict[str, Any]:
+        """The line's fields, for structured formats."""
+        scope, record = self.scope, self.record
+        client = scope.get("client")
+        return {
+            "request_id": record.id,
+            "remote_addr": client[0] if client else None,
+            "user": record.user,
+            "method": scope["method"],
+            "path": logged_path(scope),
+            "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
+            "status": record.status,
+            "bytes_in": record.bytes_in,
+            "bytes_out": record.bytes_out,
+            "duration_ms": round(self.duration * 1000, 3),
+            "user_agent": _header(scope, b"user-agent"),
+            "referer": _header(scope, b"referer"),
+            "repository": record.repository,
+        }
+
+    def __str__(self) -> str:
+        scope, record = self.scope, self.record
+        client = scope.get("client")
+        user = record.user.replace(" ", "%20") if record.user else "-"
+        request = f"{scope['method']} {logged_path(scope)} HTTP/{scope.get('http_version', '1.1')}"
+        return (
+            f"{client[0] if client else '-'} - {user} [{_clf_time(int(self.when))}] "
+            f"{_quoted(request)} {record.status} {record.bytes_out or '-'} "
+            f"{_quoted(_header(scope, b'referer'))} {_quoted(_header(scope, b'user-agent'))} "
+            f"request_id={record.id} repository={record.repository or '-'} "
+            f"bytes_in={record.bytes_in} duration_ms={self.duration * 1000:.3f}"
+        )
 
 
 def _log_access(scope: Scope, record: RequestRecord, elapsed: float) -> None:
-    client = scope.get("client")
-    remote = client[0] if client else "-"
-    method: str = scope["method"]
-    path = logged_path(scope)
-    protocol = f"HTTP/{scope.get('http_version', '1.1')}"
-    agent = _header(scope, b"user-agent")
-    referer = _header(scope, b"referer")
-    user = record.user
-    duration_ms = round(elapsed * 1000, 3)
-    fields: dict[str, Any] = {
-        "request_id": record.id,
-        "remote_addr": remote,
-        "user": user,
-        "method": method,
-        "path": path,
-        "protocol": protocol,
-        "status": record.status,
-        "bytes_in": record.bytes_in,
-        "bytes_out": record.bytes_out,
-        "duration_ms": duration_ms,
-        "user_agent": agent,
-        "referer": referer,
-        "repository": record.repository,
-    }
-    access_logger.info(
-        "%s - %s [%s] %s %d %s %s %s request_id=%s repository=%s bytes_in=%d duration_ms=%.3f",
-        remote,
-        user.replace(" ", "%20") if user else "-",
-        _clf_time(time.time()),
-        _quoted(f"{method} {path} {protocol}"),
-        record.status,
-        record.bytes_out or "-",
-        _quoted(referer),
-        _quoted(agent),
-        record.id,
-        record.repository or "-",
-        record.bytes_in,
-        duration_ms,
-        extra={ACCESS_FIELDS: fields},
-    )
+    if access_logger.isEnabledFor(logging.INFO):
+        access_logger.info(AccessEntry(scope, record, elapsed))
