@@ -589,15 +589,6 @@ def test_host_keeps_scheme_and_loses_trailing_slash(tmp_path: Path) -> None:
     assert config.http.host == "https://r.example.com:5000"
 
 
-def test_example_config_in_the_repository_is_valid(tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[1] / "config.example.yml"
-    config = load(example, {}, cwd=tmp_path)
-    assert config.storage.driver == "filesystem"
-    assert config.storage.delete_enabled
-    assert config.http.workers == 2
-    assert config.warnings == ()
-
-
 def test_invalid_secret_value_is_not_repeated_in_the_error(tmp_path: Path) -> None:
     message = error_of(tmp_path, "version: 0.1\nhttp:\n  secret: [hunter2]\n")
     assert message == "http.secret: expected a string, got a value (hidden)"

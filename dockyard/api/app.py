@@ -235,7 +235,14 @@ def _unexpected(exc: Exception, scope: Scope, name: str | None) -> Response:
     """The response for an error no handler expected: a storage failure, or a 500."""
     if isinstance(exc, OSError) and exc.errno is not None:
         return storage_failure(exc, scope, name)
-    return internal_error(exc)
+    logger.error(
+        "unexpected error: %s %s repository=%s",
+        scope["method"],
+        logged_path(scope),
+        name or "-",
+        exc_info=exc,
+    )
+    return json_error("UNKNOWN", "internal server error", 500)
 
 
 def storage_failure(exc: OSError | StorageDriverError, scope: Scope, name: str | None) -> Response:

@@ -25,6 +25,7 @@ the server's signing key without a ``rootcertbundle`` or ``jwks``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,13 @@ from dockyard.auth.jwt import ALGORITHMS
 from dockyard.auth.keys import TrustedKeys, as_public_key, load_certificates, load_jwks
 from dockyard.auth.token import DEFAULT_LEEWAY, TokenAuthorizer, TokenVerifier
 from dockyard.auth.tokenserver import token_server_from_config
+from dockyard.config.declare import key_of
+from dockyard.config.model import AUTH_SCHEMES, HtpasswdAuthConfig, TokenAuthConfig
 
-SCHEMES = ("htpasswd", "token", "tokenserver")
-TOKEN_OPTIONS = {
-    "realm",
-    "service",
-    "issuer",
-    "rootcertbundle",
-    "jwks",
-    "signingalgorithms",
-    "leeway",
-    "autoredirect",
-}
+SCHEMES = tuple(AUTH_SCHEMES)
+#: The keys of each scheme's section, as the configuration model declares them.
+HTPASSWD_OPTIONS = {key_of(item) for item in fields(HtpasswdAuthConfig)}
+TOKEN_OPTIONS = {key_of(item) for item in fields(TokenAuthConfig)}
 
 
 def from_config(auth_section: Mapping[str, Any] | None, *, data_dir: Path) -> Authorizer | None:
@@ -77,7 +73,7 @@ def from_config(auth_section: Mapping[str, Any] | None, *, data_dir: Path) -> Au
 
 def htpasswd_from_config(values: Mapping[str, Any]) -> HtpasswdAuthorizer:
     key = "auth.htpasswd"
-    settings.reject_unknown(values, {"realm", "path"}, key)
+    settings.reject_unknown(values, HTPASSWD_OPTIONS, key)
     realm = settings.string(values, "realm", key, default="dockyard")
     path = Path(settings.string(values, "path", key)).expanduser()
     return HtpasswdAuthorizer(realm, HtpasswdFile(path, key=f"{key}.path"))
