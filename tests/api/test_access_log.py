@@ -237,3 +237,18 @@ async def test_a_failing_storage_operation_is_logged_once_with_its_request(
     assert "Read-only file system (EROFS)" in message
     assert record.exc_info is None
     assert record.request_id == answer.headers["x-request-id"] == "req-42"
+
+
+async def test_an_upload_cut_off_by_a_read_only_remount_answers_503_unavailable(
+    mounted_client: httpx.AsyncClient, mount: Path
+) -> None:
+    started = await mounted_client.post("/v2/app/blobs/uploads/")
+    assert started.status_code == 202
+    remount_read_only(mount)
+    data = b"layer bytes" * 1000
+    answer = await mounted_client.put(
+        relative(started.headers["location"], digest=digest_of(data)), content=data
+    )
+    assert answer.status_code == 503
+    assert answer.json()["errors"][0]["code"] == "UNAVAILABLE"
+    assert str(mount) not in answer.text
