@@ -2,8 +2,10 @@
 
 Every field that a key sets is declared with ``option`` (its key, meaning and checks),
 once: ``dockyard.config.sections`` reads the file by these declarations and
-``docs/configuration.md`` is generated from them. To add a key, add a field here (and,
-for a new section, a field on ``Config`` and one ``read`` call in ``sections.build``).
+``docs/configuration.md`` is generated from them. To add a key, add a field to its
+section's dataclass; to add a section, add its dataclass and one ``option`` field on
+``Config``: it is then read, validated, warned about and documented like the others
+(``custom=True`` only where a key needs reading by hand in ``sections``).
 """
 
 # ``option`` returns a ``dataclasses.field``: a declaration, not a shared default.
@@ -465,7 +467,7 @@ class Config:
     version: str = option("The configuration format: 0.1 (required).", default="0.1", custom=True)
     log: LogConfig = option("", default_factory=LogConfig)
     #: Authentication scheme name → its options, passed through to ``dockyard.auth``.
-    auth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auth: dict[str, dict[str, Any]] = option("", default_factory=dict, custom=True)
     redis: RedisConfig | None = option("", default=None, custom=True)
     validation: ValidationConfig = option("", default_factory=ValidationConfig, custom=True)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.

@@ -25,7 +25,9 @@ from dockyard.config.model import (
     Config,
 )
 
-#: Sections in the order the reference registry documents them, with what they are for.
+#: How the reference registry orders and introduces its sections. A section not named
+#: here follows them, introduced by its dataclass's docstring: declaring its field on
+#: ``Config`` is enough to document it.
 SECTIONS: Final = {
     "version": "The format of the file.",
     "log": "What dockyard logs, and how.",
@@ -44,6 +46,22 @@ SECTIONS: Final = {
 }
 
 
+def sections() -> dict[str, str]:
+    """Every top-level section the model declares, in document order, with its intro."""
+    found: dict[str, str] = {}
+    for item in dataclasses.fields(Config):
+        if declared(item) is None:
+            continue
+        name = key_of(item).split(".")[0]
+        kind = field_type(Config, item.name)
+        doc = (kind.__doc__ or "") if isinstance(kind, type) else ""
+        intro = doc.split(":", 1)[-1].strip().split("\n")[0]
+        found.setdefault(name, intro[:1].upper() + intro[1:])
+    ordered = {name: SECTIONS[name] for name in SECTIONS if name in found}
+    ordered.update({name: intro for name, intro in found.items() if name not in ordered})
+    return ordered
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One key of the reference."""
@@ -56,7 +74,7 @@ class Row:
 
 def rows() -> Iterator[Row]:
     """Every key dockyard reads, in document order."""
-    for name in SECTIONS:
+    for name in sections():
         if name == "storage":
             for driver, params in DRIVER_PARAMS.items():
                 if not dataclasses.fields(params):
@@ -158,6 +176,7 @@ def render() -> str:
         "seconds. An empty default means unset.",
         "",
     ]
+    intros = sections()
     current = None
     for row in rows():
         section = row.key.split(".")[0]
@@ -165,7 +184,7 @@ def render() -> str:
             if current is not None:
                 out.append("")
             current = section
-            out += [f"## `{section}`", "", SECTIONS[section], ""]
+            out += [f"## `{section}`", "", intros[section], ""]
             out += ["| Key | Type | Default | Meaning |", "|---|---|---|---|"]
         default = f"`{row.default}`" if row.default else ""
         out.append(f"| `{row.key}` | {row.kind} | {_cell(default)} | {_cell(row.doc)} |")
