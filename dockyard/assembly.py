@@ -69,6 +69,8 @@ def build_driver(config: Config) -> StorageDriver:
     from dockyard.storage.driver import create_driver
 
     storage = config.storage
+    if storage.driver == "filesystem":
+        _check_root(config)
     try:
         return create_driver(storage.driver, dict(storage.parameters))
     except DockyardError as error:
@@ -213,8 +215,6 @@ def check(config: Config) -> None:
     Raises ``ConfigError`` (or ``AuthConfigError``) naming the key of the first thing
     that would stop ``serve``.
     """
-    if config.storage.driver == "filesystem":
-        _check_root(config)
     assembly = assemble(config)
     asyncio.run(assembly.close())
 

@@ -147,7 +147,6 @@ def _gc(args: argparse.Namespace) -> int:
     if config.storage.driver == "inmemory":
         print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
-    _check(config)
     built = assembly.assemble(config)
 
     async def run() -> object:
