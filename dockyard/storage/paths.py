@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Final
 
 from dockyard.digest import Digest
+from dockyard.errors import DigestInvalid
 
 ROOT: Final = "/docker/registry/v2"
 BLOBS: Final = f"{ROOT}/blobs"
@@ -46,7 +47,7 @@ def blob_digest_from_data_path(path: str) -> Digest | None:
         return None
     try:
         return Digest.parse(f"{parts[0]}:{parts[2]}")
-    except ValueError:
+    except (ValueError, DigestInvalid):
         return None
 
 
