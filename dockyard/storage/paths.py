@@ -121,6 +121,12 @@ def upload_started_at(name: str, upload_id: str) -> str:
     return f"{upload_dir(name, upload_id)}/startedat"
 
 
+def upload_commit_intent(name: str, upload_id: str) -> str:
+    """The digest a commit of the session is publishing (dockyard's; the reference
+    ignores unknown files in a session): found after a crash, it lets the blob be linked."""
+    return f"{upload_dir(name, upload_id)}/committing"
+
+
 def upload_hashstates_dir(name: str, upload_id: str, algorithm: str) -> str:
     return f"{upload_dir(name, upload_id)}/hashstates/{algorithm}"
 

@@ -42,7 +42,14 @@ from dockyard.errors import (
     UploadOffsetMismatch,
 )
 from dockyard.storage import local_uploads, paths
-from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, path_exists
+from dockyard.storage.blobs import (
+    BLOB_MEDIA_TYPE,
+    GlobalBlobStore,
+    LinkedBlobStore,
+    path_exists,
+    read_link,
+    write_link,
+)
 from dockyard.storage.driver.base import (
     BlockingFiles,
     FileInfo,
@@ -135,8 +142,10 @@ class StorageUploads:
                     local_uploads.status, self._files, self.name, upload_id
                 )
                 return UploadStatus(self.name, upload_id, offset, started)
-        started, offset = await asyncio.gather(
-            self._started_at(upload_id), self._acknowledged(upload_id)
+        started, offset, _ = await asyncio.gather(
+            self._started_at(upload_id),
+            self._acknowledged(upload_id),
+            self._finish_cut_commit(upload_id),
         )
         return UploadStatus(self.name, upload_id, offset, started)
 
@@ -250,6 +259,7 @@ class StorageUploads:
         except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
             await self._remove(upload_id)
             raise
+        await write_link(self.driver, paths.upload_commit_intent(self.name, upload_id), digest)
         if not present:
             await self.driver.move(data_path, blob_path)
         await self.blobs.link(digest)
@@ -356,6 +366,7 @@ class StorageUploads:
         try:
             writer = await self.driver.writer(paths.upload_data(self.name, upload_id), True)
         except PathNotFound:
+            await self._finish_cut_commit(upload_id)
             writer = await self._adopt(upload_id, current)
         try:
             if writer.size > current:
@@ -402,7 +413,29 @@ class StorageUploads:
             raise
         return writer
 
+    async def _finish_cut_commit(self, upload_id: str) -> None:
+        """Finish a commit that a crash cut after it began publishing the blob.
+
+        If the blob the session's commit intent names is stored, the commit got past its
+        verification: the blob is linked, the session removed, and ``BlobUploadUnknown``
+        raised, as for any finished session. Otherwise the session's data is still in
+        place and nothing needs doing.
+        """
+        try:
+            digest = await read_link(self.driver, paths.upload_commit_intent(self.name, upload_id))
+        except PathNotFound:
+            return
+        if not await path_exists(self.driver, paths.blob_data(digest)):
+            return
+        await self.blobs.link(digest)
+        await self._remove(upload_id)
+        raise BlobUploadUnknown("the upload session is unknown")
+
     async def _remove(self, upload_id: str) -> None:
+        """Remove the session: its start time first, so that a removal cut short leaves
+        an unknown session rather than one standing at offset 0."""
+        with contextlib.suppress(PathNotFound):
+            await self.driver.delete(paths.upload_started_at(self.name, upload_id))
         with contextlib.suppress(PathNotFound):
             await self.driver.delete(paths.upload_dir(self.name, upload_id))
 
