@@ -10,9 +10,13 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
 from dockyard.errors import DockyardError
+
+if TYPE_CHECKING:
+    from dockyard.storage.driver.base import StorageDriver
 
 logger = logging.getLogger("dockyard")
 
@@ -145,7 +149,17 @@ def _check_storage(config: Config) -> None:
         driver = server.build_driver(config)
     except DockyardError as error:
         raise ConfigError(f"storage.{config.storage.driver}: {error.message}") from None
-    asyncio.run(driver.close())
+    asyncio.run(_check_driver(driver, writable=not config.storage.readonly))
+
+
+async def _check_driver(driver: StorageDriver, *, writable: bool) -> None:
+    """The backend is there (and writable): its error names the configuration key."""
+    try:
+        await driver.check(writable=writable)
+    except DockyardError as error:
+        raise ConfigError(error.message) from None
+    finally:
+        await driver.close()
 
 
 def _check_root(config: Config) -> None:
@@ -208,6 +222,7 @@ def _config_check(args: argparse.Namespace) -> int:
     server.worker_count(config)
     cache_from_config(config)
     server.build_authorizer(config)
+    _check_storage(config)
     for warning in config.warnings:
         print(f"warning: {warning}")
     storage = config.storage

@@ -344,6 +344,14 @@ class StorageDriver(ABC):
         """
         return None
 
+    async def check(self, *, writable: bool = True) -> None:  # noqa: B027 - optional hook
+        """Confirm that the backend is there and, if ``writable``, takes writes.
+
+        Start-up (``serve``, ``config check``) calls this so that a misconfigured backend
+        stops it at once: ``StorageDriverError`` whose message begins with the
+        configuration key at fault. Drivers whose backend cannot be missing keep this.
+        """
+
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         """A URL the client can fetch the content from directly, or None."""
         return None
