@@ -25,7 +25,7 @@ from dockyard.digest import Digest, is_digest
 from dockyard.errors import BlobUnknown, ManifestInvalid, ManifestUnknown, ManifestUnverified
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
-from dockyard.storage.blobs import BlobDescriptorCache
+from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifests import load_manifest, revisions

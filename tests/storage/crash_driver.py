@@ -19,6 +19,7 @@ from dockyard.storage.driver.base import (
     Durability,
     FileInfo,
     FileWriter,
+    OpenFile,
     StorageDriver,
 )
 
@@ -87,8 +88,8 @@ class CrashingDriver(StorageDriver):
         self.step()
         await self.inner.delete(path)
 
-    def local_path(self, path: str) -> str | None:
-        return self.inner.local_path(path)
+    def open_file(self, path: str) -> OpenFile | None:
+        return self.inner.open_file(path)
 
     def blocking_files(self) -> BlockingFiles | None:
         files = self.inner.blocking_files()
