@@ -23,14 +23,18 @@ from dockyard.storage.manifests import StorageManifests
 from dockyard.storage.protocols import Blobs, Page, Registry, Repository
 from dockyard.storage.referrers import StorageReferrers
 from dockyard.storage.tags import StorageTags
-from dockyard.storage.uploads import StorageUploads, purge_uploads
+from dockyard.storage.uploads import SessionLocks, StorageUploads, purge_uploads
 
 
 class StorageRepository:
     """One repository's stores (implements ``protocols.Repository``)."""
 
     def __init__(
-        self, name: str, store: GlobalBlobStore, manifest_cache: ManifestCache | None = None
+        self,
+        name: str,
+        store: GlobalBlobStore,
+        manifest_cache: ManifestCache | None = None,
+        session_locks: SessionLocks | None = None,
     ) -> None:
         self._name = name
         self.driver = store.driver
@@ -38,7 +42,7 @@ class StorageRepository:
         # The one place the cache decorates a repository's blobs: every store and every
         # handler sees the blobs through it. Uploads only add links, which it need not see.
         self._blobs = cached_blobs(name, linked, store.cache)
-        self._uploads = StorageUploads(name, linked)
+        self._uploads = StorageUploads(name, linked, session_locks)
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)
         self._manifests = StorageManifests(
@@ -88,10 +92,14 @@ class StorageRegistry:
         self.blob_store = GlobalBlobStore(driver, blob_descriptor_cache)
         #: Parsed manifests by content, shared by every repository of this registry.
         self.manifest_cache = ManifestCache()
+        #: The upload sessions this instance is writing to, shared by its repositories.
+        self.session_locks = SessionLocks()
 
     def repository(self, name: str) -> StorageRepository:
         """The repository called ``name``; ``NameInvalid`` if the name is not valid."""
-        return StorageRepository(validate_name(name), self.blob_store, self.manifest_cache)
+        return StorageRepository(
+            validate_name(name), self.blob_store, self.manifest_cache, self.session_locks
+        )
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         """Repository names sorted lexically, after ``last``, at most ``n``."""

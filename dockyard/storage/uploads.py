@@ -76,10 +76,6 @@ THREAD_HASH_MIN: Final = 64 << 10
 #: driver offers blocking files: receiving them takes less than the hops saved.
 WHOLE_BODY_MAX: Final = BATCH_SIZE
 
-# One lock per live session in this process, so concurrent requests on one session
-# cannot interleave their bytes; other processes are kept apart by the offset check.
-_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
 
 def validate_upload_id(upload_id: str) -> str:
     """Return ``upload_id`` if it is a session id dockyard issues, else ``BlobUploadUnknown``."""
@@ -103,12 +99,34 @@ def parse_started_at(text: str) -> datetime:
     return moment
 
 
+class SessionLocks:
+    """One lock per live upload session of a registry instance, so that concurrent
+    requests on one session cannot interleave their bytes; other instances and
+    processes are kept apart by the offset check."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def __call__(self, name: str, upload_id: str) -> asyncio.Lock:
+        key = (name, upload_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+
 class StorageUploads:
     """The upload sessions of one repository (implements ``protocols.Uploads``)."""
 
-    def __init__(self, name: str, blobs: LinkedBlobStore) -> None:
+    def __init__(
+        self, name: str, blobs: LinkedBlobStore, locks: SessionLocks | None = None
+    ) -> None:
         self.name = name
         self.blobs = blobs
+        self._lock = locks or SessionLocks()
         self.driver: StorageDriver = blobs.driver
         self._files: BlockingFiles | None = self.driver.blocking_files()
 
@@ -154,7 +172,7 @@ class StorageUploads:
     ) -> UploadStatus:
         """Append a chunk at ``offset`` (the session's size), then acknowledge it."""
         validate_upload_id(upload_id)
-        async with _lock(self.name, upload_id):
+        async with self._lock(self.name, upload_id):
             if self._files is not None:
                 whole, replay = await _whole_body(chunks)
                 chunks = chunks if replay is None else replay
@@ -187,7 +205,7 @@ class StorageUploads:
         The session is removed whether verification succeeds or not.
         """
         validate_upload_id(upload_id)
-        async with _lock(self.name, upload_id):
+        async with self._lock(self.name, upload_id):
             if self._files is not None:
                 whole, final_chunks = await _whole_body(final_chunks)
                 if whole is not None:
@@ -463,15 +481,6 @@ async def purge_uploads(driver: StorageDriver, older_than: timedelta) -> int:
 
 
 # --- streaming ----------------------------------------------------------------------------
-
-
-def _lock(name: str, upload_id: str) -> asyncio.Lock:
-    key = (name, upload_id)
-    lock = _LOCKS.get(key)
-    if lock is None:
-        lock = asyncio.Lock()
-        _LOCKS[key] = lock
-    return lock
 
 
 async def _in_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
