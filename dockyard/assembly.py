@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
-    from dockyard.storage.blobs import BlobDescriptorCache
+    from dockyard.storage.cache.base import BlobDescriptorCache
     from dockyard.storage.driver.base import StorageDriver
     from dockyard.storage.registry import StorageRegistry
 
@@ -216,7 +216,17 @@ def check(config: Config) -> None:
     that would stop ``serve``.
     """
     assembly = assemble(config)
-    asyncio.run(assembly.close())
+    asyncio.run(_check_storage(assembly, writable=not config.storage.readonly))
+
+
+async def _check_storage(assembly: Assembly, *, writable: bool) -> None:
+    """The backend is there (and writable): its error names the configuration key."""
+    try:
+        await assembly.driver.check(writable=writable)
+    except DockyardError as error:
+        raise ConfigError(error.message) from None
+    finally:
+        await assembly.close()
 
 
 def _check_root(config: Config) -> None:

@@ -29,7 +29,7 @@ def validate_name(name: str) -> str:
 def validate_tag(tag: str) -> str:
     """Return ``tag`` if it is a valid tag, else raise ``TagInvalid``."""
     if not TAG_PATTERN.fullmatch(tag):
-        raise TagInvalid(f"invalid tag {tag[:TAG_MAX_LENGTH + 1]!r}")
+        raise TagInvalid(f"invalid tag {tag[: TAG_MAX_LENGTH + 1]!r}")
     return tag
 
 

@@ -93,6 +93,8 @@ async def get(ctx: RequestContext) -> Response:
     if content.redirect_url is not None:
         return empty(307, {"Location": content.redirect_url, "Docker-Content-Digest": str(digest)})
     if _not_modified(ctx, descriptor):
+        if content.file is not None:
+            content.file.close()
         return empty(304, {"ETag": f'"{descriptor.digest}"'})
     if byte_range is None:
         return _whole(content, _headers(descriptor, descriptor.size))
@@ -110,18 +112,18 @@ async def delete(ctx: RequestContext) -> Response:
 
 
 def _whole(content: BlobContent, headers: dict[str, str]) -> Response:
-    if content.local_path is not None:
+    if content.file is not None:
         size = content.descriptor.size
-        return LocalFileResponse(content.local_path, 0, size, 200, headers, OCTET_STREAM)
+        return LocalFileResponse(content.file, 0, size, 200, headers, OCTET_STREAM)
     if content.stream is not None:
         return StreamingResponse(content.stream, headers=headers, media_type=OCTET_STREAM)
     raise RuntimeError("blob store returned neither a stream, a file nor a URL")
 
 
 def _part(content: BlobContent, byte_range: ByteRange, headers: dict[str, str]) -> Response:
-    if content.local_path is not None:
+    if content.file is not None:
         return LocalFileResponse(
-            content.local_path, byte_range.start, byte_range.length, 206, headers, OCTET_STREAM
+            content.file, byte_range.start, byte_range.length, 206, headers, OCTET_STREAM
         )
     if content.stream is not None:
         stream = content.stream

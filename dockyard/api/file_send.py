@@ -1,23 +1,16 @@
-"""Sending bytes of a local file as an ASGI response body, from reused page-aligned reads.
+"""Sending bytes of a file a driver opened as an ASGI response body, from reused reads.
 
-Why not ``http.response.pathsend``: granian (2.8.9) answers it by reading the file in
-128 KiB pieces, each on a blocking thread that the writer waits for, and never with
-``sendfile``; profiled on a 256 MiB blob, about a third of its CPU went to switching
-threads. Reading 1 MiB pieces one ahead in a worker thread, while granian writes the
-previous one, measured about 1.1x pathsend's throughput (1.07-1.29x over nine runs
-interleaved on the same blob) at up to 10% less CPU on the 2-core machine the project
-is benchmarked on, and it also serves ranges, which pathsend cannot express.
+Why not ``http.response.pathsend``: granian answers it with small reads, each on a
+blocking thread the writer waits for, and it cannot express a range. Here the next
+1 MiB piece is read in a worker thread while the server writes the previous one (the
+comparison is in ``bench/``).
 
-Two details carry most of that gain:
+Two details carry most of the gain:
 
 * pieces are read into two buffers reused for the whole response: a fresh buffer per
-  piece, given pages of its own by the allocator (``mallopt`` in ``dockyard.server``
-  mmapped every buffer from 128 KiB on when this was measured), faults in every page
-  of it (64 faults per 256 KiB), which doubled the CPU;
+  piece would fault in every one of its pages;
 * each read lands at a file offset congruent, modulo the page size, with its buffer's
-  address. A bytearray of that size starts 16 bytes into a page, and the kernel's copy
-  from a page-aligned file offset to an address just past a page boundary runs at a
-  quarter of its speed on this machine's CPU (a false store-to-load dependency).
+  address: the kernel copies slowly to an address just past a page boundary.
 
 A buffer is handed to the server as the body and refilled after ``send`` returns only
 if nothing but this module still refers to it: granian copies a bytearray body when it
@@ -37,24 +30,26 @@ from typing import Final
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from dockyard.storage.driver.base import OpenFile
+
 #: Bytes per read (up to a page more); two pieces are in this module's memory at a time.
 PIECE_SIZE: Final = 1 << 20
 _PAGE: Final = mmap.PAGESIZE
 
 
 class LocalFileResponse(Response):
-    """Bytes ``[offset, offset + length)`` of a local file, read in a worker thread.
+    """Bytes ``[offset, offset + length)`` of a file a driver opened, read in worker threads.
 
-    The file is opened before the response starts, so a file that has gone answers as
-    a failure before the first byte, and so does one shorter than ``length`` if it fits
-    in one piece; a longer one found short raises mid-body (the server then cuts the
-    connection and the client sees a short body). A client that goes away stops the
-    reading: granian keeps accepting bodies it can no longer send.
+    The response owns the file and closes it when done. A file shorter than ``length``
+    answers as a failure before the first byte if the range fits in one piece; a longer
+    one found short raises mid-body (the server then cuts the connection and the client
+    sees a short body). A client that goes away stops the reading: granian keeps
+    accepting bodies it can no longer send.
     """
 
     def __init__(
         self,
-        path: str,
+        file: OpenFile,
         offset: int,
         length: int,
         status_code: int,
@@ -63,24 +58,24 @@ class LocalFileResponse(Response):
         piece_size: int = PIECE_SIZE,
     ) -> None:
         super().__init__(None, status_code, headers, media_type)
-        self.path = path
+        self.file = file
         self.offset = offset
         self.length = length
         self.piece_size = piece_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.length <= self.piece_size:
-            # Small blobs (configs, layers of small images): one thread hop, no buffers.
-            body = await asyncio.to_thread(_read_file, self.path, self.length, self.offset)
-            await send(self._start())
-            await send({"type": "http.response.body", "body": body})
-            return
-        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY | os.O_CLOEXEC)
         try:
+            fd = self.file.fd
+            if self.length <= self.piece_size:
+                # Small blobs (configs, layers of small images): one thread hop, no buffers.
+                body = await _waited(_read_range(fd, self.length, self.offset))
+                await send(self._start())
+                await send({"type": "http.response.body", "body": body})
+                return
             await send(self._start())
             await self._send_pieces(fd, receive, send)
         finally:
-            os.close(fd)
+            self.file.close()
 
     def _start(self) -> Message:
         return {
@@ -189,16 +184,26 @@ def _read_exactly(fd: int, buffer: bytearray, count: int, position: int) -> int:
         view.release()
 
 
-def _read_file(path: str, count: int, position: int) -> bytes:
-    """``count`` bytes of the file at ``path`` from ``position``; it must hold them all."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+async def _waited(future: asyncio.Future[bytes]) -> bytes:
+    """The future's result; a cancelled caller still waits for its thread to end, so that
+    the file it reads is not closed under it."""
     try:
-        data = os.pread(fd, count, position)
-        while len(data) < count:
-            more = os.pread(fd, count - len(data), position + len(data))
-            if not more:
-                raise RuntimeError("the blob's file is shorter than its size")
-            data += more
-        return data
-    finally:
-        os.close(fd)
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+def _read_range(fd: int, count: int, position: int) -> asyncio.Future[bytes]:
+    return asyncio.ensure_future(asyncio.to_thread(_read_bytes, fd, count, position))
+
+
+def _read_bytes(fd: int, count: int, position: int) -> bytes:
+    """``count`` bytes of the file from ``position``; it must hold them all."""
+    data = os.pread(fd, count, position)
+    while len(data) < count:
+        more = os.pread(fd, count - len(data), position + len(data))
+        if not more:
+            raise RuntimeError("the blob's file is shorter than its size")
+        data += more
+    return data

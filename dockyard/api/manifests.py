@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Final, cast
-
 from starlette.responses import Response
 
 from dockyard.api.context import RequestContext
@@ -16,38 +13,9 @@ from dockyard.api.responses import (
     PreparedResponse,
     empty,
 )
-from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, Unsupported
-from dockyard.manifest import Manifest
 from dockyard.reference import TAG_MAX_LENGTH, Reference, is_valid_tag, validate_tag
-from dockyard.storage.protocols import Repository
-
-#: Tags already found valid (as ``routes`` remembers names): pulls ask for a few tags
-#: over and over. Cleared when full, so requests for ever new tags cannot grow it.
-_VALID_TAGS: Final[set[str]] = set()
-_VALID_TAGS_LIMIT: Final = 4096
-#: The stores' one-step reads by tag (``get_tagged``/``stat_tagged``), where they have them.
-_GetTagged = Callable[[str], Awaitable[Manifest]]
-_StatTagged = Callable[[str], Awaitable[Descriptor]]
-
-
-def _manifest(repository: Repository, reference: Digest | str) -> Awaitable[Manifest]:
-    """The manifest a digest or tag names, by the store's one-step tag read where it has one.
-
-    Hands back the store's own awaitable (no coroutine of its own: one fewer per pull).
-    """
-    manifests = repository.manifests
-    if isinstance(reference, Digest):
-        return manifests.get(reference)
-    get_tagged = getattr(manifests, "get_tagged", None)
-    if get_tagged is not None:
-        return cast(_GetTagged, get_tagged)(reference)
-    return _by_resolved_tag(repository, reference)
-
-
-async def _by_resolved_tag(repository: Repository, tag: str) -> Manifest:
-    return await repository.manifests.get(await repository.tags.resolve(tag))
 
 
 def _existing(ctx: RequestContext) -> Digest | str:
@@ -60,18 +28,14 @@ def _existing(ctx: RequestContext) -> Digest | str:
     arg = ctx.arg
     if ":" in arg:
         return Digest.parse(arg)
-    if arg not in _VALID_TAGS:
-        if not is_valid_tag(arg):
-            raise ManifestUnknown(f"manifest {arg[:TAG_MAX_LENGTH]!r} is unknown")
-        if len(_VALID_TAGS) >= _VALID_TAGS_LIMIT:
-            _VALID_TAGS.clear()
-        _VALID_TAGS.add(arg)
+    if not is_valid_tag(arg):
+        raise ManifestUnknown(f"manifest {arg[:TAG_MAX_LENGTH]!r} is unknown")
     return arg
 
 
 async def get(ctx: RequestContext) -> Response:
     """The manifest's bytes exactly as pushed, typed with its stored media type."""
-    manifest = await _manifest(ctx.repository, _existing(ctx))
+    manifest = await ctx.repository.manifests.get(_existing(ctx))
     digest = str(manifest.digest).encode()
     etag = b'"%s"' % digest
     if_none_match = ctx.raw_header(b"if-none-match")
@@ -90,24 +54,9 @@ async def get(ctx: RequestContext) -> Response:
     )
 
 
-def _descriptor(repository: Repository, reference: Digest | str) -> Awaitable[Descriptor]:
-    """The descriptor of the manifest a digest or tag names (see ``_manifest``)."""
-    manifests = repository.manifests
-    if isinstance(reference, Digest):
-        return manifests.stat(reference)
-    stat_tagged = getattr(manifests, "stat_tagged", None)
-    if stat_tagged is not None:
-        return cast(_StatTagged, stat_tagged)(reference)
-    return _stat_resolved_tag(repository, reference)
-
-
-async def _stat_resolved_tag(repository: Repository, tag: str) -> Descriptor:
-    return await repository.manifests.stat(await repository.tags.resolve(tag))
-
-
 async def head(ctx: RequestContext) -> Response:
     """200 with the manifest's type, length and digest, and no body."""
-    descriptor = await _descriptor(ctx.repository, _existing(ctx))
+    descriptor = await ctx.repository.manifests.stat(_existing(ctx))
     digest = str(descriptor.digest).encode()
     return PreparedResponse(
         200,

@@ -9,36 +9,20 @@ the garbage collector, never a link to nothing.
 from __future__ import annotations
 
 import asyncio
-from typing import Final, Protocol, runtime_checkable
+from typing import Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, DigestInvalid, RangeInvalid
 from dockyard.reference import is_valid_name
 from dockyard.storage import paths
+from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.driver.base import InvalidOffset, PathNotFound, StorageDriver
 from dockyard.storage.local_reads import LocalReads
 from dockyard.storage.protocols import BlobContent
 
 #: What ``stat`` reports as a blob's media type: the store does not know better.
 BLOB_MEDIA_TYPE: Final = "application/octet-stream"
-
-
-@runtime_checkable
-class BlobDescriptorCache(Protocol):
-    """A cache of global blob descriptors (memory, Redis): an optimisation only."""
-
-    async def get(self, digest: Digest) -> Descriptor | None:
-        """The cached descriptor, or None on a miss."""
-        ...
-
-    async def set(self, descriptor: Descriptor) -> None:
-        """Remember a descriptor."""
-        ...
-
-    async def clear(self, digest: Digest) -> None:
-        """Forget a digest (after the blob was deleted)."""
-        ...
 
 
 # --- link files ---------------------------------------------------------------------------
@@ -150,9 +134,9 @@ class GlobalBlobStore:
             url = await self.driver.redirect_url(path, method)
             if url is not None:
                 return BlobContent(descriptor=descriptor, redirect_url=url)
-        local = self.driver.local_path(path)
-        if local is not None:
-            return BlobContent(descriptor=descriptor, local_path=local)
+        file = self.driver.open_file(path)
+        if file is not None:
+            return BlobContent(descriptor=descriptor, file=file)
         try:
             stream = await self.driver.reader(path, offset, length)
         except PathNotFound:

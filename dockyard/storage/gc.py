@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,11 +25,13 @@ from dockyard.digest import Digest, is_digest
 from dockyard.errors import BlobUnknown, ManifestInvalid, ManifestUnknown, ManifestUnverified
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
-from dockyard.storage.blobs import BlobDescriptorCache
+from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifests import load_manifest, revisions
 from dockyard.storage.registry import StorageRegistry
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -41,13 +44,20 @@ class GCResult:
     manifests_deleted: list[tuple[str, Digest]] = field(default_factory=list)
     blobs_deleted: list[Digest] = field(default_factory=list)
     bytes_freed: int = 0
+    #: Files under ``blobs/`` that are no blob's content (left alone, never deleted).
+    strays: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.repositories} repositories, {self.manifests_marked} manifests and "
             f"{self.blobs_marked} blobs marked; {len(self.manifests_deleted)} manifests and "
             f"{len(self.blobs_deleted)} blobs ({self.bytes_freed} bytes) swept"
         )
+        if self.strays:
+            text += f"; {len(self.strays)} stray files under blobs/ skipped: " + ", ".join(
+                self.strays
+            )
+        return text
 
 
 async def collect_garbage(
@@ -167,7 +177,13 @@ async def _sweep(
             if info.is_dir:
                 continue
             digest = paths.blob_digest_from_data_path(info.path)
-            if digest is None or digest in marked:
+            if digest is None:
+                # Not the layout's: someone else's file. Reported, never swept on a guess.
+                stray = info.path.removeprefix(paths.BLOBS + "/")
+                logger.warning("gc: skipping %s under blobs/: not a blob's content", stray)
+                result.strays.append(stray)
+                continue
+            if digest in marked:
                 continue
             if cutoff is None or info.mod_time < cutoff:
                 doomed.append((digest, info.size))

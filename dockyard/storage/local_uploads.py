@@ -77,7 +77,10 @@ def acknowledged(files: BlockingFiles, name: str, upload_id: str) -> int:
 
 def status(files: BlockingFiles, name: str, upload_id: str) -> tuple[datetime, int]:
     """The session's start time and acknowledged size."""
-    return started_at(files, name, upload_id), acknowledged(files, name, upload_id)
+    started = started_at(files, name, upload_id)
+    if files.size(paths.upload_commit_intent(name, upload_id)) is not None:
+        raise Fallback()  # a commit was cut: ``uploads`` finishes it
+    return started, acknowledged(files, name, upload_id)
 
 
 def append(
@@ -139,6 +142,8 @@ def commit(
     except BaseException:
         _close_quietly(writer)
         raise
+    # Named before the data leaves the session, so a crash from here on can be finished.
+    files.put(paths.upload_commit_intent(name, upload_id), str(digest).encode("ascii"), "content")
     blob = paths.blob_data(digest)
     if files.size(blob) is None:
         writer.commit(blob)
@@ -152,10 +157,12 @@ def commit(
 def _remove_session(files: BlockingFiles, name: str, upload_id: str, state_at: int) -> None:
     """Remove a session whose data is gone: its known files one by one, each delete
     removing the folders it empties (far fewer steps than a recursive delete), then the
-    folder itself only if something unexpected is left in it."""
+    folder itself only if something unexpected is left in it. The start time goes first,
+    so that a removal cut short leaves an unknown session, not one at offset 0."""
+    files.delete(paths.upload_started_at(name, upload_id))
     if state_at:
         files.delete(paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, state_at))
-    files.delete(paths.upload_started_at(name, upload_id))
+    files.delete(paths.upload_commit_intent(name, upload_id))
     folder = paths.upload_dir(name, upload_id)
     if files.names(folder) is not None:
         files.delete(folder)
@@ -187,6 +194,8 @@ def _resume(
         except PathNotFound:
             if files.size(data) is not None:
                 raise Fallback() from None  # committed data to adopt (see ``_adopt``)
+            if files.size(paths.upload_commit_intent(name, upload_id)) is not None:
+                raise Fallback() from None  # a commit was cut: ``uploads`` finishes it
             raise BlobUploadUnknown("the upload session is unknown") from None
     try:
         if writer.size > current:

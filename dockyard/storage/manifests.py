@@ -34,10 +34,11 @@ from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
-from dockyard.storage.blobs import LinkedBlobStore, path_exists, write_link
+from dockyard.storage.blobs import GlobalBlobStore, path_exists, write_link
 from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
 from dockyard.storage.local_reads import LocalReads
 from dockyard.storage.manifest_cache import ManifestCache
+from dockyard.storage.protocols import Blobs
 from dockyard.storage.referrers import (
     StorageReferrers,
     descriptor_from_bytes,
@@ -154,16 +155,18 @@ class StorageManifests:
     def __init__(
         self,
         name: str,
-        blobs: LinkedBlobStore,
+        blobs: Blobs,
+        store: GlobalBlobStore,
         tags: StorageTags,
         referrers: StorageReferrers,
         cache: ManifestCache | None = None,
     ) -> None:
         self.name = name
         self.blobs = blobs
+        self.store = store
         self.tags = tags
         self.referrers = referrers
-        self.driver = blobs.driver
+        self.driver = store.driver
         self.cache = cache
         self._local = LocalReads.for_driver(self.driver)
         self._files = self.driver.blocking_files()
@@ -176,29 +179,37 @@ class StorageManifests:
         if not await self.exists(digest):
             raise ManifestUnknown(f"manifest {digest} is unknown")
 
-    async def get(self, digest: Digest) -> Manifest:
-        """The stored manifest, bytes exact; ``ManifestUnknown`` if not in the repository.
+    async def get(self, reference: Digest | str) -> Manifest:
+        """The stored manifest a digest or a tag names, bytes exact.
 
-        The revision link is checked on every call (another instance may have deleted
-        the manifest); body and parse come from the cache when the filed descriptor
-        matches an entry.
+        ``ManifestUnknown`` if the digest is not in the repository, ``TagUnknown`` if the
+        tag is not. The revision link is checked on every call (another instance may
+        have deleted the manifest); body and parse come from the cache when the filed
+        descriptor matches an entry.
         """
-        linked, filed = await self._revision(digest)
+        digest, linked, filed = await self._find(reference)
         return await self._load(digest, linked, filed)
 
-    async def get_tagged(self, tag: str) -> Manifest:
-        """The manifest ``tag`` points at now; ``TagUnknown`` if there is no such tag.
+    async def _find(self, reference: Digest | str) -> tuple[Digest, bool, bytes | None]:
+        """The digest a reference names, whether its revision is linked here, and its
+        filed descriptor.
 
-        On a local driver the tag link, the revision link and the filed descriptor are
-        read in one worker-thread hop: this is the hottest request of a pull.
+        By tag on a local driver, the tag link, the revision link and the filed
+        descriptor are read in one worker-thread hop: this is the hottest request of a
+        pull.
         """
-        validate_tag(tag)
+        if isinstance(reference, Digest):
+            linked, filed = await self._revision(reference)
+            return reference, linked, filed
+        validate_tag(reference)
         if self._local is None:
-            return await self.get(await self.tags.resolve(tag))
-        digest, linked, filed = await self._local.tagged_revision(self.name, tag)
-        if digest is None:
-            raise TagUnknown(f"tag {tag} is unknown")
-        return await self._load(digest, linked, filed)
+            digest = await self.tags.resolve(reference)
+            linked, filed = await self._revision(digest)
+            return digest, linked, filed
+        found, linked, filed = await self._local.tagged_revision(self.name, reference)
+        if found is None:
+            raise TagUnknown(f"tag {reference} is unknown")
+        return found, linked, filed
 
     async def _revision(self, digest: Digest) -> tuple[bool, bytes | None]:
         """Whether the revision is linked here, and its filed descriptor (one step)."""
@@ -229,22 +240,10 @@ class StorageManifests:
             cache.put(digest, filed, manifest)
         return manifest
 
-    async def stat(self, digest: Digest) -> Descriptor:
-        """The manifest's descriptor, from the filed descriptor when there is one."""
-        linked, filed = await self._revision(digest)
-        return await self._describe(digest, linked, filed)
-
-    async def stat_tagged(self, tag: str) -> Descriptor:
-        """The descriptor of the manifest ``tag`` points at; ``TagUnknown`` if no such tag.
-
-        Like ``get_tagged``, one worker-thread hop on a local driver.
-        """
-        validate_tag(tag)
-        if self._local is None:
-            return await self.stat(await self.tags.resolve(tag))
-        digest, linked, filed = await self._local.tagged_revision(self.name, tag)
-        if digest is None:
-            raise TagUnknown(f"tag {tag} is unknown")
+    async def stat(self, reference: Digest | str) -> Descriptor:
+        """The descriptor of the manifest a digest or a tag names, from the filed
+        descriptor when there is one; the errors of ``get``."""
+        digest, linked, filed = await self._find(reference)
         return await self._describe(digest, linked, filed)
 
     async def _describe(self, digest: Digest, linked: bool, filed: bytes | None) -> Descriptor:
@@ -275,10 +274,10 @@ class StorageManifests:
 
             # As the reference: the blob is the canonical payload, so its content matches
             # its digest and either registry can serve it; the signatures are kept aside.
-            await self.blobs.store.put_as(digest, canonical_payload(manifest), manifest.media_type)
+            await self.store.put_as(digest, canonical_payload(manifest), manifest.media_type)
             await self.driver.put_content(paths.schema1_signed(self.name, digest), body)
         else:
-            await self.blobs.store.put_as(digest, body, manifest.media_type)
+            await self.store.put_as(digest, body, manifest.media_type)
         await self.driver.put_content(
             paths.manifest_descriptor(self.name, digest),
             descriptor_to_bytes(manifest.descriptor()),

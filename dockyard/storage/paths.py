@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Final
 
 from dockyard.digest import Digest
+from dockyard.errors import DigestInvalid
 
 ROOT: Final = "/docker/registry/v2"
 BLOBS: Final = f"{ROOT}/blobs"
@@ -46,7 +47,7 @@ def blob_digest_from_data_path(path: str) -> Digest | None:
         return None
     try:
         return Digest.parse(f"{parts[0]}:{parts[2]}")
-    except ValueError:
+    except (ValueError, DigestInvalid):
         return None
 
 
@@ -118,6 +119,12 @@ def upload_data(name: str, upload_id: str) -> str:
 
 def upload_started_at(name: str, upload_id: str) -> str:
     return f"{upload_dir(name, upload_id)}/startedat"
+
+
+def upload_commit_intent(name: str, upload_id: str) -> str:
+    """The digest a commit of the session is publishing (dockyard's; the reference
+    ignores unknown files in a session): found after a crash, it lets the blob be linked."""
+    return f"{upload_dir(name, upload_id)}/committing"
 
 
 def upload_hashstates_dir(name: str, upload_id: str, algorithm: str) -> str:

@@ -17,15 +17,19 @@ from typing import Protocol
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import Manifest
+from dockyard.storage.driver.base import OpenFile
 
 
 @dataclass(frozen=True, slots=True)
 class BlobContent:
-    """How to send a blob: a byte stream, and where available a local file or a URL."""
+    """How to send a blob: a byte stream, a file the driver opened, or a URL.
+
+    Whoever sends it owns the ``file`` and closes it.
+    """
 
     descriptor: Descriptor
     stream: AsyncIterator[bytes] | None = None
-    local_path: str | None = None
+    file: OpenFile | None = None
     redirect_url: str | None = None
 
 
@@ -136,14 +140,19 @@ class Uploads(Protocol):
 
 
 class Manifests(Protocol):
-    """The manifests of one repository."""
+    """The manifests of one repository, named by digest or by tag."""
 
-    async def get(self, digest: Digest) -> Manifest:
-        """The stored manifest, bytes exact; ``ManifestUnknown`` if not in the repository."""
+    async def get(self, reference: Digest | str) -> Manifest:
+        """The stored manifest a digest or a tag names, bytes exact.
+
+        ``ManifestUnknown`` if the digest is not in the repository, ``TagUnknown`` if
+        the tag is not (``TagInvalid`` for a malformed one).
+        """
         ...
 
-    async def stat(self, digest: Digest) -> Descriptor:
-        """The manifest's descriptor (media type, size) without parsing the body."""
+    async def stat(self, reference: Digest | str) -> Descriptor:
+        """The descriptor (media type, size) of the manifest a digest or a tag names,
+        without parsing the body; the errors of ``get``."""
         ...
 
     async def put(

@@ -13,32 +13,40 @@ from typing import TYPE_CHECKING
 
 from dockyard.reference import validate_name
 from dockyard.storage import paths
-from dockyard.storage.blobs import BlobDescriptorCache, GlobalBlobStore, LinkedBlobStore
-from dockyard.storage.cache.cached import linked_blob_store
+from dockyard.storage.blobs import GlobalBlobStore, LinkedBlobStore
+from dockyard.storage.cache.base import BlobDescriptorCache
+from dockyard.storage.cache.cached import cached_blobs
 from dockyard.storage.catalog import catalog
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.manifests import StorageManifests
-from dockyard.storage.protocols import Page, Registry, Repository
+from dockyard.storage.protocols import Blobs, Page, Registry, Repository
 from dockyard.storage.referrers import StorageReferrers
 from dockyard.storage.tags import StorageTags
-from dockyard.storage.uploads import StorageUploads, purge_uploads
+from dockyard.storage.uploads import SessionLocks, StorageUploads, purge_uploads
 
 
 class StorageRepository:
     """One repository's stores (implements ``protocols.Repository``)."""
 
     def __init__(
-        self, name: str, store: GlobalBlobStore, manifest_cache: ManifestCache | None = None
+        self,
+        name: str,
+        store: GlobalBlobStore,
+        manifest_cache: ManifestCache | None = None,
+        session_locks: SessionLocks | None = None,
     ) -> None:
         self._name = name
         self.driver = store.driver
-        self._blobs = linked_blob_store(name, store)
-        self._uploads = StorageUploads(name, self._blobs)
+        linked = LinkedBlobStore(name, store)
+        # The one place the cache decorates a repository's blobs: every store and every
+        # handler sees the blobs through it. Uploads only add links, which it need not see.
+        self._blobs = cached_blobs(name, linked, store.cache)
+        self._uploads = StorageUploads(name, linked, session_locks)
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)
         self._manifests = StorageManifests(
-            name, self._blobs, self._tags, self._referrers, manifest_cache
+            name, self._blobs, store, self._tags, self._referrers, manifest_cache
         )
 
     @property
@@ -46,7 +54,7 @@ class StorageRepository:
         return self._name
 
     @property
-    def blobs(self) -> LinkedBlobStore:
+    def blobs(self) -> Blobs:
         return self._blobs
 
     @property
@@ -78,20 +86,20 @@ class StorageRegistry:
     """The registry over one storage driver (implements ``protocols.Registry``)."""
 
     def __init__(
-        self, driver: StorageDriver, *, blob_descriptor_cache: object | None = None
+        self, driver: StorageDriver, *, blob_descriptor_cache: BlobDescriptorCache | None = None
     ) -> None:
-        if blob_descriptor_cache is not None and not isinstance(
-            blob_descriptor_cache, BlobDescriptorCache
-        ):
-            raise TypeError("blob_descriptor_cache must implement BlobDescriptorCache")
         self.driver = driver
         self.blob_store = GlobalBlobStore(driver, blob_descriptor_cache)
         #: Parsed manifests by content, shared by every repository of this registry.
         self.manifest_cache = ManifestCache()
+        #: The upload sessions this instance is writing to, shared by its repositories.
+        self.session_locks = SessionLocks()
 
     def repository(self, name: str) -> StorageRepository:
         """The repository called ``name``; ``NameInvalid`` if the name is not valid."""
-        return StorageRepository(validate_name(name), self.blob_store, self.manifest_cache)
+        return StorageRepository(
+            validate_name(name), self.blob_store, self.manifest_cache, self.session_locks
+        )
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         """Repository names sorted lexically, after ``last``, at most ``n``."""

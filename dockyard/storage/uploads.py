@@ -42,7 +42,14 @@ from dockyard.errors import (
     UploadOffsetMismatch,
 )
 from dockyard.storage import local_uploads, paths
-from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, path_exists
+from dockyard.storage.blobs import (
+    BLOB_MEDIA_TYPE,
+    GlobalBlobStore,
+    LinkedBlobStore,
+    path_exists,
+    read_link,
+    write_link,
+)
 from dockyard.storage.driver.base import (
     BlockingFiles,
     FileInfo,
@@ -69,10 +76,6 @@ THREAD_HASH_MIN: Final = 64 << 10
 #: driver offers blocking files: receiving them takes less than the hops saved.
 WHOLE_BODY_MAX: Final = BATCH_SIZE
 
-# One lock per live session in this process, so concurrent requests on one session
-# cannot interleave their bytes; other processes are kept apart by the offset check.
-_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
 
 def validate_upload_id(upload_id: str) -> str:
     """Return ``upload_id`` if it is a session id dockyard issues, else ``BlobUploadUnknown``."""
@@ -96,12 +99,34 @@ def parse_started_at(text: str) -> datetime:
     return moment
 
 
+class SessionLocks:
+    """One lock per live upload session of a registry instance, so that concurrent
+    requests on one session cannot interleave their bytes; other instances and
+    processes are kept apart by the offset check."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def __call__(self, name: str, upload_id: str) -> asyncio.Lock:
+        key = (name, upload_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+
 class StorageUploads:
     """The upload sessions of one repository (implements ``protocols.Uploads``)."""
 
-    def __init__(self, name: str, blobs: LinkedBlobStore) -> None:
+    def __init__(
+        self, name: str, blobs: LinkedBlobStore, locks: SessionLocks | None = None
+    ) -> None:
         self.name = name
         self.blobs = blobs
+        self._lock = locks or SessionLocks()
         self.driver: StorageDriver = blobs.driver
         self._files: BlockingFiles | None = self.driver.blocking_files()
 
@@ -135,8 +160,10 @@ class StorageUploads:
                     local_uploads.status, self._files, self.name, upload_id
                 )
                 return UploadStatus(self.name, upload_id, offset, started)
-        started, offset = await asyncio.gather(
-            self._started_at(upload_id), self._acknowledged(upload_id)
+        started, offset, _ = await asyncio.gather(
+            self._started_at(upload_id),
+            self._acknowledged(upload_id),
+            self._finish_cut_commit(upload_id),
         )
         return UploadStatus(self.name, upload_id, offset, started)
 
@@ -145,7 +172,7 @@ class StorageUploads:
     ) -> UploadStatus:
         """Append a chunk at ``offset`` (the session's size), then acknowledge it."""
         validate_upload_id(upload_id)
-        async with _lock(self.name, upload_id):
+        async with self._lock(self.name, upload_id):
             if self._files is not None:
                 whole, replay = await _whole_body(chunks)
                 chunks = chunks if replay is None else replay
@@ -178,7 +205,7 @@ class StorageUploads:
         The session is removed whether verification succeeds or not.
         """
         validate_upload_id(upload_id)
-        async with _lock(self.name, upload_id):
+        async with self._lock(self.name, upload_id):
             if self._files is not None:
                 whole, final_chunks = await _whole_body(final_chunks)
                 if whole is not None:
@@ -250,6 +277,7 @@ class StorageUploads:
         except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
             await self._remove(upload_id)
             raise
+        await write_link(self.driver, paths.upload_commit_intent(self.name, upload_id), digest)
         if not present:
             await self.driver.move(data_path, blob_path)
         await self.blobs.link(digest)
@@ -356,6 +384,7 @@ class StorageUploads:
         try:
             writer = await self.driver.writer(paths.upload_data(self.name, upload_id), True)
         except PathNotFound:
+            await self._finish_cut_commit(upload_id)
             writer = await self._adopt(upload_id, current)
         try:
             if writer.size > current:
@@ -402,7 +431,29 @@ class StorageUploads:
             raise
         return writer
 
+    async def _finish_cut_commit(self, upload_id: str) -> None:
+        """Finish a commit that a crash cut after it began publishing the blob.
+
+        If the blob the session's commit intent names is stored, the commit got past its
+        verification: the blob is linked, the session removed, and ``BlobUploadUnknown``
+        raised, as for any finished session. Otherwise the session's data is still in
+        place and nothing needs doing.
+        """
+        try:
+            digest = await read_link(self.driver, paths.upload_commit_intent(self.name, upload_id))
+        except PathNotFound:
+            return
+        if not await path_exists(self.driver, paths.blob_data(digest)):
+            return
+        await self.blobs.link(digest)
+        await self._remove(upload_id)
+        raise BlobUploadUnknown("the upload session is unknown")
+
     async def _remove(self, upload_id: str) -> None:
+        """Remove the session: its start time first, so that a removal cut short leaves
+        an unknown session rather than one standing at offset 0."""
+        with contextlib.suppress(PathNotFound):
+            await self.driver.delete(paths.upload_started_at(self.name, upload_id))
         with contextlib.suppress(PathNotFound):
             await self.driver.delete(paths.upload_dir(self.name, upload_id))
 
@@ -430,15 +481,6 @@ async def purge_uploads(driver: StorageDriver, older_than: timedelta) -> int:
 
 
 # --- streaming ----------------------------------------------------------------------------
-
-
-def _lock(name: str, upload_id: str) -> asyncio.Lock:
-    key = (name, upload_id)
-    lock = _LOCKS.get(key)
-    if lock is None:
-        lock = asyncio.Lock()
-        _LOCKS[key] = lock
-    return lock
 
 
 async def _in_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -22,10 +22,20 @@ BASE_URL = "http://registry.test"
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
-@pytest.fixture
-def registry() -> StorageRegistry:
-    """The registry services over an empty in-memory driver."""
-    return StorageRegistry(InMemoryDriver())
+@pytest.fixture(params=["inmemory", "filesystem"])
+async def registry(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StorageRegistry]:
+    """The registry services over an empty in-memory driver, then over an empty
+    filesystem driver (the production path: blobs sent from files, local reads)."""
+    if request.param == "inmemory":
+        yield StorageRegistry(InMemoryDriver())
+        return
+    driver = FilesystemDriver(tmp_path / "registry-root")
+    try:
+        yield StorageRegistry(driver)
+    finally:
+        await driver.close()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from dockyard.api.file_send import LocalFileResponse
+from dockyard.storage.driver.base import OpenFile
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -20,5 +21,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     start = int(query.get("start", ["0"])[0])
     length = int(query.get("length", [str(os.path.getsize(path) - start)])[0])
     headers = {"Content-Length": str(length)}
-    response = LocalFileResponse(path, start, length, 200, headers, "application/octet-stream")
+    fd = os.open(path, os.O_RDONLY)
+    file = OpenFile(fd, os.fstat(fd).st_size)
+    response = LocalFileResponse(file, start, length, 200, headers, "application/octet-stream")
     await response(scope, receive, send)

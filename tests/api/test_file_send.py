@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from dockyard.api.file_send import LocalFileResponse
+from dockyard.storage.driver.base import OpenFile
 
 PIECE = 8192
 #: Several pieces plus a tail, so the first, full and last pieces all occur.
@@ -86,9 +87,14 @@ class Client:
         self._left.set()
 
 
+def _opened(path: Path) -> OpenFile:
+    fd = os.open(path, os.O_RDONLY)
+    return OpenFile(fd, os.fstat(fd).st_size)
+
+
 def _response(path: Path, offset: int, length: int) -> LocalFileResponse:
     headers = {"Content-Length": str(length)}
-    return LocalFileResponse(str(path), offset, length, 200, headers, "x/y", piece_size=PIECE)
+    return LocalFileResponse(_opened(path), offset, length, 200, headers, "x/y", piece_size=PIECE)
 
 
 async def _serve(response: LocalFileResponse, send: Any, client: Client | None = None) -> None:
@@ -201,11 +207,20 @@ async def test_reading_stops_once_the_client_has_gone(blob: Path) -> None:
     assert 0 < len(server.content) < len(DATA) - PIECE
 
 
-async def test_missing_file_fails_before_the_response_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("length", [10, 3 * PIECE], ids=["one piece", "pieces"])
+async def test_the_response_closes_the_file_it_sent(blob: Path, length: int) -> None:
+    response = _response(blob, 0, length)
+    await _serve(response, CopyingServer().send)
+    with pytest.raises(ValueError, match="closed"):
+        response.file.fd  # noqa: B018 - the property raises once the file is closed
+
+
+async def test_a_removed_file_is_still_sent_whole(blob: Path) -> None:
     server = CopyingServer()
-    with pytest.raises(FileNotFoundError):
-        await _serve(_response(tmp_path / "gone", 0, 10), server.send)
-    assert server.messages == []
+    response = _response(blob, 0, len(DATA))
+    blob.unlink()
+    await _serve(response, server.send)
+    assert bytes(server.content) == DATA
 
 
 # --- under granian, which copies bytearray bodies when they are sent -----------------------

@@ -3,6 +3,7 @@ headers clients rely on, however the dispatcher builds and sends them."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,13 @@ import httpx
 import pytest
 from api_helpers import DUMMY_DIGEST, OCI_MANIFEST, SECRET, error_codes, push_blob, push_image
 
-from dockyard.api import manifests, routes
+from dockyard.api import routes
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
 from dockyard.digest import Digest
 from dockyard.errors import NameInvalid
+from dockyard.storage.driver.base import OpenFile
 from dockyard.storage.protocols import BlobContent
 from dockyard.storage.registry import StorageRegistry
 
@@ -161,8 +163,8 @@ async def test_accepted_reply_has_zero_content_length(client: httpx.AsyncClient)
 
 
 class _VanishingFileBlobs:
-    """Blobs whose local file is gone by the time it is sent (a concurrent garbage
-    collection on shared storage)."""
+    """Blobs whose file turns out shorter than its descriptor when it is sent (damaged
+    storage, or a file replaced by hand under a running registry)."""
 
     def __init__(self, inner: Any, gone: Path) -> None:
         self.inner = inner
@@ -173,7 +175,11 @@ class _VanishingFileBlobs:
 
     async def open(self, digest: Digest, *args: Any, **kwargs: Any) -> BlobContent:
         content: BlobContent = await self.inner.open(digest, *args, **kwargs)
-        return BlobContent(content.descriptor, local_path=str(self.gone))
+        if content.file is not None:
+            content.file.close()
+        self.gone.write_bytes(b"")
+        fd = os.open(self.gone, os.O_RDONLY)
+        return BlobContent(content.descriptor, file=OpenFile(fd, 0))
 
 
 class _VanishingFileRepository:
@@ -194,7 +200,7 @@ class _VanishingFileRegistry:
         return _VanishingFileRepository(self.inner.repository(name), self.gone)
 
 
-async def test_range_of_a_vanished_file_is_a_json_500(
+async def test_range_of_a_file_cut_short_is_a_json_500(
     make_client: Any, fs_registry: StorageRegistry, tmp_path: Path
 ) -> None:
     writer = make_client(registry_=fs_registry)
@@ -259,17 +265,6 @@ def test_valid_names_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPat
     for name in ("a", "b", "c", "d", "e"):
         routes.parse(f"/v2/{name}/tags/list")
         assert len(routes._VALID_NAMES) <= 2
-
-
-async def test_valid_tags_are_remembered_within_a_bound(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(manifests, "_VALID_TAGS_LIMIT", 2)
-    monkeypatch.setattr(manifests, "_VALID_TAGS", set())
-    for tag in ("a", "b", "c", "d", "e"):
-        response = await client.get(f"/v2/{NAME}/manifests/{tag}")
-        assert error_codes(response) == ["MANIFEST_UNKNOWN"]
-        assert len(manifests._VALID_TAGS) <= 2
 
 
 async def test_invalid_tags_stay_unknown_after_valid_ones(client: httpx.AsyncClient) -> None:

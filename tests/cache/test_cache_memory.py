@@ -7,8 +7,8 @@ import pytest
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown
-from dockyard.storage.blobs import GlobalBlobStore
-from dockyard.storage.cache.cached import CachedLinkedBlobStore, linked_blob_store
+from dockyard.storage.blobs import GlobalBlobStore, LinkedBlobStore
+from dockyard.storage.cache.cached import cached_blobs
 from dockyard.storage.cache.memory import DEFAULT_SIZE, MemoryBlobDescriptorCache
 from dockyard.storage.driver.inmemory import InMemoryDriver
 from dockyard.storage.registry import StorageRegistry
@@ -69,8 +69,8 @@ def test_memory_cache_refuses_a_size_below_one() -> None:
 def test_memory_cache_does_not_cache_repository_links() -> None:
     cache = MemoryBlobDescriptorCache(4)
     assert cache.repository("library/app") is None
-    store = GlobalBlobStore(InMemoryDriver(), cache)
-    assert not isinstance(linked_blob_store("library/app", store), CachedLinkedBlobStore)
+    blobs = LinkedBlobStore("library/app", GlobalBlobStore(InMemoryDriver(), cache))
+    assert cached_blobs("library/app", blobs, cache) is blobs
 
 
 async def test_memory_cached_registry_answers_unlinked_blob_as_unknown() -> None:

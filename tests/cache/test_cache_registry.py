@@ -3,8 +3,8 @@ the cache is cold, flushed, holding entries a delete made stale, or gone altoget
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -13,7 +13,7 @@ from redis_server import RedisServer
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown
 from dockyard.storage import paths
-from dockyard.storage.cache.cached import CachedLinkedBlobStore
+from dockyard.storage.cache.cached import CachedBlobs
 from dockyard.storage.cache.redis import RedisBlobDescriptorCache, blob_key, link_key
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
@@ -32,7 +32,7 @@ async def read(stream: AsyncIterator[bytes] | None) -> bytes:
 
 
 def test_redis_cached_registry_caches_repository_links(registry: StorageRegistry) -> None:
-    assert isinstance(registry.repository(REPO).blobs, CachedLinkedBlobStore)
+    assert isinstance(registry.repository(REPO).blobs, CachedBlobs)
 
 
 async def test_cold_cache_answers_from_storage_and_fills_itself(
@@ -134,8 +134,8 @@ async def test_completed_upload_is_found_through_the_cache(registry: StorageRegi
     session = await uploads.create()
     committed = await uploads.commit(session.id, Digest.of(LAYER), len(LAYER), body())
     content = await registry.repository(REPO).blobs.open(committed.digest)
-    if content.local_path is not None:
-        assert Path(content.local_path).read_bytes() == LAYER
+    if content.file is not None:
+        assert os.pread(content.file.fd, len(LAYER) + 1, 0) == LAYER
     else:
         assert await read(content.stream) == LAYER
 
@@ -148,11 +148,10 @@ async def test_every_operation_succeeds_with_redis_stopped(
     await blobs.stat(before.digest)
     redis_server.kill()
     assert (await blobs.stat(before.digest)).size == len(LAYER)
-    assert await blobs.is_linked(before.digest)
     after = await blobs.put(b"pushed while redis is down")
     assert (await blobs.stat(after.digest)).size == len(b"pushed while redis is down")
     content = await blobs.open(after.digest)
-    assert content.local_path is not None or content.stream is not None
+    assert content.file is not None or content.stream is not None
     await blobs.delete(before.digest)
     with pytest.raises(BlobUnknown):
         await blobs.stat(before.digest)

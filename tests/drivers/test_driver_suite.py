@@ -662,19 +662,22 @@ async def test_walk_omits_uncommitted_content(driver: StorageDriver) -> None:
     assert await walk_paths(driver, "/r") == ["/r/done", "/r/done/data"]
 
 
-# --- local_path ---------------------------------------------------------------------------
+# --- open_file ----------------------------------------------------------------------------
 
 
-async def test_local_path_is_none_or_holds_the_committed_content(driver: StorageDriver) -> None:
+async def test_open_file_is_none_or_holds_the_committed_content(driver: StorageDriver) -> None:
     await driver.put_content("/file", b"local")
-    local = driver.local_path("/file")
-    if local is not None:
-        with open(local, "rb") as file:
-            assert file.read() == b"local"
+    opened = driver.open_file("/file")
+    if opened is not None:
+        try:
+            assert opened.size == len(b"local")
+            assert os.pread(opened.fd, 100, 0) == b"local"
+        finally:
+            opened.close()
 
 
-async def test_local_path_of_missing_content_is_none(driver: StorageDriver) -> None:
-    assert driver.local_path("/missing") is None
+async def test_open_file_of_missing_content_is_none(driver: StorageDriver) -> None:
+    assert driver.open_file("/missing") is None
 
 
 # --- invalid paths ------------------------------------------------------------------------

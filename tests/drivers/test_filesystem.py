@@ -148,21 +148,32 @@ async def test_delete_of_everything_keeps_the_root(fs: FilesystemDriver, root: P
     assert await fs.list("/") == []
 
 
-async def test_local_path_is_the_committed_file(fs: FilesystemDriver, root: Path) -> None:
-    await fs.put_content("/blobs/data", b"x")
-    assert fs.local_path("/blobs/data") == str(root / "blobs/data")
+async def test_open_file_keeps_the_content_it_opened_when_the_path_is_replaced(
+    fs: FilesystemDriver,
+) -> None:
+    await fs.put_content("/blobs/data", b"first")
+    opened = fs.open_file("/blobs/data")
+    assert opened is not None
+    await fs.put_content("/blobs/data", b"second")
+    assert os.pread(opened.fd, 100, 0) == b"first"
+    opened.close()
 
 
-async def test_local_path_of_uncommitted_content_is_none(fs: FilesystemDriver) -> None:
+async def test_open_file_of_uncommitted_content_is_none(fs: FilesystemDriver) -> None:
     writer = await fs.writer("/blobs/data")
     await writer.write(b"x")
     await writer.close()
-    assert fs.local_path("/blobs/data") is None
+    assert fs.open_file("/blobs/data") is None
 
 
-async def test_local_path_rejects_invalid_path(fs: FilesystemDriver) -> None:
+async def test_open_file_of_a_folder_is_none(fs: FilesystemDriver) -> None:
+    await fs.put_content("/blobs/data", b"x")
+    assert fs.open_file("/blobs") is None
+
+
+async def test_open_file_rejects_invalid_path(fs: FilesystemDriver) -> None:
     with pytest.raises(InvalidPath):
-        fs.local_path("/a/../../etc/passwd")
+        fs.open_file("/a/../../etc/passwd")
 
 
 async def test_missing_root_reads_as_empty(tmp_path: Path) -> None:

@@ -12,12 +12,14 @@ import sys
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from s3_server import SeaweedFS
 
+from dockyard.cli import EXIT_CONFIG, main
 from dockyard.storage.driver.base import (
     InvalidOffset,
     PathNotFound,
@@ -336,6 +338,126 @@ async def test_truncate_inside_a_stored_part_raises_unsupported(s3: S3Driver) ->
     with pytest.raises(InvalidOffset):
         await writer.truncate(7 * MiB)
     await writer.cancel()
+
+
+Completions = list[tuple[set[int], set[int]]]
+
+
+@pytest.fixture
+def completions(s3: S3Driver, monkeypatch: pytest.MonkeyPatch) -> Completions:
+    """Every multipart completion ``s3`` makes: the part numbers it names, and those the
+    upload held just before (listed from the server)."""
+    seen: Completions = []
+    call = s3._call
+
+    async def audited(operation: str, path: str, **kwargs: Any) -> Any:
+        if operation == "complete_multipart_upload":
+            held = set(await s3._list_parts(path, kwargs["UploadId"]))
+            named = {part["PartNumber"] for part in kwargs["MultipartUpload"]["Parts"]}
+            seen.append((named, held))
+        return await call(operation, path, **kwargs)
+
+    monkeypatch.setattr(s3, "_call", audited)
+    return seen
+
+
+async def test_completion_after_a_lost_chunk_names_every_part_the_upload_holds(
+    s3: S3Driver, completions: Completions
+) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(11 * MiB))  # parts 1-2 stored, 1 MiB in the record
+    await writer.close()
+    lost = await s3.writer("/up/data", append=True)
+    await lost.write(pattern(12 * MiB, 1))  # parts 3-4 uploaded, then the process "dies"
+    resumed = await s3.writer("/up/data", append=True)
+    assert resumed.size == 11 * MiB
+    await resumed.write(pattern(6 * MiB, 2))
+    await resumed.commit()
+    assert await s3.get_content("/up/data") == pattern(11 * MiB) + pattern(6 * MiB, 2)
+    assert completions
+    assert all(named == held for named, held in completions)
+
+
+async def test_completion_after_a_truncate_names_every_part_the_upload_holds(
+    s3: S3Driver, completions: Completions
+) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(11 * MiB))
+    await writer.close()
+    resumed = await s3.writer("/up/data", append=True)
+    await resumed.truncate(5 * MiB)
+    await resumed.write(b"end")
+    await resumed.commit()
+    assert await s3.get_content("/up/data") == pattern(5 * MiB) + b"end"
+    assert completions
+    assert all(named == held for named, held in completions)
+
+
+async def test_writer_resumed_after_a_crash_while_shedding_stray_parts_finishes(
+    s3: S3Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = await s3.writer("/up/data")
+    await writer.write(pattern(11 * MiB))
+    await writer.close()
+    resumed = await s3.writer("/up/data", append=True)
+    await resumed.truncate(5 * MiB)
+    await resumed.write(b"end")
+
+    async def crash(*args: Any) -> Any:
+        raise RuntimeError("killed after the whole upload was completed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(s3, "_copy_ranges", crash)
+        with pytest.raises(RuntimeError):
+            await resumed.commit()
+    again = await s3.writer("/up/data", append=True)
+    assert again.size == 5 * MiB + len(b"end")
+    await again.commit()
+    assert await s3.get_content("/up/data") == pattern(5 * MiB) + b"end"
+    assert await s3.list("/up") == ["/up/data"]
+
+
+async def test_check_passes_on_a_bucket_that_takes_writes(s3: S3Driver) -> None:
+    await s3.check()
+    await s3.check(writable=False)
+    assert await s3.list("/") == []
+
+
+async def test_check_names_the_bucket_key_when_the_bucket_is_missing(open_s3: OpenS3) -> None:
+    driver = await open_s3(bucket="no-such-bucket")
+    with pytest.raises(StorageDriverError, match=r"^storage\.s3\.bucket: the bucket does not"):
+        await driver.check()
+
+
+def _config_with_missing_bucket(seaweedfs: SeaweedFS, directory: Path) -> Path:
+    params = seaweedfs.driver_params(bucket="no-such-bucket")
+    path = directory / "config.yml"
+    path.write_text(
+        json.dumps({"version": 0.1, "storage": {"s3": params}, "http": {"addr": "127.0.0.1:0"}})
+    )
+    return path
+
+
+def test_config_check_fails_naming_the_key_of_a_missing_bucket(
+    seaweedfs: SeaweedFS, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _config_with_missing_bucket(seaweedfs, tmp_path)
+    assert main(["config", "check", str(path)]) == EXIT_CONFIG
+    assert "storage.s3.bucket: the bucket does not exist" in capsys.readouterr().err
+
+
+def test_serve_stops_naming_the_key_of_a_missing_bucket(
+    seaweedfs: SeaweedFS, tmp_path: Path
+) -> None:
+    path = _config_with_missing_bucket(seaweedfs, tmp_path)
+    served = subprocess.run(
+        [str(Path(sys.executable).with_name("dockyard")), "serve", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == EXIT_CONFIG
+    assert "storage.s3.bucket: the bucket does not exist" in served.stderr
 
 
 async def test_cancel_aborts_the_multipart_upload(s3: S3Driver) -> None:

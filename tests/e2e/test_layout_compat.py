@@ -9,6 +9,7 @@ dockyard's stores and served by ``dockyard serve`` with identical digests.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -52,8 +53,11 @@ async def write_through_stores(root: Path, repository: str, tag: str, image: Ima
 
 async def read_blob(registry: StorageRegistry, repository: str, digest: str) -> bytes:
     content = await registry.repository(repository).blobs.open(Digest.parse(digest))
-    if content.local_path is not None:
-        return Path(content.local_path).read_bytes()
+    if content.file is not None:
+        try:
+            return os.pread(content.file.fd, content.file.size, 0)
+        finally:
+            content.file.close()
     assert content.stream is not None
     return b"".join([chunk async for chunk in content.stream])
 

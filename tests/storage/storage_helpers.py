@@ -17,6 +17,7 @@ from dockyard.storage.driver.base import (
     Durability,
     FileInfo,
     FileWriter,
+    OpenFile,
     StorageDriver,
 )
 from dockyard.storage.registry import StorageRepository
@@ -156,8 +157,8 @@ class RecordingDriver(StorageDriver):
         await self.inner.delete(path)
         self.events.append(("delete", path))
 
-    def local_path(self, path: str) -> str | None:
-        return self.inner.local_path(path)
+    def open_file(self, path: str) -> OpenFile | None:
+        return self.inner.open_file(path)
 
     def blocking_files(self) -> BlockingFiles | None:
         files = self.inner.blocking_files()

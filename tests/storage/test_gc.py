@@ -179,3 +179,18 @@ async def test_referrers_rebuild_skips_unparsable_manifests(
 ) -> None:
     await _store_unparsable_manifest(registry, repo, Digest.of(b"x"))
     assert await repo.referrers.rebuild() == 0
+
+
+async def test_stray_files_under_blobs_are_reported_and_left_alone(
+    repo: StorageRepository, driver: StorageDriver
+) -> None:
+    orphan = await push_blob(repo, b"orphan next to strays")
+    strays = [f"{paths.BLOBS}/sha256/zz/zz-not-hex/data", f"{paths.BLOBS}/README.txt"]
+    for stray in strays:
+        await driver.put_content(stray, b"not a blob")
+    result = await collect_garbage(driver)
+    assert result.blobs_deleted == [orphan.digest]
+    assert sorted(result.strays) == ["README.txt", "sha256/zz/zz-not-hex/data"]
+    assert "2 stray files under blobs/ skipped" in str(result)
+    for stray in strays:
+        assert await driver.get_content(stray) == b"not a blob"

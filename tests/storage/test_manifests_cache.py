@@ -22,42 +22,42 @@ from dockyard.storage.registry import StorageRegistry, StorageRepository
 REPOSITORY = "library/app"
 
 
-async def test_get_tagged_returns_the_manifest_the_tag_points_at(
+async def test_get_by_tag_returns_the_manifest_the_tag_points_at(
     repo: StorageRepository,
 ) -> None:
     body, _, _ = await push_image(repo)
     await repo.tags.tag("v1", Digest.of(body))
-    manifest = await repo.manifests.get_tagged("v1")
+    manifest = await repo.manifests.get("v1")
     assert manifest.body == body
     assert manifest.digest == Digest.of(body)
     assert manifest.media_type == OCI_MANIFEST
 
 
-async def test_get_tagged_of_unknown_tag_raises_tag_unknown(repo: StorageRepository) -> None:
+async def test_get_by_tag_of_unknown_tag_raises_tag_unknown(repo: StorageRepository) -> None:
     await push_image(repo)
     with pytest.raises(TagUnknown):
-        await repo.manifests.get_tagged("missing")
+        await repo.manifests.get("missing")
 
 
-async def test_get_tagged_of_damaged_tag_link_raises_tag_unknown(
+async def test_get_by_tag_of_damaged_tag_link_raises_tag_unknown(
     repo: StorageRepository, driver: StorageDriver
 ) -> None:
     await driver.put_content(paths.tag_current_link(REPOSITORY, "v1"), b"not a digest")
     with pytest.raises(TagUnknown):
-        await repo.manifests.get_tagged("v1")
+        await repo.manifests.get("v1")
 
 
-async def test_get_tagged_of_tag_whose_revision_is_unlinked_raises_manifest_unknown(
+async def test_get_by_tag_of_tag_whose_revision_is_unlinked_raises_manifest_unknown(
     repo: StorageRepository, driver: StorageDriver
 ) -> None:
     body, _, _ = await push_image(repo)
     await repo.tags.tag("v1", Digest.of(body))
     await driver.delete(paths.manifest_revision_dir(REPOSITORY, Digest.of(body)))
     with pytest.raises(ManifestUnknown):
-        await repo.manifests.get_tagged("v1")
+        await repo.manifests.get("v1")
 
 
-async def test_get_tagged_follows_a_tag_moved_by_another_instance(
+async def test_get_by_tag_follows_a_tag_moved_by_another_instance(
     driver: StorageDriver,
 ) -> None:
     mine = StorageRegistry(driver).repository(REPOSITORY)
@@ -65,9 +65,9 @@ async def test_get_tagged_follows_a_tag_moved_by_another_instance(
     first, _, _ = await push_image(mine, b"1")
     second, _, _ = await push_image(mine, b"2")
     await mine.tags.tag("v1", Digest.of(first))
-    assert (await mine.manifests.get_tagged("v1")).body == first
+    assert (await mine.manifests.get("v1")).body == first
     await theirs.tags.tag("v1", Digest.of(second))
-    assert (await mine.manifests.get_tagged("v1")).body == second
+    assert (await mine.manifests.get("v1")).body == second
 
 
 async def test_cached_manifest_deleted_by_another_instance_is_unknown(
@@ -152,26 +152,26 @@ def test_local_reads_do_not_exist_for_the_in_memory_driver() -> None:
     assert LocalReads.for_driver(InMemoryDriver()) is None
 
 
-async def test_stat_tagged_describes_the_manifest_the_tag_points_at(
+async def test_stat_by_tag_describes_the_manifest_the_tag_points_at(
     repo: StorageRepository,
 ) -> None:
     body, _, _ = await push_image(repo)
     await repo.tags.tag("v1", Digest.of(body))
-    descriptor = await repo.manifests.stat_tagged("v1")
+    descriptor = await repo.manifests.stat("v1")
     assert (descriptor.digest, descriptor.size) == (Digest.of(body), len(body))
     assert descriptor.media_type == OCI_MANIFEST
 
 
-async def test_stat_tagged_of_unknown_tag_raises_tag_unknown(repo: StorageRepository) -> None:
+async def test_stat_by_tag_of_unknown_tag_raises_tag_unknown(repo: StorageRepository) -> None:
     with pytest.raises(TagUnknown):
-        await repo.manifests.stat_tagged("missing")
+        await repo.manifests.stat("missing")
 
 
-async def test_stat_tagged_of_tag_whose_revision_is_unlinked_raises_manifest_unknown(
+async def test_stat_by_tag_of_tag_whose_revision_is_unlinked_raises_manifest_unknown(
     repo: StorageRepository, driver: StorageDriver
 ) -> None:
     body, _, _ = await push_image(repo)
     await repo.tags.tag("v1", Digest.of(body))
     await driver.delete(paths.manifest_revision_dir(REPOSITORY, Digest.of(body)))
     with pytest.raises(ManifestUnknown):
-        await repo.manifests.stat_tagged("v1")
+        await repo.manifests.stat("v1")

@@ -15,8 +15,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from storage_helpers import chunks
 from dockyard.digest import Digest
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
+from dockyard.storage.driver.s3 import S3Driver
 from dockyard.storage.registry import StorageRegistry
 
 FIRST = b"first chunk " * 5000
@@ -147,3 +150,44 @@ async def test_session_continues_on_a_new_s3_driver(
         await repo.uploads.append(status.id, len(FIRST), chunks(SECOND))
         descriptor = await repo.uploads.commit(status.id, Digest.of(WHOLE), len(WHOLE))
         assert (await repo.blobs.stat(descriptor.digest)).size == len(WHOLE)
+
+
+async def _cut_after(data: bytes, piece: int) -> AsyncIterator[bytes]:
+    """A request body whose client hangs up after sending ``data``."""
+    for start in range(0, len(data), piece):
+        yield data[start : start + piece]
+    raise ConnectionResetError("the client went away")
+
+
+async def test_patch_of_several_parts_cut_on_s3_resumes_and_finishes(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    part = 5 << 20
+    acknowledged, rest = bytes(range(256)) * (part // 128), b"r" * (2 * part + 1)
+    whole = acknowledged + rest
+    async with s3_driver_factory(request, tmp_path, chunksize=part) as s3:
+        assert isinstance(s3, S3Driver)
+        named_every_part: list[bool] = []
+        call = s3._call
+
+        async def audited(operation: str, path: str, **kwargs: Any) -> Any:
+            if operation == "complete_multipart_upload":
+                held = set(await s3._list_parts(path, kwargs["UploadId"]))
+                named = {p["PartNumber"] for p in kwargs["MultipartUpload"]["Parts"]}
+                named_every_part.append(named == held)
+            return await call(operation, path, **kwargs)
+
+        monkeypatch.setattr(s3, "_call", audited)
+        uploads = StorageRegistry(s3).repository("app").uploads
+        status = await uploads.create()
+        await uploads.append(status.id, 0, chunks(acknowledged))
+        with pytest.raises(ConnectionResetError):
+            await uploads.append(
+                status.id, len(acknowledged), _cut_after(rest[: 2 * part], 1 << 20)
+            )
+        assert (await uploads.status(status.id)).offset == len(acknowledged)
+        await uploads.append(status.id, len(acknowledged), chunks(rest))
+        descriptor = await uploads.commit(status.id, Digest.of(whole), len(whole))
+        assert descriptor.size == len(whole)
+        assert named_every_part
+        assert all(named_every_part)

@@ -38,8 +38,8 @@ class RepositoryBlobCache(Protocol):
 class BlobDescriptorCache(Protocol):
     """A registry-wide blob-descriptor cache that can also scope itself to a repository.
 
-    It satisfies ``dockyard.storage.blobs.BlobDescriptorCache`` (``get``/``set``/``clear``
-    by digest), which the global blob store consults.
+    The global blob store consults it by digest (``get``/``set``/``clear``); its
+    repository scopes decorate repositories' ``Blobs`` (``cache.cached``).
     """
 
     async def get(self, digest: Digest) -> Descriptor | None:

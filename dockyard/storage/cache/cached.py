@@ -1,10 +1,11 @@
-"""The per-repository blob look-ups, decorated with a repository-scoped cache.
+"""The blob-descriptor cache as a decorator of a repository's ``Blobs``.
 
-``CachedLinkedBlobStore`` is a ``LinkedBlobStore`` whose ``stat`` (and so ``open`` and
-the manifest store's reference checks) answers from the cache when it can, and whose
-unlinks invalidate the cache, before and after the link is removed so that a concurrent
-look-up racing the delete cannot leave a stale entry behind for long. The registry-wide
-descriptor part is consulted by ``GlobalBlobStore`` itself.
+``cached_blobs`` wraps a repository's blob store when the registry's cache can hold
+links (a cache every instance shares: Redis). The decorator answers ``stat`` from the
+cache when it can, sends ``open`` to storage (the truth: content the cache still names
+may be gone, and is then forgotten), and invalidates around unlinks, before and after
+the link is removed, so that a look-up racing the delete cannot leave a stale entry
+behind for long. The registry-wide descriptor part is consulted by ``GlobalBlobStore``.
 """
 
 from __future__ import annotations
@@ -12,42 +13,35 @@ from __future__ import annotations
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown
-from dockyard.storage.blobs import GlobalBlobStore, LinkedBlobStore
 from dockyard.storage.cache.base import BlobDescriptorCache, RepositoryBlobCache
-from dockyard.storage.protocols import BlobContent
+from dockyard.storage.protocols import BlobContent, Blobs
 
 
-def linked_blob_store(name: str, store: GlobalBlobStore) -> LinkedBlobStore:
-    """Repository ``name``'s blob store: cached when ``store``'s cache can hold links."""
-    cache = store.cache
-    if isinstance(cache, BlobDescriptorCache):
-        scoped = cache.repository(name)
-        if scoped is not None:
-            return CachedLinkedBlobStore(name, store, scoped)
-    return LinkedBlobStore(name, store)
+def cached_blobs(name: str, blobs: Blobs, cache: BlobDescriptorCache | None) -> Blobs:
+    """Repository ``name``'s ``blobs``, decorated when ``cache`` can hold its links."""
+    scoped = cache.repository(name) if cache is not None else None
+    if cache is None or scoped is None:
+        return blobs
+    return CachedBlobs(blobs, scoped, cache)
 
 
-class CachedLinkedBlobStore(LinkedBlobStore):
-    """A repository's blobs, with link look-ups answered from ``cache`` when present."""
+class CachedBlobs:
+    """A repository's ``Blobs`` whose link look-ups are answered from ``cache`` when present
+    (implements ``protocols.Blobs``)."""
 
-    def __init__(self, name: str, store: GlobalBlobStore, cache: RepositoryBlobCache) -> None:
-        super().__init__(name, store)
+    def __init__(self, inner: Blobs, cache: RepositoryBlobCache, shared: BlobDescriptorCache):
+        self.inner = inner
         self.cache = cache
+        self.shared = shared
 
     async def stat(self, digest: Digest) -> Descriptor:
         """The descriptor from the cache, else from storage (and then cached)."""
         cached = await self.cache.get(digest)
         if cached is not None:
             return cached
-        descriptor = await super().stat(digest)
+        descriptor = await self.inner.stat(digest)
         await self.cache.set(descriptor)
         return descriptor
-
-    async def is_linked(self, digest: Digest) -> bool:
-        """Whether the blob is linked here: a cache hit, else the link file."""
-        if await self.cache.get(digest) is not None:
-            return True
-        return await super().is_linked(digest)
 
     async def open(
         self,
@@ -58,25 +52,28 @@ class CachedLinkedBlobStore(LinkedBlobStore):
         allow_redirect: bool = False,
         method: str = "GET",
     ) -> BlobContent:
-        """How to send the blob; an entry whose content turns out gone is forgotten."""
-        await self.stat(digest)
+        """How to send the blob, from storage; an entry whose blob is gone is forgotten."""
         try:
-            return await self.store.open(
+            return await self.inner.open(
                 digest, offset, length, allow_redirect=allow_redirect, method=method
             )
         except BlobUnknown:
-            await self._forget(digest)
+            await self.cache.clear(digest)
+            await self.shared.clear(digest)
             raise
+
+    async def put(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
+        """Store and link a small blob (nothing to invalidate: links only get added)."""
+        return await self.inner.put(data, media_type)
+
+    async def mount(self, digest: Digest, source: str) -> Descriptor:
+        """Link a blob of repository ``source`` (checked in storage, where it is true)."""
+        return await self.inner.mount(digest, source)
 
     async def delete(self, digest: Digest) -> None:
         """Unlink the blob, invalidating the cache around the unlink."""
         await self.cache.clear(digest)
         try:
-            await super().delete(digest)
+            await self.inner.delete(digest)
         finally:
             await self.cache.clear(digest)
-
-    async def _forget(self, digest: Digest) -> None:
-        await self.cache.clear(digest)
-        if self.store.cache is not None:
-            await self.store.cache.clear(digest)

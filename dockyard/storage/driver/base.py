@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -97,6 +98,37 @@ class FileInfo:
     size: int
     mod_time: datetime
     is_dir: bool
+
+
+class OpenFile:
+    """Committed content that a driver opened as a local file, to send without copies.
+
+    It holds the file's descriptor, never its path: what is sent is what was opened,
+    even if the path is replaced or removed meanwhile. Whoever receives it closes it;
+    ``close`` may be called more than once, and a forgotten file is closed when collected.
+    """
+
+    __slots__ = ("_fd", "size")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd: int | None = fd
+        #: The file's size when it was opened.
+        self.size = size
+
+    @property
+    def fd(self) -> int:
+        """The open descriptor (``ValueError`` once closed)."""
+        if self._fd is None:
+            raise ValueError("the file is closed")
+        return self._fd
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class BlockingReads(Protocol):
@@ -344,12 +376,24 @@ class StorageDriver(ABC):
         """
         return None
 
+    async def check(self, *, writable: bool = True) -> None:  # noqa: B027 - optional hook
+        """Confirm that the backend is there and, if ``writable``, takes writes.
+
+        Start-up (``serve``, ``config check``) calls this so that a misconfigured backend
+        stops it at once: ``StorageDriverError`` whose message begins with the
+        configuration key at fault. Drivers whose backend cannot be missing keep this.
+        """
+
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         """A URL the client can fetch the content from directly, or None."""
         return None
 
-    def local_path(self, path: str) -> str | None:
-        """The local file holding committed content, for zero-copy sending, or None."""
+    def open_file(self, path: str) -> OpenFile | None:
+        """The committed content at ``path`` opened as a local file, or None.
+
+        Drivers over local storage offer it so that a blob is sent straight from its
+        file; others answer None and the content is streamed through ``reader``.
+        """
         return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing

@@ -37,6 +37,7 @@ from dockyard.storage.driver.base import (
     FileInfo,
     FileWriter,
     InvalidOffset,
+    OpenFile,
     PathNotFound,
     StorageDriver,
     validate_path,
@@ -243,14 +244,22 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFound(path)
         self._prune(os.path.dirname(target))
 
-    def local_path(self, path: str) -> str | None:
-        """The file holding ``path``'s committed content, or None if there is none.
+    def open_file(self, path: str) -> OpenFile | None:
+        """The committed file at ``path``, opened, or None if there is none.
 
-        This checks existence with one ``stat`` call on the calling thread: it is cheap
-        metadata, and callers use the answer right away for a zero-copy send.
+        Opened on the calling thread: an open and an ``fstat`` are cheap metadata calls,
+        and the caller sends from the file right away.
         """
         target = self._os_path(path)
-        return target if os.path.isfile(target) else None
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        st = os.fstat(fd)
+        if not statmod.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        return OpenFile(fd, st.st_size)
 
     def blocking_files(self) -> _BlockingFiles:
         """Blocking reads and durable writes of files below the root."""

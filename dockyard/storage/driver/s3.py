@@ -21,12 +21,17 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
   (a writer that never closed) it finds the upload with ListMultipartUploads and takes
   every listed part. Neither exists: ``PathNotFound``.
 - Part numbers are never reused. Parts that a writer uploaded after the last ``close``
-  and then lost (a crash, or ``truncate``) are left out of the record and so out of the
-  completed object; S3 allows gaps between part numbers. (Some servers, SeaweedFS among
-  them, list a re-uploaded part number twice, so reusing numbers would be ambiguous.)
+  and then lost (a crash, or ``truncate``) are left out of the record: *stray* parts.
+  (Some servers, SeaweedFS among them, list a re-uploaded part number twice, so reusing
+  numbers would be ambiguous.)
 - ``commit()`` uploads the buffer as the last part and completes the upload, or, when
   no part was uploaded, stores the buffer with one PutObject (so an empty file is an
   empty object). The record is deleted after the content is published.
+- A completion always names every part the upload holds: Ceph RGW refuses one that
+  leaves a part out. An upload holding stray parts is first completed whole, and its
+  kept parts copied (UploadPartCopy) into a fresh upload, which is then completed. The
+  record names the kept parts' ranges (``dockyard-shed``) before that, so a writer
+  resumed after a crash in between copies them from the completed object.
 - ``cancel()`` aborts the upload and deletes the record.
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
@@ -54,6 +59,7 @@ import contextlib
 import heapq
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -98,6 +104,7 @@ _VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
 _PENDING_DIR: Final = "~pending"
 _META_UPLOAD: Final = "dockyard-upload"
 _META_PARTS: Final = "dockyard-parts"
+_META_SHED: Final = "dockyard-shed"
 _NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload"})
 
 
@@ -284,6 +291,19 @@ def _parse_ranges(text: str) -> list[int]:
     return numbers
 
 
+def _format_spans(spans: Iterable[tuple[int, int]]) -> str:
+    """``[(0, 5), (9, 5)]`` (offset, size) as ``"0:5,9:5"``."""
+    return ",".join(f"{offset}:{size}" for offset, size in spans)
+
+
+def _parse_spans(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for span in filter(None, text.split(",")):
+        offset, _, size = span.partition(":")
+        spans.append((int(offset), int(size)))
+    return spans
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
     number: int
@@ -370,6 +390,25 @@ class S3Driver(StorageDriver):
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
+
+    async def check(self, *, writable: bool = True) -> None:
+        """The bucket exists and, if ``writable``, an object can be written and deleted
+        below the root (a probe under ``~pending``, which no storage path maps onto)."""
+        key = "storage.s3.bucket"
+        try:
+            await self._call("head_bucket", "/")
+        except PathNotFound:
+            raise S3Error(f"{key}: the bucket does not exist") from None
+        except StorageDriverError as error:
+            raise S3Error(f"{key}: the bucket cannot be reached ({error.message})") from None
+        if not writable:
+            return
+        probe = f"{self._root}{_PENDING_DIR}/check-{uuid.uuid4().hex}"
+        try:
+            await self._put("/", probe, b"")
+            await self._call("delete_object", "/", Key=probe)
+        except StorageDriverError as error:
+            raise S3Error(f"{key}: the bucket does not take writes ({error.message})") from None
 
     async def _call(self, operation: str, path: str, **kwargs: Any) -> Any:
         """One S3 request on the driver's bucket, its errors translated."""
@@ -546,8 +585,23 @@ class S3Driver(StorageDriver):
                 tail=b"",
                 resumed=True,
             )
-        upload_id, numbers, tail = record
-        listed = await self._list_parts(path, upload_id) if upload_id else {}
+        upload_id, numbers, tail, shed = record
+        try:
+            listed = await self._list_parts(path, upload_id) if upload_id else {}
+        except PathNotFound:
+            if shed is None:
+                raise
+            # Completed whole by a commit that shed stray parts: copy the kept ones out.
+            upload_id, parts = await self._copy_ranges(path, shed)
+            return _S3Writer(
+                self,
+                path,
+                upload_id=upload_id,
+                parts=parts,
+                next_part=len(parts) + 1,
+                tail=tail,
+                resumed=True,
+            )
         try:
             parts = [listed[number] for number in numbers]
         except KeyError:
@@ -560,10 +614,48 @@ class S3Driver(StorageDriver):
             next_part=max([*listed, *numbers, 0]) + 1,
             tail=tail,
             resumed=True,
+            stray=[part for number, part in listed.items() if number not in set(numbers)],
         )
 
-    async def _read_record(self, path: str) -> tuple[str | None, list[int], bytes] | None:
-        """The pending record of ``path``: upload id, part numbers, buffered remainder."""
+    async def _copy_ranges(
+        self, path: str, ranges: Sequence[tuple[int, int]]
+    ) -> tuple[str, list[_Part]]:
+        """A new multipart upload at ``path`` whose parts copy ``ranges`` (offset, size)
+        of the object at ``path``, in order; returns its id and parts."""
+        key = self._key(path)
+        created = await self._call(
+            "create_multipart_upload",
+            path,
+            Key=key,
+            ContentType="application/octet-stream",
+            **self._object_args(),
+        )
+        upload_id = str(created["UploadId"])
+        parts: dict[int, _Part] = {}
+
+        async def copy(number: int, offset: int, size: int) -> None:
+            result = await self._call(
+                "upload_part_copy",
+                path,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self._params.bucket, "Key": key},
+                CopySourceRange=f"bytes={offset}-{offset + size - 1}",
+            )
+            parts[number] = _Part(number, size, str(result["CopyPartResult"]["ETag"]))
+
+        await _bounded(
+            (copy(number, *span) for number, span in enumerate(ranges, start=1)),
+            self._params.multipartcopymaxconcurrency,
+        )
+        return upload_id, [parts[number] for number in sorted(parts)]
+
+    async def _read_record(
+        self, path: str
+    ) -> tuple[str | None, list[int], bytes, list[tuple[int, int]] | None] | None:
+        """The pending record of ``path``: upload id, part numbers, buffered remainder,
+        and the kept ranges of a completion that shed stray parts (else None)."""
         try:
             response = await self._call("get_object", path, Key=self._record_key(path))
         except PathNotFound:
@@ -578,9 +670,10 @@ class S3Driver(StorageDriver):
         metadata = {k.lower(): v for k, v in response.get("Metadata", {}).items()}
         try:
             numbers = _parse_ranges(metadata.get(_META_PARTS, ""))
+            shed = _parse_spans(metadata[_META_SHED]) if _META_SHED in metadata else None
         except ValueError:
             raise S3Error("the upload's pending record is corrupt") from None
-        return metadata.get(_META_UPLOAD) or None, numbers, tail
+        return metadata.get(_META_UPLOAD) or None, numbers, tail, shed
 
     async def _uploads(self, path: str, *, exact: bool) -> list[tuple[str, str, datetime]]:
         """In-progress multipart uploads (key, id, initiated) at ``path`` or below it."""
@@ -898,12 +991,15 @@ class _S3Writer(FileWriter):
         next_part: int,
         tail: bytes,
         resumed: bool = False,
+        stray: list[_Part] | None = None,
     ) -> None:
         self._driver = driver
         self._path = path
         self._key = driver._key(path)
         self._upload_id = upload_id
         self._parts = parts
+        #: Parts the upload holds beyond ``_parts`` (see the module docstring).
+        self._stray = stray or []
         self._next_part = next_part
         self._tail = bytearray(tail)
         # A resumed writer may find a pending record and stray uploads to clean up.
@@ -912,6 +1008,8 @@ class _S3Writer(FileWriter):
         # that it exists; a resumed one only once it has changed something.
         self._dirty = not resumed
         self._done = False
+        # Whether stray parts were shed: a record and a completed object to clean up.
+        self._shed = False
 
     @property
     def size(self) -> int:
@@ -972,6 +1070,7 @@ class _S3Writer(FileWriter):
         boundary = 0
         for kept, part in enumerate(self._parts):
             if boundary == size:
+                self._stray.extend(self._parts[kept:])
                 del self._parts[kept:]
                 self._tail.clear()
                 return
@@ -1002,20 +1101,52 @@ class _S3Writer(FileWriter):
             if self._upload_id is not None:
                 await driver._abort(self._path, self._key, self._upload_id)
         else:
+            if self._stray:
+                await self._shed_stray_parts()
             if self._tail:
                 await self._upload_part(len(self._tail))
-            await driver._call(
-                "complete_multipart_upload",
-                self._path,
-                Key=self._key,
-                UploadId=self._upload_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in self._parts]
-                },
-            )
+            await self._complete(self._parts)
         self._done = True
-        if self._resumed:
+        if self._resumed or self._shed:
             await driver._discard_uploads(self._path, exact=True, keep=self._upload_id)
+
+    async def _complete(self, parts: list[_Part]) -> None:
+        await self._driver._call(
+            "complete_multipart_upload",
+            self._path,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]},
+        )
+
+    async def _shed_stray_parts(self) -> None:
+        """Leave the stray parts behind: complete the upload with every part it holds,
+        then copy the kept parts into a fresh upload that continues this writer."""
+        held = sorted([*self._parts, *self._stray], key=lambda part: part.number)
+        kept = {part.number for part in self._parts}
+        ranges: list[tuple[int, int]] = []
+        offset = 0
+        for part in held:
+            if part.number in kept:
+                ranges.append((offset, part.size))
+            offset += part.size
+        assert self._upload_id is not None  # stored parts belong to an upload
+        # The plan first, so a writer resumed after a crash from here on can finish it.
+        await self._driver._put(
+            self._path,
+            self._driver._record_key(self._path),
+            bytes(self._tail),
+            {
+                _META_PARTS: _format_ranges(p.number for p in self._parts),
+                _META_UPLOAD: self._upload_id,
+                _META_SHED: _format_spans(ranges),
+            },
+        )
+        await self._complete(held)
+        self._upload_id, self._parts = await self._driver._copy_ranges(self._path, ranges)
+        self._next_part = len(self._parts) + 1
+        self._stray = []
+        self._shed = True
 
     async def cancel(self) -> None:
         if self._upload_id is not None:
