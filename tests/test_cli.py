@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from s3_server import SeaweedFS
 
 from dockyard.cli import EXIT_CONFIG, main
 
@@ -287,11 +288,13 @@ def test_a_file_without_storage_stops_check_and_serve(
 
 
 def test_config_check_names_a_typo_in_a_driver_section(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seaweedfs: SeaweedFS
 ) -> None:
+    params = seaweedfs.driver_params()
+    lines = "".join(f"    {key}: {value!r}\n" for key, value in params.items())
     path = write(
         tmp_path,
-        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    regionendpint: http://127.0.0.1:1\n",
+        f"version: 0.1\nstorage:\n  s3:\n{lines}    regionendpint: http://127.0.0.1:1\n",
     )
     assert main(["config", "check", str(path)]) == 0
     assert "warning: storage.s3.regionendpint: unknown key; ignored" in capsys.readouterr().out
