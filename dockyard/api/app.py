@@ -152,7 +152,7 @@ class RegistryApp:
             return
         method: str = scope["method"]
         try:
-            endpoint, name, arg = parse(path)
+            endpoint, name, arg = parse(path, scope.get("raw_path"))
             handlers = _UPLOAD_SESSION if endpoint is _UPLOAD and arg else HANDLERS[endpoint]
             handler = handlers.get(method)
             if handler is None:
