@@ -179,13 +179,12 @@ def _created(ctx: RequestContext, descriptor: Descriptor) -> Response:
 async def _mount(ctx: RequestContext, mount: str, source: str | None) -> Descriptor | None:
     """Link the blob from ``source`` if the caller may read it there; else None.
 
-    Every failure falls back to an ordinary upload session, as the spec asks.
+    A malformed ``mount`` digest is the client's error (``DIGEST_INVALID``, as on every
+    endpoint); every other failure falls back to an ordinary upload session, as the
+    spec asks.
     """
+    digest = Digest.parse(mount)
     if not source or not is_valid_name(source):
-        return None
-    try:
-        digest = Digest.parse(mount)
-    except DigestInvalid:
         return None
     if not await ctx.may(Access("repository", source, ("pull",))):
         return None
