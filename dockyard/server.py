@@ -99,7 +99,17 @@ def build_authorizer(config: Config) -> Authorizer | None:
     if not config.auth:
         return None
     from dockyard.auth import from_config as auth_from_config
+    from dockyard.auth.ratelimit import AttemptPolicy, configure
 
+    limits = config.auth_ratelimit
+    configure(
+        AttemptPolicy(
+            limits.attempts,
+            limits.window.total_seconds(),
+            limits.lockout.total_seconds(),
+            limits.maxentries,
+        )
+    )
     return auth_from_config(config.auth, data_dir=data_dir(config))
 
 

@@ -137,6 +137,10 @@ def error_response(exc: DockyardError, headers: Mapping[str, str] | None = None)
         extra.append((b"www-authenticate", exc.challenge.encode("latin-1")))
     elif isinstance(exc, MethodUnsupported):
         extra.append((b"allow", ", ".join(exc.allowed).encode("latin-1")))
+    elif isinstance(exc, TooManyRequests):
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            extra.append((b"retry-after", b"%d" % retry_after))
     if isinstance(exc, ManifestBlobUnknown):
         # One entry per missing digest, as the spec and the reference report them.
         entries = [

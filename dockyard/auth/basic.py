@@ -28,7 +28,7 @@ class HtpasswdAuthorizer:
         if credentials is None:
             raise AuthChallenge(self._challenge, access=tuple(access))
         username, password = credentials
-        if not await self.users.verify(username, password):
+        if not await self.users.verify(username, password, request.remote_addr):
             log.info(
                 "basic authentication failed for user %r from %s", username, request.remote_addr
             )

@@ -160,6 +160,17 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthRateLimitConfig:
+    """``auth.ratelimit``: failed password attempts allowed per client address and per
+    user name within ``window`` before ``lockout`` (``attempts`` 0: no limit)."""
+
+    attempts: int = 10
+    window: timedelta = timedelta(minutes=1)
+    lockout: timedelta = timedelta(minutes=5)
+    maxentries: int = 10000
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration of one dockyard process."""
 
@@ -169,6 +180,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     #: Authentication scheme name → its options, passed through to ``dockyard.auth``.
     auth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auth_ratelimit: AuthRateLimitConfig = field(default_factory=AuthRateLimitConfig)
     redis: RedisConfig | None = None
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.

@@ -19,6 +19,7 @@ from dockyard.config.model import (
     STORAGE_OPTIONS,
     TLS_VERSIONS,
     UNSUPPORTED_SECTIONS,
+    AuthRateLimitConfig,
     CacheConfig,
     Config,
     ConfigError,
@@ -165,6 +166,7 @@ def build(
     storage = _storage(root, cwd, redis)
     http = _http(root.section("http"), cwd, warnings)
     auth = _auth(root.section("auth"))
+    auth_ratelimit = _auth_ratelimit(root.section("auth").section("ratelimit"))
     validation = _validation(root.section("validation"))
     catalog = root.section("catalog")
     maxentries = catalog.integer("maxentries", 1000, minimum=1)
@@ -187,6 +189,7 @@ def build(
         storage=storage,
         http=http,
         auth=auth,
+        auth_ratelimit=auth_ratelimit,
         redis=redis,
         validation=validation,
         catalog_maxentries=maxentries if maxentries is not None else 1000,
@@ -419,6 +422,8 @@ def _headers(section: Section) -> dict[str, tuple[str, ...]]:
 def _auth(section: Section) -> dict[str, dict[str, Any]]:
     auth: dict[str, dict[str, Any]] = {}
     for name in list(section.data):
+        if name == "ratelimit":  # not a scheme: see _auth_ratelimit
+            continue
         options = section.raw(str(name))
         if options is None:
             options = {}
@@ -426,6 +431,19 @@ def _auth(section: Section) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"auth.{name}: expected a mapping, got {show_value(options)}")
         auth[str(name).lower()] = plain(options)
     return auth
+
+
+def _auth_ratelimit(section: Section) -> AuthRateLimitConfig:
+    defaults = AuthRateLimitConfig()
+    config = AuthRateLimitConfig(
+        attempts=section.integer("attempts", defaults.attempts) or 0,
+        window=section.duration("window", defaults.window) or defaults.window,
+        lockout=section.duration("lockout", defaults.lockout) or defaults.lockout,
+        maxentries=section.integer("maxentries", defaults.maxentries, minimum=1)
+        or defaults.maxentries,
+    )
+    section.finish()
+    return config
 
 
 def _redis(section: Section) -> RedisConfig:
