@@ -21,6 +21,7 @@ attempts are counted by ``dockyard.auth.ratelimit``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -28,6 +29,7 @@ import math
 import os
 import re
 import secrets
+import threading
 import time
 from asyncio import Future
 from collections.abc import Callable
@@ -52,6 +54,8 @@ BCRYPT_WORKERS: Final = max(1, (os.cpu_count() or 2) // 2)
 #: Password checks allowed to wait for a bcrypt thread; beyond that, 429 at once.
 MAX_WAITING_CHECKS: Final = 64 * BCRYPT_WORKERS
 _DEFAULT_COST: Final = 10
+#: How much lower than serving threads bcrypt threads run (a nice value increment).
+BCRYPT_NICENESS: Final = 10
 _A = TypeVar("_A")
 _R = TypeVar("_R")
 
@@ -165,7 +169,9 @@ class _BcryptPool:
 
     def _run(self, function: Callable[[_A, bytes], _R], first: _A, second: bytes) -> Future[_R]:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(BCRYPT_WORKERS, thread_name_prefix="bcrypt")
+            self._executor = ThreadPoolExecutor(
+                BCRYPT_WORKERS, thread_name_prefix="bcrypt", initializer=_lower_priority
+            )
         return asyncio.get_running_loop().run_in_executor(self._executor, function, first, second)
 
 
@@ -322,6 +328,14 @@ class HtpasswdFile:
             self._verified.clear()
         self._verified[username] = (digest, time.monotonic() + self._cache_ttl)
         return True
+
+
+def _lower_priority() -> None:
+    """Run this bcrypt thread at a lower CPU priority than the threads serving requests
+    (Linux sets the nice value per thread), so a flood of password checks yields the
+    cores to the event loop and file I/O rather than slowing them down."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
 
 
 def _checkpw(password: str, hashed: bytes) -> bool:

@@ -5,6 +5,7 @@ bounded; bcrypt runs on threads of its own with a bounded queue."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
@@ -263,3 +264,17 @@ async def test_password_checks_beyond_the_queue_are_refused_at_once(
     )
     assert results[0] is False
     assert isinstance(results[1], TooManyAttempts)
+
+
+async def test_bcrypt_threads_yield_the_cpu_to_serving_threads(users: HtpasswdFile) -> None:
+    niceness: list[int] = []
+    real = htpasswd_module._checkpw
+
+    def recording(password: str, hashed: bytes) -> bool:
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(password, hashed)
+
+    with mock.patch.object(htpasswd_module, "_checkpw", side_effect=recording):
+        await users.verify("alice", "guess")
+    serving = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert niceness[0] > serving
