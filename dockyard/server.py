@@ -71,6 +71,7 @@ def api_settings(config: Config) -> ApiSettings:
         delete_enabled=config.storage.delete_enabled,
         read_only=config.storage.readonly,
         redirect_enabled=not config.storage.redirect_disabled,
+        catalog_max_entries=config.catalog_maxentries,
     )
     purging = config.storage.uploadpurging
     if purging.enabled:
@@ -125,7 +126,9 @@ def data_dir(config: Config) -> Path:
 def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
     from dockyard.api.app import create_app
+    from dockyard.manifest import policy
 
+    policy.configure(policy.from_config(config.validation))
     driver = build_driver(config)
     registry = build_registry(config, driver)
     app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))

@@ -157,6 +157,10 @@ class ValidationConfig:
     disabled: bool = False
     manifest_urls_allow: tuple[str, ...] = ()
     manifest_urls_deny: tuple[str, ...] = ()
+    #: ``manifests.indexes``: which children of an index must exist (all, none, list),
+    #: and for ``list`` the ``(architecture, os)`` pairs of ``platformlist``.
+    index_platforms: str = "all"
+    index_platformlist: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -493,6 +493,35 @@ def _validation(section: Section) -> ValidationConfig:
                     f"validation.manifests.urls.{name}[{i}]: not a valid regular expression"
                 ) from None
     urls.finish()
-    manifests.finish(ignored=("indexes",))
+    platforms, platformlist = _indexes(manifests.section("indexes"))
+    manifests.finish()
     section.finish()
-    return ValidationConfig(disabled=disabled, manifest_urls_allow=allow, manifest_urls_deny=deny)
+    return ValidationConfig(
+        disabled=disabled,
+        manifest_urls_allow=allow,
+        manifest_urls_deny=deny,
+        index_platforms=platforms,
+        index_platformlist=platformlist,
+    )
+
+
+def _indexes(section: Section) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``validation.manifests.indexes``: ``platforms`` (all, none, list) and, for ``list``,
+    ``platformlist`` entries of ``architecture`` and ``os``."""
+    platforms = section.choice("platforms", "all", ("all", "none", "list"))
+    entries = section.raw("platformlist") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{section.key('platformlist')}: expected a list of platforms")
+    platformlist: list[tuple[str, str]] = []
+    for i, entry in enumerate(entries):
+        where = f"{section.key('platformlist')}[{i}]"
+        item = Section(entry, where, section.warnings)
+        architecture, os_name = item.text("architecture"), item.text("os")
+        if not architecture or not os_name:
+            raise ConfigError(f"{where}: needs both architecture and os")
+        item.finish()
+        platformlist.append((architecture, os_name))
+    if platforms == "list" and not platformlist:
+        raise ConfigError(f"{section.key('platformlist')}: required when platforms is list")
+    section.finish()
+    return platforms, tuple(platformlist)
