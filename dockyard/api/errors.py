@@ -55,6 +55,10 @@ class PaginationNumberInvalid(DockyardError):
     """The ``n`` parameter of a listing is not a valid number of entries."""
 
 
+class ChunkTooSmall(BlobUploadInvalid):
+    """More data followed a chunk shorter than the advertised ``OCI-Chunk-Min-Length``."""
+
+
 class RouteUnknown(DockyardError):
     """No API endpoint serves this path."""
 
@@ -80,6 +84,7 @@ ERROR_TABLE: Final[Mapping[type[Exception], tuple[str, int]]] = {
     BlobUnknown: ("BLOB_UNKNOWN", 404),
     BlobUploadUnknown: ("BLOB_UPLOAD_UNKNOWN", 404),
     UploadOffsetMismatch: ("BLOB_UPLOAD_INVALID", 416),
+    ChunkTooSmall: ("BLOB_UPLOAD_INVALID", 416),
     BlobUploadInvalid: ("BLOB_UPLOAD_INVALID", 400),
     ManifestUnknown: ("MANIFEST_UNKNOWN", 404),
     ManifestInvalid: ("MANIFEST_INVALID", 400),
