@@ -100,17 +100,9 @@ def build_authorizer(config: Config) -> Authorizer | None:
     if not config.auth:
         return None
     from dockyard.auth import from_config as auth_from_config
-    from dockyard.auth.ratelimit import AttemptPolicy, configure
+    from dockyard.auth import ratelimit
 
-    limits = config.auth_ratelimit
-    configure(
-        AttemptPolicy(
-            limits.attempts,
-            limits.window.total_seconds(),
-            limits.lockout.total_seconds(),
-            limits.maxentries,
-        )
-    )
+    ratelimit.configure(ratelimit.from_config(config.auth_ratelimit))
     return auth_from_config(config.auth, data_dir=data_dir(config))
 
 

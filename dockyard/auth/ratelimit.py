@@ -8,6 +8,7 @@ Configured under ``auth.ratelimit`` (``dockyard.config``)::
         window: 1m       # how long a failure counts
         lockout: 5m      # how long further attempts are refused once the limit is hit
         maxentries: 10000  # addresses (and, apart, user names) remembered at most
+        trustedproxies: [10.0.0.0/8]  # peers whose X-Forwarded-For names the client
 
 Once an address or a user name reaches ``attempts`` failures within ``window``, every
 attempt from that address or for that user that would need a password check is refused
@@ -15,6 +16,11 @@ with 429 ``TOOMANYREQUESTS`` and ``Retry-After`` until ``lockout`` has passed, b
 any bcrypt work is done. Credentials that were verified recently are still accepted
 during a lockout (they need no password check), so the clients of a user under attack
 keep working. A success clears the user name's count, never the address's.
+
+The client address is the connection's peer. Behind a reverse proxy every client would
+share the proxy's address, so a peer in ``trustedproxies`` (addresses or networks) is
+looked through: the client is the last ``X-Forwarded-For`` hop that is not itself a
+trusted proxy. ``X-Forwarded-For`` from any other peer is ignored (anyone can send it).
 
 The tables are bounded: each holds at most ``maxentries`` records of fixed size (keys are
 16-byte keyed hashes, whatever the length of the name), the least recently failed being
@@ -24,6 +30,7 @@ forgotten first, so a flood of ever new names cannot grow memory.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import secrets
@@ -31,11 +38,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from dockyard.errors import TooManyRequests
 
+if TYPE_CHECKING:
+    from dockyard.config.model import AuthRateLimitConfig
+
 log = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: About what one remembered address or user name costs (key, record, table slot).
 ENTRY_BYTES: Final = 320
@@ -51,10 +63,35 @@ class AttemptPolicy:
     window: float = 60.0
     lockout: float = 300.0
     max_entries: int = 10_000
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def enabled(self) -> bool:
         return self.attempts > 0
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: tuple[IPNetwork, ...]
+) -> str | None:
+    """The address attempts are counted against: ``peer``, or, when ``peer`` is a trusted
+    proxy, the last ``X-Forwarded-For`` hop that is not one."""
+    if peer is None or not trusted or not forwarded_for or not _is_trusted(peer, trusted):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        if not _is_trusted(hop, trusted):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a malformed hop: count against the proxy rather than trust it
+    return peer
+
+
+def _is_trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 class TooManyAttempts(TooManyRequests):
@@ -146,6 +183,10 @@ class AttemptLimiter:
         self.addresses = _Table("client addresses", self.policy.max_entries)
         self.users = _Table("user names", self.policy.max_entries)
 
+    def address_of(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client address of a request from ``peer`` (see ``client_address``)."""
+        return client_address(peer, forwarded_for, self.policy.trusted_proxies)
+
     def check(self, username: str, address: str | None) -> None:
         """Raise ``TooManyAttempts`` if the address or the user name is locked out."""
         if not self.policy.enabled:
@@ -183,6 +224,19 @@ class AttemptLimiter:
         """A right password: the user name's count starts again."""
         if self.policy.enabled:
             self.users.clear(username)
+
+
+def from_config(limits: AuthRateLimitConfig) -> AttemptPolicy:
+    """The policy ``auth.ratelimit`` describes."""
+    return AttemptPolicy(
+        attempts=limits.attempts,
+        window=limits.window.total_seconds(),
+        lockout=limits.lockout.total_seconds(),
+        max_entries=limits.maxentries,
+        trusted_proxies=tuple(
+            ipaddress.ip_network(network, strict=False) for network in limits.trustedproxies
+        ),
+    )
 
 
 _policy = AttemptPolicy()

@@ -192,9 +192,18 @@ class TokenServer:
         claims["pwd"] = fingerprint
         return self._sign(claims)
 
-    async def authenticate(self, username: str, password: str, address: str | None = None) -> bool:
+    async def authenticate(
+        self, username: str, password: str, request: HttpRequest | None = None
+    ) -> bool:
         """Whether the password is the user's; ``TooManyAttempts`` when locked out."""
-        return self.users is not None and await self.users.verify(username, password, address)
+        if self.users is None:
+            return False
+        address = None
+        if request is not None:
+            peer = request.client.host if request.client else None
+            forwarded = request.headers.get("x-forwarded-for")
+            address = self.users.limiter.address_of(peer, forwarded)
+        return await self.users.verify(username, password, address)
 
     async def redeem_refresh_token(self, raw: str) -> str | None:
         """The user a refresh token stands for, if it is still good."""
@@ -241,7 +250,7 @@ class TokenServer:
         authorization = request.headers.get("authorization")
         if authorization:
             credentials = parse_basic(authorization)
-            if credentials is None or not await self.authenticate(*credentials, _address(request)):
+            if credentials is None or not await self.authenticate(*credentials, request):
                 if credentials is not None:
                     log.info("token request with wrong credentials for user %r", credentials[0])
                 return self._unauthorized()
@@ -276,7 +285,7 @@ class TokenServer:
         grant = field("grant_type")
         if grant == "password":
             username, password = field("username"), field("password")
-            if not username or not await self.authenticate(username, password, _address(request)):
+            if not username or not await self.authenticate(username, password, request):
                 if username:
                     log.info("token request with wrong credentials for user %r", username)
                 return _error(401, "invalid_grant", "incorrect username or password")
@@ -310,10 +319,6 @@ class TokenServer:
             Route(self.path, self.post_token, methods=["POST"]),
             Route(self.jwks_path, self.jwks, methods=["GET"]),
         ]
-
-
-def _address(request: HttpRequest) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _too_many(error: TooManyAttempts) -> Response:

@@ -172,6 +172,8 @@ class AuthRateLimitConfig:
     window: timedelta = timedelta(minutes=1)
     lockout: timedelta = timedelta(minutes=5)
     maxentries: int = 10000
+    #: Proxies (addresses or networks) whose ``X-Forwarded-For`` names the client.
+    trustedproxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

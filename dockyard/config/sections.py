@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
@@ -441,7 +442,15 @@ def _auth_ratelimit(section: Section) -> AuthRateLimitConfig:
         lockout=section.duration("lockout", defaults.lockout) or defaults.lockout,
         maxentries=section.integer("maxentries", defaults.maxentries, minimum=1)
         or defaults.maxentries,
+        trustedproxies=section.strings("trustedproxies"),
     )
+    for i, network in enumerate(config.trustedproxies):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"auth.ratelimit.trustedproxies[{i}]: not an IP address or network"
+            ) from None
     section.finish()
     return config
 

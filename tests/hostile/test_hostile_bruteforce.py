@@ -5,6 +5,7 @@ bounded; bcrypt runs on threads of its own with a bounded queue."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import threading
 import tracemalloc
@@ -24,7 +25,13 @@ from dockyard.auth import htpasswd as htpasswd_module
 from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import HtpasswdAuthorizer
 from dockyard.auth.htpasswd import HtpasswdFile
-from dockyard.auth.ratelimit import ENTRY_BYTES, AttemptLimiter, AttemptPolicy, TooManyAttempts
+from dockyard.auth.ratelimit import (
+    ENTRY_BYTES,
+    AttemptLimiter,
+    AttemptPolicy,
+    TooManyAttempts,
+    client_address,
+)
 from dockyard.config import from_dict
 from dockyard.server import build_authorizer
 from dockyard.storage.driver.inmemory import InMemoryDriver
@@ -278,3 +285,71 @@ async def test_bcrypt_threads_yield_the_cpu_to_serving_threads(users: HtpasswdFi
         await users.verify("alice", "guess")
     serving = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert niceness[0] > serving
+
+
+@pytest.fixture
+def behind_proxy(tmp_path: Path, clock: Clock) -> HtpasswdFile:
+    path = write_htpasswd(tmp_path / "proxied", {"alice": "right", "bob": "builder"})
+    trusted = AttemptPolicy(
+        attempts=3, window=60, lockout=120, trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),)
+    )
+    return HtpasswdFile(path, limiter=AttemptLimiter(trusted, clock=clock))
+
+
+async def attempt_via(
+    users: HtpasswdFile, peer: str, forwarded_for: str, user: str, password: str
+) -> int:
+    app = create_app(
+        StorageRegistry(InMemoryDriver()),
+        ApiSettings(secret=SECRET),
+        HtpasswdAuthorizer("dockyard", users),
+    )
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry.test") as client:
+        headers = {"authorization": basic(user, password), "x-forwarded-for": forwarded_for}
+        return (await client.get("/v2/", headers=headers)).status_code
+
+
+async def test_clients_behind_a_trusted_proxy_are_counted_apart(
+    behind_proxy: HtpasswdFile,
+) -> None:
+    for user in ("carol", "dave", "erin"):
+        assert await attempt_via(behind_proxy, "10.0.0.2", "203.0.113.7", user, "x") == 401
+    assert await attempt_via(behind_proxy, "10.0.0.2", "203.0.113.7", "bob", "builder") == 429
+    assert await attempt_via(behind_proxy, "10.0.0.2", "198.51.100.1", "bob", "builder") == 200
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    behind_proxy: HtpasswdFile,
+) -> None:
+    for n, user in enumerate(("carol", "dave", "erin")):
+        status = await attempt_via(behind_proxy, "203.0.113.7", f"192.0.2.{n}", user, "x")
+        assert status == 401
+    assert await attempt_via(behind_proxy, "203.0.113.7", "192.0.2.99", "bob", "builder") == 429
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "counted"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("203.0.113.7, 10.0.0.9", "203.0.113.7"),
+        ("192.0.2.1, 203.0.113.7", "203.0.113.7"),
+        ("not-an-address", "10.0.0.2"),
+        ("", "10.0.0.2"),
+    ],
+)
+def test_the_client_is_the_last_untrusted_forwarded_hop(forwarded_for: str, counted: str) -> None:
+    trusted = (ipaddress.ip_network("10.0.0.0/8"),)
+    assert client_address("10.0.0.2", forwarded_for, trusted) == counted
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(tmp_path: Path) -> None:
+    from dockyard.config import ConfigError
+
+    tree = {
+        "version": 0.1,
+        "storage": {"inmemory": {}},
+        "auth": {"ratelimit": {"trustedproxies": ["10.0.0.0/8", "proxy.example"]}},
+    }
+    with pytest.raises(ConfigError, match=r"trustedproxies\[1\]: not an IP address or network"):
+        from_dict(tree)
