@@ -12,7 +12,8 @@ p99 over the idle p99; the goal is at most 3.
 
 ``--dockyard-cmd`` runs another build instead (``{config}`` marks the configuration
 path), e.g. the baseline checkout: ``--dockyard-cmd '/work/baseline/.venv/bin/dockyard
-serve {config}' --scenario unlimited`` (older builds know no ``auth.ratelimit``).
+serve {config}' --scenario default`` (older builds know no ``auth.ratelimit``, and
+limit nothing).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from bench.stats import median, percentile
 USER = "bench"
 PASSWORD = "right-password"
 REPOSITORY = "bench/flood"
-SCENARIOS = {"limited": None, "unlimited": "0"}
+#: Scenario → ``auth.ratelimit.attempts`` (None: the key is not set, so the default).
+SCENARIOS = {"default": None, "unlimited": "0"}
 
 
 def _basic(user: str, password: str) -> str:
