@@ -322,12 +322,11 @@ class TokenServer:
 
 
 def _too_many(error: TooManyAttempts) -> Response:
-    """429 with ``Retry-After`` and the registry's error body, which clients print."""
-    return JSONResponse(
-        {"errors": [{"code": "TOOMANYREQUESTS", "message": error.message, "detail": error.detail}]},
-        status_code=429,
-        headers={"Retry-After": str(error.retry_after), **_NO_STORE},
-    )
+    """429 with ``Retry-After`` and the registry's error body (which clients print), as
+    the API's one error table gives it."""
+    from dockyard.api.errors import error_response  # the HTTP layer, loaded by then
+
+    return error_response(error, _NO_STORE)
 
 
 def _error(status: int, error: str, description: str) -> Response:
