@@ -174,7 +174,7 @@ class RequestContext:
             scheme = forwarded_proto
         host = _first(self.header("x-forwarded-host"))
         if not is_valid_host(host):
-            host = _first(self.header("host"))
+            host = (self.header("host") or "").strip()
         if not is_valid_host(host):
             server = self.scope.get("server")
             host = _authority(server[0], server[1]) if server else "localhost"
