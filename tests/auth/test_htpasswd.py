@@ -167,9 +167,12 @@ async def test_unknown_user_takes_about_as_long_as_a_known_one(tmp_path: Path) -
         await users.verify(user, "wrong")
         return time.perf_counter() - started
 
-    known = min([await timed("alice") for _ in range(3)])
-    unknown = min([await timed("nobody") for _ in range(3)])
-    assert unknown > known * 0.5
+    # Interleaved, so that a burst of load on a shared machine hits both alike.
+    known, unknown = [], []
+    for _ in range(4):
+        known.append(await timed("alice"))
+        unknown.append(await timed("nobody"))
+    assert min(unknown) > min(known) * 0.5
 
 
 async def test_concurrent_checks_of_the_same_credentials_share_one_bcrypt_run(
