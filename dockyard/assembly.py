@@ -102,7 +102,9 @@ def build_authorizer(config: Config) -> Authorizer | None:
     if not config.auth:
         return None
     from dockyard.auth import from_config as auth_from_config
+    from dockyard.auth import ratelimit
 
+    ratelimit.configure(ratelimit.from_config(config.auth_ratelimit))
     return auth_from_config(config.auth, data_dir=data_dir(config))
 
 
@@ -126,6 +128,7 @@ def api_settings(config: Config) -> ApiSettings:
         read_only=config.storage.readonly,
         redirect_enabled=not config.storage.redirect_disabled,
         access_log=not config.log.accesslog_disabled,
+        catalog_max_entries=config.catalog_maxentries,
     )
     purging = config.storage.uploadpurging
     if purging.enabled:
@@ -138,7 +141,9 @@ def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
     from dockyard.api.app import create_app
     from dockyard.api.middleware import HeadersMiddleware, PrefixMiddleware, RelativeUrlsMiddleware
+    from dockyard.manifest import policy
 
+    policy.configure(policy.from_config(config.validation))
     assembly = assemble(config)
     app: ASGIApp = create_app(assembly.registry, api_settings(config), assembly.authorizer)
     if config.http.headers:

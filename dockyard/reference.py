@@ -14,6 +14,8 @@ TAG_MAX_LENGTH: Final = 128
 
 _COMPONENT: Final = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_PATTERN: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+#: One path component of a repository name (no ``/``).
+COMPONENT_PATTERN: Final = re.compile(_COMPONENT)
 TAG_PATTERN: Final = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 
 
@@ -35,6 +37,11 @@ def validate_tag(tag: str) -> str:
 
 def is_valid_name(name: str) -> bool:
     return len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.fullmatch(name) is not None
+
+
+def is_valid_component(text: str) -> bool:
+    """Whether ``text`` is one valid path component of a repository name."""
+    return len(text) <= NAME_MAX_LENGTH and COMPONENT_PATTERN.fullmatch(text) is not None
 
 
 def is_valid_tag(tag: str) -> bool:

@@ -160,7 +160,7 @@ class RegistryApp:
         record = current_request.get()
         name = ""
         try:
-            endpoint, name, arg = parse(path)
+            endpoint, name, arg = parse(path, scope.get("raw_path"))
             if record is not None:
                 record.repository = name or None
             handlers = _UPLOAD_SESSION if endpoint is _UPLOAD and arg else HANDLERS[endpoint]

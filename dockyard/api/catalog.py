@@ -10,14 +10,19 @@ from dockyard.api.context import RequestContext
 from dockyard.api.pagination import next_link, page_size
 from dockyard.api.responses import json_document
 
-#: The reference registry's defaults: 100 entries a page unless asked, 1000 at most.
+#: The reference registry's default: 100 entries a page unless asked (never more than
+#: ``catalog.maxentries``, which caps ``n``).
 DEFAULT_ENTRIES: Final = 100
-MAX_ENTRIES: Final = 1000
 
 
 async def get(ctx: RequestContext) -> Response:
-    """``{"repositories"}`` after ``last``, at most ``n``, with a ``Link`` when more follow."""
-    n = page_size(ctx, default=DEFAULT_ENTRIES, maximum=MAX_ENTRIES)
+    """``{"repositories"}`` after ``last``, at most ``n``, with a ``Link`` when more follow.
+
+    ``n`` above ``catalog.maxentries`` is ``PAGINATION_NUMBER_INVALID``, as the reference
+    answers it.
+    """
+    maximum = ctx.settings.catalog_max_entries
+    n = page_size(ctx, default=min(DEFAULT_ENTRIES, maximum), maximum=maximum)
     if n == 0:
         return json_document({"repositories": []})
     last = ctx.query("last") or None

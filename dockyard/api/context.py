@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +21,42 @@ from dockyard.errors import BlobUploadInvalid, SizeInvalid
 from dockyard.storage.protocols import Registry, Repository
 
 _SAFE_PATH: Final = "/:@"
+_SCHEMES: Final = frozenset({"http", "https"})
+_HOST: Final = re.compile(
+    r"(?:"
+    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?"  # a DNS name or IPv4 address
+    r"|\[[0-9A-Fa-f:.]{2,45}\]"  # a bracketed IPv6 address
+    r")(?::(\d{1,5}))?"
+)
+
+
+def _first(value: str | None) -> str:
+    """The first of a header's comma-separated values, stripped ('' when absent)."""
+    return value.split(",", 1)[0].strip() if value else ""
+
+
+def is_valid_host(value: str) -> bool:
+    """Whether ``value`` is a syntactically valid ``host[:port]`` (RFC 3986 authority,
+    without user information)."""
+    if not value or len(value) > 261:
+        return False
+    match = _HOST.fullmatch(value)
+    if match is None:
+        return False
+    if value.startswith("["):
+        try:
+            ipaddress.IPv6Address(value[1 : value.index("]")])
+        except ValueError:
+            return False
+    port = match.group(1)
+    return port is None or 0 < int(port) < 65536
+
+
+def _authority(host: str, port: int | None) -> str:
+    """The server's own address (ASGI ``server``) as a URL authority."""
+    bracketed = f"[{host}]" if ":" in host else host
+    return bracketed if port is None else f"{bracketed}:{port}"
 
 
 #: Repository objects kept per app; they hold no state beyond their name, so keeping
@@ -122,19 +160,24 @@ class RequestContext:
         """Scheme and authority for absolute ``Location`` headers.
 
         ``http.host`` wins; behind a proxy, ``X-Forwarded-Proto``/``-Host`` say what the
-        client used; otherwise the request's own scheme and ``Host``.
+        client used; otherwise the request's own scheme and ``Host``. Only the first
+        value of each forwarded header counts, and only if it is well-formed: ``http`` or
+        ``https``, and a ``host[:port]`` (a DNS name, an IPv4 address or a bracketed
+        IPv6 address). Anything else is ignored, so a client cannot make the registry
+        hand out a ``Location`` pointing at a scheme or host of its choosing.
         """
         if self.services.host is not None:
             return self.services.host
-        forwarded_host = self.header("x-forwarded-host")
-        forwarded_proto = self.header("x-forwarded-proto")
         scheme = str(self.scope.get("scheme", "http"))
-        if forwarded_proto:
-            scheme = forwarded_proto.split(",")[0].strip() or scheme
-        host = forwarded_host.split(",")[0].strip() if forwarded_host else self.header("host")
-        if not host:
+        forwarded_proto = _first(self.header("x-forwarded-proto")).lower()
+        if forwarded_proto in _SCHEMES:
+            scheme = forwarded_proto
+        host = _first(self.header("x-forwarded-host"))
+        if not is_valid_host(host):
+            host = (self.header("host") or "").strip()
+        if not is_valid_host(host):
             server = self.scope.get("server")
-            host = f"{server[0]}:{server[1]}" if server else "localhost"
+            host = _authority(server[0], server[1]) if server else "localhost"
         return f"{scheme}://{host}"
 
     def url(self, path: str) -> str:

@@ -56,6 +56,10 @@ class PaginationNumberInvalid(DockyardError):
     """The ``n`` parameter of a listing is not a valid number of entries."""
 
 
+class ChunkTooSmall(BlobUploadInvalid):
+    """More data followed a chunk shorter than the advertised ``OCI-Chunk-Min-Length``."""
+
+
 class RouteUnknown(DockyardError):
     """No API endpoint serves this path."""
 
@@ -81,6 +85,7 @@ ERROR_TABLE: Final[Mapping[type[Exception], tuple[str, int]]] = {
     BlobUnknown: ("BLOB_UNKNOWN", 404),
     BlobUploadUnknown: ("BLOB_UPLOAD_UNKNOWN", 404),
     UploadOffsetMismatch: ("BLOB_UPLOAD_INVALID", 416),
+    ChunkTooSmall: ("BLOB_UPLOAD_INVALID", 416),
     BlobUploadInvalid: ("BLOB_UPLOAD_INVALID", 400),
     ManifestUnknown: ("MANIFEST_UNKNOWN", 404),
     ManifestInvalid: ("MANIFEST_INVALID", 400),
@@ -139,6 +144,10 @@ def error_response(exc: DockyardError, headers: Mapping[str, str] | None = None)
         extra.append((b"www-authenticate", exc.challenge.encode("latin-1")))
     elif isinstance(exc, MethodUnsupported):
         extra.append((b"allow", ", ".join(exc.allowed).encode("latin-1")))
+    elif isinstance(exc, TooManyRequests):
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            extra.append((b"retry-after", b"%d" % retry_after))
     if isinstance(exc, ManifestBlobUnknown):
         # One entry per missing digest, as the spec and the reference report them.
         entries = [

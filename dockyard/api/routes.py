@@ -8,6 +8,7 @@ it is, and what is left is the repository name.
 from __future__ import annotations
 
 import enum
+import re
 from typing import Final
 
 from dockyard.api.errors import RouteUnknown
@@ -40,14 +41,24 @@ Route = tuple[Endpoint, str, str]
 _VALID_NAMES: Final[set[str]] = set()
 _VALID_NAMES_LIMIT: Final = 4096
 
+#: A percent-encoded ``/`` in the path as sent (``%2F``, any case).
+_ENCODED_SLASH: Final = re.compile(rb"%2f", re.IGNORECASE)
+
 _BASE: Final[Route] = (Endpoint.BASE, "", "")
 _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
 
 
-def parse(path: str) -> Route:
+def parse(path: str, raw_path: bytes | None = None) -> Route:
     """Parse an API path; ``RouteUnknown`` if no endpoint serves it, ``NameInvalid`` if
     it does but the repository name is malformed. A plain tuple: this runs on every
-    request, where building a frozen dataclass costs more than the parse."""
+    request, where building a frozen dataclass costs more than the parse.
+
+    ``raw_path`` is the path as sent (ASGI ``raw_path``), before the server decoded it:
+    an encoded ``/`` there is part of a segment, never a separator, so ``a%2Fb`` must
+    not alias the repository ``a/b`` (nor an encoded slash move a tag or digest).
+    """
+    if raw_path is not None and b"%" in raw_path and _ENCODED_SLASH.search(raw_path):
+        raise NameInvalid("an encoded '/' (%2F) is not a separator of repository names")
     if path in ("/v2/", "/v2"):
         return _BASE
     if path == "/v2/_catalog":

@@ -28,3 +28,5 @@ class ApiSettings:
     chunk_min_length: int = 0
     max_manifest_size: int = MAX_MANIFEST_SIZE
     access_log: bool = False
+    #: ``catalog.maxentries``: the most repositories one catalog page may hold.
+    catalog_max_entries: int = 1000

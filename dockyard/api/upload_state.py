@@ -32,6 +32,9 @@ class UploadState:
     id: str
     offset: int
     started_at: datetime
+    #: The last chunk was shorter than ``OCI-Chunk-Min-Length``: it must have been the
+    #: final one, so no more data may follow.
+    short_chunk: bool = False
 
 
 class UploadStateCodec:
@@ -46,15 +49,15 @@ class UploadStateCodec:
 
     def encode(self, state: UploadState) -> str:
         """The URL-safe token for ``state``."""
-        payload = json.dumps(
-            {
-                "Name": state.name,
-                "UUID": state.id,
-                "Offset": state.offset,
-                "StartedAt": state.started_at.astimezone(UTC).isoformat(),
-            },
-            separators=(",", ":"),
-        ).encode()
+        fields: dict[str, object] = {
+            "Name": state.name,
+            "UUID": state.id,
+            "Offset": state.offset,
+            "StartedAt": state.started_at.astimezone(UTC).isoformat(),
+        }
+        if state.short_chunk:
+            fields["ShortChunk"] = True
+        payload = json.dumps(fields, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(self._mac(payload) + payload).decode("ascii")
 
     def decode(self, token: str | None, name: str, upload_id: str) -> UploadState:
@@ -80,6 +83,7 @@ class UploadStateCodec:
                 id=fields["UUID"],
                 offset=int(fields["Offset"]),
                 started_at=datetime.fromisoformat(fields["StartedAt"]),
+                short_chunk=fields.get("ShortChunk") is True,
             )
         except (ValueError, KeyError, TypeError):
             raise BlobUploadUnknown("upload state is missing or invalid") from None

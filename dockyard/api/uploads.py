@@ -15,7 +15,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from dockyard.api.context import RequestContext
-from dockyard.api.errors import error_response
+from dockyard.api.errors import ChunkTooSmall, error_response
 from dockyard.api.ranges import parse_content_range, upload_range
 from dockyard.api.responses import empty
 from dockyard.api.upload_state import UploadState
@@ -56,26 +56,45 @@ async def post(ctx: RequestContext) -> Response:
 
 async def get(ctx: RequestContext) -> Response:
     """204 with the session's ``Range`` and a fresh ``Location``; 404 once it is gone."""
-    _state(ctx)
+    state = _state(ctx)
     status = await ctx.repository.uploads.status(ctx.arg)
-    return empty(204, _session_headers(ctx, status.id, status.offset, status.started_at))
+    headers = _session_headers(ctx, status.id, status.offset, status.started_at, state.short_chunk)
+    return empty(204, headers)
 
 
 async def patch(ctx: RequestContext) -> Response:
-    """Append a chunk: 202 with the new ``Range``, or 416 with the current one."""
+    """Append a chunk: 202 with the new ``Range``, or 416 with the current one.
+
+    With an ``OCI-Chunk-Min-Length`` advertised, every chunk but the last must be at
+    least that long: a chunk after a shorter one is refused (416, the session unchanged),
+    since the shorter one claimed to be the last.
+    """
     state = _state(ctx)
     uploads = ctx.repository.uploads
     content_range = ctx.header("content-range")
     try:
+        _check_after_short_chunk(ctx, state)
         if content_range is None:
             offset = (await uploads.status(ctx.arg)).offset
             limit = None
         else:
             offset, limit = _chunk_bounds(ctx, content_range)
         status = await uploads.append(ctx.arg, offset, ctx.body(limit))
-    except (UploadOffsetMismatch, RangeInvalid) as exc:
+    except (UploadOffsetMismatch, RangeInvalid, ChunkTooSmall) as exc:
         return await _range_refused(ctx, state, exc)
-    return empty(202, _session_headers(ctx, status.id, status.offset, status.started_at))
+    length, minimum = status.offset - offset, ctx.settings.chunk_min_length
+    # An empty PATCH adds no chunk: whether the last one was short stays as it was.
+    short = state.short_chunk if length == 0 else minimum > 0 and length < minimum
+    headers = _session_headers(ctx, status.id, status.offset, status.started_at, short)
+    return empty(202, headers)
+
+
+def _check_after_short_chunk(ctx: RequestContext, state: UploadState) -> None:
+    if state.short_chunk and ctx.settings.chunk_min_length > 0:
+        raise ChunkTooSmall(
+            "the previous chunk was shorter than OCI-Chunk-Min-Length "
+            f"({ctx.settings.chunk_min_length} bytes), so it must have been the last"
+        )
 
 
 async def put(ctx: RequestContext) -> Response:
@@ -87,6 +106,11 @@ async def put(ctx: RequestContext) -> Response:
     digest = Digest.parse(digest_param)
     uploads = ctx.repository.uploads
     content_range = ctx.header("content-range")
+    if content_range is not None or (_content_length(ctx) or 0) > 0:
+        try:
+            _check_after_short_chunk(ctx, state)
+        except ChunkTooSmall as exc:
+            return await _range_refused(ctx, state, exc)
     if content_range is not None:
         try:
             start, _ = _chunk_bounds(ctx, content_range)
@@ -140,7 +164,9 @@ def _final_body(ctx: RequestContext) -> AsyncIterator[bytes] | None:
 
 
 async def _range_refused(
-    ctx: RequestContext, state: UploadState, exc: UploadOffsetMismatch | RangeInvalid
+    ctx: RequestContext,
+    state: UploadState,
+    exc: UploadOffsetMismatch | RangeInvalid | ChunkTooSmall,
 ) -> Response:
     """416 with the session's current ``Range`` so the client resumes from there."""
     if isinstance(exc, UploadOffsetMismatch):
@@ -149,14 +175,19 @@ async def _range_refused(
     else:
         status = await ctx.repository.uploads.status(ctx.arg)
         offset, started_at = status.offset, status.started_at
-    headers = _session_headers(ctx, ctx.arg, offset, started_at)
+    headers = _session_headers(ctx, ctx.arg, offset, started_at, state.short_chunk)
     return error_response(exc, headers)
 
 
 def _session_headers(
-    ctx: RequestContext, upload_id: str, offset: int, started_at: datetime
+    ctx: RequestContext,
+    upload_id: str,
+    offset: int,
+    started_at: datetime,
+    short_chunk: bool = False,
 ) -> dict[str, str]:
-    token = ctx.services.codec.encode(UploadState(ctx.name, upload_id, offset, started_at))
+    state = UploadState(ctx.name, upload_id, offset, started_at, short_chunk)
+    token = ctx.services.codec.encode(state)
     location = ctx.url(f"/v2/{ctx.name}/blobs/uploads/{upload_id}")
     return {
         "Location": f"{location}?_state={quote(token, safe='')}",
@@ -179,13 +210,12 @@ def _created(ctx: RequestContext, descriptor: Descriptor) -> Response:
 async def _mount(ctx: RequestContext, mount: str, source: str | None) -> Descriptor | None:
     """Link the blob from ``source`` if the caller may read it there; else None.
 
-    Every failure falls back to an ordinary upload session, as the spec asks.
+    A malformed ``mount`` digest is the client's error (``DIGEST_INVALID``, as on every
+    endpoint); every other failure falls back to an ordinary upload session, as the
+    spec asks.
     """
+    digest = Digest.parse(mount)
     if not source or not is_valid_name(source):
-        return None
-    try:
-        digest = Digest.parse(mount)
-    except DigestInvalid:
         return None
     if not await ctx.may(Access("repository", source, ("pull",))):
         return None

@@ -28,10 +28,11 @@ class HtpasswdAuthorizer:
         if credentials is None:
             raise AuthChallenge(self._challenge, access=tuple(access))
         username, password = credentials
-        if not await self.users.verify(username, password):
-            log.info(
-                "basic authentication failed for user %r from %s", username, request.remote_addr
-            )
+        address = self.users.limiter.address_of(
+            request.remote_addr, request.headers.get("x-forwarded-for")
+        )
+        if not await self.users.verify(username, password, address):
+            log.info("basic authentication failed for user %r from %s", username, address)
             raise AuthChallenge(
                 self._challenge, "invalid username or password", access=tuple(access)
             )

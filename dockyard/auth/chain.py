@@ -50,7 +50,17 @@ def verify_chain(x5c: object, roots: list[x509.Certificate], now: datetime) -> P
         raise TokenInvalid("malformed x5c certificate chain")
     if not roots:
         raise TokenInvalid("no root certificates are configured to verify x5c chains")
-    certs = [_load(item) for item in x5c]
+    try:
+        return _walk([_load(item) for item in x5c], roots, now)
+    except TokenInvalid:
+        raise
+    except Exception:
+        # Certificates are parsed lazily: a malformed extension (duplicated, wrongly
+        # encoded) surfaces only when read, as DuplicateExtension, ValueError and kin.
+        raise TokenInvalid("malformed x5c certificate chain") from None
+
+
+def _walk(certs: list[x509.Certificate], roots: list[x509.Certificate], now: datetime) -> PublicKey:
     leaf, pool = certs[0], certs[1:]
     current = leaf
     for _ in range(_MAX_DEPTH):

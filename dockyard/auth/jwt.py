@@ -96,7 +96,8 @@ def _json_object(part: str, what: str) -> dict[str, Any]:
         value = json.loads(
             b64url.decode(part), object_pairs_hook=_no_duplicates, parse_constant=_no_constants
         )
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the decoder follows.
         raise TokenInvalid(f"malformed token {what}") from None
     if not isinstance(value, dict):
         raise TokenInvalid(f"token {what} is not a JSON object")

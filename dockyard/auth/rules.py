@@ -19,9 +19,12 @@ the resource and the caller decides the allowed actions (so put exceptions first
         actions: ["*"]
 
 In globs ``*`` and ``?`` stay within one path component, ``**`` crosses ``/``, and
-``${user}`` is the caller's username taken literally (a rule naming it never matches an
-anonymous caller). ``actions: ["*"]`` allows every action. What a token grants is the
-intersection of what was asked for and what the deciding rule allows.
+``${user}`` is the caller's username taken literally. A rule naming ``${user}`` matches
+only callers whose user name is itself one valid path component of a repository name
+(lower-case letters, digits and single separators, no ``/``): never an anonymous caller,
+and never ``alice/evil`` (who would otherwise reach into ``alice/``'s namespace) or a
+name that cannot be a namespace at all. ``actions: ["*"]`` allows every action. What a
+token grants is the intersection of what was asked for and what the deciding rule allows.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from dockyard.auth import settings
 from dockyard.auth.base import Access
 from dockyard.auth.errors import AuthConfigError
 from dockyard.auth.scope import ALL_ACTIONS
-from dockyard.reference import is_valid_name
+from dockyard.reference import is_valid_component, is_valid_name
 
 REPOSITORY_ACTIONS: Final = frozenset({"pull", "push", "delete", ALL_ACTIONS})
 _RULE_OPTIONS: Final = {"repositories", "registry", "users", "groups", "anonymous", "actions"}
@@ -57,7 +60,7 @@ def _compile(pattern: str, user: str | None) -> re.Pattern[str] | None:
             parts.append("[^/]*")
         elif piece == "?":
             parts.append("[^/]")
-        elif user is None:
+        elif user is None or not is_valid_component(user):
             return None
         else:
             parts.append(re.escape(user))

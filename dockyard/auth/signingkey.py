@@ -69,11 +69,25 @@ def _as_private_key(key: object, config_key: str) -> PrivateKey:
 
 
 def load_signing_key(path: Path, config_key: str) -> SigningKey:
-    """A signing key from a PEM private key file (RSA, EC or Ed25519)."""
+    """A signing key from a PEM private key file (RSA, EC or Ed25519).
+
+    A file others than its owner may read or write is loaded, with a warning naming it
+    and its mode: anyone who can read it can mint tokens for any user.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode & 0o777
+            data = f.read()
     except OSError as e:
         raise AuthConfigError(config_key, f"cannot read the key file ({e.strerror})") from None
+    if mode & 0o077:
+        log.warning(
+            "%s: the token signing key %s has mode %04o, so other users of this machine "
+            "may read it and mint tokens; restrict it with chmod 600",
+            config_key,
+            path,
+            mode,
+        )
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
@@ -126,12 +140,36 @@ def _self_signed_certificate(key: PrivateKey) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _keep_private(folder: Path) -> None:
+    """Make the key's folder 0700: tightened if it holds only what dockyard writes there
+    (an older dockyard created it 0755), else left alone with a warning."""
+    mode = folder.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return
+    ours = all(
+        entry.name in (KEY_FILE, CERT_FILE)
+        or entry.name.startswith((f".{KEY_FILE}.", f".{CERT_FILE}."))
+        for entry in folder.iterdir()
+    )
+    if ours:
+        folder.chmod(0o700)
+        log.warning("the token signing key folder %s had mode %04o; made it 0700", folder, mode)
+    else:
+        log.warning(
+            "the token signing key folder %s has mode %04o and holds files dockyard did not "
+            "write there; restrict it with chmod 700",
+            folder,
+            mode,
+        )
+
+
 def generated_signing_key(data_dir: Path, config_key: str) -> SigningKey:
     """The key kept in ``data_dir``, generated (EC P-256) if there is none yet."""
     folder = data_dir / "auth"
     path = folder / KEY_FILE
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _keep_private(folder)
         if not path.exists():
             key = ec.generate_private_key(ec.SECP256R1())
             pem = key.private_bytes(

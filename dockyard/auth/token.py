@@ -115,7 +115,15 @@ class TokenVerifier:
         digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
         verified = self._verified.get(digest)
         if verified is None:
-            verified, cacheable = self._verify_uncached(raw, now)
+            try:
+                verified, cacheable = self._verify_uncached(raw, now)
+            except TokenInvalid:
+                raise
+            except Exception as e:
+                # Whatever a crafted token trips in a parser is a bad credential (401),
+                # never a server error; the kind is logged so that the parser can be mended.
+                log.warning("a malformed token raised %s while being verified", type(e).__name__)
+                raise TokenInvalid("malformed token") from None
             if cacheable:
                 if len(self._verified) >= _CACHE_LIMIT:
                     self._verified.clear()

@@ -58,6 +58,7 @@ from dockyard.auth.errors import AuthConfigError
 from dockyard.auth.htpasswd import HtpasswdFile
 from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import TrustedKeys
+from dockyard.auth.ratelimit import TooManyAttempts
 from dockyard.auth.rules import AccessRules, rules_from_config
 from dockyard.auth.scope import parse_scopes
 from dockyard.auth.signingkey import SigningKey, generated_signing_key, load_signing_key
@@ -191,8 +192,18 @@ class TokenServer:
         claims["pwd"] = fingerprint
         return self._sign(claims)
 
-    async def authenticate(self, username: str, password: str) -> bool:
-        return self.users is not None and await self.users.verify(username, password)
+    async def authenticate(
+        self, username: str, password: str, request: HttpRequest | None = None
+    ) -> bool:
+        """Whether the password is the user's; ``TooManyAttempts`` when locked out."""
+        if self.users is None:
+            return False
+        address = None
+        if request is not None:
+            peer = request.client.host if request.client else None
+            forwarded = request.headers.get("x-forwarded-for")
+            address = self.users.limiter.address_of(peer, forwarded)
+        return await self.users.verify(username, password, address)
 
     async def redeem_refresh_token(self, raw: str) -> str | None:
         """The user a refresh token stands for, if it is still good."""
@@ -219,6 +230,19 @@ class TokenServer:
 
     async def get_token(self, request: HttpRequest) -> Response:
         """``GET /auth/token``: the Docker token specification's request."""
+        try:
+            return await self._get_token(request)
+        except TooManyAttempts as e:
+            return _too_many(e)
+
+    async def post_token(self, request: HttpRequest) -> Response:
+        """``POST /auth/token``: the OAuth2 password and refresh-token grants."""
+        try:
+            return await self._post_token(request)
+        except TooManyAttempts as e:
+            return _too_many(e)
+
+    async def _get_token(self, request: HttpRequest) -> Response:
         params = request.query_params
         if not self._check_service(params.get("service")):
             return _error(400, "invalid_request", "unknown service")
@@ -226,7 +250,7 @@ class TokenServer:
         authorization = request.headers.get("authorization")
         if authorization:
             credentials = parse_basic(authorization)
-            if credentials is None or not await self.authenticate(*credentials):
+            if credentials is None or not await self.authenticate(*credentials, request):
                 if credentials is not None:
                     log.info("token request with wrong credentials for user %r", credentials[0])
                 return self._unauthorized()
@@ -236,8 +260,7 @@ class TokenServer:
         issued = await self.issue(user, requested, offline=offline)
         return JSONResponse(issued.body(), headers=_NO_STORE)
 
-    async def post_token(self, request: HttpRequest) -> Response:
-        """``POST /auth/token``: the OAuth2 password and refresh-token grants."""
+    async def _post_token(self, request: HttpRequest) -> Response:
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
@@ -262,7 +285,7 @@ class TokenServer:
         grant = field("grant_type")
         if grant == "password":
             username, password = field("username"), field("password")
-            if not username or not await self.authenticate(username, password):
+            if not username or not await self.authenticate(username, password, request):
                 if username:
                     log.info("token request with wrong credentials for user %r", username)
                 return _error(401, "invalid_grant", "incorrect username or password")
@@ -296,6 +319,14 @@ class TokenServer:
             Route(self.path, self.post_token, methods=["POST"]),
             Route(self.jwks_path, self.jwks, methods=["GET"]),
         ]
+
+
+def _too_many(error: TooManyAttempts) -> Response:
+    """429 with ``Retry-After`` and the registry's error body (which clients print), as
+    the API's one error table gives it."""
+    from dockyard.api.errors import error_response  # the HTTP layer, loaded by then
+
+    return error_response(error, _NO_STORE)
 
 
 def _error(status: int, error: str, description: str) -> Response:

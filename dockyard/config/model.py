@@ -390,6 +390,42 @@ class ValidationConfig:
         key="manifests.urls.deny",
         custom=True,
     )
+    index_platforms: str = option(
+        "Which children of an index must exist when it is pushed: all, none, or list "
+        "(those of platformlist).",
+        default="all",
+        key="manifests.indexes.platforms",
+        custom=True,
+    )
+    index_platformlist: tuple[tuple[str, str], ...] = option(
+        "For platforms: list, the platforms (architecture and os) whose children must exist.",
+        default=(),
+        key="manifests.indexes.platformlist",
+        custom=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRateLimitConfig:
+    """``auth.ratelimit``: failed password attempts allowed per client address and per
+    user name within ``window`` before ``lockout``."""
+
+    attempts: int = option("Failed attempts allowed per window (0: no limit).", default=10)
+    window: timedelta = option(
+        "The window failed attempts are counted in.", default=timedelta(minutes=1)
+    )
+    lockout: timedelta = option(
+        "How long a client address or user name is refused after too many failures.",
+        default=timedelta(minutes=5),
+    )
+    maxentries: int = option(
+        "The most client addresses and user names remembered (memory bound).",
+        default=10000,
+        minimum=1,
+    )
+    trustedproxies: tuple[str, ...] = option(
+        "Proxies (addresses or networks) whose X-Forwarded-For names the client.", default=()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +504,9 @@ class Config:
     log: LogConfig = option("", default_factory=LogConfig)
     #: Authentication scheme name → its options, passed through to ``dockyard.auth``.
     auth: dict[str, dict[str, Any]] = option("", default_factory=dict, custom=True)
+    auth_ratelimit: AuthRateLimitConfig = option(
+        "", default_factory=AuthRateLimitConfig, key="auth.ratelimit", custom=True
+    )
     redis: RedisConfig | None = option("", default=None, custom=True)
     validation: ValidationConfig = option("", default_factory=ValidationConfig, custom=True)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.

@@ -22,6 +22,7 @@ from dockyard.config.model import (
     DRIVER_PARAMS,
     ENV_PREFIX,
     UNSUPPORTED_SECTIONS,
+    AuthRateLimitConfig,
     Config,
 )
 
@@ -84,6 +85,7 @@ def rows() -> Iterator[Row]:
         if name == "auth":
             for scheme, options in AUTH_SCHEMES.items():
                 yield from _describe(options, f"auth.{scheme}")
+            yield from _describe(AuthRateLimitConfig, "auth.ratelimit")
             continue
         yield from _describe(Config, "", only=name)
 

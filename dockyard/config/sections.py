@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import ssl
@@ -22,6 +23,7 @@ from dockyard.config.model import (
     STORAGE_DRIVERS,
     STORAGE_OPTIONS,
     UNSUPPORTED_SECTIONS,
+    AuthRateLimitConfig,
     CacheConfig,
     Config,
     ConfigError,
@@ -177,6 +179,7 @@ def build(
     storage = _storage(root, cwd, redis, has_file)
     http = _http(root.section("http"), cwd, warnings)
     auth = _auth(root.section("auth"))
+    auth_ratelimit = _auth_ratelimit(root.section("auth").section("ratelimit"))
     validation = _validation(root.section("validation"))
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
@@ -192,6 +195,7 @@ def build(
         storage=storage,
         http=http,
         auth=auth,
+        auth_ratelimit=auth_ratelimit,
         redis=redis,
         validation=validation,
         extra=extra,
@@ -433,6 +437,8 @@ def _auth(section: Section) -> dict[str, dict[str, Any]]:
     package builds the authorizer from what remains."""
     auth: dict[str, dict[str, Any]] = {}
     for name in list(section.data):
+        if name == "ratelimit":  # not a scheme: see _auth_ratelimit
+            continue
         options = section.raw(str(name))
         if options is None:
             options = {}
@@ -455,6 +461,19 @@ def _auth(section: Section) -> dict[str, dict[str, Any]]:
             _check_htpasswd_file(options, scheme)
         auth[scheme] = plain(options)
     return auth
+
+
+def _auth_ratelimit(section: Section) -> AuthRateLimitConfig:
+    config = read(AuthRateLimitConfig, section)
+    for i, network in enumerate(config.trustedproxies):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"auth.ratelimit.trustedproxies[{i}]: not an IP address or network"
+            ) from None
+    section.finish()
+    return config
 
 
 def _redis(section: Section) -> RedisConfig:
@@ -488,9 +507,16 @@ def _validation(section: Section) -> ValidationConfig:
                     f"validation.manifests.urls.{name}[{i}]: not a valid regular expression"
                 ) from None
     urls.finish()
-    manifests.finish(ignored=("indexes",))
+    platforms, platformlist = _indexes(manifests.section("indexes"))
+    manifests.finish()
     section.finish()
-    return ValidationConfig(disabled=disabled, manifest_urls_allow=allow, manifest_urls_deny=deny)
+    return ValidationConfig(
+        disabled=disabled,
+        manifest_urls_allow=allow,
+        manifest_urls_deny=deny,
+        index_platforms=platforms,
+        index_platformlist=platformlist,
+    )
 
 
 def _check_htpasswd_file(options: dict[str, Any], scheme: str) -> None:
@@ -508,3 +534,26 @@ def _check_htpasswd_file(options: dict[str, Any], scheme: str) -> None:
             "registry starts with it but then refuses every login; Debian's packaged "
             "config.yml has this); point it at a file made with `htpasswd -B`"
         )
+
+
+
+def _indexes(section: Section) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``validation.manifests.indexes``: ``platforms`` (all, none, list) and, for ``list``,
+    ``platformlist`` entries of ``architecture`` and ``os``."""
+    platforms = section.choice("platforms", "all", ("all", "none", "list"))
+    entries = section.raw("platformlist") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{section.key('platformlist')}: expected a list of platforms")
+    platformlist: list[tuple[str, str]] = []
+    for i, entry in enumerate(entries):
+        where = f"{section.key('platformlist')}[{i}]"
+        item = Section(entry, where, section.warnings)
+        architecture, os_name = item.text("architecture"), item.text("os")
+        if not architecture or not os_name:
+            raise ConfigError(f"{where}: needs both architecture and os")
+        item.finish()
+        platformlist.append((architecture, os_name))
+    if platforms == "list" and not platformlist:
+        raise ConfigError(f"{section.key('platformlist')}: required when platforms is list")
+    section.finish()
+    return platforms, tuple(platformlist)

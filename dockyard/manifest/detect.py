@@ -4,12 +4,15 @@ Rules, in order:
 
 1. A specific Content-Type names the type. It must be a manifest type the registry
    knows, and when the body also has a ``mediaType`` the two must agree.
-2. A missing or generic Content-Type (``application/json``,
-   ``application/octet-stream``) defers to the body's ``mediaType``.
-3. Failing that, the body's shape decides: ``schemaVersion`` 1 is a schema1 signed
+2. A missing Content-Type defers to the body's ``mediaType``.
+3. A generic Content-Type (``application/json``, ``application/octet-stream``) says
+   the body is plain JSON, so it contradicts any ``mediaType`` the body states.
+4. Failing that, the body's shape decides: ``schemaVersion`` 1 is a schema1 signed
    manifest, ``manifests`` an OCI index, ``config`` an OCI manifest.
 
-Anything else is ``ManifestInvalid``: the registry stores only manifest types it knows.
+Anything else is ``ManifestInvalid``: the registry stores only manifest types it knows,
+and never a body whose type the request and the body disagree on (a client reading one
+and the registry verifying the other would mean two different things).
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ def detect_media_type(content_type: str | None, raw: dict[str, Any]) -> str:
             )
         return declared
     if in_body is not None:
+        if declared:
+            raise ManifestInvalid(
+                f"mediaType {in_body[:200]!r} in the manifest contradicts "
+                f"the Content-Type {declared!r}"
+            )
         if in_body not in MANIFEST_MEDIA_TYPES:
             raise ManifestInvalid(f"unsupported manifest media type {in_body[:200]!r}")
         return in_body

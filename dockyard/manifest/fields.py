@@ -29,13 +29,36 @@ def load_object(body: bytes) -> dict[str, Any]:
     """Decode a manifest body: strict UTF-8 JSON whose top level is an object."""
     try:
         text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_members)
+    except DuplicateMember as exc:
+        raise ManifestInvalid(str(exc)) from exc
     except (ValueError, RecursionError) as exc:
         # ValueError covers bad UTF-8, bad JSON, NaN/Infinity and oversized integers.
         raise ManifestInvalid("manifest is not valid UTF-8 JSON") from exc
     if not isinstance(value, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     return value
+
+
+class DuplicateMember(ValueError):
+    """A JSON object names the same member twice."""
+
+
+def unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` refusing duplicate members, at any depth.
+
+    JSON leaves duplicates undefined (RFC 8259 section 4): Python and Go keep the last,
+    other parsers the first, so a registry that accepted them could verify one
+    document while a client reads another.
+    """
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise DuplicateMember(f"manifest has a duplicate member {name[:100]!r}")
+            seen.add(name)
+    return result
 
 
 def _reject_constant(name: str) -> Any:

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from dockyard.errors import ManifestInvalid, ManifestUnverified
+from dockyard.manifest.fields import unique_members
 
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -206,7 +207,7 @@ def _format_of(block: dict[str, Any], where: str) -> tuple[int, bytes]:
         raise ManifestInvalid(f"{where}.protected must be a string")
     decoded = b64url_decode(protected, f"{where}.protected")
     try:
-        header = json.loads(decoded.decode("utf-8"))
+        header = json.loads(decoded.decode("utf-8"), object_pairs_hook=unique_members)
     except (ValueError, RecursionError) as exc:
         raise ManifestInvalid(f"{where}.protected is not a JSON object") from exc
     if not isinstance(header, dict):

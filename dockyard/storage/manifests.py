@@ -31,6 +31,7 @@ from dockyard.errors import (
     TagUnknown,
 )
 from dockyard.manifest import Manifest, parse_manifest
+from dockyard.manifest import policy as manifest_policy
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
@@ -262,13 +263,15 @@ class StorageManifests:
         manifest = await parse_off_loop(body, media_type)
         if expected is not None:
             manifest = await _addressed_as(manifest, expected)
+        # validation.manifests: allowed layer URLs, and which child manifests must exist.
+        children = manifest_policy.admit(manifest)
         digest = manifest.digest
         if self._files is not None and manifest.media_type not in _SCHEMA1_TYPES:
             # On a local driver: checks and writes in one worker-thread hop.
-            await asyncio.to_thread(_store_blocking, self._files, self.name, manifest)
+            await asyncio.to_thread(_store_blocking, self._files, self.name, manifest, children)
             await self.referrers.add(manifest)
             return manifest
-        await self._verify_references(manifest)
+        await self._verify_references(manifest, children)
         if manifest.media_type in _SCHEMA1_TYPES:
             from dockyard.manifest.schema1 import canonical_payload  # loads cryptography
 
@@ -286,7 +289,7 @@ class StorageManifests:
         await self.referrers.add(manifest)
         return manifest
 
-    async def _verify_references(self, manifest: Manifest) -> None:
+    async def _verify_references(self, manifest: Manifest, children: tuple[Digest, ...]) -> None:
         """Raise ``ManifestBlobUnknown`` naming every blob or child manifest not held here."""
 
         async def blob_missing(digest: Digest) -> bool:
@@ -300,11 +303,10 @@ class StorageManifests:
             return not await self.exists(digest)
 
         blobs = list(dict.fromkeys(d.digest for d in manifest.blob_references))
-        children = list(dict.fromkeys(d.digest for d in manifest.manifests))
         results = await asyncio.gather(
             *(blob_missing(d) for d in blobs), *(child_missing(d) for d in children)
         )
-        missing = [d for d, absent in zip(blobs + children, results, strict=True) if absent]
+        missing = [d for d, absent in zip([*blobs, *children], results, strict=True) if absent]
         if missing:
             raise ManifestBlobUnknown(list(dict.fromkeys(missing)))
 
@@ -332,7 +334,9 @@ class StorageManifests:
         return await revisions(self.driver, self.name)
 
 
-def _store_blocking(files: BlockingFiles, name: str, manifest: Manifest) -> None:
+def _store_blocking(
+    files: BlockingFiles, name: str, manifest: Manifest, children: tuple[Digest, ...]
+) -> None:
     """``StorageManifests.put`` after parsing, through blocking files (in a worker thread).
 
     Raises ``ManifestBlobUnknown`` naming every blob or child manifest not held in
@@ -346,7 +350,7 @@ def _store_blocking(files: BlockingFiles, name: str, manifest: Manifest) -> None
     ]
     missing += [
         digest
-        for digest in dict.fromkeys(d.digest for d in manifest.manifests)
+        for digest in children
         if files.size(paths.manifest_revision_link(name, digest)) is None
     ]
     if missing:

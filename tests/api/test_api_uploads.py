@@ -387,11 +387,12 @@ async def test_mount_from_an_invalid_name_opens_a_session(client: httpx.AsyncCli
     assert response.status_code == 202
 
 
-async def test_mount_of_a_malformed_digest_opens_a_session(client: httpx.AsyncClient) -> None:
+async def test_mount_of_a_malformed_digest_is_digest_invalid(client: httpx.AsyncClient) -> None:
     response = await client.post(
         f"/v2/{NAME}/blobs/uploads/", params={"mount": "sha256:nope", "from": "source/repo"}
     )
-    assert response.status_code == 202
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "DIGEST_INVALID"
 
 
 async def test_mount_from_an_unknown_repository_opens_a_session(

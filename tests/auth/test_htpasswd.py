@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from pathlib import Path
 from unittest import mock
@@ -43,38 +44,45 @@ async def test_2y_and_2a_prefixes_are_accepted(tmp_path: Path) -> None:
     assert await users.verify("a", "pw")
 
 
-def test_md5_entry_is_rejected_naming_its_line() -> None:
+def test_md5_entry_is_refused_naming_its_line_while_others_are_kept() -> None:
     text = "# users\nalice:$2y$05$" + "a" * 53 + "\nbob:$apr1$abc$def\n"
-    with pytest.raises(AuthConfigError, match=r"line 3.*'bob'.*not a bcrypt hash") as info:
-        parse_htpasswd(text, "auth.htpasswd.path")
-    assert info.value.key == "auth.htpasswd.path"
+    parsed = parse_htpasswd(text)
+    assert list(parsed.entries) == ["alice"]
+    assert len(parsed.refused) == 1
+    assert re.match(r"line 3.*'bob'.*MD5", parsed.refused[0])
 
 
 @pytest.mark.parametrize(
-    "entry",
-    ["carol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "carol:plaintext", "carol:$6$salt$hash", "carol:"],
+    ("entry", "kind"),
+    [
+        ("carol:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "SHA1"),
+        ("carol:plaintext", "not a bcrypt hash"),
+        ("carol:$6$salt$hash", "crypt"),
+        ("carol:abJnggxhB/yWI", "crypt"),
+        ("carol:", "not a bcrypt hash"),
+    ],
 )
-def test_non_bcrypt_hash_kinds_are_rejected(entry: str) -> None:
-    with pytest.raises(AuthConfigError, match="line 1"):
-        parse_htpasswd(entry, "k")
+def test_non_bcrypt_hash_kinds_are_refused(entry: str, kind: str) -> None:
+    parsed = parse_htpasswd(entry)
+    assert parsed.entries == {}
+    assert parsed.refused[0].startswith("line 1")
+    assert kind in parsed.refused[0]
 
 
-def test_line_without_colon_is_rejected() -> None:
-    with pytest.raises(AuthConfigError, match="line 2 is not of the form user:hash"):
-        parse_htpasswd("\njustaname\n", "k")
+def test_line_without_colon_is_refused() -> None:
+    assert parse_htpasswd("\njustaname\n").refused == ("line 2 is not of the form user:hash",)
 
 
-def test_duplicate_user_is_rejected() -> None:
-    entry = "alice:$2y$05$" + "a" * 53
-    with pytest.raises(AuthConfigError, match="line 2: user 'alice' already appears on line 1"):
-        parse_htpasswd(f"{entry}\n{entry}\n", "k")
+def test_second_line_of_a_user_is_refused_and_the_first_counts() -> None:
+    first, second = "alice:$2y$05$" + "a" * 53, "alice:$2y$05$" + "b" * 53
+    parsed = parse_htpasswd(f"{first}\n{second}\n")
+    assert parsed.entries == {"alice": first.split(":", 1)[1].encode()}
+    assert parsed.refused == ("line 2: user 'alice' already appears on line 1",)
 
 
-def test_error_message_never_contains_the_hash() -> None:
+def test_refusal_never_contains_the_hash() -> None:
     secret_hash = "$apr1$s3cr3tsalt$s3cr3thashvalue"
-    with pytest.raises(AuthConfigError) as info:
-        parse_htpasswd(f"alice:{secret_hash}", "k")
-    assert "s3cr3t" not in str(info.value)
+    assert "s3cr3t" not in "".join(parse_htpasswd(f"alice:{secret_hash}").refused)
 
 
 def test_missing_file_is_a_start_up_error(tmp_path: Path) -> None:
@@ -99,10 +107,12 @@ async def test_removed_user_loses_a_cached_verification(users_file: Path) -> Non
     assert not await users.verify("alice", "wonderland")
 
 
-async def test_broken_edit_keeps_the_last_good_users(users_file: Path) -> None:
+async def test_unusable_line_in_an_edit_refuses_only_its_user(users_file: Path) -> None:
     users = HtpasswdFile(users_file, check_interval=0)
-    users_file.write_text("alice:$apr1$x$y\n")
+    bob = users_file.read_text().splitlines()[1]
+    users_file.write_text(f"alice:$apr1$x$y\n{bob}\n")
     assert await users.verify("bob", "builder")
+    assert not await users.verify("alice", "wonderland")
 
 
 async def test_file_is_not_restatted_within_the_check_interval(users_file: Path) -> None:
@@ -146,7 +156,7 @@ async def test_unknown_user_still_costs_a_bcrypt_check(users_file: Path) -> None
     with mock.patch.object(htpasswd_module, "_checkpw", return_value=False) as check:
         assert not await users.verify("nobody", "x")
     check.assert_called_once()
-    assert check.call_args.args[1].startswith(b"$2b$04$")  # the dummy hash, at the file's cost
+    assert check.call_args.args[1].startswith(b"$2b$04$")  # a user's hash, at its cost
 
 
 async def test_unknown_user_takes_about_as_long_as_a_known_one(tmp_path: Path) -> None:
@@ -157,9 +167,12 @@ async def test_unknown_user_takes_about_as_long_as_a_known_one(tmp_path: Path) -
         await users.verify(user, "wrong")
         return time.perf_counter() - started
 
-    known = min([await timed("alice") for _ in range(3)])
-    unknown = min([await timed("nobody") for _ in range(3)])
-    assert unknown > known * 0.5
+    # Interleaved, so that a burst of load on a shared machine hits both alike.
+    known, unknown = [], []
+    for _ in range(4):
+        known.append(await timed("alice"))
+        unknown.append(await timed("nobody"))
+    assert min(unknown) > min(known) * 0.5
 
 
 async def test_concurrent_checks_of_the_same_credentials_share_one_bcrypt_run(

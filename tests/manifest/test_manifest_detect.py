@@ -26,11 +26,19 @@ def test_content_type_is_case_insensitive(oci_manifest: dict[str, Any], to_bytes
     assert manifest.media_type == OCI_MANIFEST
 
 
-@pytest.mark.parametrize("content_type", [None, "", "application/json", "application/octet-stream"])
-def test_generic_content_type_defers_to_body_media_type(
+@pytest.mark.parametrize("content_type", [None, ""])
+def test_missing_content_type_defers_to_body_media_type(
     content_type: str | None, oci_index: dict[str, Any], to_bytes: Encode
 ) -> None:
     assert parse_manifest(to_bytes(oci_index), content_type).media_type == OCI_INDEX
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/octet-stream"])
+def test_generic_content_type_contradicting_body_media_type_is_invalid(
+    content_type: str, oci_index: dict[str, Any], to_bytes: Encode
+) -> None:
+    with pytest.raises(ManifestInvalid, match="contradicts"):
+        parse_manifest(to_bytes(oci_index), content_type)
 
 
 def test_body_without_media_type_accepted_under_oci_manifest_content_type(

@@ -115,5 +115,5 @@ def test_manifest_list_with_layers_field_is_invalid(
 def test_docker_manifest_detected_from_body_media_type(
     docker_manifest: dict[str, Any], to_bytes: Encode
 ) -> None:
-    manifest = parse_manifest(to_bytes(docker_manifest), "application/json")
+    manifest = parse_manifest(to_bytes(docker_manifest), None)
     assert manifest.media_type == DOCKER_MANIFEST

@@ -259,9 +259,9 @@ async def test_put_twice_is_idempotent(repo: StorageRepository) -> None:
     assert again.digest == Digest.of(body)
 
 
-async def test_put_with_generic_content_type_detects_media_type(repo: StorageRepository) -> None:
+async def test_put_without_content_type_detects_media_type(repo: StorageRepository) -> None:
     config = await push_blob(repo, b"{}", CONFIG_TYPE)
-    manifest = await repo.manifests.put(image_manifest(config, []), "application/json")
+    manifest = await repo.manifests.put(image_manifest(config, []), None)
     assert (await repo.manifests.stat(manifest.digest)).media_type == OCI_MANIFEST
 
 
