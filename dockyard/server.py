@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     # needs, in the functions below.
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
+    from dockyard.observability.assembly import Operations
     from dockyard.storage.driver.base import StorageDriver
     from dockyard.storage.registry import StorageRegistry
 
@@ -86,12 +87,17 @@ def build_driver(config: Config) -> StorageDriver:
     return create_driver(config.storage.driver, dict(config.storage.parameters))
 
 
-def build_registry(config: Config, driver: StorageDriver) -> StorageRegistry:
+def build_registry(
+    config: Config, driver: StorageDriver, ops: Operations | None = None
+) -> StorageRegistry:
     """The registry services over ``driver``, with the configured descriptor cache."""
     from dockyard.storage.cache import from_config as cache_from_config
     from dockyard.storage.registry import StorageRegistry
 
-    return StorageRegistry(driver, blob_descriptor_cache=cache_from_config(config))
+    cache = cache_from_config(config)
+    if ops is not None:
+        cache = ops.cache(cache)
+    return StorageRegistry(driver, blob_descriptor_cache=cache)
 
 
 def build_authorizer(config: Config) -> Authorizer | None:
@@ -115,17 +121,22 @@ def data_dir(config: Config) -> Path:
 def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
     from dockyard.api.app import create_app
+    from dockyard.observability.assembly import Operations
 
-    driver = build_driver(config)
-    registry = build_registry(config, driver)
-    app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))
+    ops = Operations(config)
+    driver = ops.driver(build_driver(config))
+    registry = build_registry(config, driver, ops)
+    app: ASGIApp = create_app(
+        ops.registry(registry), api_settings(config), ops.authorizer(build_authorizer(config))
+    )
+    app = ops.inner_app(app)
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
     if config.http.relativeurls:
         app = RelativeUrlsMiddleware(app)
     if config.http.prefix:
         app = PrefixMiddleware(app, config.http.prefix)
-    return Lifecycle(app, config, registry, driver)
+    return Lifecycle(ops.outer_app(app), config, registry, driver, ops)
 
 
 # --- ASGI wrappers ------------------------------------------------------------------------
@@ -135,12 +146,18 @@ class Lifecycle:
     """Runs the app's background maintenance while it serves, and releases the driver."""
 
     def __init__(
-        self, app: ASGIApp, config: Config, registry: StorageRegistry, driver: StorageDriver
+        self,
+        app: ASGIApp,
+        config: Config,
+        registry: StorageRegistry,
+        driver: StorageDriver,
+        ops: Operations | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self.registry = registry
         self.driver = driver
+        self.ops = ops
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,8 +178,12 @@ class Lifecycle:
         purging = self.config.storage.uploadpurging
         if purging.enabled and not self.config.storage.readonly:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
+        if self.ops is not None:
+            self.ops.start()
 
     async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -526,25 +547,32 @@ def serve(config: Config, source: str | None) -> None:
         kill_timeout = max(1, int(drain.total_seconds())) if drain else 30
         # granian applies it too, but only once its server exists: this line comes first.
         logging.config.dictConfig(options["log_dictconfig"])
+        from dockyard.observability.assembly import start_debug_listener
+
+        debug = start_debug_listener(config, Path(workdir), workers)
         logger.info(
             "dockyard serving %s storage on %s with %d worker(s)",
             config.storage.driver,
             config.http.addr,
             workers,
         )
-        if workers == 1:
-            _serve_in_process(options, kill_timeout)
-        else:
-            from granian.constants import Loops
-            from granian.server import Server
+        try:
+            if workers == 1:
+                _serve_in_process(options, kill_timeout)
+            else:
+                from granian.constants import Loops
+                from granian.server import Server
 
-            Server(
-                "dockyard.server:worker_app",
-                workers=workers,
-                loop=Loops.uvloop,
-                workers_kill_timeout=kill_timeout,
-                **options,
-            ).serve()
+                Server(
+                    "dockyard.server:worker_app",
+                    workers=workers,
+                    loop=Loops.uvloop,
+                    workers_kill_timeout=kill_timeout,
+                    **options,
+                ).serve()
+        finally:
+            if debug is not None:
+                debug.stop()
 
 
 def _serve_in_process(options: dict[str, Any], kill_timeout: int) -> None:

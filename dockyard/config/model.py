@@ -35,11 +35,9 @@ LOG_LEVELS: Final = {
 TLS_VERSIONS: Final = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
 #: Sections the reference knows that dockyard accepts but does not act on.
 UNSUPPORTED_SECTIONS: Final = {
-    "notifications": "webhook notifications are not supported; section ignored",
     "proxy": "pull-through caching is not supported; section ignored",
     "middleware": "middleware is not supported; section ignored",
     "reporting": "error reporting services are not supported; section ignored",
-    "health": "health checks beyond GET /v2/ are not supported; section ignored",
     "compatibility": "compatibility options are not needed; section ignored",
 }
 
@@ -108,6 +106,15 @@ class TLSConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DebugConfig:
+    """``http.debug``: the debug listener (health, vars, probes, Prometheus metrics)."""
+
+    addr: str
+    prometheus_enabled: bool = False
+    prometheus_path: str = "/metrics"
+
+
+@dataclass(frozen=True, slots=True)
 class HTTPConfig:
     """``http``: where and how the registry listens, and what it puts in URLs."""
 
@@ -122,6 +129,8 @@ class HTTPConfig:
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: dockyard's addition: server worker processes (None: chosen at start-up).
     workers: int | None = None
+    #: ``http.debug``: the debug listener, when configured.
+    debug: DebugConfig | None = None
     #: True when ``secret`` was generated because the configuration had none.
     secret_generated: bool = False
 
@@ -160,6 +169,66 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheckConfig:
+    """One readiness check of ``health``: storage, Redis, a file, an HTTP URL or a TCP port.
+
+    ``target`` is the file, URL or address (empty for storage and Redis); a check fails
+    the instance's readiness after ``threshold`` failures in a row.
+    """
+
+    kind: str  # "storagedriver", "redis", "file", "http" or "tcp"
+    target: str = ""
+    interval: timedelta = timedelta(seconds=10)
+    threshold: int = 1
+    timeout: timedelta = timedelta(seconds=5)
+    statuscode: int = 200
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The check's name in ``/debug/health`` (as the reference names them)."""
+        return f"{self.kind}_{self.target}" if self.target else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """``health``: the checks behind ``/readyz`` and ``/debug/health``."""
+
+    checks: tuple[HealthCheckConfig, ...] = (HealthCheckConfig("storagedriver"),)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """One entry of ``notifications.endpoints``: where events go, and which."""
+
+    name: str
+    url: str
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    timeout: timedelta = timedelta(seconds=5)
+    threshold: int = 10
+    backoff: timedelta = timedelta(seconds=1)
+    #: dockyard's: failed attempts before an event goes to the dead-letter list (0: never).
+    maxretries: int = 0
+    ignored_mediatypes: tuple[str, ...] = ()
+    ignored_actions: tuple[str, ...] = ()
+    disabled: bool = False
+    #: dockyard's: ``envelope`` (the reference's) or ``cloudevents``.
+    format: str = "envelope"
+    #: dockyard's: key of the HMAC-SHA256 signature header, when set.
+    signing_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    """``notifications``: webhook endpoints, and where their durable queue lives."""
+
+    endpoints: tuple[EndpointConfig, ...] = ()
+    includereferences: bool = False
+    #: dockyard's ``notifications.queue.directory``; None: ``<data dir>/notifications``.
+    queue_directory: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration of one dockyard process."""
 
@@ -173,6 +242,8 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.
     catalog_maxentries: int = 1000
+    health: HealthConfig = field(default_factory=HealthConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.

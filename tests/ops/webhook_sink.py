@@ -1,0 +1,39 @@
+"""A webhook receiver run as its own process by the notification tests.
+
+``python webhook_sink.py PORT OUTPUT [STATUS]``: every POST body is appended to OUTPUT as
+one JSON line ``{"headers": {...}, "body": <the JSON body>}``, then answered with STATUS
+(200 by default). Nothing else is done with it, as a real receiver would.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def main() -> None:
+    port, output = int(sys.argv[1]), Path(sys.argv[2])
+    status = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            record = {"headers": dict(self.headers.items()), "body": json.loads(body)}
+            with output.open("a") as file:
+                file.write(json.dumps(record) + "\n")
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print("listening", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
