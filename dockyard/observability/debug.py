@@ -164,14 +164,42 @@ async def _lifespan(scope: Scope, receive: Receive, send: Send, monitor: HealthM
 
 
 class DebugServer:
-    """The debug listener on its own thread and event loop (see the module docstring)."""
+    """The debug listener on its own thread and event loop (see the module docstring).
+
+    Built in the main thread: granian applies the logging configuration when a server is
+    made, which must not race the main server doing the same.
+    """
 
     def __init__(self, config: Config, metrics_folder: Path | None) -> None:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.log import LogLevels
+        from granian.server.embed import Server
+
+        from dockyard.config.values import parse_addr
+        from dockyard.server import _granian_level, build_driver, logging_config
+
         assert config.http.debug is not None
-        self.config = config
-        self.debug = config.http.debug
-        self.metrics_folder = metrics_folder
-        self._stop: Callable[[], None] | None = None
+        self.addr = config.http.debug.addr
+        self.driver = build_driver(config)
+        monitor = HealthMonitor.from_config(config, self.driver)
+        collector = (
+            MetricsCollector(folder=metrics_folder)
+            if config.http.debug.prometheus_enabled
+            else None
+        )
+        app = DebugApp(config, monitor, collector, _notification_vars(config))
+        host, port = parse_addr(self.addr, "http.debug.addr")
+        self.server = Server(
+            app,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            http=HTTPModes.http1,
+            websockets=False,
+            log_level=LogLevels(_granian_level(config)),
+            log_dictconfig=logging_config(config),
+            log_access=False,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="dockyard-debug", daemon=True)
 
@@ -179,8 +207,8 @@ class DebugServer:
         self._thread.start()
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.server.stop)
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
@@ -189,36 +217,13 @@ class DebugServer:
         uvloop.run(self._serve())
 
     async def _serve(self) -> None:
-        from granian.constants import HTTPModes, Interfaces
-        from granian.server.embed import Server
-
-        from dockyard.config.values import parse_addr
-        from dockyard.server import build_driver
-
-        driver = build_driver(self.config)
-        monitor = HealthMonitor.from_config(self.config, driver)
-        collector = (
-            MetricsCollector(folder=self.metrics_folder) if self.debug.prometheus_enabled else None
-        )
-        app = DebugApp(self.config, monitor, collector, _notification_vars(self.config))
-        host, port = parse_addr(self.debug.addr, "http.debug.addr")
-        server = Server(
-            app,
-            address=host,
-            port=port,
-            interface=Interfaces.ASGI,
-            http=HTTPModes.http1,
-            websockets=False,
-            log_access=False,
-        )
         self._loop = asyncio.get_running_loop()
-        self._stop = server.stop
         try:
-            await server.serve()
+            await self.server.serve()
         except Exception:
-            logger.exception("the debug listener on %s stopped", self.debug.addr)
+            logger.exception("the debug listener on %s stopped", self.addr)
         finally:
-            await driver.close()
+            await self.driver.close()
 
 
 def _notification_vars(config: Config) -> Callable[[], dict[str, Any]] | None:

@@ -1,8 +1,8 @@
 """A webhook receiver run as its own process by the notification tests.
 
-``python webhook_sink.py PORT OUTPUT [STATUS]``: every POST body is appended to OUTPUT as
-one JSON line ``{"headers": {...}, "body": <the JSON body>}``, then answered with STATUS
-(200 by default). Nothing else is done with it, as a real receiver would.
+``python webhook_sink.py PORT OUTPUT [STATUS]``: every POST is appended to OUTPUT as one
+JSON line ``{"headers": {...}, "raw": "<the body>", "body": <it parsed>}``, then answered
+with STATUS (200 by default).
 """
 
 from __future__ import annotations
@@ -20,7 +20,11 @@ def main() -> None:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            record = {"headers": dict(self.headers.items()), "body": json.loads(body)}
+            record = {
+                "headers": dict(self.headers.items()),
+                "raw": body.decode(),
+                "body": json.loads(body),
+            }
             with output.open("a") as file:
                 file.write(json.dumps(record) + "\n")
             self.send_response(status)
