@@ -176,9 +176,10 @@ class DebugServer:
         from granian.server.embed import Server
 
         from dockyard.config.values import parse_addr
-        from dockyard.server import _granian_level, build_driver, logging_config
+        from dockyard.server import _EmbeddedNotice, _granian_level, build_driver, logging_config
 
         assert config.http.debug is not None
+        logging.getLogger("_granian").addFilter(_EmbeddedNotice())
         self.addr = config.http.debug.addr
         self.driver = build_driver(config)
         monitor = HealthMonitor.from_config(config, self.driver)
