@@ -33,8 +33,8 @@ from dockyard.storage.cache.base import RateLimitedWarning
 
 logger = logging.getLogger("dockyard.notifications")
 
-#: Events per request at most.
-BATCH_SIZE: Final = 32
+#: Events per request at most: a backlog (or a busy registry's pulls) goes in few requests.
+BATCH_SIZE: Final = 256
 #: The longest wait between two attempts.
 MAX_BACKOFF: Final = 300.0
 #: How often an idle deliverer looks for new events, and a follower for the lead.

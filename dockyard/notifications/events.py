@@ -41,8 +41,8 @@ class Source:
 
 
 def timestamp() -> str:
-    """Now, in RFC 3339 with nanosecond digits as the reference writes (``…Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, in RFC 3339 in UTC with microseconds (``2026-12-03T09:45:51.123456Z``)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def target(

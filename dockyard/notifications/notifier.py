@@ -67,6 +67,8 @@ _REQUEST_ID: Final = "dockyard.request_id"
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Events of reads held in memory at most before queuing them waits for the disk.
 MAX_BUFFERED: Final = 10_000
+#: How long the events of reads may wait to be written together.
+COALESCE_SECONDS: Final = 0.01
 
 
 class Journal:
@@ -117,6 +119,9 @@ class Journal:
     async def _flush_loop(self) -> None:
         while True:
             await self._wakeup.wait()
+            if not self._waiters:
+                # Only reads' events wait: gather a few milliseconds' worth per disk write.
+                await asyncio.sleep(COALESCE_SECONDS)
             self._wakeup.clear()
             await self._flush()
 
@@ -237,16 +242,25 @@ def _request(scope: Scope | None) -> dict[str, str]:
     """The event's ``request``: who asked, from where, how."""
     if scope is None:
         return {}
-    request_id = _header(scope, b"x-request-id") or scope.get(_REQUEST_ID)
+    request_id = scope.get(_REQUEST_ID)
+    host = agent = ""
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1")
+        elif key == b"user-agent":
+            agent = value.decode("latin-1")
+        elif key == b"x-request-id" and request_id is None:
+            request_id = value.decode("latin-1")
     if request_id is None:
-        request_id = scope[_REQUEST_ID] = str(uuid.uuid4())
+        request_id = str(uuid.uuid4())
+    scope[_REQUEST_ID] = request_id
     client = scope.get("client")
     return {
         "id": request_id,
         "addr": f"{client[0]}:{client[1]}" if client else "",
-        "host": _header(scope, b"host") or "",
+        "host": host,
         "method": scope["method"],
-        "useragent": _header(scope, b"user-agent") or "",
+        "useragent": agent,
     }
 
 
