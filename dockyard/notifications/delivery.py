@@ -87,8 +87,10 @@ class Deliverer:
 
     async def send(self, entries: list[Entry]) -> None:
         """POST one batch; ``DeliveryFailed`` unless the endpoint answers 2xx or 3xx."""
-        events = [entry.event for entry in entries]
-        body = cloudevents(events) if self.endpoint.format == "cloudevents" else envelope(events)
+        if self.endpoint.format == "cloudevents":
+            body = cloudevents([entry.event for entry in entries])
+        else:
+            body = envelope([entry.raw for entry in entries])
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=self.endpoint.timeout.total_seconds(), follow_redirects=False
@@ -143,7 +145,7 @@ class Deliverer:
                 failures += 1
                 attempts += 1
                 for entry in entries:
-                    METRICS.notification_events.inc(("Failures", entry.event["action"], name))
+                    METRICS.notification_events.inc(("Failures", entry.action, name))
                 self.warning.warn("notifications to %s failing: %s", name, error)
                 if endpoint.maxretries and attempts >= endpoint.maxretries:
                     reason = f"{attempts} attempts failed, the last: {error}"
@@ -163,4 +165,4 @@ class Deliverer:
             failures = attempts = 0
             await asyncio.to_thread(self.queue.advance, entries)
             for entry in entries:
-                METRICS.notification_events.inc(("Successes", entry.event["action"], name))
+                METRICS.notification_events.inc(("Successes", entry.action, name))

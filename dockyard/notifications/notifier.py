@@ -22,12 +22,12 @@ import builtins
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterable, Sequence
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,6 +37,7 @@ from dockyard.digest import Digest
 from dockyard.manifest.base import Manifest
 from dockyard.notifications import events
 from dockyard.notifications.delivery import Deliverer
+from dockyard.notifications.events import Event, Target
 from dockyard.notifications.queue import EndpointQueue, SegmentWriter, line
 from dockyard.observability.metrics import METRICS
 from dockyard.storage.protocols import (
@@ -74,24 +75,28 @@ COALESCE_SECONDS: Final = 0.01
 class Journal:
     """This process's side of the durable queue: appends events, runs the deliverers."""
 
-    def __init__(self, root: Path, endpoints: Sequence[EndpointConfig]) -> None:
+    def __init__(
+        self, root: Path, endpoints: Sequence[EndpointConfig], source: events.Source
+    ) -> None:
         self.endpoints = [e for e in endpoints if not e.disabled]
         self.root = root
+        self.source = source
+        self._source_json = source.json
         self._writers: dict[str, SegmentWriter] = {}
-        self._buffer: list[tuple[int, events.Event]] = []
+        self._buffer: list[tuple[int, Event]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._last_sequence = 0
         self._wakeup = asyncio.Event()
         self._deliverers = [Deliverer(e, EndpointQueue(root / e.name)) for e in self.endpoints]
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add(self, batch: Sequence[events.Event], durable: bool) -> asyncio.Future[None] | None:
+    def add(self, batch: Sequence[Event], durable: bool) -> asyncio.Future[None] | None:
         """Queue ``batch``; returns a future to await when it must be (or must wait) on disk."""
         for event in batch:
             sequence = max(time.time_ns(), self._last_sequence + 1)
             self._last_sequence = sequence
             self._buffer.append((sequence, event))
-            METRICS.notification_events.inc(("Events", event["action"], "*"))
+            METRICS.notification_events.inc(("Events", event.action, "*"))
         self._wakeup.set()
         if durable or len(self._buffer) > MAX_BUFFERED:
             waiter = asyncio.get_running_loop().create_future()
@@ -147,8 +152,12 @@ class Journal:
         for deliverer in self._deliverers:
             deliverer.wakeup.set()
 
-    def _write(self, batch: list[tuple[int, events.Event]], durable: bool) -> None:
-        lines = [(event, line(sequence, event)) for sequence, event in batch]
+    def _write(self, batch: list[tuple[int, Event]], durable: bool) -> None:
+        source = self._source_json
+        lines = [
+            (event, line(sequence, event.action, events.encode(event, source)))
+            for sequence, event in batch
+        ]
         for endpoint in self.endpoints:
             data = b"".join(raw for event, raw in lines if _wanted(endpoint, event))
             if not data:
@@ -159,34 +168,24 @@ class Journal:
             writer.append(data, durable)
 
 
-def _wanted(endpoint: EndpointConfig, event: events.Event) -> bool:
-    if event["action"] in endpoint.ignored_actions:
+def _wanted(endpoint: EndpointConfig, event: Event) -> bool:
+    if event.action in endpoint.ignored_actions:
         return False
-    return event["target"].get("mediaType") not in endpoint.ignored_mediatypes
+    return event.target.media_type not in endpoint.ignored_mediatypes
 
 
 class Notifier:
     """Makes events for the storage decorators and hands them to the journal."""
 
-    def __init__(
-        self,
-        journal: Journal,
-        source: events.Source,
-        *,
-        include_references: bool,
-        host: str | None,
-    ) -> None:
+    def __init__(self, journal: Journal, *, include_references: bool, host: str | None) -> None:
         self.journal = journal
-        self.source = source
         self.include_references = include_references
         self.host = host.rstrip("/") if host else None
 
-    async def emit(self, action: str, target: dict[str, Any]) -> None:
+    async def emit(self, action: str, target: Target) -> None:
         """Queue an event; during a write request it is queued before the response."""
         scope = _SCOPE.get()
-        event = events.event(
-            action, target, _request(scope), scope.get(_ACTOR) if scope else None, self.source
-        )
+        event = Event(action, target, _request(scope), scope.get(_ACTOR) if scope else None)
         if scope is not None and scope["method"] in _WRITES:
             scope.setdefault(_PENDING, []).append(event)
             return
@@ -208,24 +207,28 @@ class Notifier:
 
     def manifest_target(
         self, repository: str, manifest: Manifest, tag: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Target:
         references = (
             [*manifest.blob_references, *manifest.manifests] if self.include_references else None
         )
-        return events.target(
-            manifest.descriptor(),
+        return Target(
             repository,
+            str(manifest.digest),
+            manifest.media_type,
+            len(manifest.body),
             self.url(repository, "manifests", manifest.digest),
-            tag=tag,
+            tag,
             references=references,
         )
 
     def blob_target(
         self, repository: str, descriptor: Descriptor, from_repository: str | None = None
-    ) -> dict[str, Any]:
-        return events.target(
-            descriptor,
+    ) -> Target:
+        return Target(
             repository,
+            str(descriptor.digest),
+            descriptor.media_type,
+            descriptor.size,
             self.url(repository, "blobs", descriptor.digest),
             from_repository=from_repository,
         )
@@ -238,10 +241,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _request(scope: Scope | None) -> dict[str, str]:
-    """The event's ``request``: who asked, from where, how."""
+def _request(scope: Scope | None) -> tuple[str, str, str, str, str] | None:
+    """The event's ``request``: id, client address, host, method, user agent."""
     if scope is None:
-        return {}
+        return None
     request_id = scope.get(_REQUEST_ID)
     host = agent = ""
     for key, value in scope["headers"]:
@@ -252,16 +255,11 @@ def _request(scope: Scope | None) -> dict[str, str]:
         elif key == b"x-request-id" and request_id is None:
             request_id = value.decode("latin-1")
     if request_id is None:
-        request_id = str(uuid.uuid4())
+        request_id = events.new_id()
     scope[_REQUEST_ID] = request_id
     client = scope.get("client")
-    return {
-        "id": request_id,
-        "addr": f"{client[0]}:{client[1]}" if client else "",
-        "host": host,
-        "method": scope["method"],
-        "useragent": agent,
-    }
+    addr = f"{client[0]}:{client[1]}" if client else ""
+    return (request_id, addr, host, scope["method"], agent)
 
 
 # --- the HTTP side ------------------------------------------------------------------------
@@ -349,7 +347,7 @@ class NotifyingRepository:
         self.inner = inner
         self._blobs = NotifyingBlobs(inner.name, inner.blobs, notifier)
         self._uploads = NotifyingUploads(inner.name, inner.uploads, notifier)
-        self._manifests = NotifyingManifests(inner.name, inner.manifests, notifier)
+        self._manifests = NotifyingManifests(inner.name, inner.manifests, inner.tags, notifier)
         self._tags = NotifyingTags(inner.name, inner.tags, notifier)
 
     @property
@@ -419,7 +417,7 @@ class NotifyingBlobs:
 
     async def delete(self, digest: Digest) -> None:
         await self.inner.delete(digest)
-        await self.notifier.emit("delete", {"digest": str(digest), "repository": self.repository})
+        await self.notifier.emit("delete", Target(self.repository, str(digest)))
 
 
 class NotifyingUploads:
@@ -465,10 +463,32 @@ class NotifyingUploads:
 
 
 class NotifyingManifests:
-    def __init__(self, repository: str, inner: Manifests, notifier: Notifier) -> None:
+    """Also offers the stores' one-step reads by tag (``get_tagged``, ``stat_tagged``),
+    which the API uses where a store has them: the hottest read of a pull stays one step.
+    """
+
+    def __init__(self, repository: str, inner: Manifests, tags: Tags, notifier: Notifier) -> None:
         self.repository = repository
         self.inner = inner
+        self.tags = tags
         self.notifier = notifier
+
+    async def get_tagged(self, tag: str) -> Manifest:
+        get_tagged = getattr(self.inner, "get_tagged", None)
+        if get_tagged is not None:
+            manifest: Manifest = await get_tagged(tag)
+        else:
+            manifest = await self.inner.get(await self.tags.resolve(tag))
+        target = self.notifier.manifest_target(self.repository, manifest, tag)
+        await self.notifier.emit("pull", target)
+        return manifest
+
+    async def stat_tagged(self, tag: str) -> Descriptor:
+        stat_tagged = getattr(self.inner, "stat_tagged", None)
+        if stat_tagged is not None:
+            descriptor: Descriptor = await stat_tagged(tag)
+            return descriptor
+        return await self.inner.stat(await self.tags.resolve(tag))
 
     async def get(self, digest: Digest) -> Manifest:
         manifest = await self.inner.get(digest)
@@ -491,7 +511,7 @@ class NotifyingManifests:
 
     async def delete(self, digest: Digest) -> None:
         await self.inner.delete(digest)
-        await self.notifier.emit("delete", {"digest": str(digest), "repository": self.repository})
+        await self.notifier.emit("delete", Target(self.repository, str(digest)))
 
 
 class NotifyingTags:
@@ -511,21 +531,21 @@ class NotifyingTags:
         """Names the tag in the push event of the manifest this request stored."""
         await self.inner.tag(tag, digest)
         scope = _SCOPE.get()
-        pending: list[events.Event] = scope.get(_PENDING, []) if scope is not None else []
+        pending: list[Event] = scope.get(_PENDING, []) if scope is not None else []
         for event in pending:
-            target = event["target"]
-            if event["action"] == "push" and target.get("digest") == str(digest):
-                if "tag" not in target:
-                    target["tag"] = tag
+            target = event.target
+            if event.action == "push" and target.digest == str(digest):
+                if target.tag is None:
+                    target.tag = tag
                 else:
                     pending.append(
-                        {**event, "id": str(uuid.uuid4()), "target": {**target, "tag": tag}}
+                        replace(event, id=events.new_id(), target=replace(target, tag=tag))
                     )
                 return
 
     async def untag(self, tag: str) -> None:
         await self.inner.untag(tag)
-        await self.notifier.emit("delete", {"repository": self.repository, "tag": tag})
+        await self.notifier.emit("delete", Target(self.repository, tag=tag))
 
     async def list(self, last: str | None = None, n: int | None = None) -> Page:
         return await self.inner.list(last, n)

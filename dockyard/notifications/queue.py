@@ -17,9 +17,10 @@ one folder per endpoint::
 
 Each process that serves appends to segments of its own, and holds an exclusive
 ``flock`` on each while it may still write it, so a segment whose lock is free is
-complete. Lines carry a sequence key (the wall clock in nanoseconds when the event was
-queued); the deliverer merges the segments by it, so events reach the endpoint in the
-order they were queued, per repository as well, whichever worker queued them.
+complete. A line is ``<sequence>\t<action>\t<event JSON>``, the sequence being the wall
+clock in nanoseconds when the event was queued; the deliverer merges the segments by it,
+so events reach the endpoint in the order they were queued, per repository as well,
+whichever worker queued them.
 Delivery is at least once: the cursor moves after the endpoint accepted a batch.
 """
 
@@ -40,6 +41,9 @@ from dockyard.config import Config
 
 #: A writer starts a new segment once its current one holds this much.
 SEGMENT_BYTES: Final = 8 << 20
+#: Backlogs up to this size are counted line by line for ``pending``; larger are estimated.
+COUNT_LIMIT: Final = 64 << 20
+ESTIMATED_LINE_BYTES: Final = 700
 
 
 def queue_root(config: Config) -> Path:
@@ -107,9 +111,13 @@ class SegmentWriter:
             self._fd = None
 
 
-def line(sequence: int, event: dict[str, Any]) -> bytes:
-    """One journal line: the ordering key and the event."""
-    return json.dumps({"seq": sequence, "event": event}, separators=(",", ":")).encode() + b"\n"
+def line(sequence: int, action: str, event: bytes) -> bytes:
+    """One journal line: the ordering key, the action, and the event's JSON, tab-separated.
+
+    The event is stored as it will be sent, so delivery joins lines into an envelope
+    without parsing and re-encoding each event.
+    """
+    return b"%d\t%s\t%s\n" % (sequence, action.encode(), event)
 
 
 @dataclass(slots=True)
@@ -117,9 +125,15 @@ class Entry:
     """An event read from a segment, with where its line ends."""
 
     sequence: int
-    event: dict[str, Any]
+    action: str
+    raw: bytes
     segment: str
     end: int
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
 
 
 class EndpointQueue:
@@ -184,11 +198,11 @@ class EndpointQueue:
                     if count >= limit or not raw.endswith(b"\n"):
                         return
                     position += len(raw)
-                    try:
-                        record = json.loads(raw)
-                        yield Entry(int(record["seq"]), record["event"], name, position)
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn line cannot be delivered; skip it
+                    sequence, _, rest = raw.partition(b"\t")
+                    action, _, event = rest.partition(b"\t")
+                    if not sequence.isdigit() or not event.startswith(b"{"):
+                        continue  # not a line this queue wrote; nothing to deliver
+                    yield Entry(int(sequence), action.decode(), event[:-1], name, position)
         except FileNotFoundError:
             return
 
@@ -229,12 +243,21 @@ class EndpointQueue:
             self.save_cursor(cursor)
 
     def pending(self) -> int:
-        """Events not yet delivered (counts lines; for stats, not the hot path)."""
+        """Events not yet delivered: counted while the backlog is small, beyond that
+        estimated from its size (counting a long outage's backlog would read all of it)."""
         cursor = self.cursor()
-        count = 0
+        remaining: list[tuple[str, int, int]] = []
         for name in self._names():
+            with contextlib.suppress(FileNotFoundError):
+                size = (self.segments / name).stat().st_size
+                remaining.append((name, cursor.get(name, 0), size))
+        backlog = sum(size - offset for _, offset, size in remaining)
+        if backlog > COUNT_LIMIT:
+            return backlog // ESTIMATED_LINE_BYTES
+        count = 0
+        for name, offset, _ in remaining:
             with contextlib.suppress(FileNotFoundError), (self.segments / name).open("rb") as f:
-                f.seek(cursor.get(name, 0))
+                f.seek(offset)
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     count += chunk.count(b"\n")
         return count
@@ -267,7 +290,15 @@ class EndpointQueue:
         records = _records(taken.read_bytes())
         writer = SegmentWriter(self.folder)
         try:
-            data = b"".join(line(time.time_ns(), r["event"]) for r in records if "event" in r)
+            data = b"".join(
+                line(
+                    time.time_ns(),
+                    r["event"]["action"],
+                    json.dumps(r["event"], separators=(",", ":")).encode(),
+                )
+                for r in records
+                if "event" in r
+            )
             writer.append(data, durable=True)
         finally:
             writer.close()

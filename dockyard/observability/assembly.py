@@ -80,11 +80,10 @@ class Operations:
         from dockyard.notifications.notifier import Journal, Notifier, NotifyingRegistry
         from dockyard.notifications.queue import queue_root
 
-        self.journal = Journal(queue_root(self.config), notifications.endpoints)
         port = None if self.config.http.net == "unix" else self.config.http.bind[1]
+        self.journal = Journal(queue_root(self.config), notifications.endpoints, Source(port))
         notifier = Notifier(
             self.journal,
-            Source(port),
             include_references=notifications.includereferences,
             host=self.config.http.host,
         )
