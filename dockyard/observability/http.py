@@ -7,7 +7,13 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.observability.metrics import METRICS, Metrics
+from dockyard.observability.metrics import (
+    DURATION_BUCKETS,
+    METRICS,
+    SIZE_BUCKETS,
+    Metrics,
+    record,
+)
 
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _UPLOAD_HANDLERS: Final = frozenset({"blob_upload", "blob_upload_chunk"})
@@ -40,16 +46,49 @@ def handler_name(path: str) -> str:
     return "other"
 
 
+class _Row:
+    """The cells one kind of request (handler, method, status) updates, found once."""
+
+    __slots__ = ("duration", "received", "request_size", "requests", "response_size", "sent")
+
+    def __init__(self, metrics: Metrics, handler: str, method: str, status: int) -> None:
+        labels = (handler,)
+        self.requests = metrics.requests.cell((handler, str(status), method))
+        self.duration = metrics.request_duration.row((handler, method))
+        self.request_size = metrics.request_size.row(labels)
+        self.response_size = metrics.response_size.row(labels)
+        self.received = metrics.received_bytes.cell(labels)
+        self.sent = metrics.sent_bytes.cell(labels)
+
+
+#: Paths remembered with their handler name at most (then forgotten all at once).
+_HANDLER_CACHE_SIZE: Final = 4096
+
+
 class MetricsMiddleware:
     """Counts every HTTP request under the reference registry's metric names.
 
     Also counts dockyard's own: body bytes in and out, upload requests in flight,
-    access-control refusals (401/403) and rate-limit refusals (429).
+    access-control refusals (401/403) and rate-limit refusals (429). A request costs a
+    few dict look-ups and list additions: the cells it updates are kept per kind of
+    request, and handler names per path.
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics = METRICS) -> None:
         self.app = app
         self.metrics = metrics
+        self._handlers: dict[str, str] = {}
+        self._rows: dict[tuple[str, str, int], _Row] = {}
+        self._in_flight: dict[str, list[float]] = {}
+
+    def _handler(self, path: str) -> str:
+        handlers = self._handlers
+        handler = handlers.get(path)
+        if handler is None:
+            if len(handlers) >= _HANDLER_CACHE_SIZE:
+                handlers.clear()
+            handler = handlers[path] = handler_name(path)
+        return handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,10 +98,9 @@ class MetricsMiddleware:
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
-        handler = handler_name(path)
+        handler = self._handler(path)
         method: str = scope["method"]
         metrics = self.metrics
-        labels = (handler,)
         status = 500
         sent = 0
         received = 0
@@ -87,22 +125,28 @@ class MetricsMiddleware:
         upload = handler in _UPLOAD_HANDLERS and method in _BODY_METHODS
         if upload:
             metrics.uploads_in_flight.inc()
-        metrics.in_flight.inc(labels)
+        in_flight = self._in_flight.get(handler)
+        if in_flight is None:
+            in_flight = self._in_flight[handler] = metrics.in_flight.cell((handler,))
+        in_flight[0] += 1
         started = time.perf_counter()
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
             elapsed = time.perf_counter() - started
-            metrics.in_flight.dec(labels)
+            in_flight[0] -= 1
             if upload:
                 metrics.uploads_in_flight.dec()
-            metrics.requests.inc((handler, str(status), method))
-            metrics.request_duration.observe((handler, method), elapsed)
-            metrics.request_size.observe(labels, received)
-            metrics.response_size.observe(labels, sent)
-            if received:
-                metrics.received_bytes.inc(labels, received)
-            metrics.sent_bytes.inc(labels, sent)
+            key = (handler, method, status)
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = _Row(metrics, handler, method, status)
+            row.requests[0] += 1
+            record(row.duration, DURATION_BUCKETS, elapsed)
+            record(row.request_size, SIZE_BUCKETS, received)
+            record(row.response_size, SIZE_BUCKETS, sent)
+            row.received[0] += received
+            row.sent[0] += sent
             if status in (401, 403):
                 metrics.auth_failures.inc((str(status),))
             elif status == 429:

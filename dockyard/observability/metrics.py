@@ -44,22 +44,28 @@ class Counter:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        self.values: dict[Labels, float] = {}
+        #: label values → a one-item list, so that hot callers can keep the cell.
+        self.values: dict[Labels, list[float]] = {}
+
+    def cell(self, labels: Labels = ()) -> list[float]:
+        """The mutable ``[value]`` of ``labels`` (add to ``cell[0]``)."""
+        cell = self.values.get(labels)
+        if cell is None:
+            cell = self.values[labels] = [0.0]
+        return cell
 
     def inc(self, labels: Labels = (), amount: float = 1.0) -> None:
-        values = self.values
-        values[labels] = values.get(labels, 0.0) + amount
+        self.cell(labels)[0] += amount
 
 
 class Gauge(Counter):
     """A gauge family (goes up and down); summed over live processes only."""
 
     def dec(self, labels: Labels = (), amount: float = 1.0) -> None:
-        values = self.values
-        values[labels] = values.get(labels, 0.0) - amount
+        self.cell(labels)[0] -= amount
 
     def set(self, labels: Labels, value: float) -> None:
-        self.values[labels] = value
+        self.cell(labels)[0] = value
 
 
 class Histogram:
@@ -78,12 +84,21 @@ class Histogram:
         self.bounds = tuple(buckets)
         self.values: dict[Labels, list[float]] = {}
 
-    def observe(self, labels: Labels, value: float) -> None:
+    def row(self, labels: Labels) -> list[float]:
+        """The mutable row of ``labels`` (see ``record``)."""
         row = self.values.get(labels)
         if row is None:
             row = self.values[labels] = [0.0] * (len(self.bounds) + 2)
-        row[0] += value
-        row[1 + bisect_left(self.bounds, value)] += 1
+        return row
+
+    def observe(self, labels: Labels, value: float) -> None:
+        record(self.row(labels), self.bounds, value)
+
+
+def record(row: list[float], bounds: tuple[float, ...], value: float) -> None:
+    """Add one observation of ``value`` to a histogram row."""
+    row[0] += value
+    row[1 + bisect_left(bounds, value)] += 1
 
 
 Family = Counter | Histogram
@@ -192,7 +207,10 @@ def snapshot(metrics: Metrics) -> dict[str, list[list[Any]]]:
     """The tables as JSON-able rows ``[labels, value]`` per family name."""
     # dict() copies are single C calls, safe while the event loop thread records.
     return {
-        family.name: [[list(labels), value] for labels, value in dict(family.values).items()]
+        family.name: [
+            [list(labels), value if isinstance(family, Histogram) else value[0]]
+            for labels, value in dict(family.values).items()
+        ]
         for family in metrics.families()
     }
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from dockyard.observability.metrics import Metrics, MetricsCollector
+from dockyard.observability.metrics import Metrics, MetricsCollector, snapshot
 
 
 def _text(collector: MetricsCollector) -> str:
@@ -22,8 +22,7 @@ def test_counters_of_exited_workers_stay_and_their_gauges_go(tmp_path: Path) -> 
     exited.in_flight.inc(("base",), 3)
     exited.request_duration.observe(("base", "GET"), 0.02)
     dead_pid = 2**22 + 12345  # above pid_max's default range: no such process
-    rows = {f.name: [[list(k), v] for k, v in f.values.items()] for f in exited.families()}
-    (tmp_path / f"{dead_pid}.json").write_text(json.dumps(rows))
+    (tmp_path / f"{dead_pid}.json").write_text(json.dumps(snapshot(exited)))
     live = Metrics()
     live.requests.inc(("base", "200", "GET"), 2)
     live.in_flight.inc(("base",), 1)
