@@ -30,7 +30,11 @@ from bench.workloads import Workloads
 FIGURES = ("manifest_get_c32_rps", "push_images_s")
 
 
-def _ops_sections(debug_port: int, sink_port: int, notifications: bool) -> dict[str, Any]:
+#: What ``--ops`` turns on in the "on" runs.
+OPS_CHOICES = ("all", "metrics", "no-pull-events")
+
+
+def _ops_sections(debug_port: int, sink_port: int, ops: str) -> dict[str, Any]:
     sections: dict[str, Any] = {
         "http": {
             "debug": {
@@ -49,8 +53,10 @@ def _ops_sections(debug_port: int, sink_port: int, notifications: bool) -> dict[
             ]
         },
     }
-    if not notifications:
+    if ops == "metrics":
         del sections["notifications"]
+    elif ops == "no-pull-events":
+        sections["notifications"]["endpoints"][0]["ignore"] = {"actions": ["pull"]}
     return sections
 
 
@@ -87,7 +93,7 @@ def sink(port: int) -> None:
 
 
 def measure(
-    with_ops: bool, quick: bool, workdir: Path, notifications: bool = True
+    with_ops: bool, quick: bool, workdir: Path, ops: str = "all"
 ) -> dict[str, float | None]:
     """One run of the two workloads against a fresh server."""
     argv = [str(Path(sys.executable).with_name("dockyard")), "serve"]
@@ -98,7 +104,7 @@ def measure(
             [sys.executable, "-m", "bench.ops_figures", "sink", str(sink_port)]
         )
         extra = workdir / "ops.json"
-        extra.write_text(json.dumps(_ops_sections(free_port(), sink_port, notifications)))
+        extra.write_text(json.dumps(_ops_sections(free_port(), sink_port, ops)))
         argv = [sys.executable, "-m", "bench.ops_figures", "serve", "{config}", str(extra)]
     try:
         with RunningServer(ServerSpec("dockyard", argv), workdir) as server:
@@ -128,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (default 2)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument(
-        "--metrics-only", action="store_true", help="turn on metrics but not notifications"
+        "--ops",
+        choices=OPS_CHOICES,
+        default="all",
+        help="what the 'on' runs turn on: metrics and notifications (all), metrics only, "
+        "or both with the endpoint ignoring pulls (no-pull-events)",
     )
     options = parser.parse_args(args)
     # The server and the receiver run this module too, from their own folders.
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 figures = measure(mode == "on", options.quick, workdir, not options.metrics_only)
                 runs[mode].append(figures)
                 print(f"round {round_ + 1} {mode:>3}: {figures}", flush=True)
-    summary: dict[str, Any] = {"runs": runs, "median": {}, "ratio": {}}
+    summary: dict[str, Any] = {"ops": options.ops, "runs": runs, "median": {}, "ratio": {}}
     for mode in ("off", "on"):
         summary["median"][mode] = {
             name: median([float(r[name] or 0.0) for r in runs[mode]]) for name in FIGURES

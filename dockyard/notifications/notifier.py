@@ -82,6 +82,12 @@ class Journal:
         self.root = root
         self.source = source
         self._source_json = source.json
+        #: Actions some endpoint takes: others are not even made into events.
+        self.actions = frozenset(
+            action
+            for action in events.ACTIONS
+            if any(action not in e.ignored_actions for e in self.endpoints)
+        )
         self._writers: dict[str, SegmentWriter] = {}
         self._buffer: list[tuple[int, Event]] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -184,6 +190,8 @@ class Notifier:
 
     async def emit(self, action: str, target: Target) -> None:
         """Queue an event; during a write request it is queued before the response."""
+        if action not in self.journal.actions:
+            return
         scope = _SCOPE.get()
         event = Event(action, target, _request(scope), scope.get(_ACTOR) if scope else None)
         if scope is not None and scope["method"] in _WRITES:
