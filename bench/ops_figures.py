@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("off", "on"):
                 workdir = Path(tmp) / f"{mode}-{round_}"
                 workdir.mkdir()
-                figures = measure(mode == "on", options.quick, workdir, not options.metrics_only)
+                figures = measure(mode == "on", options.quick, workdir, options.ops)
                 runs[mode].append(figures)
                 print(f"round {round_ + 1} {mode:>3}: {figures}", flush=True)
     summary: dict[str, Any] = {"ops": options.ops, "runs": runs, "median": {}, "ratio": {}}

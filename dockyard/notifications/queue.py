@@ -10,7 +10,7 @@ never comes back; it is not built, and the folder can live on shared storage ins
 Layout, under ``notifications.queue.directory`` (default ``<data dir>/notifications``),
 one folder per endpoint::
 
-    <endpoint>/segments/<start ns>-<pid>-<random>.jsonl   events, one JSON line each
+    <endpoint>/segments/<writer>.<number>.jsonl   events, one line each, per writer
     <endpoint>/cursor.json       delivered byte offset per segment (atomically replaced)
     <endpoint>/deadletter.jsonl  events given up after ``maxretries`` failed attempts
     <endpoint>/deliver.lock      held by the one process delivering for the endpoint
@@ -66,6 +66,18 @@ def _locked(fd: int) -> bool:
     return False
 
 
+def _undelivered(fd: int, offset: int) -> bool:
+    """Whether a sealed segment holds a complete line after ``offset``.
+
+    A last line without its newline was cut by a crash in the middle of writing it:
+    its request never got an answer, so there is nothing in it to deliver.
+    """
+    remaining = os.fstat(fd).st_size - offset
+    if remaining <= 0:
+        return False
+    return b"\n" in os.pread(fd, remaining, offset)
+
+
 def _fsync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -80,11 +92,15 @@ class SegmentWriter:
     def __init__(self, folder: Path) -> None:
         self.segments = folder / "segments"
         self.segments.mkdir(parents=True, exist_ok=True)
+        #: Names this writer's segments: ``<writer>.<number>.jsonl``.
+        self.writer = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._number = 0
         self._fd: int | None = None
         self._size = 0
 
     def _open(self) -> int:
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        name = f"{self.writer}.{self._number:08d}.jsonl"
+        self._number += 1
         fd = os.open(self.segments / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         _fsync_folder(self.segments)
@@ -207,11 +223,24 @@ class EndpointQueue:
             return
 
     def next_batch(self, limit: int) -> list[Entry]:
-        """The next ``limit`` undelivered events, in queue order across every segment."""
+        """The next ``limit`` undelivered events, in queue order across every segment.
+
+        A writer's segments follow one another, so only the first ``limit`` undelivered
+        events of each writer are read: a long backlog costs no more per batch.
+        """
         cursor = self.cursor()
-        entries: list[Entry] = []
+        writers: dict[str, list[str]] = {}
         for name in self._names():
-            entries.extend(self._read(name, cursor.get(name, 0), limit))
+            writers.setdefault(name.split(".", 1)[0], []).append(name)
+        entries: list[Entry] = []
+        for names in writers.values():
+            wanted = limit
+            for name in names:
+                read = list(self._read(name, cursor.get(name, 0), wanted))
+                entries.extend(read)
+                wanted -= len(read)
+                if wanted <= 0:
+                    break
         entries.sort(key=lambda entry: (entry.sequence, entry.segment))
         return entries[:limit]
 
@@ -233,7 +262,7 @@ class EndpointQueue:
             except FileNotFoundError:
                 continue
             try:
-                if _locked(fd) or os.fstat(fd).st_size > cursor.get(name, 0):
+                if _locked(fd) or _undelivered(fd, cursor.get(name, 0)):
                     continue
             finally:
                 os.close(fd)
