@@ -72,10 +72,12 @@ def _undelivered(fd: int, offset: int) -> bool:
     A last line without its newline was cut by a crash in the middle of writing it:
     its request never got an answer, so there is nothing in it to deliver.
     """
-    remaining = os.fstat(fd).st_size - offset
-    if remaining <= 0:
+    size = os.fstat(fd).st_size
+    if size <= offset:
         return False
-    return b"\n" in os.pread(fd, remaining, offset)
+    if os.pread(fd, 1, size - 1) == b"\n":
+        return True
+    return b"\n" in os.pread(fd, size - offset, offset)  # only after a crash: rare
 
 
 def _fsync_folder(folder: Path) -> None:
