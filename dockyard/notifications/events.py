@@ -23,8 +23,6 @@ ENVELOPE_MEDIA_TYPE: Final = "application/vnd.docker.distribution.events.v2+json
 CLOUDEVENTS_BATCH_MEDIA_TYPE: Final = "application/cloudevents-batch+json"
 #: The actions of the reference, plus ``mount`` (a cross-repository blob mount).
 ACTIONS: Final = ("push", "pull", "mount", "delete")
-#: A blob's media type in events, where the reference has none better.
-LAYER_MEDIA_TYPE: Final = "application/octet-stream"
 
 
 class Source:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterable, Sequence
@@ -40,6 +39,7 @@ from dockyard.notifications.delivery import Deliverer
 from dockyard.notifications.events import Event, Target
 from dockyard.notifications.queue import EndpointQueue, SegmentWriter, line
 from dockyard.observability.metrics import METRICS
+from dockyard.observability.tasks import cancel_all
 from dockyard.storage.protocols import (
     BlobContent,
     Blobs,
@@ -117,12 +117,7 @@ class Journal:
         self._tasks.extend(asyncio.create_task(d.run()) for d in self._deliverers)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_all(self._tasks)
         await self._flush()
         for writer in self._writers.values():
             writer.close()

@@ -9,7 +9,6 @@ so a registry without them pays nothing on its hot path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from dockyard.config import Config
 from dockyard.observability import tracing
 from dockyard.observability.health import HealthMonitor
 from dockyard.observability.metrics import METRICS_DIR_ENV, SnapshotWriter
+from dockyard.observability.tasks import cancel_all
 
 if TYPE_CHECKING:
     from dockyard.auth.base import Authorizer
@@ -130,11 +130,7 @@ class Operations:
             self._tasks.append(asyncio.create_task(self._share_metrics()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         if self.monitor is not None:
             await self.monitor.stop()
         if self.journal is not None:

@@ -27,6 +27,7 @@ from typing import Final
 from dockyard.config import Config
 from dockyard.config.model import HealthCheckConfig
 from dockyard.config.values import parse_addr
+from dockyard.observability.tasks import cancel_all
 from dockyard.storage import paths
 from dockyard.storage.driver.base import StorageDriver
 
@@ -189,12 +190,7 @@ class HealthMonitor:
             self._tasks.append(asyncio.create_task(self._run(check)))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await cancel_all(self._tasks)
 
     async def _run(self, check: Check) -> None:
         interval = check.config.interval.total_seconds()

@@ -46,6 +46,8 @@ class Counter:
         self.labelnames = tuple(labelnames)
         #: label values → a one-item list, so that hot callers can keep the cell.
         self.values: dict[Labels, list[float]] = {}
+        if not self.labelnames:
+            self.values[()] = [0.0]  # exported from the start, as 0
 
     def cell(self, labels: Labels = ()) -> list[float]:
         """The mutable ``[value]`` of ``labels`` (add to ``cell[0]``)."""

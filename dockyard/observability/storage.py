@@ -258,35 +258,9 @@ class _TimedBlockingWriter:
             self.inner.cancel()
 
 
-class InstrumentedCache:
-    """Counts the blob-descriptor cache's lookups and hits (``registry_storage_cache_*``).
-
-    A cache answers a miss for its own failures, so errors are counted where they happen.
-    """
-
-    def __init__(self, inner: BlobDescriptorCache) -> None:
-        self.inner = inner
-
-    async def get(self, digest: Digest) -> Descriptor | None:
-        descriptor = await self.inner.get(digest)
-        _count_lookup(descriptor)
-        return descriptor
-
-    async def set(self, descriptor: Descriptor) -> None:
-        await self.inner.set(descriptor)
-
-    async def clear(self, digest: Digest) -> None:
-        await self.inner.clear(digest)
-
-    def repository(self, name: str) -> RepositoryBlobCache | None:
-        inner = self.inner.repository(name)
-        return None if inner is None else _InstrumentedRepositoryCache(inner)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 class _InstrumentedRepositoryCache:
+    """Counts a cache's lookups and hits (``registry_storage_cache_*``)."""
+
     def __init__(self, inner: RepositoryBlobCache) -> None:
         self.inner = inner
 
@@ -300,6 +274,26 @@ class _InstrumentedRepositoryCache:
 
     async def clear(self, digest: Digest) -> None:
         await self.inner.clear(digest)
+
+
+class InstrumentedCache(_InstrumentedRepositoryCache):
+    """The blob-descriptor cache, its lookups and hits counted, and its repositories'.
+
+    A cache answers a miss for its own failures, so errors are counted where they happen.
+    """
+
+    inner: BlobDescriptorCache
+
+    def __init__(self, inner: BlobDescriptorCache) -> None:
+        super().__init__(inner)
+        self.inner = inner
+
+    def repository(self, name: str) -> RepositoryBlobCache | None:
+        inner = self.inner.repository(name)
+        return None if inner is None else _InstrumentedRepositoryCache(inner)
+
+    async def close(self) -> None:
+        await self.inner.close()
 
 
 def _count_lookup(found: object) -> None:

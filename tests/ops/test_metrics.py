@@ -5,11 +5,11 @@ from __future__ import annotations
 import bcrypt
 import httpx
 from conftest import StartDockyard
-from ops_helpers import Image, push_image, scrape, wait_for
+from ops_helpers import Image, digest_of, push_image, scrape, wait_for
 
 
 def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> None:
-    registry = start_dockyard()
+    registry = start_dockyard({"storage": {"cache": {"blobdescriptor": "inmemory"}}})
     images = [Image.random() for _ in range(3)]
     with httpx.Client(base_url=registry.url) as client:
         for n, image in enumerate(images):
@@ -19,6 +19,8 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
             assert pulled.status_code == 200
         layer = client.get(f"/v2/team/app/blobs/sha256:{'0' * 64}")
         assert layer.status_code == 404
+        pulled = client.get(f"/v2/team/app/blobs/{digest_of(images[0].layer)}")
+        assert pulled.status_code == 200
 
     metrics = scrape(f"{registry.debug_url}/metrics")
 
@@ -42,6 +44,7 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
         > 0
     )
     assert metrics["dockyard_uploads_in_flight"] == 0
+    assert metrics["registry_storage_cache_requests_total"] > 0
 
 
 def test_metrics_of_several_workers_add_up(start_dockyard: StartDockyard) -> None:
