@@ -183,6 +183,10 @@ class Notifier:
         self.include_references = include_references
         self.host = host.rstrip("/") if host else None
 
+    def wants(self, action: str) -> bool:
+        """Whether some endpoint takes events of ``action`` (others are not made at all)."""
+        return action in self.journal.actions
+
     async def emit(self, action: str, target: Target) -> None:
         """Queue an event; during a write request it is queued before the response."""
         if action not in self.journal.actions:
@@ -402,8 +406,8 @@ class NotifyingBlobs:
         content = await self.inner.open(
             digest, offset, length, allow_redirect=allow_redirect, method=method
         )
-        if method == "GET":
-            notifier = self.notifier
+        notifier = self.notifier
+        if method == "GET" and notifier.wants("pull"):
             await notifier.emit("pull", notifier.blob_target(self.repository, content.descriptor))
         return content
 
@@ -482,8 +486,9 @@ class NotifyingManifests:
             manifest: Manifest = await get_tagged(tag)
         else:
             manifest = await self.inner.get(await self.tags.resolve(tag))
-        target = self.notifier.manifest_target(self.repository, manifest, tag)
-        await self.notifier.emit("pull", target)
+        if self.notifier.wants("pull"):
+            target = self.notifier.manifest_target(self.repository, manifest, tag)
+            await self.notifier.emit("pull", target)
         return manifest
 
     async def stat_tagged(self, tag: str) -> Descriptor:
@@ -495,11 +500,12 @@ class NotifyingManifests:
 
     async def get(self, digest: Digest) -> Manifest:
         manifest = await self.inner.get(digest)
-        scope = _SCOPE.get()
-        resolved = scope.get(_RESOLVED) if scope is not None else None
-        tag = resolved[0] if resolved is not None and resolved[1] == digest else None
-        target = self.notifier.manifest_target(self.repository, manifest, tag)
-        await self.notifier.emit("pull", target)
+        if self.notifier.wants("pull"):
+            scope = _SCOPE.get()
+            resolved = scope.get(_RESOLVED) if scope is not None else None
+            tag = resolved[0] if resolved is not None and resolved[1] == digest else None
+            target = self.notifier.manifest_target(self.repository, manifest, tag)
+            await self.notifier.emit("pull", target)
         return manifest
 
     async def stat(self, digest: Digest) -> Descriptor:

@@ -213,3 +213,20 @@ def test_signed_endpoints_get_an_hmac_of_each_body_and_cloudevents_when_asked(
     assert cloud_event["specversion"] == "1.0"
     assert cloud_event["type"] == "io.dockyard.registry.push"
     assert cloud_event["data"]["target"]["digest"] == digest_of(layer)
+
+
+def test_an_endpoint_ignoring_pulls_gets_every_push_and_no_pull(
+    start_dockyard: StartDockyard, sink: Sink
+) -> None:
+    registry = start_dockyard(endpoint(sink, ignore={"actions": ["pull"]}))
+    sink.start()
+    image, later = Image.random(), os.urandom(20)
+    with httpx.Client(base_url=registry.url) as client:
+        push_image(client, "quiet/app", "v1", image)
+        assert client.get("/v2/quiet/app/manifests/v1").status_code == 200
+        assert client.get(f"/v2/quiet/app/blobs/{digest_of(image.layer)}").status_code == 200
+        push_blob(client, "quiet/app", later)
+
+    arrived = wait_for(lambda: len(sink.events()) >= 4 and sink.events(), 20, "four pushes")
+    assert [e["action"] for e in arrived] == ["push"] * 4
+    assert arrived[-1]["target"]["digest"] == digest_of(later)
