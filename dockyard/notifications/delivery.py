@@ -37,6 +37,8 @@ logger = logging.getLogger("dockyard.notifications")
 BATCH_SIZE: Final = 256
 #: The longest wait between two attempts.
 MAX_BACKOFF: Final = 300.0
+#: How long a deliverer waits after sending a batch that was not full.
+LINGER_SECONDS: Final = 0.1
 #: How often an idle deliverer looks for new events, and a follower for the lead.
 POLL_SECONDS: Final = 0.2
 LEAD_POLL_SECONDS: Final = 2.0
@@ -166,3 +168,6 @@ class Deliverer:
             await asyncio.to_thread(self.queue.advance, entries)
             for entry in entries:
                 METRICS.notification_events.inc(("Successes", entry.action, name))
+            if len(entries) < BATCH_SIZE:
+                # A steady trickle (a busy registry's pulls) goes in fewer, fuller requests.
+                await asyncio.sleep(LINGER_SECONDS)

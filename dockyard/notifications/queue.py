@@ -165,6 +165,7 @@ class EndpointQueue:
         self.deadletter_path = folder / "deadletter.jsonl"
         self.lock_path = folder / "deliver.lock"
         self._lock_fd: int | None = None
+        self._cursor: dict[str, int] | None = None
 
     # --- who delivers -------------------------------------------------------------------
 
@@ -185,20 +186,29 @@ class EndpointQueue:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+            self._cursor = None
 
     # --- reading ------------------------------------------------------------------------
 
     def cursor(self) -> dict[str, int]:
+        """Delivered offsets per segment (kept in memory by the leader, who alone moves them)."""
+        if self._cursor is not None and self._lock_fd is not None:
+            return self._cursor
         try:
             data = json.loads(self.cursor_path.read_bytes())
         except (OSError, ValueError):
-            return {}
-        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            data = {}
+        cursor = {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        if self._lock_fd is not None:
+            self._cursor = cursor
+        return cursor
 
     def save_cursor(self, cursor: dict[str, int]) -> None:
         temporary = self.cursor_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(cursor))
         temporary.replace(self.cursor_path)
+        if self._lock_fd is not None:
+            self._cursor = cursor
 
     def _names(self) -> list[str]:
         try:
