@@ -230,3 +230,30 @@ def test_an_endpoint_ignoring_pulls_gets_every_push_and_no_pull(
     arrived = wait_for(lambda: len(sink.events()) >= 4 and sink.events(), 20, "four pushes")
     assert [e["action"] for e in arrived] == ["push"] * 4
     assert arrived[-1]["target"]["digest"] == digest_of(later)
+
+
+def test_two_workers_deliver_every_event_once_in_order_per_repository(
+    start_dockyard: StartDockyard, sink: Sink, tmp_path: Path
+) -> None:
+    registry = start_dockyard(endpoint(sink), workers=2)
+    sink.start()
+    expected: dict[str, list[str]] = defaultdict(list)
+    for n in range(30):
+        # A connection per push, so that both workers take some of them.
+        with httpx.Client(base_url=registry.url) as client:
+            image = Image.random()
+            repository = f"workers/r{n % 3}"
+            push_image(client, repository, f"t{n}", image)
+            expected[repository].append(image.digest)
+
+    wait_for(lambda: len(sink.events()) >= 90, 30, "90 events")
+    events = sink.events()
+    assert len(events) == len({e["id"] for e in events}) == 90
+    manifests: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        if event["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json":
+            manifests[event["target"]["repository"]].append(event["target"]["digest"])
+    assert manifests == expected
+    segments = tmp_path / "root" / "notifications" / "sink" / "segments"
+    writers = {path.name.split(".")[0] for path in segments.iterdir()}
+    assert len(writers) == 2, "both workers should have queued events"
