@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
+    from dockyard.observability.assembly import Operations
     from dockyard.storage.cache.base import BlobDescriptorCache
     from dockyard.storage.driver.base import StorageDriver
     from dockyard.storage.registry import StorageRegistry
@@ -50,8 +51,11 @@ class Assembly:
         await self.registry.close()
 
 
-def assemble(config: Config) -> Assembly:
+def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     """Build the driver, cache, registry and authorizer ``config`` describes.
+
+    ``ops``, when serving, wraps the driver and the cache in their metrics and tracing
+    decorators, so that every storage call is measured.
 
     Raises ``ConfigError`` (or the auth package's ``AuthConfigError``) naming the key
     when something configured cannot be built.
@@ -60,6 +64,9 @@ def assemble(config: Config) -> Assembly:
 
     driver = build_driver(config)
     cache = build_cache(config)
+    if ops is not None:
+        driver = ops.driver(driver)
+        cache = ops.cache(cache)
     registry = StorageRegistry(driver, blob_descriptor_cache=cache)
     return Assembly(config, driver, cache, registry, build_authorizer(config))
 
@@ -142,25 +149,31 @@ def build_app(config: Config) -> ASGIApp:
     from dockyard.api.app import create_app
     from dockyard.api.middleware import HeadersMiddleware, PrefixMiddleware, RelativeUrlsMiddleware
     from dockyard.manifest import policy
+    from dockyard.observability.assembly import Operations
 
     policy.configure(policy.from_config(config.validation))
-    assembly = assemble(config)
-    app: ASGIApp = create_app(assembly.registry, api_settings(config), assembly.authorizer)
+    ops = Operations(config)
+    assembly = assemble(config, ops)
+    app: ASGIApp = create_app(
+        ops.registry(assembly.registry), api_settings(config), ops.authorizer(assembly.authorizer)
+    )
+    app = ops.inner_app(app)
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
     if config.http.relativeurls:
         app = RelativeUrlsMiddleware(app)
     if config.http.prefix:
         app = PrefixMiddleware(app, config.http.prefix)
-    return Lifecycle(app, assembly)
+    return Lifecycle(ops.outer_app(app), assembly, ops)
 
 
 class Lifecycle:
     """Runs the app's background maintenance while it serves, and closes the registry."""
 
-    def __init__(self, app: ASGIApp, assembly: Assembly) -> None:
+    def __init__(self, app: ASGIApp, assembly: Assembly, ops: Operations | None = None) -> None:
         self.app = app
         self.assembly = assembly
+        self.ops = ops
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,8 +194,12 @@ class Lifecycle:
         storage = self.assembly.config.storage
         if storage.uploadpurging.enabled and not storage.readonly:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
+        if self.ops is not None:
+            self.ops.start()
 
     async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a configuration file")
     check.add_argument("config", help="config.yml in the reference registry's shape")
     check.set_defaults(run=_config_check)
+
+    from dockyard.notifications.cli import add_command as add_events_command
+
+    add_events_command(commands)
     return parser
 
 

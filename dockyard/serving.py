@@ -149,25 +149,32 @@ def serve(config: Config) -> None:
             **_tls_options(config, Path(workdir)),
         }
         kill_timeout = max(1, int(drain.total_seconds())) if drain else 30
+        from dockyard.observability.assembly import start_debug_listener
+
+        debug = start_debug_listener(config, Path(workdir), workers)
         logger.info(
             "dockyard serving %s storage on %s with %d worker(s)",
             config.storage.driver,
             config.http.addr,
             workers,
         )
-        if workers == 1:
-            _serve_in_process(config, options, kill_timeout)
-        else:
-            from granian.constants import Loops
-            from granian.server import Server
+        try:
+            if workers == 1:
+                _serve_in_process(config, options, kill_timeout)
+            else:
+                from granian.constants import Loops
+                from granian.server import Server
 
-            Server(
-                "dockyard.serving:worker_app",
-                workers=workers,
-                loop=Loops.uvloop,
-                workers_kill_timeout=kill_timeout,
-                **options,
-            ).serve(target_loader=partial(worker_app, config), wrap_loader=False)
+                Server(
+                    "dockyard.serving:worker_app",
+                    workers=workers,
+                    loop=Loops.uvloop,
+                    workers_kill_timeout=kill_timeout,
+                    **options,
+                ).serve(target_loader=partial(worker_app, config), wrap_loader=False)
+        finally:
+            if debug is not None:
+                debug.stop()
 
 
 def _serve_in_process(config: Config, options: dict[str, Any], kill_timeout: int) -> None:

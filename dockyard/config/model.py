@@ -47,11 +47,9 @@ LOG_LEVELS: Final = {
 TLS_VERSIONS: Final = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
 #: Sections the reference knows that dockyard accepts but does not act on.
 UNSUPPORTED_SECTIONS: Final = {
-    "notifications": "webhook notifications are not supported; section ignored",
     "proxy": "pull-through caching is not supported; section ignored",
     "middleware": "middleware is not supported; section ignored",
     "reporting": "error reporting services are not supported; section ignored",
-    "health": "health checks beyond GET /v2/ are not supported; section ignored",
     "compatibility": "compatibility options are not needed; section ignored",
 }
 
@@ -292,6 +290,19 @@ class TLSConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DebugConfig:
+    """``http.debug``: the debug listener (health, vars, probes, Prometheus metrics)."""
+
+    addr: str = option("host:port of the debug listener.", custom=True)
+    prometheus_enabled: bool = option(
+        "Serve Prometheus metrics.", default=False, key="prometheus.enabled", custom=True
+    )
+    prometheus_path: str = option(
+        "Where the metrics are served.", default="/metrics", key="prometheus.path", custom=True
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class HTTPConfig:
     """``http``: where and how the registry listens, and what it puts in URLs."""
 
@@ -328,6 +339,9 @@ class HTTPConfig:
         default=None,
         minimum=1,
         shown="1",
+    )
+    debug: DebugConfig | None = option(
+        "The debug listener (see its keys below); unset, none runs.", default=None, custom=True
     )
     #: True when ``secret`` was generated because the configuration had none.
     secret_generated: bool = False
@@ -495,6 +509,66 @@ AUTH_SCHEMES: Final[dict[str, type[Any]]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class HealthCheckConfig:
+    """One readiness check of ``health``: storage, Redis, a file, an HTTP URL or a TCP port.
+
+    ``target`` is the file, URL or address (empty for storage and Redis); a check fails
+    the instance's readiness after ``threshold`` failures in a row.
+    """
+
+    kind: str  # "storagedriver", "redis", "file", "http" or "tcp"
+    target: str = ""
+    interval: timedelta = timedelta(seconds=10)
+    threshold: int = 1
+    timeout: timedelta = timedelta(seconds=5)
+    statuscode: int = 200
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The check's name in ``/debug/health`` (as the reference names them)."""
+        return f"{self.kind}_{self.target}" if self.target else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """``health``: the checks behind ``/readyz`` and ``/debug/health``."""
+
+    checks: tuple[HealthCheckConfig, ...] = (HealthCheckConfig("storagedriver"),)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    """One entry of ``notifications.endpoints``: where events go, and which."""
+
+    name: str
+    url: str
+    headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    timeout: timedelta = timedelta(seconds=5)
+    threshold: int = 10
+    backoff: timedelta = timedelta(seconds=1)
+    #: dockyard's: failed attempts before an event goes to the dead-letter list (0: never).
+    maxretries: int = 0
+    ignored_mediatypes: tuple[str, ...] = ()
+    ignored_actions: tuple[str, ...] = ()
+    disabled: bool = False
+    #: dockyard's: ``envelope`` (the reference's) or ``cloudevents``.
+    format: str = "envelope"
+    #: dockyard's: key of the HMAC-SHA256 signature header, when set.
+    signing_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    """``notifications``: webhook endpoints, and where their durable queue lives."""
+
+    endpoints: tuple[EndpointConfig, ...] = ()
+    includereferences: bool = False
+    #: dockyard's ``notifications.queue.directory``; None: ``<data dir>/notifications``.
+    queue_directory: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration of one dockyard process."""
 
@@ -515,6 +589,10 @@ class Config:
         default=1000,
         minimum=1,
         key="catalog.maxentries",
+    )
+    health: HealthConfig = option("", default_factory=HealthConfig, custom=True)
+    notifications: NotificationsConfig = option(
+        "", default_factory=NotificationsConfig, custom=True
     )
     #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)

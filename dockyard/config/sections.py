@@ -27,10 +27,15 @@ from dockyard.config.model import (
     CacheConfig,
     Config,
     ConfigError,
+    DebugConfig,
     DriverParams,
+    EndpointConfig,
     FilesystemParams,
+    HealthCheckConfig,
+    HealthConfig,
     HTTPConfig,
     LogConfig,
+    NotificationsConfig,
     RedisConfig,
     S3Params,
     StorageConfig,
@@ -181,6 +186,8 @@ def build(
     auth = _auth(root.section("auth"))
     auth_ratelimit = _auth_ratelimit(root.section("auth").section("ratelimit"))
     validation = _validation(root.section("validation"))
+    health = _health(root.section("health"), redis)
+    notifications = _notifications(root.section("notifications"))
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
@@ -198,6 +205,8 @@ def build(
         auth_ratelimit=auth_ratelimit,
         redis=redis,
         validation=validation,
+        health=health,
+        notifications=notifications,
         extra=extra,
         source=source,
     )
@@ -328,9 +337,7 @@ def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
         secret = secrets.token_urlsafe(32)
     tls = _tls(section.section("tls"), cwd) if section.has("tls") else None
     headers = _headers(section.section("headers"))
-    debug = section.raw("debug")
-    if debug:
-        warnings.append("http.debug: the debug server is not supported; ignored")
+    debug = _debug(section.section("debug")) if section.has("debug") else None
     config = read(
         HTTPConfig,
         section,
@@ -342,9 +349,27 @@ def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
         secret_generated=generated,
         tls=tls,
         headers=headers,
+        debug=debug,
     )
     section.finish()
     return config
+
+
+def _debug(section: Section) -> DebugConfig | None:
+    addr = section.text("addr")
+    prometheus = section.section("prometheus")
+    enabled = prometheus.boolean("enabled", False)
+    path = prometheus.text("path", "/metrics") or "/metrics"
+    prometheus.finish()
+    section.finish()
+    if not addr:
+        if enabled:
+            raise ConfigError("http.debug.addr: required to serve http.debug.prometheus")
+        return None
+    parse_addr(addr, "http.debug.addr")
+    if not path.startswith("/") or not re.fullmatch(r"[A-Za-z0-9._~/-]+", path):
+        raise ConfigError(f"http.debug.prometheus.path: not a URL path, got {show_value(path)}")
+    return DebugConfig(addr=addr, prometheus_enabled=enabled, prometheus_path=path)
 
 
 def _prefix(value: str) -> str:
@@ -423,11 +448,11 @@ def _headers(section: Section) -> dict[str, tuple[str, ...]]:
     headers: dict[str, tuple[str, ...]] = {}
     for name in list(section.data):
         if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", str(name)):
-            raise ConfigError(f"http.headers.{name}: not a valid header name")
+            raise ConfigError(f"{section.key(str(name))}: not a valid header name")
         values = section.strings(str(name))
         for value in values:
             if "\n" in value or "\r" in value:
-                raise ConfigError(f"http.headers.{name}: header values cannot span lines")
+                raise ConfigError(f"{section.key(str(name))}: header values cannot span lines")
         headers[str(name)] = values
     return headers
 
@@ -557,3 +582,114 @@ def _indexes(section: Section) -> tuple[str, tuple[tuple[str, str], ...]]:
         raise ConfigError(f"{section.key('platformlist')}: required when platforms is list")
     section.finish()
     return platforms, tuple(platformlist)
+
+
+def _check_timing(section: Section, kind: str, target: str = "") -> HealthCheckConfig:
+    defaults = HealthCheckConfig(kind)
+    interval = section.duration("interval", defaults.interval) or defaults.interval
+    if interval <= timedelta(0):
+        raise ConfigError(f"{section.key('interval')}: must be positive")
+    return HealthCheckConfig(
+        kind=kind,
+        target=target,
+        interval=interval,
+        threshold=section.integer("threshold", 1, minimum=1) or 1,
+        timeout=section.duration("timeout", defaults.timeout) or defaults.timeout,
+    )
+
+
+def _health(section: Section, redis: RedisConfig | None) -> HealthConfig:
+    """``health``: dockyard checks storage by default (the reference only when enabled)."""
+    checks: list[HealthCheckConfig] = []
+    storage = section.section("storagedriver")
+    if storage.boolean("enabled", True):
+        checks.append(_check_timing(storage, "storagedriver"))
+    storage.finish()
+    if redis is not None:
+        checks.append(HealthCheckConfig("redis"))
+    for kind, target_key in (("file", "file"), ("http", "uri"), ("tcp", "addr")):
+        entries = section.raw(kind) or []
+        if not isinstance(entries, list):
+            raise ConfigError(f"health.{kind}: expected a list, got {show_value(entries)}")
+        for i, entry in enumerate(entries):
+            item = Section(entry, f"health.{kind}[{i}]", section.warnings)
+            target = item.text(target_key)
+            if not target:
+                raise ConfigError(f"{item.key(target_key)}: required")
+            if kind == "tcp":
+                parse_addr(target, item.key(target_key))
+            if kind == "http" and urlsplit(target).scheme not in ("http", "https"):
+                raise ConfigError(f"{item.key(target_key)}: expected an http(s) URL")
+            check = _check_timing(item, kind, target)
+            if kind == "http":
+                statuscode = item.integer("statuscode", 200, minimum=100) or 200
+                headers = _headers(item.section("headers"))
+                check = HealthCheckConfig(
+                    kind,
+                    target,
+                    check.interval,
+                    check.threshold,
+                    check.timeout,
+                    statuscode,
+                    headers,
+                )
+            item.finish()
+            checks.append(check)
+    section.finish()
+    return HealthConfig(checks=tuple(checks))
+
+
+def _notifications(section: Section) -> NotificationsConfig:
+    entries = section.raw("endpoints") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"notifications.endpoints: expected a list, got {show_value(entries)}")
+    endpoints = tuple(
+        _endpoint(Section(entry, f"notifications.endpoints[{i}]", section.warnings))
+        for i, entry in enumerate(entries)
+    )
+    names = [e.name for e in endpoints]
+    if len(set(names)) != len(names):
+        raise ConfigError("notifications.endpoints: endpoint names must be unique")
+    events = section.section("events")
+    includereferences = events.boolean("includereferences", False)
+    events.finish()
+    queue = section.section("queue")
+    directory = queue.text("directory")
+    queue.finish()
+    section.finish()
+    return NotificationsConfig(
+        endpoints=endpoints, includereferences=includereferences, queue_directory=directory
+    )
+
+
+def _endpoint(section: Section) -> EndpointConfig:
+    defaults = EndpointConfig("", "")
+    name = section.text("name")
+    if not name or not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise ConfigError(f"{section.key('name')}: required, letters, digits, '.', '_', '-'")
+    url = section.text("url") or ""
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise ConfigError(f"{section.key('url')}: expected an http(s) URL")
+    ignore = section.section("ignore")
+    ignored_types = (*section.strings("ignoredmediatypes"), *ignore.strings("mediatypes"))
+    ignored_actions = ignore.strings("actions")
+    ignore.finish()
+    signing = section.section("signing")
+    secret = signing.text("secret")
+    signing.finish()
+    endpoint = EndpointConfig(
+        name=name,
+        url=url,
+        headers=_headers(section.section("headers")),
+        timeout=section.duration("timeout", defaults.timeout) or defaults.timeout,
+        threshold=section.integer("threshold", defaults.threshold, minimum=1) or 1,
+        backoff=section.duration("backoff", defaults.backoff) or defaults.backoff,
+        maxretries=section.integer("maxretries", 0) or 0,
+        ignored_mediatypes=ignored_types,
+        ignored_actions=tuple(a.lower() for a in ignored_actions),
+        disabled=section.boolean("disabled", False),
+        format=section.choice("format", "envelope", ("envelope", "cloudevents")),
+        signing_secret=secret or None,
+    )
+    section.finish()
+    return endpoint

@@ -1,0 +1,173 @@
+"""The cost of operating features: metrics and notifications on versus off, same build.
+
+``python -m bench.ops_figures [--quick] [--rounds N] [--out FILE]`` starts ``dockyard serve``
+alternately without and with ``http.debug.prometheus`` and a notification endpoint (a
+local receiver process that answers 200 at once), and measures with the harness's own
+workloads the manifest GET at 32 connections and the 20-image push. It prints each
+run's figures and the ratio of the medians (on / off; for the push, off / on, so that
+above 1 is always faster with the features on). The issue's target is at least 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.servers import RunningServer, ServerSpec, free_port
+from bench.settings import FULL, QUICK
+from bench.stats import median
+from bench.workloads import Workloads
+
+FIGURES = ("manifest_get_c32_rps", "push_images_s")
+
+
+#: What ``--ops`` turns on in the "on" runs.
+OPS_CHOICES = ("all", "metrics", "no-pull-events")
+
+
+def _ops_sections(debug_port: int, sink_port: int, ops: str) -> dict[str, Any]:
+    sections: dict[str, Any] = {
+        "http": {
+            "debug": {
+                "addr": f"127.0.0.1:{debug_port}",
+                "prometheus": {"enabled": True, "path": "/metrics"},
+            }
+        },
+        "notifications": {
+            "endpoints": [
+                {
+                    "name": "bench",
+                    "url": f"http://127.0.0.1:{sink_port}/events",
+                    "timeout": "2s",
+                    "backoff": "100ms",
+                }
+            ]
+        },
+    }
+    if ops == "metrics":
+        del sections["notifications"]
+    elif ops == "no-pull-events":
+        sections["notifications"]["endpoints"][0]["ignore"] = {"actions": ["pull"]}
+    return sections
+
+
+def serve_merged(config: Path, extra: Path) -> None:
+    """Serve ``config`` (written by the harness) with ``extra``'s sections merged in."""
+    tree = yaml.safe_load(config.read_text())
+    for key, value in json.loads(extra.read_text()).items():
+        if isinstance(value, dict) and isinstance(tree.get(key), dict):
+            tree[key].update(value)
+        else:
+            tree[key] = value
+    merged = config.with_name("config-ops.yml")
+    merged.write_text(yaml.safe_dump(tree))
+    dockyard = Path(sys.executable).with_name("dockyard")
+    os.execv(dockyard, [str(dockyard), "serve", str(merged)])
+
+
+def sink(port: int) -> None:
+    """A webhook receiver that accepts every POST at once."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def measure(
+    with_ops: bool, quick: bool, workdir: Path, ops: str = "all"
+) -> dict[str, float | None]:
+    """One run of the two workloads against a fresh server."""
+    argv = [str(Path(sys.executable).with_name("dockyard")), "serve"]
+    receiver: subprocess.Popen[bytes] | None = None
+    if with_ops:
+        sink_port = free_port()
+        receiver = subprocess.Popen(
+            [sys.executable, "-m", "bench.ops_figures", "sink", str(sink_port)]
+        )
+        extra = workdir / "ops.json"
+        extra.write_text(json.dumps(_ops_sections(free_port(), sink_port, ops)))
+        argv = [sys.executable, "-m", "bench.ops_figures", "serve", "{config}", str(extra)]
+    try:
+        with RunningServer(ServerSpec("dockyard", argv), workdir) as server:
+            settings = QUICK if quick else FULL
+            result = Workloads(server, settings, lambda line: None, "loadgen").run(
+                ("manifest_get", "push")
+            )
+            if result.errors:
+                raise RuntimeError(f"workloads failed: {result.errors}")
+            return {name: result.figures.get(name) for name in FIGURES}
+    finally:
+        if receiver is not None:
+            receiver.terminate()
+            receiver.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["serve"]:
+        serve_merged(Path(args[1]), Path(args[2]))
+        return 0
+    if args[:1] == ["sink"]:
+        sink(int(args[1]))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.ops_figures", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (default 2)")
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--ops",
+        choices=OPS_CHOICES,
+        default="all",
+        help="what the 'on' runs turn on: metrics and notifications (all), metrics only, "
+        "or both with the endpoint ignoring pulls (no-pull-events)",
+    )
+    options = parser.parse_args(args)
+    # The server and the receiver run this module too, from their own folders.
+    root = str(Path(__file__).resolve().parent.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    runs: dict[str, list[dict[str, float | None]]] = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory(prefix="dockyard-ops-bench-") as tmp:
+        for round_ in range(options.rounds):
+            for mode in ("off", "on"):
+                workdir = Path(tmp) / f"{mode}-{round_}"
+                workdir.mkdir()
+                figures = measure(mode == "on", options.quick, workdir, options.ops)
+                runs[mode].append(figures)
+                print(f"round {round_ + 1} {mode:>3}: {figures}", flush=True)
+    summary: dict[str, Any] = {"ops": options.ops, "runs": runs, "median": {}, "ratio": {}}
+    for mode in ("off", "on"):
+        summary["median"][mode] = {
+            name: median([float(r[name] or 0.0) for r in runs[mode]]) for name in FIGURES
+        }
+    off, on = summary["median"]["off"], summary["median"]["on"]
+    summary["ratio"]["manifest_get_c32"] = round(
+        on["manifest_get_c32_rps"] / off["manifest_get_c32_rps"], 3
+    )
+    summary["ratio"]["push_20_images"] = round(off["push_images_s"] / on["push_images_s"], 3)
+    print(json.dumps({"median": summary["median"], "ratio": summary["ratio"]}, indent=1))
+    if options.out is not None:
+        options.out.write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Webhook notifications: events of pushes, pulls, mounts and deletes, queued durably."""

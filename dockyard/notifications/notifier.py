@@ -1,0 +1,553 @@
+"""Producing notification events: a decorator around the storage services.
+
+Why a decorator around the ``storage.protocols`` services rather than a hook in each
+handler: it sees every push, pull, mount and delete whichever handler (or future
+caller) made it, and it knows what the storage knows (the manifest's descriptor and its
+references, the committed blob's digest and size) without re-parsing requests. What
+only the HTTP layer knows (request id, client address, host, user agent, and the user
+the authorizer admitted) comes from ``NotificationMiddleware``, which puts the ASGI scope
+in a context variable for the request, and from ``ActorRecorder``, a decorator around
+the authorizer that notes the admitted user in that scope. Both are applied once, in
+``dockyard.server.build_app``.
+
+Events of writes are queued durably before the response starts (a push the client saw
+succeed always has its event on disk); events of reads are queued without waiting, so
+pulls stay fast, and reach the disk within milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import time
+from collections.abc import AsyncIterable, Sequence
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dockyard.config.model import EndpointConfig
+from dockyard.descriptor import Descriptor
+from dockyard.digest import Digest
+from dockyard.manifest.base import Manifest
+from dockyard.notifications import events
+from dockyard.notifications.delivery import Deliverer
+from dockyard.notifications.events import Event, Target
+from dockyard.notifications.queue import EndpointQueue, SegmentWriter, line
+from dockyard.observability.metrics import METRICS
+from dockyard.observability.tasks import cancel_all
+from dockyard.storage.protocols import (
+    BlobContent,
+    Blobs,
+    Manifests,
+    Page,
+    Referrers,
+    Registry,
+    Repository,
+    Tags,
+    Uploads,
+    UploadStatus,
+)
+
+if TYPE_CHECKING:
+    from dockyard.auth.base import Access, Authorizer, Principal
+    from dockyard.auth.base import Request as AuthRequest
+
+logger = logging.getLogger("dockyard.notifications")
+
+#: The request being served (its ASGI scope), for events made while serving it.
+_SCOPE: ContextVar[Scope | None] = ContextVar("dockyard_notification_scope", default=None)
+_PENDING: Final = "dockyard.notifications.pending"
+_ACTOR: Final = "dockyard.notifications.actor"
+_RESOLVED: Final = "dockyard.notifications.resolved"
+_REQUEST_ID: Final = "dockyard.request_id"
+_WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Events of reads held in memory at most before queuing them waits for the disk.
+MAX_BUFFERED: Final = 10_000
+#: How long the events of reads may wait to be written together.
+COALESCE_SECONDS: Final = 0.01
+
+
+class Journal:
+    """This process's side of the durable queue: appends events, runs the deliverers."""
+
+    def __init__(
+        self, root: Path, endpoints: Sequence[EndpointConfig], source: events.Source
+    ) -> None:
+        self.endpoints = [e for e in endpoints if not e.disabled]
+        self.root = root
+        self.source = source
+        self._source_json = source.json
+        #: Actions some endpoint takes: others are not even made into events.
+        self.actions = frozenset(
+            action
+            for action in events.ACTIONS
+            if any(action not in e.ignored_actions for e in self.endpoints)
+        )
+        self._writers: dict[str, SegmentWriter] = {}
+        self._buffer: list[tuple[int, Event]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._last_sequence = 0
+        self._wakeup = asyncio.Event()
+        self._deliverers = [Deliverer(e, EndpointQueue(root / e.name)) for e in self.endpoints]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(self, batch: Sequence[Event], durable: bool) -> asyncio.Future[None] | None:
+        """Queue ``batch``; returns a future to await when it must be (or must wait) on disk."""
+        for event in batch:
+            sequence = max(time.time_ns(), self._last_sequence + 1)
+            self._last_sequence = sequence
+            self._buffer.append((sequence, event))
+            METRICS.notification_events.inc(("Events", event.action, "*"))
+        self._wakeup.set()
+        if durable or len(self._buffer) > MAX_BUFFERED:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            return waiter
+        return None
+
+    def start(self) -> None:
+        # httpx logs every request at INFO: one line per delivered batch is noise.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        self._tasks.append(asyncio.create_task(self._flush_loop()))
+        self._tasks.extend(asyncio.create_task(d.run()) for d in self._deliverers)
+
+    async def stop(self) -> None:
+        await cancel_all(self._tasks)
+        await self._flush()
+        for writer in self._writers.values():
+            writer.close()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if not self._waiters:
+                # Only reads' events wait: gather a few milliseconds' worth per disk write.
+                await asyncio.sleep(COALESCE_SECONDS)
+            self._wakeup.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._buffer = self._buffer, []
+        waiters, self._waiters = self._waiters, []
+        if not batch:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            return
+        try:
+            await asyncio.to_thread(self._write, batch, bool(waiters))
+        except Exception as error:
+            logger.error("notifications: could not queue %d event(s): %s", len(batch), error)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            return
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        for deliverer in self._deliverers:
+            deliverer.wakeup.set()
+
+    def _write(self, batch: list[tuple[int, Event]], durable: bool) -> None:
+        source = self._source_json
+        lines = [
+            (event, line(sequence, event.action, events.encode(event, source)))
+            for sequence, event in batch
+        ]
+        for endpoint in self.endpoints:
+            data = b"".join(raw for event, raw in lines if _wanted(endpoint, event))
+            if not data:
+                continue
+            writer = self._writers.get(endpoint.name)
+            if writer is None:
+                writer = self._writers[endpoint.name] = SegmentWriter(self.root / endpoint.name)
+            writer.append(data, durable)
+
+
+def _wanted(endpoint: EndpointConfig, event: Event) -> bool:
+    if event.action in endpoint.ignored_actions:
+        return False
+    return event.target.media_type not in endpoint.ignored_mediatypes
+
+
+class Notifier:
+    """Makes events for the storage decorators and hands them to the journal."""
+
+    def __init__(self, journal: Journal, *, include_references: bool, host: str | None) -> None:
+        self.journal = journal
+        self.include_references = include_references
+        self.host = host.rstrip("/") if host else None
+
+    def wants(self, action: str) -> bool:
+        """Whether some endpoint takes events of ``action`` (others are not made at all)."""
+        return action in self.journal.actions
+
+    async def emit(self, action: str, target: Target) -> None:
+        """Queue an event; during a write request it is queued before the response."""
+        if action not in self.journal.actions:
+            return
+        scope = _SCOPE.get()
+        event = Event(action, target, _request(scope), scope.get(_ACTOR) if scope else None)
+        if scope is not None and scope["method"] in _WRITES:
+            scope.setdefault(_PENDING, []).append(event)
+            return
+        waiter = self.journal.add([event], durable=scope is None)
+        if waiter is not None:
+            await waiter
+
+    def url(self, repository: str, kind: str, digest: Digest) -> str:
+        return f"{self._base_url()}/v2/{repository}/{kind}/{digest}"
+
+    def _base_url(self) -> str:
+        if self.host is not None:
+            return self.host
+        scope = _SCOPE.get()
+        if scope is None:
+            return ""
+        host = _header(scope, b"host") or ""
+        return f"{scope.get('scheme', 'http')}://{host}"
+
+    def manifest_target(
+        self, repository: str, manifest: Manifest, tag: str | None = None
+    ) -> Target:
+        references = (
+            [*manifest.blob_references, *manifest.manifests] if self.include_references else None
+        )
+        return Target(
+            repository,
+            str(manifest.digest),
+            manifest.media_type,
+            len(manifest.body),
+            self.url(repository, "manifests", manifest.digest),
+            tag,
+            references=references,
+        )
+
+    def blob_target(
+        self, repository: str, descriptor: Descriptor, from_repository: str | None = None
+    ) -> Target:
+        return Target(
+            repository,
+            str(descriptor.digest),
+            descriptor.media_type,
+            descriptor.size,
+            self.url(repository, "blobs", descriptor.digest),
+            from_repository=from_repository,
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _request(scope: Scope | None) -> tuple[str, str, str, str, str] | None:
+    """The event's ``request``: id, client address, host, method, user agent."""
+    if scope is None:
+        return None
+    request_id = scope.get(_REQUEST_ID)
+    host = agent = ""
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1")
+        elif key == b"user-agent":
+            agent = value.decode("latin-1")
+        elif key == b"x-request-id" and request_id is None:
+            request_id = value.decode("latin-1")
+    if request_id is None:
+        request_id = events.new_id()
+    scope[_REQUEST_ID] = request_id
+    client = scope.get("client")
+    addr = f"{client[0]}:{client[1]}" if client else ""
+    return (request_id, addr, host, scope["method"], agent)
+
+
+# --- the HTTP side ------------------------------------------------------------------------
+
+
+class NotificationMiddleware:
+    """Makes the request known to the notifier; queues a write's events before it answers."""
+
+    def __init__(self, app: ASGIApp, journal: Journal) -> None:
+        self.app = app
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _SCOPE.set(scope)
+        try:
+            if scope["method"] not in _WRITES:
+                await self.app(scope, receive, send)
+                return
+
+            async def send_after_queuing(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await self._queue(scope)
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_after_queuing)
+            finally:
+                await self._queue(scope)  # events of a request that ended without answering
+        finally:
+            _SCOPE.reset(token)
+
+    async def _queue(self, scope: Scope) -> None:
+        pending = scope.pop(_PENDING, None)
+        if not pending:
+            return
+        waiter = self.journal.add(pending, durable=True)
+        if waiter is not None:
+            try:
+                await waiter
+            except Exception:
+                logger.exception(
+                    "notifications: events of %s %s were not queued", scope["method"], scope["path"]
+                )
+
+
+class ActorRecorder:
+    """Decorates the authorizer: notes the admitted user for the request's events."""
+
+    def __init__(self, inner: Authorizer) -> None:
+        self.inner = inner
+
+    async def authorize(self, request: AuthRequest, access: list[Access]) -> Principal:
+        principal = await self.inner.authorize(request, access)
+        scope = _SCOPE.get()
+        if scope is not None and principal.username:
+            scope[_ACTOR] = principal.username
+        return principal
+
+    def routes(self) -> list[object]:
+        return self.inner.routes()
+
+
+# --- the storage side ---------------------------------------------------------------------
+
+
+class NotifyingRegistry:
+    """``protocols.Registry`` whose repositories report their pushes, pulls and deletes."""
+
+    def __init__(self, inner: Registry, notifier: Notifier) -> None:
+        self.inner = inner
+        self.notifier = notifier
+
+    def repository(self, name: str) -> Repository:
+        return NotifyingRepository(self.inner.repository(name), self.notifier)
+
+    async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
+        return await self.inner.catalog(last, n)
+
+
+class NotifyingRepository:
+    def __init__(self, inner: Repository, notifier: Notifier) -> None:
+        self.inner = inner
+        self._blobs = NotifyingBlobs(inner.name, inner.blobs, notifier)
+        self._uploads = NotifyingUploads(inner.name, inner.uploads, notifier)
+        self._manifests = NotifyingManifests(inner.name, inner.manifests, inner.tags, notifier)
+        self._tags = NotifyingTags(inner.name, inner.tags, notifier)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def blobs(self) -> Blobs:
+        return self._blobs
+
+    @property
+    def uploads(self) -> Uploads:
+        return self._uploads
+
+    @property
+    def manifests(self) -> Manifests:
+        return self._manifests
+
+    @property
+    def tags(self) -> Tags:
+        return self._tags
+
+    @property
+    def referrers(self) -> Referrers:
+        return self.inner.referrers
+
+    async def exists(self) -> bool:
+        return await self.inner.exists()
+
+
+class NotifyingBlobs:
+    def __init__(self, repository: str, inner: Blobs, notifier: Notifier) -> None:
+        self.repository = repository
+        self.inner = inner
+        self.notifier = notifier
+
+    async def stat(self, digest: Digest) -> Descriptor:
+        return await self.inner.stat(digest)
+
+    async def open(
+        self,
+        digest: Digest,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        allow_redirect: bool = False,
+        method: str = "GET",
+    ) -> BlobContent:
+        content = await self.inner.open(
+            digest, offset, length, allow_redirect=allow_redirect, method=method
+        )
+        notifier = self.notifier
+        if method == "GET" and notifier.wants("pull"):
+            await notifier.emit("pull", notifier.blob_target(self.repository, content.descriptor))
+        return content
+
+    async def put(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
+        descriptor = await self.inner.put(data, media_type)
+        await self.notifier.emit("push", self.notifier.blob_target(self.repository, descriptor))
+        return descriptor
+
+    async def mount(self, digest: Digest, source: str) -> Descriptor:
+        descriptor = await self.inner.mount(digest, source)
+        target = self.notifier.blob_target(self.repository, descriptor, from_repository=source)
+        await self.notifier.emit("mount", target)
+        return descriptor
+
+    async def delete(self, digest: Digest) -> None:
+        await self.inner.delete(digest)
+        await self.notifier.emit("delete", Target(self.repository, str(digest)))
+
+
+class NotifyingUploads:
+    def __init__(self, repository: str, inner: Uploads, notifier: Notifier) -> None:
+        self.repository = repository
+        self.inner = inner
+        self.notifier = notifier
+
+    async def create(self) -> UploadStatus:
+        return await self.inner.create()
+
+    async def status(self, upload_id: str) -> UploadStatus:
+        return await self.inner.status(upload_id)
+
+    async def append(
+        self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]
+    ) -> UploadStatus:
+        return await self.inner.append(upload_id, offset, chunks)
+
+    async def commit(
+        self,
+        upload_id: str,
+        digest: Digest,
+        size: int | None = None,
+        final_chunks: AsyncIterable[bytes] | None = None,
+    ) -> Descriptor:
+        descriptor = await self.inner.commit(upload_id, digest, size, final_chunks)
+        await self.notifier.emit("push", self.notifier.blob_target(self.repository, descriptor))
+        return descriptor
+
+    async def upload(
+        self, digest: Digest, chunks: AsyncIterable[bytes] | None = None
+    ) -> Descriptor:
+        descriptor = await self.inner.upload(digest, chunks)
+        await self.notifier.emit("push", self.notifier.blob_target(self.repository, descriptor))
+        return descriptor
+
+    async def cancel(self, upload_id: str) -> None:
+        await self.inner.cancel(upload_id)
+
+    async def purge(self, older_than: timedelta) -> int:
+        return await self.inner.purge(older_than)
+
+
+class NotifyingManifests:
+    """Manifests whose reads by digest or tag make pull events."""
+
+    def __init__(self, repository: str, inner: Manifests, tags: Tags, notifier: Notifier) -> None:
+        self.repository = repository
+        self.inner = inner
+        self.tags = tags
+        self.notifier = notifier
+
+    async def get(self, reference: Digest | str) -> Manifest:
+        manifest = await self.inner.get(reference)
+        if self.notifier.wants("pull"):
+            if isinstance(reference, str):
+                tag: str | None = reference
+            else:
+                scope = _SCOPE.get()
+                resolved = scope.get(_RESOLVED) if scope is not None else None
+                tag = resolved[0] if resolved is not None and resolved[1] == reference else None
+            target = self.notifier.manifest_target(self.repository, manifest, tag)
+            await self.notifier.emit("pull", target)
+        return manifest
+
+    async def stat(self, reference: Digest | str) -> Descriptor:
+        return await self.inner.stat(reference)
+
+    async def put(
+        self, body: bytes, media_type: str | None, expected: Digest | None = None
+    ) -> Manifest:
+        manifest = await self.inner.put(body, media_type, expected)
+        await self.notifier.emit("push", self.notifier.manifest_target(self.repository, manifest))
+        return manifest
+
+    async def delete(self, digest: Digest) -> None:
+        await self.inner.delete(digest)
+        await self.notifier.emit("delete", Target(self.repository, str(digest)))
+
+
+class NotifyingTags:
+    def __init__(self, repository: str, inner: Tags, notifier: Notifier) -> None:
+        self.repository = repository
+        self.inner = inner
+        self.notifier = notifier
+
+    async def resolve(self, tag: str) -> Digest:
+        digest = await self.inner.resolve(tag)
+        scope = _SCOPE.get()
+        if scope is not None:
+            scope[_RESOLVED] = (tag, digest)
+        return digest
+
+    async def tag(self, tag: str, digest: Digest) -> None:
+        """Names the tag in the push event of the manifest this request stored."""
+        await self.inner.tag(tag, digest)
+        scope = _SCOPE.get()
+        pending: list[Event] = scope.get(_PENDING, []) if scope is not None else []
+        for event in pending:
+            target = event.target
+            if event.action == "push" and target.digest == str(digest):
+                if target.tag is None:
+                    target.tag = tag
+                else:
+                    pending.append(
+                        replace(event, id=events.new_id(), target=replace(target, tag=tag))
+                    )
+                return
+
+    async def untag(self, tag: str) -> None:
+        await self.inner.untag(tag)
+        await self.notifier.emit("delete", Target(self.repository, tag=tag))
+
+    async def list(self, last: str | None = None, n: int | None = None) -> Page:
+        return await self.inner.list(last, n)
+
+    async def lookup(self, digest: Digest) -> builtins.list[str]:
+        return await self.inner.lookup(digest)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(registry: NotifyingRegistry, authorizer: ActorRecorder) -> None:
+        _registry: Registry = registry
+        _authorizer: Authorizer = authorizer

@@ -1,0 +1,368 @@
+"""The durable event queue: per-endpoint journals of JSON lines on local disk.
+
+Why local files: the queue must survive a crash (SIGKILL, a restart) and stay bounded
+in memory however long an endpoint is down, without adding a service to run. A journal
+on the instance's own disk gives that for every storage driver, S3 included: each
+instance queues the events it produced and delivers them itself, after a restart too.
+(A shared queue such as a Redis stream would let another instance deliver for one that
+never comes back; it is not built, and the folder can live on shared storage instead.)
+
+Layout, under ``notifications.queue.directory`` (default ``<data dir>/notifications``),
+one folder per endpoint::
+
+    <endpoint>/segments/<writer>.<number>.jsonl   events, one line each, per writer
+    <endpoint>/cursor.json       delivered byte offset per segment (atomically replaced)
+    <endpoint>/deadletter.jsonl  events given up after ``maxretries`` failed attempts
+    <endpoint>/deliver.lock      held by the one process delivering for the endpoint
+
+Each process that serves appends to segments of its own, and holds an exclusive
+``flock`` on each while it may still write it, so a segment whose lock is free is
+complete. A line is ``<sequence>\t<action>\t<event JSON>``, the sequence being the wall
+clock in nanoseconds when the event was queued; the deliverer merges the segments by it,
+so events reach the endpoint in the order they were queued, per repository as well,
+whichever worker queued them.
+Delivery is at least once: the cursor moves after the endpoint accepted a batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from dockyard.config import Config
+
+#: A writer starts a new segment once its current one holds this much.
+SEGMENT_BYTES: Final = 8 << 20
+#: Backlogs up to this size are counted line by line for ``pending``; larger are estimated.
+COUNT_LIMIT: Final = 64 << 20
+ESTIMATED_LINE_BYTES: Final = 700
+
+
+def queue_root(config: Config) -> Path:
+    """The queue's folder for ``config``."""
+    configured = config.notifications.queue_directory
+    if configured:
+        return Path(configured)
+    from dockyard.server import data_dir
+
+    return data_dir(config) / "notifications"
+
+
+def _locked(fd: int) -> bool:
+    """Whether another open file description holds an exclusive lock on ``fd``'s file."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _undelivered(fd: int, offset: int) -> bool:
+    """Whether a sealed segment holds a complete line after ``offset``.
+
+    A last line without its newline was cut by a crash in the middle of writing it:
+    its request never got an answer, so there is nothing in it to deliver.
+    """
+    size = os.fstat(fd).st_size
+    if size <= offset:
+        return False
+    if os.pread(fd, 1, size - 1) == b"\n":
+        return True
+    return b"\n" in os.pread(fd, size - offset, offset)  # only after a crash: rare
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SegmentWriter:
+    """One process's appends to one endpoint's journal (blocking; one thread at a time)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.segments = folder / "segments"
+        self.segments.mkdir(parents=True, exist_ok=True)
+        #: Names this writer's segments: ``<writer>.<number>.jsonl``.
+        self.writer = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._number = 0
+        self._fd: int | None = None
+        self._size = 0
+
+    def _open(self) -> int:
+        name = f"{self.writer}.{self._number:08d}.jsonl"
+        self._number += 1
+        fd = os.open(self.segments / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _fsync_folder(self.segments)
+        return fd
+
+    def append(self, data: bytes, durable: bool) -> None:
+        """Append whole lines; with ``durable``, on disk when this returns."""
+        if self._fd is None or self._size >= SEGMENT_BYTES:
+            fresh = self._open()
+            self.close()
+            self._fd, self._size = fresh, 0
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(data)
+        if durable:
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        """Seal the current segment (its lock goes with the descriptor)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def line(sequence: int, action: str, event: bytes) -> bytes:
+    """One journal line: the ordering key, the action, and the event's JSON, tab-separated.
+
+    The event is stored as it will be sent, so delivery joins lines into an envelope
+    without parsing and re-encoding each event.
+    """
+    return b"%d\t%s\t%s\n" % (sequence, action.encode(), event)
+
+
+@dataclass(slots=True)
+class Entry:
+    """An event read from a segment, with where its line ends."""
+
+    sequence: int
+    action: str
+    raw: bytes
+    segment: str
+    end: int
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
+
+
+class EndpointQueue:
+    """An endpoint's journal as its deliverer sees it (blocking calls, for a thread)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.segments = folder / "segments"
+        self.segments.mkdir(parents=True, exist_ok=True)
+        self.cursor_path = folder / "cursor.json"
+        self.deadletter_path = folder / "deadletter.jsonl"
+        self.lock_path = folder / "deliver.lock"
+        self._lock_fd: int | None = None
+        self._cursor: dict[str, int] | None = None
+
+    # --- who delivers -------------------------------------------------------------------
+
+    def try_lead(self) -> bool:
+        """Take the endpoint's delivery lock if no other process holds it."""
+        if self._lock_fd is not None:
+            return True
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            self._cursor = None
+
+    # --- reading ------------------------------------------------------------------------
+
+    def cursor(self) -> dict[str, int]:
+        """Delivered offsets per segment (kept in memory by the leader, who alone moves them)."""
+        if self._cursor is not None and self._lock_fd is not None:
+            return self._cursor
+        try:
+            data = json.loads(self.cursor_path.read_bytes())
+        except (OSError, ValueError):
+            data = {}
+        cursor = {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        if self._lock_fd is not None:
+            self._cursor = cursor
+        return cursor
+
+    def save_cursor(self, cursor: dict[str, int]) -> None:
+        temporary = self.cursor_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(cursor))
+        temporary.replace(self.cursor_path)
+        if self._lock_fd is not None:
+            self._cursor = cursor
+
+    def _names(self) -> list[str]:
+        try:
+            return sorted(p.name for p in self.segments.iterdir() if p.suffix == ".jsonl")
+        except FileNotFoundError:
+            return []
+
+    def _read(self, name: str, offset: int, limit: int) -> Iterator[Entry]:
+        """Complete lines of segment ``name`` from ``offset``, at most ``limit``."""
+        try:
+            with (self.segments / name).open("rb") as file:
+                file.seek(offset)
+                position = offset
+                for count, raw in enumerate(file):
+                    if count >= limit or not raw.endswith(b"\n"):
+                        return
+                    position += len(raw)
+                    sequence, _, rest = raw.partition(b"\t")
+                    action, _, event = rest.partition(b"\t")
+                    if not sequence.isdigit() or not event.startswith(b"{"):
+                        continue  # not a line this queue wrote; nothing to deliver
+                    yield Entry(int(sequence), action.decode(), event[:-1], name, position)
+        except FileNotFoundError:
+            return
+
+    def next_batch(self, limit: int) -> list[Entry]:
+        """The next ``limit`` undelivered events, in queue order across every segment.
+
+        A writer's segments follow one another, so only the first ``limit`` undelivered
+        events of each writer are read: a long backlog costs no more per batch.
+        """
+        cursor = self.cursor()
+        writers: dict[str, list[str]] = {}
+        for name in self._names():
+            writers.setdefault(name.split(".", 1)[0], []).append(name)
+        entries: list[Entry] = []
+        for names in writers.values():
+            wanted = limit
+            for name in names:
+                read = list(self._read(name, cursor.get(name, 0), wanted))
+                entries.extend(read)
+                wanted -= len(read)
+                if wanted <= 0:
+                    break
+        entries.sort(key=lambda entry: (entry.sequence, entry.segment))
+        return entries[:limit]
+
+    def advance(self, entries: list[Entry]) -> None:
+        """Mark ``entries`` (a prefix of ``next_batch``) delivered."""
+        cursor = self.cursor()
+        for entry in entries:
+            cursor[entry.segment] = max(cursor.get(entry.segment, 0), entry.end)
+        self.save_cursor(cursor)
+
+    def drop_finished(self) -> None:
+        """Delete segments that are sealed and wholly delivered."""
+        cursor = self.cursor()
+        changed = False
+        for name in self._names():
+            path = self.segments / name
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                if _locked(fd) or _undelivered(fd, cursor.get(name, 0)):
+                    continue
+            finally:
+                os.close(fd)
+            path.unlink(missing_ok=True)
+            changed = cursor.pop(name, None) is not None or changed
+        if changed:
+            self.save_cursor(cursor)
+
+    def pending(self) -> int:
+        """Events not yet delivered: counted while the backlog is small, beyond that
+        estimated from its size (counting a long outage's backlog would read all of it)."""
+        cursor = self.cursor()
+        remaining: list[tuple[str, int, int]] = []
+        for name in self._names():
+            with contextlib.suppress(FileNotFoundError):
+                size = (self.segments / name).stat().st_size
+                remaining.append((name, cursor.get(name, 0), size))
+        backlog = sum(size - offset for _, offset, size in remaining)
+        if backlog > COUNT_LIMIT:
+            return backlog // ESTIMATED_LINE_BYTES
+        count = 0
+        for name, offset, _ in remaining:
+            with contextlib.suppress(FileNotFoundError), (self.segments / name).open("rb") as f:
+                f.seek(offset)
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    count += chunk.count(b"\n")
+        return count
+
+    # --- the dead-letter list -----------------------------------------------------------
+
+    def dead_letter(self, entries: list[Entry], reason: str) -> None:
+        """Keep ``entries`` in the dead-letter list, on disk when this returns."""
+        with self.deadletter_path.open("ab") as file:
+            for entry in entries:
+                record = {"failed": reason, "at": time.time(), "event": entry.event}
+                file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            file.flush()
+            os.fsync(file.fileno())
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        try:
+            return _records(self.deadletter_path.read_bytes())
+        except FileNotFoundError:
+            return []
+
+    def replay(self) -> int:
+        """Queue every dead-lettered event again (as a new segment); returns how many."""
+        # Taken aside first: the deliverer may add to the list meanwhile, in a new file.
+        taken = self.deadletter_path.with_suffix(f".replaying-{time.time_ns()}")
+        try:
+            self.deadletter_path.rename(taken)
+        except FileNotFoundError:
+            return 0
+        records = _records(taken.read_bytes())
+        writer = SegmentWriter(self.folder)
+        try:
+            data = b"".join(
+                line(
+                    time.time_ns(),
+                    r["event"]["action"],
+                    json.dumps(r["event"], separators=(",", ":")).encode(),
+                )
+                for r in records
+                if "event" in r
+            )
+            writer.append(data, durable=True)
+        finally:
+            writer.close()
+        taken.unlink()
+        return len(records)
+
+
+def _records(raw: bytes) -> list[dict[str, Any]]:
+    records = []
+    for text in raw.splitlines():
+        with contextlib.suppress(ValueError):
+            records.append(json.loads(text))
+    return records
+
+
+def queue_stats(config: Config) -> dict[str, dict[str, int]]:
+    """Pending and dead-lettered events per endpoint (for ``/debug/vars``)."""
+    root = queue_root(config)
+    stats: dict[str, dict[str, int]] = {}
+    for endpoint in config.notifications.endpoints:
+        queue = EndpointQueue(root / endpoint.name)
+        stats[endpoint.name] = {
+            "pending": queue.pending(),
+            "deadletters": len(queue.dead_letters()),
+        }
+    return stats

@@ -1,0 +1,1 @@
+"""Operating dockyard: metrics, health and readiness, the debug listener, tracing."""

@@ -1,0 +1,237 @@
+"""Probes on the main listener, and the debug listener (``http.debug.addr``).
+
+``ProbesMiddleware`` answers ``/livez`` and ``/readyz`` ahead of the registry (no
+credentials, no prefix), passing everything else on. The debug listener serves, without
+credentials and apart from the API: ``/debug/health`` (the reference's JSON: ``{}`` or
+check name → error, 503 when failing), ``/debug/vars`` (expvar-like JSON), the probes,
+and with ``http.debug.prometheus.enabled`` the metrics at its ``path``.
+
+The debug listener runs in the ``dockyard serve`` process, on a thread with its own
+event loop and its own granian server, so it answers the same whether one worker serves
+in that process or several run as granian's worker processes. It checks health with
+its own storage driver; metrics come from every worker (see ``metrics``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dockyard.config import Config
+from dockyard.observability.health import HealthMonitor
+from dockyard.observability.metrics import MetricsCollector, exposition
+
+logger = logging.getLogger("dockyard.debug")
+
+_JSON: Final = [(b"content-type", b"application/json; charset=utf-8")]
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = _JSON
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _health(send: Send, monitor: HealthMonitor, method: str) -> None:
+    failing = monitor.status()
+    body = json.dumps(failing).encode()
+    await _respond(send, 503 if failing else 200, b"" if method == "HEAD" else body)
+
+
+class ProbesMiddleware:
+    """``/livez`` (the process answers) and ``/readyz`` (every health check passes)."""
+
+    def __init__(self, app: ASGIApp, monitor: HealthMonitor) -> None:
+        self.app = app
+        self.monitor = monitor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path = scope["path"]
+            if path == "/livez":
+                await _respond(send, 200, b"{}")
+                return
+            if path == "/readyz":
+                await _health(send, self.monitor, scope["method"])
+                return
+        await self.app(scope, receive, send)
+
+
+class DebugApp:
+    """The debug listener's ASGI app."""
+
+    def __init__(
+        self,
+        config: Config,
+        monitor: HealthMonitor,
+        collector: MetricsCollector | None,
+        vars_extra: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.config = config
+        self.monitor = monitor
+        self.collector = collector
+        self.metrics_path = config.http.debug.prometheus_path if config.http.debug else ""
+        self.vars_extra = vars_extra
+        self.started = time.time()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(scope, receive, send, self.monitor)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _respond(send, 405, b'{"error":"method not allowed"}')
+            return
+        if path in ("/debug/health", "/readyz"):
+            await _health(send, self.monitor, method)
+        elif path == "/livez":
+            await _respond(send, 200, b"{}")
+        elif path == "/debug/vars":
+            body = json.dumps(await asyncio.to_thread(self.vars), indent=1).encode()
+            await _respond(send, 200, body)
+        elif self.collector is not None and path == self.metrics_path:
+            body, content_type = await asyncio.to_thread(exposition, self.collector)
+            await _respond(send, 200, body, [(b"content-type", content_type.encode())])
+        else:
+            await _respond(send, 404, b'{"error":"not found"}')
+
+    def vars(self) -> dict[str, Any]:
+        """expvar's ``cmdline`` and ``memstats``, and the registry's own state."""
+        variables: dict[str, Any] = {
+            "cmdline": sys.argv,
+            "memstats": _memstats(os.getpid()),
+            "registry": {
+                "storage": {"driver": self.config.storage.driver},
+                "health": self.monitor.status(),
+                "uptime_seconds": round(time.time() - self.started, 3),
+            },
+        }
+        folder = self.collector.folder if self.collector is not None else None
+        if folder is not None:
+            workers = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+            variables["workers"] = {
+                str(pid): _memstats(pid) for pid in workers if Path(f"/proc/{pid}").exists()
+            }
+        if self.vars_extra is not None:
+            variables["registry"].update(self.vars_extra())
+        return variables
+
+
+def _memstats(pid: int) -> dict[str, int]:
+    """Resident and peak memory of a process, in bytes (Linux ``/proc``)."""
+    stats: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                stats["rss_bytes" if key == "VmRSS" else "max_rss_bytes"] = (
+                    int(value.split()[0]) * 1024
+                )
+    return stats
+
+
+async def _lifespan(scope: Scope, receive: Receive, send: Send, monitor: HealthMonitor) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            monitor.start()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await monitor.stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class DebugServer:
+    """The debug listener on its own thread and event loop (see the module docstring).
+
+    Built in the main thread: granian applies the logging configuration when a server is
+    made, which must not race the main server doing the same.
+    """
+
+    def __init__(self, config: Config, metrics_folder: Path | None) -> None:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.log import LogLevels
+        from granian.server.embed import Server
+
+        from dockyard.assembly import build_driver
+        from dockyard.config.values import parse_addr
+        from dockyard.logs import logging_config
+        from dockyard.serving import _EmbeddedNotice, _granian_level
+
+        assert config.http.debug is not None
+        logging.getLogger("_granian").addFilter(_EmbeddedNotice())
+        self.addr = config.http.debug.addr
+        self.driver = build_driver(config)
+        monitor = HealthMonitor.from_config(config, self.driver)
+        collector = (
+            MetricsCollector(folder=metrics_folder)
+            if config.http.debug.prometheus_enabled
+            else None
+        )
+        app = DebugApp(config, monitor, collector, _notification_vars(config))
+        host, port = parse_addr(self.addr, "http.debug.addr")
+        self.server = Server(
+            app,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            http=HTTPModes.http1,
+            websockets=False,
+            log_level=LogLevels(_granian_level(config)),
+            log_dictconfig=logging_config(config.log),
+            log_access=False,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="dockyard-debug", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.server.stop)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        import uvloop
+
+        uvloop.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self.server.serve()
+        except Exception:
+            logger.exception("the debug listener on %s stopped", self.addr)
+        finally:
+            await self.driver.close()
+
+
+def _notification_vars(config: Config) -> Callable[[], dict[str, Any]] | None:
+    if not config.notifications.endpoints:
+        return None
+    from dockyard.notifications.queue import queue_stats
+
+    return lambda: {"notifications": queue_stats(config)}

@@ -1,0 +1,314 @@
+"""Timing (and tracing) of every storage driver call, as a decorator around the driver.
+
+``InstrumentedDriver`` wraps whichever driver the configuration names, in one place
+(``dockyard.server.build_driver``), so every store above it is measured without knowing:
+the async calls, the blocking helpers local drivers hand out for worker threads, and
+the writers both return. Each call is one observation of
+``registry_storage_action_seconds{driver, action}`` under the reference's action names,
+and, when tracing is on, one span.
+
+Blocking helpers run in worker threads, several at a time, so the storage histogram is
+updated under a lock (a storage call costs far more than taking it).
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING
+
+from dockyard.observability.metrics import METRICS, Histogram
+from dockyard.storage.driver.base import (
+    BlockingFiles,
+    BlockingReads,
+    BlockingWriter,
+    Durability,
+    FileInfo,
+    FileWriter,
+    OpenFile,
+    StorageDriver,
+)
+
+if TYPE_CHECKING:
+    from dockyard.descriptor import Descriptor
+    from dockyard.digest import Digest
+    from dockyard.storage.cache.base import BlobDescriptorCache, RepositoryBlobCache
+    from dockyard.storage.driver.read_memo import ReadMemo
+
+#: Opens a span named after a storage action (``tracing.storage_span``), or does nothing.
+SpanFactory = Callable[[str, str], AbstractContextManager[object]]
+
+
+def _no_span(driver: str, action: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
+class ActionTimer:
+    """Observes storage action durations for one driver, thread-safely."""
+
+    def __init__(
+        self,
+        driver: str,
+        histogram: Histogram = METRICS.storage_action,
+        span: SpanFactory = _no_span,
+    ) -> None:
+        self.driver = driver
+        self.histogram = histogram
+        self.span = span
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def time(self, action: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            with self.span(self.driver, action):
+                yield
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self.histogram.observe((self.driver, action), elapsed)
+
+
+class InstrumentedDriver(StorageDriver):
+    """A storage driver that times every call of the driver it wraps."""
+
+    def __init__(self, driver: StorageDriver, span: SpanFactory = _no_span) -> None:
+        self.inner = driver
+        self.name = driver.name
+        self.timer = ActionTimer(driver.name, span=span)
+
+    async def get_content(self, path: str) -> bytes:
+        with self.timer.time("GetContent"):
+            return await self.inner.get_content(path)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        with self.timer.time("PutContent"):
+            await self.inner.put_content(path, content)
+
+    async def reader(
+        self, path: str, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        with self.timer.time("Reader"):
+            return await self.inner.reader(path, offset, length)
+
+    async def writer(self, path: str, append: bool = False) -> FileWriter:
+        with self.timer.time("Writer"):
+            return _TimedWriter(await self.inner.writer(path, append), self.timer)
+
+    async def stat(self, path: str) -> FileInfo:
+        with self.timer.time("Stat"):
+            return await self.inner.stat(path)
+
+    async def list(self, path: str) -> builtins.list[str]:
+        with self.timer.time("List"):
+            return await self.inner.list(path)
+
+    async def move(self, source: str, destination: str) -> None:
+        with self.timer.time("Move"):
+            await self.inner.move(source, destination)
+
+    async def delete(self, path: str) -> None:
+        with self.timer.time("Delete"):
+            await self.inner.delete(path)
+
+    async def walk(
+        self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
+    ) -> AsyncIterator[FileInfo]:
+        with self.timer.time("Walk"):
+            async for info in self.inner.walk(path, skip_dir):
+                yield info
+
+    async def list_names(self, paths: Sequence[str]) -> builtins.list[builtins.list[str] | None]:
+        with self.timer.time("List"):
+            return await self.inner.list_names(paths)
+
+    def blocking_list_names(
+        self,
+    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]] | None:
+        inner = self.inner.blocking_list_names()
+        if inner is None:
+            return None
+
+        def list_names(paths: Sequence[str]) -> builtins.list[builtins.list[str] | None]:
+            with self.timer.time("List"):
+                return inner(paths)
+
+        return list_names
+
+    def blocking_reads(self) -> BlockingReads | None:
+        inner = self.inner.blocking_reads()
+        return None if inner is None else _TimedBlockingReads(inner, self.timer)
+
+    def read_memo(self) -> ReadMemo | None:
+        # Remembered answers reach no storage: nothing to time.
+        return self.inner.read_memo()
+
+    def blocking_files(self) -> BlockingFiles | None:
+        inner = self.inner.blocking_files()
+        return None if inner is None else _TimedBlockingFiles(inner, self.timer)
+
+    async def redirect_url(self, path: str, method: str = "GET") -> str | None:
+        with self.timer.time("RedirectURL"):
+            return await self.inner.redirect_url(path, method)
+
+    def open_file(self, path: str) -> OpenFile | None:
+        return self.inner.open_file(path)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _TimedWriter(FileWriter):
+    def __init__(self, inner: FileWriter, timer: ActionTimer) -> None:
+        self.inner = inner
+        self.timer = timer
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
+
+    async def write(self, data: bytes) -> int:
+        with self.timer.time("Write"):
+            return await self.inner.write(data)
+
+    async def truncate(self, size: int) -> None:
+        with self.timer.time("Truncate"):
+            await self.inner.truncate(size)
+
+    async def close(self) -> None:
+        with self.timer.time("Close"):
+            await self.inner.close()
+
+    async def commit(self) -> None:
+        with self.timer.time("Commit"):
+            await self.inner.commit()
+
+    async def cancel(self) -> None:
+        with self.timer.time("Cancel"):
+            await self.inner.cancel()
+
+
+class _TimedBlockingReads:
+    def __init__(self, inner: BlockingReads, timer: ActionTimer) -> None:
+        self.inner = inner
+        self.timer = timer
+
+    def read(self, path: str) -> bytes | None:
+        with self.timer.time("GetContent"):
+            return self.inner.read(path)
+
+    def size(self, path: str) -> int | None:
+        with self.timer.time("Stat"):
+            return self.inner.size(path)
+
+
+class _TimedBlockingFiles(_TimedBlockingReads):
+    inner: BlockingFiles
+
+    def __init__(self, inner: BlockingFiles, timer: ActionTimer) -> None:
+        super().__init__(inner, timer)
+        self.inner = inner
+
+    def names(self, path: str) -> builtins.list[str] | None:
+        with self.timer.time("List"):
+            return self.inner.names(path)
+
+    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
+        with self.timer.time("PutContent"):
+            self.inner.put(path, content, durability)
+
+    def delete(self, path: str) -> bool:
+        with self.timer.time("Delete"):
+            return self.inner.delete(path)
+
+    def writer(self, path: str, append: bool = False) -> BlockingWriter:
+        with self.timer.time("Writer"):
+            return _TimedBlockingWriter(self.inner.writer(path, append), self.timer)
+
+
+class _TimedBlockingWriter:
+    def __init__(self, inner: BlockingWriter, timer: ActionTimer) -> None:
+        self.inner = inner
+        self.timer = timer
+
+    @property
+    def size(self) -> int:
+        return self.inner.size
+
+    def write(self, data: bytes) -> int:
+        with self.timer.time("Write"):
+            return self.inner.write(data)
+
+    def truncate(self, size: int) -> None:
+        with self.timer.time("Truncate"):
+            self.inner.truncate(size)
+
+    def close(self) -> None:
+        with self.timer.time("Close"):
+            self.inner.close()
+
+    def commit(self, destination: str | None = None) -> None:
+        with self.timer.time("Commit"):
+            self.inner.commit(destination)
+
+    def cancel(self) -> None:
+        with self.timer.time("Cancel"):
+            self.inner.cancel()
+
+
+class _InstrumentedRepositoryCache:
+    """Counts a cache's lookups and hits (``registry_storage_cache_*``)."""
+
+    def __init__(self, inner: RepositoryBlobCache) -> None:
+        self.inner = inner
+
+    async def get(self, digest: Digest) -> Descriptor | None:
+        descriptor = await self.inner.get(digest)
+        _count_lookup(descriptor)
+        return descriptor
+
+    async def set(self, descriptor: Descriptor) -> None:
+        await self.inner.set(descriptor)
+
+    async def clear(self, digest: Digest) -> None:
+        await self.inner.clear(digest)
+
+
+class InstrumentedCache(_InstrumentedRepositoryCache):
+    """The blob-descriptor cache, its lookups and hits counted, and its repositories'.
+
+    A cache answers a miss for its own failures, so errors are counted where they happen.
+    """
+
+    inner: BlobDescriptorCache
+
+    def __init__(self, inner: BlobDescriptorCache) -> None:
+        super().__init__(inner)
+        self.inner = inner
+
+    def repository(self, name: str) -> RepositoryBlobCache | None:
+        inner = self.inner.repository(name)
+        return None if inner is None else _InstrumentedRepositoryCache(inner)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _count_lookup(found: object) -> None:
+    METRICS.cache_requests.inc()
+    if found is not None:
+        METRICS.cache_hits.inc()
+
+
+if TYPE_CHECKING:
+
+    def _conforms(files: _TimedBlockingFiles, writer: _TimedBlockingWriter) -> None:
+        _files: BlockingFiles = files
+        _writer: BlockingWriter = writer
+
+    def _caches(cache: InstrumentedCache, repository: _InstrumentedRepositoryCache) -> None:
+        _cache: BlobDescriptorCache = cache
+        _repository: RepositoryBlobCache = repository

@@ -1,0 +1,72 @@
+"""Fixtures of the operations tests: ``dockyard serve`` with its debug listener and
+notification endpoints, and webhook receivers, all as real processes on free ports."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parent.parent
+if str(_TESTS / "e2e") not in sys.path:
+    sys.path.append(str(_TESTS / "e2e"))
+
+from e2e_processes import dockyard_config, dockyard_process  # noqa: E402
+from ops_helpers import Dockyard, Sink  # noqa: E402
+
+StartDockyard = Callable[..., Dockyard]
+
+
+@pytest.fixture
+def start_dockyard(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[StartDockyard]:
+    """``start(extra_config, workers=1, env=None, …)`` → a started ``dockyard serve`` on
+    ``tmp_path/root`` with its debug listener (and metrics) on a free port; sections of
+    ``extra_config`` are merged into the defaults. All are stopped after the test."""
+    started: list[Dockyard] = []
+
+    def start(
+        extra: dict[str, Any] | None = None,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        port: int | None = None,
+        debug_port: int | None = None,
+        root: Path | None = None,
+    ) -> Dockyard:
+        port = port or free_port()
+        debug_port = debug_port or free_port()
+        config = dockyard_config(root or tmp_path / "root", port, workers=workers)
+        config["http"]["debug"] = {
+            "addr": f"127.0.0.1:{debug_port}",
+            "prometheus": {"enabled": True, "path": "/metrics"},
+        }
+        for key, value in (extra or {}).items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key].update(value)
+            else:
+                config[key] = value
+        environment = {"REGISTRY_HTTP_SECRET": secrets.token_hex(16), **(env or {})}
+        process = dockyard_process(
+            tmp_path, port, config, env=environment, name=name or f"dockyard-{len(started)}"
+        )
+        server = Dockyard(process, f"http://127.0.0.1:{debug_port}")
+        started.append(server)
+        process.start()
+        return server
+
+    yield start
+    for server in started:
+        server.process.stop()
+
+
+@pytest.fixture
+def sink(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Sink]:
+    """A webhook receiver on a free port, not started yet."""
+    receiver = Sink(free_port(), tmp_path / f"sink-{secrets.token_hex(4)}.jsonl")
+    yield receiver
+    receiver.stop()

@@ -1,0 +1,87 @@
+"""Metrics, the debug listener and the probes, scraped from real ``dockyard serve``."""
+
+from __future__ import annotations
+
+import bcrypt
+import httpx
+from conftest import StartDockyard
+from ops_helpers import Image, digest_of, push_image, scrape, wait_for
+
+
+def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> None:
+    registry = start_dockyard({"storage": {"cache": {"blobdescriptor": "inmemory"}}})
+    images = [Image.random() for _ in range(3)]
+    with httpx.Client(base_url=registry.url) as client:
+        for n, image in enumerate(images):
+            push_image(client, "team/app", f"v{n}", image)
+        for n in range(3):
+            pulled = client.get(f"/v2/team/app/manifests/v{n}", headers={"Accept": "*/*"})
+            assert pulled.status_code == 200
+        layer = client.get(f"/v2/team/app/blobs/sha256:{'0' * 64}")
+        assert layer.status_code == 404
+        pulled = client.get(f"/v2/team/app/blobs/{digest_of(images[0].layer)}")
+        assert pulled.status_code == 200
+
+    metrics = scrape(f"{registry.debug_url}/metrics")
+
+    put = 'registry_http_requests_total{code="201",handler="manifest",method="PUT"}'
+    get = 'registry_http_requests_total{code="200",handler="manifest",method="GET"}'
+    missing = 'registry_http_requests_total{code="404",handler="blob",method="GET"}'
+    assert (metrics[put], metrics[get], metrics[missing]) == (3, 3, 1)
+    assert (
+        metrics['registry_http_request_duration_seconds_count{handler="manifest",method="GET"}']
+        == 3
+    )
+    assert metrics['registry_http_in_flight_requests{handler="manifest"}'] == 0
+    pushed = sum(len(i.layer) + len(i.config) for i in images)
+    assert metrics['dockyard_http_received_bytes_total{handler="blob_upload_chunk"}'] == pushed
+    assert metrics['dockyard_http_sent_bytes_total{handler="manifest"}'] == sum(
+        len(i.manifest) for i in images
+    )
+    assert metrics['registry_http_response_size_bytes_count{handler="manifest"}'] >= 6
+    assert (
+        metrics['registry_storage_action_seconds_count{action="PutContent",driver="filesystem"}']
+        > 0
+    )
+    assert metrics["dockyard_uploads_in_flight"] == 0
+    assert metrics["registry_storage_cache_requests_total"] > 0
+
+
+def test_metrics_of_several_workers_add_up(start_dockyard: StartDockyard) -> None:
+    registry = start_dockyard(workers=2)
+    requests = 60
+    for _ in range(requests):
+        # A connection each, so that both workers get some of them.
+        assert httpx.get(f"{registry.url}/v2/_catalog").status_code == 200
+    key = 'registry_http_requests_total{code="200",handler="catalog",method="GET"}'
+
+    def counted() -> bool:
+        return scrape(f"{registry.debug_url}/metrics").get(key) == requests
+
+    wait_for(counted, 10, f"{requests} requests counted across both workers")
+
+
+def test_debug_listener_and_probes_need_no_credentials_while_the_api_does(
+    start_dockyard: StartDockyard, tmp_path
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"alice:" + bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)) + b"\n")
+    registry = start_dockyard({"auth": {"htpasswd": {"realm": "test", "path": str(htpasswd)}}})
+
+    failures = 'dockyard_auth_failures_total{code="401"}'
+    refused_before = scrape(f"{registry.debug_url}/metrics")[failures]
+    assert httpx.get(f"{registry.url}/v2/").status_code == 401
+    assert httpx.get(f"{registry.url}/v2/", auth=("alice", "secret")).status_code == 200
+    for url in (
+        f"{registry.url}/livez",
+        f"{registry.url}/readyz",
+        f"{registry.debug_url}/livez",
+        f"{registry.debug_url}/readyz",
+        f"{registry.debug_url}/debug/health",
+        f"{registry.debug_url}/debug/vars",
+        f"{registry.debug_url}/metrics",
+    ):
+        assert httpx.get(url).status_code == 200, url
+    assert httpx.get(f"{registry.debug_url}/debug/health").json() == {}
+    assert "memstats" in httpx.get(f"{registry.debug_url}/debug/vars").json()
+    assert scrape(f"{registry.debug_url}/metrics")[failures] == refused_before + 1

@@ -1,0 +1,82 @@
+"""Readiness from the ``health`` checks: unready is a 503 on the probes, never on the API."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import StartDockyard
+from ops_helpers import Image, push_image, wait_for
+
+FAST_CHECKS = {"storagedriver": {"enabled": True, "interval": "200ms", "threshold": 1}}
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs of its own, so that the test can make its storage read-only."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"this test needs to mount a tmpfs (root): {result.stderr}"
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _remount(mount: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(mount)], check=True)
+
+
+def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_working(
+    tmpfs: Path, start_dockyard: StartDockyard
+) -> None:
+    registry = start_dockyard({"health": FAST_CHECKS}, root=tmpfs / "root")
+    image = Image.random()
+    with httpx.Client(base_url=registry.url) as client:
+        push_image(client, "ready/app", "v1", image)
+        assert client.get("/readyz").status_code == 200
+
+        _remount(tmpfs, "ro")
+        try:
+            unready = wait_for(
+                lambda: (r := client.get("/readyz")).status_code == 503 and r, 10, "unready"
+            )
+            assert set(unready.json()) == {"storagedriver"}
+            health = httpx.get(f"{registry.debug_url}/debug/health")
+            assert health.status_code == 503
+            assert set(health.json()) == {"storagedriver"}
+            assert client.get("/v2/").status_code == 200
+            pulled = client.get("/v2/ready/app/manifests/v1")
+            assert pulled.status_code == 200
+            assert pulled.content == image.manifest
+        finally:
+            _remount(tmpfs, "rw")
+
+        wait_for(lambda: client.get("/readyz").status_code == 200, 10, "ready again")
+        assert httpx.get(f"{registry.debug_url}/debug/health").json() == {}
+
+
+def test_a_failing_file_check_makes_the_instance_unready_until_the_file_goes(
+    start_dockyard: StartDockyard, tmp_path: Path
+) -> None:
+    maintenance = tmp_path / "maintenance"
+    health = {**FAST_CHECKS, "file": [{"file": str(maintenance), "interval": "200ms"}]}
+    registry = start_dockyard({"health": health})
+    check = f"file_{maintenance}"
+    maintenance.touch()
+    failing = wait_for(
+        lambda: (r := httpx.get(f"{registry.url}/readyz")).status_code == 503 and r.json(),
+        10,
+        "unready",
+    )
+    assert failing == {check: f"file exists: {maintenance}"}
+    assert httpx.get(f"{registry.url}/v2/").status_code == 200
+    maintenance.unlink()
+    wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 10, "ready")
