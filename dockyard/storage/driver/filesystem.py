@@ -23,17 +23,17 @@ import asyncio
 import builtins
 import contextlib
 import errno
+import hashlib
 import os
 import random
 import re
 import shutil
 import stat as statmod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from dockyard.storage.driver.base import (
-    Durability,
     FileInfo,
     FileWriter,
     InvalidOffset,
@@ -43,7 +43,30 @@ from dockyard.storage.driver.base import (
     validate_path,
 )
 from dockyard.storage.driver.folder_listings import FolderListings
-from dockyard.storage.driver.read_memo import ReadMemo
+from dockyard.storage.driver.plan import (
+    Adopt,
+    Close,
+    Commit,
+    Delete,
+    Durability,
+    Each,
+    Hash,
+    HashStored,
+    Listing,
+    ModTime,
+    Move,
+    OpenWriter,
+    Plan,
+    Put,
+    Read,
+    Size,
+    Step,
+    Truncate,
+    Write,
+    Writer,
+    drive,
+)
+from dockyard.storage.driver.read_memo import ReadMemo, Recording, Unremembered
 from dockyard.storage.driver.writeback import start_writeback
 
 _P = ParamSpec("_P")
@@ -78,6 +101,7 @@ class FilesystemDriver(StorageDriver):
         self._listings = FolderListings()
         self._memo: ReadMemo | None = None
         self._memo_decided = False
+        self._steps = _Steps(self, _LocalFiles(self._root))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
@@ -149,16 +173,34 @@ class FilesystemDriver(StorageDriver):
         targets = [(path, self._os_path(path, allow_root=True)) for path in paths]
         return await asyncio.to_thread(_list_names, self._listings, targets)
 
-    def blocking_reads(self) -> _LocalFiles:
-        """Blocking reads of files below the root (paths from the path mapper)."""
-        return _LocalFiles(self._root)
+    # -- plans -----------------------------------------------------------------------------
 
-    def read_memo(self) -> ReadMemo | None:
+    async def run(self, plan: Callable[[], Plan[_T]], *, reads_only: bool = False) -> _T:
+        """Carry out a plan whole in one worker thread: a step on a local disk costs less
+        than a hand-off to a thread. A plan that only reads is first answered from the
+        read memo, on the event loop, when the memo holds every read it makes; else its
+        thread's reads teach the memo."""
+        memo = self._read_memo() if reads_only else None
+        if memo is None:
+            return await _waited(asyncio.to_thread(drive, plan(), self._steps.execute))
+        memo.refresh()
+        try:
+            return drive(plan(), _MemoSteps(memo).execute)
+        except _Miss:
+            pass
+        recording = memo.recording()
+        steps = _Steps(self, recording)
+        thread = asyncio.ensure_future(asyncio.to_thread(drive, plan(), steps.execute))
+        # Learn once the thread is done, even if the caller is cancelled meanwhile.
+        thread.add_done_callback(lambda _: memo.remember(recording))
+        return await _waited(thread)
+
+    def _read_memo(self) -> ReadMemo | None:
         """One memo of small reads per driver, kept true by inotify on local file systems."""
         if not self._memo_decided:
             self._memo_decided = True
             self._memo = ReadMemo.for_root(
-                self.blocking_reads(), self.blocking_list_names(), self._root
+                _LocalFiles(self._root), self._list_names_blocking, self._root
             )
         return self._memo
 
@@ -167,15 +209,10 @@ class FilesystemDriver(StorageDriver):
             self._memo.close()
             self._memo, self._memo_decided = None, False
 
-    def blocking_list_names(
-        self,
-    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]:
-        """``list_names`` for worker threads: validates every path, then reads the folders."""
-        return self._list_names_blocking
-
     def _list_names_blocking(
         self, paths: Sequence[str]
     ) -> builtins.list[builtins.list[str] | None]:
+        """``list_names`` in the calling (worker) thread: every path validated, then read."""
         lines = "\n".join(paths) + "\n"
         if _PATH_LINES.fullmatch(lines) and lines.count("\n") == len(paths):
             slashed = lines.replace("\n", "/")
@@ -260,10 +297,6 @@ class FilesystemDriver(StorageDriver):
             os.close(fd)
             return None
         return OpenFile(fd, st.st_size)
-
-    def blocking_files(self) -> _BlockingFiles:
-        """Blocking reads and durable writes of files below the root."""
-        return _BlockingFiles(self)
 
     def _prune(self, directory: str) -> None:
         """Remove ``directory`` and its ancestors while they are empty, never the root."""
@@ -739,7 +772,8 @@ _SMALL_READ: Final = 64 << 10
 
 
 class _LocalFiles:
-    """``BlockingReads`` of committed files below a root directory."""
+    """Reads of small committed files below a root directory, in the calling (worker)
+    thread; absence is None. Paths come from the path mapper and are not validated."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -768,55 +802,9 @@ class _LocalFiles:
         return info.st_size if statmod.S_ISREG(info.st_mode) else None
 
 
-class _BlockingFiles(_LocalFiles):
-    """``BlockingFiles`` below a driver's root: the driver's own steps, run in the caller's
-    thread (which must be a worker thread)."""
-
-    def __init__(self, driver: FilesystemDriver) -> None:
-        super().__init__(driver.root)
-        self._driver = driver
-
-    def read(self, path: str) -> bytes | None:
-        try:
-            fd = os.open(self._driver._os_path(path), os.O_RDONLY | os.O_CLOEXEC)
-        except _MISSING:
-            return None
-        try:
-            content = os.read(fd, _SMALL_READ)
-            # A regular file reads short only at its end: no second read to find it.
-            while len(content) % _SMALL_READ == 0 and (more := os.read(fd, _SMALL_READ)):
-                content += more
-        except IsADirectoryError:
-            return None
-        finally:
-            os.close(fd)
-        return content
-
-    def names(self, path: str) -> list[str] | None:
-        try:
-            found = os.listdir(self._driver._os_path(path, allow_root=True))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return sorted(name for name in found if _is_visible(name))
-
-    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
-        _put(self._driver._os_path(path), bytes(content), durability)
-
-    def delete(self, path: str) -> bool:
-        try:
-            self._driver._delete(path, self._driver._os_path(path, allow_root=True))
-        except PathNotFound:
-            return False
-        return True
-
-    def writer(self, path: str, append: bool = False) -> _BlockingWriter:
-        target = self._driver._os_path(path)
-        fd, size = _open_partial(path, target, append)
-        return _BlockingWriter(self._driver, path, target, fd, size)
-
-
-class _BlockingWriter:
-    """A ``BlockingWriter`` appending to ``<name>#partial``, as ``_FilesystemWriter`` does."""
+class _BlockingWriter(Writer):
+    """A writer for worker threads, appending to ``<name>#partial`` as ``_FilesystemWriter``
+    does; a plan's ``Writer`` on this driver."""
 
     def __init__(
         self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
@@ -846,6 +834,17 @@ class _BlockingWriter:
             raise
         self._size += len(data)
         return len(data)
+
+    def write_all(self, chunks: Sequence[bytes]) -> None:
+        """Append ``chunks`` with as few system calls as the kernel allows, and start their
+        writeback (``close`` syncs them)."""
+        fd = self._open_fd()
+        try:
+            _append(fd, list(chunks))
+        except OSError:
+            self._size = _file_size(fd)
+            raise
+        self._size += sum(len(chunk) for chunk in chunks)
 
     def truncate(self, size: int) -> None:
         fd = self._open_fd()
@@ -886,3 +885,140 @@ class _BlockingWriter:
     def __del__(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+
+async def _waited(future: Awaitable[_T]) -> _T:
+    """The result of a worker thread's ``future``; a cancelled caller still waits for the
+    thread to end, so nothing it holds (a session's lock, a writer) is let go under it."""
+    task = asyncio.ensure_future(future)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        raise
+
+
+class _Miss(BaseException):
+    """The memo cannot answer this step: run the plan in a thread. (A BaseException, so
+    that it leaves the plan at once rather than being handed to it.)"""
+
+
+class _MemoSteps:
+    """Reading steps answered from the read memo on the event loop; any other is a miss."""
+
+    def __init__(self, memo: ReadMemo) -> None:
+        self._memo = memo
+
+    def execute(self, step: Step) -> Any:
+        memo = self._memo
+        try:
+            if isinstance(step, Read):
+                return memo.read(step.path)
+            if isinstance(step, Size):
+                return memo.size(step.path)
+            if isinstance(step, Listing):
+                return [memo.names(path) for path in step.paths]
+        except Unremembered:
+            raise _Miss() from None
+        if isinstance(step, Each):
+            return [drive(plan(), self.execute) for plan in step.plans]
+        raise _Miss()
+
+
+class _Steps:
+    """Every plan step as blocking calls below the driver's root (in a worker thread).
+
+    ``reads`` answers ``Read`` and ``Size`` (a recording of the read memo, or plain
+    reads); paths that are only read come from the path mapper and are not validated
+    again, paths that are written are.
+    """
+
+    def __init__(self, driver: FilesystemDriver, reads: _LocalFiles | Recording) -> None:
+        self._driver = driver
+        self._reads = reads
+
+    def execute(self, step: Step) -> Any:
+        driver = self._driver
+        if isinstance(step, Read):
+            return self._reads.read(step.path)
+        if isinstance(step, Size):
+            return self._reads.size(step.path)
+        if isinstance(step, Listing):
+            if isinstance(self._reads, Recording):
+                return [self._reads.names(path) for path in step.paths]
+            return driver._list_names_blocking(step.paths)
+        if isinstance(step, Put):
+            return _put(driver._os_path(step.path), bytes(step.content), step.durability)
+        if isinstance(step, Delete):
+            try:
+                driver._delete(step.path, driver._os_path(step.path, allow_root=True))
+            except PathNotFound:
+                return False
+            return True
+        if isinstance(step, ModTime):
+            try:
+                return _mtime(os.stat(driver._os_path(step.path, allow_root=True)))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        if isinstance(step, Move):
+            source = driver._os_path(step.source)
+            return driver._move(step.source, source, driver._os_path(step.destination))
+        if isinstance(step, OpenWriter):
+            target = driver._os_path(step.path)
+            try:
+                fd, size = _open_partial(step.path, target, step.append)
+            except PathNotFound:
+                if step.append:
+                    return None
+                raise
+            return _BlockingWriter(driver, step.path, target, fd, size)
+        if isinstance(step, Adopt):
+            return _adopt(driver, step.path, driver._os_path(step.path), step.size)
+        if isinstance(step, Hash):
+            for chunk in step.chunks:
+                step.hasher.update(chunk)
+            return None
+        if isinstance(step, HashStored):
+            return _hash_file(driver._os_path(step.path), step.path, step.algorithm)
+        if isinstance(step, Each):
+            return [drive(plan(), self.execute) for plan in step.plans]
+        writer = step.writer
+        assert isinstance(writer, _BlockingWriter)
+        if isinstance(step, Write):
+            writer.write_all(step.chunks)
+        elif isinstance(step, Truncate):
+            writer.truncate(step.size)
+        elif isinstance(step, Close):
+            writer.close()
+        elif isinstance(step, Commit):
+            writer.commit(step.destination)
+        else:
+            writer.cancel()
+        return None
+
+
+def _adopt(driver: FilesystemDriver, path: str, target: str, size: int) -> _BlockingWriter | None:
+    """Committed content (written in place by another registry) turned uncommitted and
+    cut to ``size`` bytes, as a writer; None if there is no such content or it is shorter."""
+    try:
+        if not statmod.S_ISREG(os.stat(target).st_mode) or os.stat(target).st_size < size:
+            return None
+        os.replace(target, target + _PARTIAL)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    fd, _ = _open_partial(path, target, append=True)
+    os.ftruncate(fd, size)
+    return _BlockingWriter(driver, path, target, fd, size)
+
+
+def _hash_file(target: str, path: str, algorithm: str) -> str:
+    hasher = hashlib.new(algorithm)
+    fd, _ = _open_for_read(path, target)
+    with os.fdopen(fd, "rb") as file:
+        while chunk := file.read(_READ_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
