@@ -287,23 +287,29 @@ class StorageUploads:
         """Hash and write ``chunks`` batch by batch, receiving the next batch while the
         driver works on the last; on failure the writer is closed (its bytes unacknowledged)
         and the error raised."""
-        working: asyncio.Future[None] | None = None
+        # Hashing and writing each wait only for their own previous batch.
+        hashing: asyncio.Future[None] | None = None
+        writing: asyncio.Future[None] | None = None
         try:
             async for batch in _gathered(chunks):
+                for working in (hashing, writing):
+                    if working is not None:
+                        await working
+                hashing = asyncio.ensure_future(
+                    self.driver.run(functools.partial(_hash, hasher, batch))
+                )
+                writing = asyncio.ensure_future(
+                    self.driver.run(functools.partial(_write, writer, batch))
+                )
+            for working in (hashing, writing):
                 if working is not None:
                     await working
-                    working = None
-                working = asyncio.ensure_future(
-                    self.driver.run(functools.partial(_absorb, writer, hasher, batch))
-                )
-            if working is not None:
-                await working
-                working = None
         except BaseException:
             # Work in flight cannot be recalled: let it land before the writer is closed.
-            if working is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(working)
+            for working in (hashing, writing):
+                if working is not None:
+                    with contextlib.suppress(BaseException):
+                        await asyncio.shield(working)
             with contextlib.suppress(Exception):
                 await self.driver.run(lambda: _close_quietly(writer))
             raise
@@ -448,7 +454,15 @@ def _resume(name: str, upload_id: str, offset: int | None) -> Plan[_Resumed]:
 
 
 def _absorb(writer: Writer, hasher: ResumableHasher, chunks: Sequence[bytes]) -> Plan[None]:
+    yield from _hash(hasher, chunks)
+    yield from _write(writer, chunks)
+
+
+def _hash(hasher: ResumableHasher, chunks: Sequence[bytes]) -> Plan[None]:
     yield Hash(hasher, chunks)
+
+
+def _write(writer: Writer, chunks: Sequence[bytes]) -> Plan[None]:
     yield Write(writer, chunks)
 
 

@@ -29,7 +29,7 @@ import random
 import re
 import shutil
 import stat as statmod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
@@ -102,6 +102,7 @@ class FilesystemDriver(StorageDriver):
         self._memo: ReadMemo | None = None
         self._memo_decided = False
         self._steps = _Steps(self, _LocalFiles(self._root))
+        self._memo_steps: Callable[[Step], Any] = _no_memo
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
@@ -182,15 +183,18 @@ class FilesystemDriver(StorageDriver):
         thread's reads teach the memo."""
         memo = self._read_memo() if reads_only else None
         if memo is None:
-            return await _waited(asyncio.to_thread(drive, plan(), self._steps.execute))
+            # The executor's future directly: no task, no context copy as ``to_thread``.
+            return await _waited(
+                asyncio.get_running_loop().run_in_executor(None, drive, plan(), self._steps.execute)
+            )
         memo.refresh()
         try:
-            return drive(plan(), _MemoSteps(memo).execute)
+            return drive(plan(), self._memo_steps)
         except _Miss:
             pass
+        loop = asyncio.get_running_loop()
         recording = memo.recording()
-        steps = _Steps(self, recording)
-        thread = asyncio.ensure_future(asyncio.to_thread(drive, plan(), steps.execute))
+        thread = loop.run_in_executor(None, drive, plan(), _Steps(self, recording).execute)
         # Learn once the thread is done, even if the caller is cancelled meanwhile.
         thread.add_done_callback(lambda _: memo.remember(recording))
         return await _waited(thread)
@@ -202,6 +206,8 @@ class FilesystemDriver(StorageDriver):
             self._memo = ReadMemo.for_root(
                 _LocalFiles(self._root), self._list_names_blocking, self._root
             )
+            if self._memo is not None:
+                self._memo_steps = _MemoSteps(self._memo).execute
         return self._memo
 
     async def close(self) -> None:
@@ -890,16 +896,19 @@ class _BlockingWriter(Writer):
 # -- plans -----------------------------------------------------------------------------------
 
 
-async def _waited(future: Awaitable[_T]) -> _T:
+async def _waited(future: asyncio.Future[_T]) -> _T:
     """The result of a worker thread's ``future``; a cancelled caller still waits for the
     thread to end, so nothing it holds (a session's lock, a writer) is let go under it."""
-    task = asyncio.ensure_future(future)
     try:
-        return await asyncio.shield(task)
+        return await asyncio.shield(future)
     except asyncio.CancelledError:
-        if not task.done():
-            await asyncio.wait([task])
+        if not future.done():
+            await asyncio.wait([future])
         raise
+
+
+def _no_memo(step: Step) -> Any:
+    raise _Miss()
 
 
 class _Miss(BaseException):
