@@ -46,35 +46,35 @@ class Hashing(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Read:
     """The committed content of a small file, or None."""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Size:
     """The size of the committed file at ``path``, or None (absent, or a folder)."""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ModTime:
     """When the file or folder at ``path`` last changed, or None if there is none."""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Listing:
     """``StorageDriver.list_names`` of ``paths``: one sorted name list (or None) each."""
 
     paths: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Put:
     """Store ``content`` at ``path`` atomically, as durably as ``durability`` says."""
 
@@ -83,14 +83,14 @@ class Put:
     durability: Durability = "full"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delete:
     """Delete ``path`` and everything below it; answers whether there was anything."""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Move:
     """Move committed content (``PathNotFound`` if there is none at ``source``)."""
 
@@ -98,7 +98,7 @@ class Move:
     destination: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OpenWriter:
     """A ``Writer`` for ``path`` (``StorageDriver.writer``); with ``append``, None when
     there is no uncommitted content to continue."""
@@ -107,7 +107,7 @@ class OpenWriter:
     append: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Adopt:
     """A ``Writer`` for ``path`` continuing its *committed* content, cut to ``size``
     bytes (data another registry wrote in place); None if there is no such content or
@@ -117,7 +117,7 @@ class Adopt:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     """Append ``chunks`` to ``writer``."""
 
@@ -125,7 +125,7 @@ class Write:
     chunks: Sequence[bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Truncate:
     """Cut ``writer`` to ``size`` bytes (``InvalidOffset``, ``Unsupported``)."""
 
@@ -133,14 +133,14 @@ class Truncate:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Close:
     """Make what ``writer`` wrote durable and release it, uncommitted."""
 
     writer: Writer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Commit:
     """Publish ``writer``'s content durably at ``destination`` (by default its own path,
     ``path``) and release it."""
@@ -150,14 +150,14 @@ class Commit:
     destination: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cancel:
     """Discard everything ``writer``'s path holds uncommitted and release the writer."""
 
     writer: Writer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hash:
     """Feed ``chunks`` to ``hasher`` (off the event loop when they are large)."""
 
@@ -165,7 +165,7 @@ class Hash:
     chunks: Sequence[bytes]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HashStored:
     """The hex digest, by ``algorithm``, of the committed content at ``path``."""
 
@@ -173,7 +173,7 @@ class HashStored:
     algorithm: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Each:
     """Run ``plans`` (at once where the driver can overlap them); answers their results."""
 
