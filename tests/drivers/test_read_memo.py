@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 
 from dockyard.storage import paths
-from dockyard.storage.driver.filesystem import FilesystemDriver, _LocalFiles
-from dockyard.storage.driver.plan import Plan, Read
-from dockyard.storage.driver.read_memo import (
+from dockyard.storage.driver.filesystem import FilesystemDriver
+from dockyard.storage.driver.filesystem.driver import _LocalFiles
+from dockyard.storage.driver.filesystem.read_memo import (
     FileReads,
     Lister,
     ReadMemo,
     Unremembered,
     file_system_type,
 )
+from dockyard.storage.driver.plan import Plan, Read
 
 LINK = paths.tag_current_link("app", "v1")
 TAGS = LINK.removesuffix("/v1/current/link")

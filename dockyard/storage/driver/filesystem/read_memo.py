@@ -28,7 +28,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol, TypeVar
 
-from dockyard.storage.driver.inotify import IN_IGNORED, IN_Q_OVERFLOW, Inotify, WatchFailed
+from dockyard.storage.driver.filesystem.inotify import (
+    IN_IGNORED,
+    IN_Q_OVERFLOW,
+    Inotify,
+    WatchFailed,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,9 @@ from dockyard.storage.driver.base import (
     StorageDriver,
     validate_path,
 )
-from dockyard.storage.driver.folder_listings import FolderListings
+from dockyard.storage.driver.filesystem.folder_listings import FolderListings
+from dockyard.storage.driver.filesystem.read_memo import ReadMemo, Recording, Unremembered
+from dockyard.storage.driver.filesystem.writeback import start_writeback
 from dockyard.storage.driver.plan import (
     Adopt,
     Close,
@@ -66,8 +68,6 @@ from dockyard.storage.driver.plan import (
     Writer,
     drive,
 )
-from dockyard.storage.driver.read_memo import ReadMemo, Recording, Unremembered
-from dockyard.storage.driver.writeback import start_writeback
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
