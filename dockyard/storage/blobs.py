@@ -65,15 +65,6 @@ def linked_blob_size(name: str, digest: Digest) -> Plan[int | None]:
     return size
 
 
-async def path_exists(driver: StorageDriver, path: str) -> bool:
-    """Whether anything (file or folder) exists at ``path``."""
-    try:
-        await driver.stat(path)
-    except PathNotFound:
-        return False
-    return True
-
-
 # --- the global store ---------------------------------------------------------------------
 
 

@@ -122,13 +122,6 @@ async def load_manifest(driver: StorageDriver, name: str, digest: Digest) -> Man
     return await _parse_stored(driver, name, digest, body, filed)
 
 
-async def _read_optional(driver: StorageDriver, path: str) -> bytes | None:
-    try:
-        return await driver.get_content(path)
-    except PathNotFound:
-        return None
-
-
 async def _parse_stored(
     driver: StorageDriver, name: str, digest: Digest, body: bytes, descriptor_bytes: bytes | None
 ) -> Manifest:

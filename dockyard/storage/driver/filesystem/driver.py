@@ -101,7 +101,8 @@ class FilesystemDriver(StorageDriver):
         self._listings = FolderListings()
         self._memo: ReadMemo | None = None
         self._memo_decided = False
-        self._steps = _Steps(self, _LocalFiles(self._root))
+        self._files = _LocalFiles(self._root)
+        self._steps = _Steps(self, self._files)
         self._memo_steps: Callable[[Step], Any] = _no_memo
 
     @classmethod
@@ -123,8 +124,11 @@ class FilesystemDriver(StorageDriver):
     # -- interface -------------------------------------------------------------------------
 
     async def get_content(self, path: str) -> bytes:
-        target = self._os_path(path)
-        return await asyncio.to_thread(_read_all, path, target)
+        self._os_path(path)  # validated; the read below takes storage paths
+        content = await asyncio.to_thread(self._files.read, path)
+        if content is None:
+            raise PathNotFound(path)
+        return content
 
     async def put_content(self, path: str, content: bytes) -> None:
         target = self._os_path(path)
@@ -146,7 +150,7 @@ class FilesystemDriver(StorageDriver):
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         target = self._os_path(path)
         fd, size = await asyncio.to_thread(_open_partial, path, target, append)
-        return _FilesystemWriter(self, path, target, fd, size)
+        return _FilesystemWriter(_BlockingWriter(self, path, target, fd, size))
 
     async def stat(self, path: str) -> FileInfo:
         target = self._os_path(path, allow_root=True)
@@ -363,98 +367,108 @@ class _OpenFile:
 
 
 class _FilesystemWriter(FileWriter):
-    """Appends to ``<name>#partial``; ``commit`` renames it onto ``<name>``."""
+    """The driver's async ``FileWriter``: its ``_BlockingWriter`` run in worker threads,
+    one call at a time, with small writes gathered into one ``writev``.
 
-    def __init__(
-        self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
-    ) -> None:
-        self._driver = driver
-        self._path = path
-        self._target = target
-        self._file = _OpenFile(fd)
-        self._size = size
+    A task awaiting a worker thread can be cancelled (a client hangs up) while the thread
+    keeps running, so every call is shielded and the next one waits for it to end.
+    """
+
+    def __init__(self, inner: _BlockingWriter) -> None:
+        self._inner = inner
+        self._busy: asyncio.Future[Any] | None = None
+        self._closed = False
         # Bytes handed to ``write`` and not yet in the file: kept as the caller's own
         # objects (no copy) and written out together with one ``writev``.
         self._pending: list[bytes] = []
         self._pending_size = 0
+        # Counted up front: once handed to a thread, bytes land even if the call that
+        # handed them over is cancelled while waiting for it.
+        self._size = inner.size
 
     @property
     def size(self) -> int:
         return self._size
 
-    def _check_open(self) -> None:
-        if self._file.closed:
+    async def _run(self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``function(*args)`` in a worker thread, after the previous call has ended."""
+        if self._closed:
             raise ValueError("writer is closed")
+        busy = self._busy
+        if busy is not None and not busy.done():
+            await asyncio.wait([busy])
+        future = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+        self._busy = future
+        return await asyncio.shield(future)
 
     async def write(self, data: bytes) -> int:
-        self._check_open()
+        if self._closed:
+            raise ValueError("writer is closed")
         length = len(data)
         if not length:
             return 0
-        # Counted up front: once handed to a thread, bytes land even if this call is
-        # cancelled while waiting for it.
-        self._size += length
         # Only immutable bytes may be kept without a copy: the caller may reuse a buffer.
         self._pending.append(data if type(data) is bytes else bytes(data))
         self._pending_size += length
+        self._size += length
         if self._pending_size >= _WRITE_BUFFER:
-            await self._flush()
+            try:
+                await self._run(self._inner.write_all, self._take_pending())
+            except OSError:
+                # What actually reached the file, so the caller can resume from there.
+                self._size = self._inner.size + self._pending_size
+                raise
         return length
 
-    async def _flush(self) -> None:
-        if self._pending:
-            pending, self._pending, self._pending_size = self._pending, [], 0
-            await self._write_out(pending)
-
-    async def _write_out(self, data: list[bytes]) -> None:
-        try:
-            await self._file.run(_append, data)
-        except OSError:
-            # Report what actually reached the file, so the caller can resume from there.
-            self._size = await self._file.run(_file_size) + self._pending_size
-            raise
+    def _take_pending(self) -> list[bytes]:
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        return pending
 
     async def truncate(self, size: int) -> None:
-        self._check_open()
-        if size < 0 or size > self._size:
-            raise InvalidOffset(self._path, size)
-        await self._flush()
-        # The file is opened O_APPEND, so later writes land at the new end.
-        await self._file.run(os.ftruncate, size)
+        if size < 0 or size > self.size:
+            raise InvalidOffset(self._inner.path, size)
+        await self._run(_truncate, self._inner, self._take_pending(), size)
         self._size = size
 
     async def close(self) -> None:
-        self._check_open()
+        # The last bytes and the sync in one thread hop.
         try:
-            if self._pending:
-                # The last bytes and the sync in one thread hop.
-                pending, self._pending, self._pending_size = self._pending, [], 0
-                try:
-                    await self._file.run(_append_and_sync, pending)
-                except OSError:
-                    self._size = await self._file.run(_file_size)
-                    raise
-            else:
-                await self._file.run(os.fsync)
+            await self._run(_finish, self._inner, self._take_pending(), False)
+        except OSError:
+            self._size = self._inner.size
+            raise
         finally:
-            self._pending, self._pending_size = [], 0
-            await self._file.close()
+            self._closed = True
 
     async def commit(self) -> None:
-        await self.close()
-        await asyncio.to_thread(_publish_partial, self._path, self._target)
+        await self._run(_finish, self._inner, self._take_pending(), True)
+        self._closed = True
 
     async def cancel(self) -> None:
-        self._pending, self._pending_size = [], 0
-        await self._file.close()
-        await asyncio.to_thread(self._discard)
+        self._take_pending()
+        await self._run(self._inner.cancel)
+        self._closed = True
 
-    def _discard(self) -> None:
-        try:
-            os.unlink(self._target + _PARTIAL)
-        except FileNotFoundError:
-            return
-        self._driver._prune(os.path.dirname(self._target))
+
+def _truncate(writer: _BlockingWriter, pending: list[bytes], size: int) -> None:
+    if pending:
+        writer.write_all(pending)
+    writer.truncate(size)
+
+
+def _finish(writer: _BlockingWriter, pending: list[bytes], commit: bool) -> None:
+    """Write ``pending`` and close ``writer`` (and ``commit`` it at its own path)."""
+    try:
+        if pending:
+            writer.write_all(pending, writeback=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            writer.close()
+        raise
+    if commit:
+        writer.commit()
+    else:
+        writer.close()
 
 
 class _FileStream(AsyncIterator[bytes]):
@@ -552,12 +566,6 @@ def _list_names(listings: FolderListings, targets: list[tuple[str, str]]) -> lis
     return found
 
 
-def _read_all(path: str, target: str) -> bytes:
-    fd, _ = _open_for_read(path, target)
-    with os.fdopen(fd, "rb") as file:
-        return file.read()
-
-
 def _open_for_read(path: str, target: str) -> tuple[int, int]:
     """An open descriptor of the regular file at ``target`` and its size."""
     try:
@@ -648,11 +656,6 @@ def _append(fd: int, chunks: list[bytes], writeback: bool = True) -> None:
         # O_APPEND leaves the position at the end of what was just written.
         end = os.lseek(fd, 0, os.SEEK_CUR)
         start_writeback(fd, end - total, total)
-
-
-def _append_and_sync(fd: int, chunks: list[bytes]) -> None:
-    _append(fd, chunks, writeback=False)
-    os.fsync(fd)
 
 
 def _file_size(fd: int) -> int:
@@ -816,7 +819,7 @@ class _BlockingWriter(Writer):
         self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
     ) -> None:
         self._driver = driver
-        self._path = path
+        self.path = path
         self._target = target
         self._fd: int | None = fd
         self._size = size
@@ -830,24 +833,14 @@ class _BlockingWriter(Writer):
             raise ValueError("writer is closed")
         return self._fd
 
-    def write(self, data: bytes) -> int:
+    def write_all(self, chunks: Sequence[bytes], writeback: bool = True) -> None:
+        """Append ``chunks`` with as few system calls as the kernel allows, and (with
+        ``writeback``) start their writeback, so that ``close`` has little left to sync."""
         fd = self._open_fd()
         try:
-            _write_all(fd, data)
+            _append(fd, list(chunks), writeback)
         except OSError:
             # Report what actually reached the file, so the caller can resume from there.
-            self._size = _file_size(fd)
-            raise
-        self._size += len(data)
-        return len(data)
-
-    def write_all(self, chunks: Sequence[bytes]) -> None:
-        """Append ``chunks`` with as few system calls as the kernel allows, and start their
-        writeback (``close`` syncs them)."""
-        fd = self._open_fd()
-        try:
-            _append(fd, list(chunks))
-        except OSError:
             self._size = _file_size(fd)
             raise
         self._size += sum(len(chunk) for chunk in chunks)
@@ -855,7 +848,7 @@ class _BlockingWriter(Writer):
     def truncate(self, size: int) -> None:
         fd = self._open_fd()
         if size < 0 or size > self._size:
-            raise InvalidOffset(self._path, size)
+            raise InvalidOffset(self.path, size)
         # The file is opened O_APPEND, so later writes land at the new end.
         os.ftruncate(fd, size)
         self._size = size
@@ -871,13 +864,13 @@ class _BlockingWriter(Writer):
     def commit(self, destination: str | None = None) -> None:
         if destination is None:
             self.close()
-            _publish_partial(self._path, self._target)
+            _publish_partial(self.path, self._target)
             return
         destination_target = self._driver._os_path(destination)
         self.close()
         # Only the new name must be durable: should the old one outlive a crash, it is
         # uncommitted content nobody reads, removed with its folder.
-        _fsync_dir(_rename_into(self._path, self._target + _PARTIAL, destination_target))
+        _fsync_dir(_rename_into(self.path, self._target + _PARTIAL, destination_target))
         self._driver._prune(os.path.dirname(self._target))
 
     def cancel(self) -> None:
