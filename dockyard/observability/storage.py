@@ -1,14 +1,13 @@
 """Timing (and tracing) of every storage driver call, as a decorator around the driver.
 
 ``InstrumentedDriver`` wraps whichever driver the configuration names, in one place
-(``dockyard.server.build_driver``), so every store above it is measured without knowing:
-the async calls, the blocking helpers local drivers hand out for worker threads, and
-the writers both return. Each call is one observation of
-``registry_storage_action_seconds{driver, action}`` under the reference's action names,
-and, when tracing is on, one span.
+(``dockyard.assembly.assemble``), so every store above it is measured without knowing:
+the async calls, the plans it carries out, and the writers it returns. Each call is one
+observation of ``registry_storage_action_seconds{driver, action}`` under the reference's
+action names, and, when tracing is on, one span.
 
-Blocking helpers run in worker threads, several at a time, so the storage histogram is
-updated under a lock (a storage call costs far more than taking it).
+Calls finish on several tasks at once, so the storage histogram is updated under a lock
+(a storage call costs far more than taking it).
 """
 
 from __future__ import annotations
@@ -18,25 +17,18 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dockyard.observability.metrics import METRICS, Histogram
-from dockyard.storage.driver.base import (
-    BlockingFiles,
-    BlockingReads,
-    BlockingWriter,
-    Durability,
-    FileInfo,
-    FileWriter,
-    OpenFile,
-    StorageDriver,
-)
+from dockyard.storage.driver.base import FileInfo, FileWriter, OpenFile, StorageDriver
+from dockyard.storage.driver.plan import Plan
 
 if TYPE_CHECKING:
     from dockyard.descriptor import Descriptor
     from dockyard.digest import Digest
     from dockyard.storage.cache.base import BlobDescriptorCache, RepositoryBlobCache
-    from dockyard.storage.driver.read_memo import ReadMemo
+
+T = TypeVar("T")
 
 #: Opens a span named after a storage action (``tracing.storage_span``), or does nothing.
 SpanFactory = Callable[[str, str], AbstractContextManager[object]]
@@ -125,30 +117,11 @@ class InstrumentedDriver(StorageDriver):
         with self.timer.time("List"):
             return await self.inner.list_names(paths)
 
-    def blocking_list_names(
-        self,
-    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]] | None:
-        inner = self.inner.blocking_list_names()
-        if inner is None:
-            return None
-
-        def list_names(paths: Sequence[str]) -> builtins.list[builtins.list[str] | None]:
-            with self.timer.time("List"):
-                return inner(paths)
-
-        return list_names
-
-    def blocking_reads(self) -> BlockingReads | None:
-        inner = self.inner.blocking_reads()
-        return None if inner is None else _TimedBlockingReads(inner, self.timer)
-
-    def read_memo(self) -> ReadMemo | None:
-        # Remembered answers reach no storage: nothing to time.
-        return self.inner.read_memo()
-
-    def blocking_files(self) -> BlockingFiles | None:
-        inner = self.inner.blocking_files()
-        return None if inner is None else _TimedBlockingFiles(inner, self.timer)
+    async def run(self, plan: Callable[[], Plan[T]], *, reads_only: bool = False) -> T:
+        # A plan is carried out whole by the driver (in one worker thread on local
+        # storage): it is one observation, under the action name "Plan".
+        with self.timer.time("Plan"):
+            return await self.inner.run(plan, reads_only=reads_only)
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         with self.timer.time("RedirectURL"):
@@ -189,74 +162,6 @@ class _TimedWriter(FileWriter):
     async def cancel(self) -> None:
         with self.timer.time("Cancel"):
             await self.inner.cancel()
-
-
-class _TimedBlockingReads:
-    def __init__(self, inner: BlockingReads, timer: ActionTimer) -> None:
-        self.inner = inner
-        self.timer = timer
-
-    def read(self, path: str) -> bytes | None:
-        with self.timer.time("GetContent"):
-            return self.inner.read(path)
-
-    def size(self, path: str) -> int | None:
-        with self.timer.time("Stat"):
-            return self.inner.size(path)
-
-
-class _TimedBlockingFiles(_TimedBlockingReads):
-    inner: BlockingFiles
-
-    def __init__(self, inner: BlockingFiles, timer: ActionTimer) -> None:
-        super().__init__(inner, timer)
-        self.inner = inner
-
-    def names(self, path: str) -> builtins.list[str] | None:
-        with self.timer.time("List"):
-            return self.inner.names(path)
-
-    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
-        with self.timer.time("PutContent"):
-            self.inner.put(path, content, durability)
-
-    def delete(self, path: str) -> bool:
-        with self.timer.time("Delete"):
-            return self.inner.delete(path)
-
-    def writer(self, path: str, append: bool = False) -> BlockingWriter:
-        with self.timer.time("Writer"):
-            return _TimedBlockingWriter(self.inner.writer(path, append), self.timer)
-
-
-class _TimedBlockingWriter:
-    def __init__(self, inner: BlockingWriter, timer: ActionTimer) -> None:
-        self.inner = inner
-        self.timer = timer
-
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    def write(self, data: bytes) -> int:
-        with self.timer.time("Write"):
-            return self.inner.write(data)
-
-    def truncate(self, size: int) -> None:
-        with self.timer.time("Truncate"):
-            self.inner.truncate(size)
-
-    def close(self) -> None:
-        with self.timer.time("Close"):
-            self.inner.close()
-
-    def commit(self, destination: str | None = None) -> None:
-        with self.timer.time("Commit"):
-            self.inner.commit(destination)
-
-    def cancel(self) -> None:
-        with self.timer.time("Cancel"):
-            self.inner.cancel()
 
 
 class _InstrumentedRepositoryCache:
@@ -304,10 +209,6 @@ def _count_lookup(found: object) -> None:
 
 
 if TYPE_CHECKING:
-
-    def _conforms(files: _TimedBlockingFiles, writer: _TimedBlockingWriter) -> None:
-        _files: BlockingFiles = files
-        _writer: BlockingWriter = writer
 
     def _caches(cache: InstrumentedCache, repository: _InstrumentedRepositoryCache) -> None:
         _cache: BlobDescriptorCache = cache

@@ -8,7 +8,6 @@ the garbage collector, never a link to nothing.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Final
 
 from dockyard.descriptor import Descriptor
@@ -18,7 +17,7 @@ from dockyard.reference import is_valid_name
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.driver.base import InvalidOffset, PathNotFound, StorageDriver
-from dockyard.storage.local_reads import LocalReads
+from dockyard.storage.driver.plan import Durability, Plan, Put, Read, Size
 from dockyard.storage.protocols import BlobContent
 
 #: What ``stat`` reports as a blob's media type: the store does not know better.
@@ -26,30 +25,44 @@ BLOB_MEDIA_TYPE: Final = "application/octet-stream"
 
 
 # --- link files ---------------------------------------------------------------------------
+#
+# A link file holds a digest string (no newline, as the reference registry writes it).
+# These are the only functions that read or write one.
 
 
-async def read_link(driver: StorageDriver, path: str) -> Digest:
-    """The digest a link file holds; ``PathNotFound`` if absent or not a digest."""
-    content = await driver.get_content(path)
+def link_target(content: bytes | None) -> Digest | None:
+    """The digest a link file's content names; None if there is none or it is damaged
+    (a damaged link points nowhere useful, like a missing one)."""
+    if content is None:
+        return None
     try:
         return Digest.parse(content.decode("ascii", "replace").strip())
     except DigestInvalid:
-        # A damaged link points nowhere useful; treat it like a missing one.
-        raise PathNotFound(path) from None
+        return None
 
 
-async def write_link(driver: StorageDriver, path: str, digest: Digest) -> None:
-    """Write a link file (the digest string, no newline, as the reference registry)."""
-    await driver.put_content(path, str(digest).encode("ascii"))
+def read_link(path: str) -> Plan[Digest | None]:
+    """Plan: the digest the link file at ``path`` names, or None."""
+    return link_target((yield Read(path)))
 
 
-async def path_exists(driver: StorageDriver, path: str) -> bool:
-    """Whether anything (file or folder) exists at ``path``."""
-    try:
-        await driver.stat(path)
-    except PathNotFound:
-        return False
-    return True
+def link_bytes(digest: Digest) -> bytes:
+    """A link file's content."""
+    return str(digest).encode("ascii")
+
+
+def write_link(path: str, digest: Digest, durability: Durability = "full") -> Put:
+    """The step that writes a link file."""
+    return Put(path, link_bytes(digest), durability)
+
+
+def linked_blob_size(name: str, digest: Digest) -> Plan[int | None]:
+    """Plan: the size of blob ``digest`` if repository ``name`` links it and its content
+    is stored, else None."""
+    if (yield from read_link(paths.layer_link(name, digest))) != digest:
+        return None
+    size: int | None = yield Size(paths.blob_data(digest))
+    return size
 
 
 # --- the global store ---------------------------------------------------------------------
@@ -166,35 +179,18 @@ class LinkedBlobStore:
         self.name = name
         self.store = store
         self.driver = store.driver
-        # A local driver answers in one thread hop, or none with a read memo: better than
-        # a descriptor cache, which still leaves the repository's link to read.
-        local = LocalReads.for_driver(self.driver)
-        self._local = local if local and (local.memo or store.cache is None) else None
-
-    async def is_linked(self, digest: Digest) -> bool:
-        """Whether the repository holds a link to the digest (content not checked)."""
-        return await path_exists(self.driver, paths.layer_link(self.name, digest))
 
     async def stat(self, digest: Digest) -> Descriptor:
-        """The blob's descriptor; ``BlobUnknown`` unless linked here and its content exists."""
-        if self._local is not None:
-            size = await self._local.linked_blob_size(self.name, digest)
-            if size is None:
-                raise BlobUnknown(digest)
-            return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=size)
-        # Both look-ups at once: a HEAD of a blob is the hottest path of a pull.
-        linked, descriptor = await asyncio.gather(
-            read_link(self.driver, paths.layer_link(self.name, digest)),
-            self.store.stat(digest),
-            return_exceptions=True,
-        )
-        if isinstance(linked, PathNotFound) or (isinstance(linked, Digest) and linked != digest):
+        """The blob's descriptor; ``BlobUnknown`` unless linked here and its content exists.
+
+        The link and the content's size in one plan: a HEAD of a blob is the hottest path
+        of a pull.
+        """
+        name = self.name
+        size = await self.driver.run(lambda: linked_blob_size(name, digest), reads_only=True)
+        if size is None:
             raise BlobUnknown(digest)
-        if isinstance(linked, BaseException):
-            raise linked
-        if isinstance(descriptor, BaseException):
-            raise descriptor
-        return descriptor
+        return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=size)
 
     async def open(
         self,
@@ -219,7 +215,7 @@ class LinkedBlobStore:
 
     async def link(self, digest: Digest) -> None:
         """Link content that is already durable in the global store."""
-        await write_link(self.driver, paths.layer_link(self.name, digest), digest)
+        await self.driver.put_content(paths.layer_link(self.name, digest), link_bytes(digest))
 
     async def mount(self, digest: Digest, source: str) -> Descriptor:
         """Link a blob that repository ``source`` holds; ``BlobUnknown`` otherwise."""

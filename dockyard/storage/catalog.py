@@ -10,25 +10,21 @@ name first from a heap: every name below a folder sorts after the folder's own n
 names come out in lexical order, a page stops as soon as it is full, and subtrees that
 sort entirely before ``last`` are never listed.
 
-The walk itself (``_Walk``) only asks for folder listings and hands out names; where the
-driver offers a blocking lister (local storage) a whole page is walked in one worker
-thread, else the folders it asks for are listed in batches with ``list_names``.
+The walk itself (``_Walk``) only asks for folder listings and hands out names; a page is
+one plan (``driver.plan``) whose steps are those listings.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Sequence
 
 from dockyard.storage import paths
 from dockyard.storage.driver.base import StorageDriver
+from dockyard.storage.driver.plan import Listing, Plan
 from dockyard.storage.protocols import Page
 
 _MANIFESTS_FOLDER = "_manifests"
-
-#: Lists folders by repository-relative name: one entry each, None where there is none.
-Lister = Callable[[Sequence[str]], list[list[str] | None]]
 
 
 def _subtree_before(name: str, last: str) -> bool:
@@ -129,33 +125,17 @@ def _folder(name: str) -> str:
     return paths.REPOSITORIES if not name else paths.repository(name)
 
 
-def _driver_lister(list_names: Callable[[Sequence[str]], list[list[str] | None]]) -> Lister:
-    return lambda names: list_names([_folder(name) for name in names])
+def _page(last: str | None, n: int | None) -> Plan[Page]:
+    """Plan: one catalog page (``n`` names at most) after ``last``.
 
-
-async def iter_repository_names(
-    driver: StorageDriver, last: str | None = None, want: int | None = None
-) -> AsyncIterator[str]:
-    """Repository names after ``last``, in lexical order, listing folders lazily.
-
-    Folders are listed in batches (``StorageDriver.list_names``) of up to ``want``
-    folders, the names the caller expects to take (every pending folder if None).
+    Folders are listed in batches of up to the names still wanted (and one more, to
+    tell whether more follow): one listing step each on a remote store, few on a disk.
     """
-    walk = _Walk(last, want)
-    while (step := walk.step()) is not None:
-        if isinstance(step, str):
-            yield step
-        else:
-            walk.listed(step, await driver.list_names([_folder(name) for name in step]))
-
-
-def _page_blocking(lister: Lister, last: str | None, n: int | None) -> Page:
-    """One catalog page, walked with a blocking lister (in a worker thread)."""
-    walk = _Walk(last, 1)
+    walk = _Walk(last, None if n is None else n + 1)
     items: list[str] = []
     while (step := walk.step()) is not None:
         if isinstance(step, list):
-            walk.listed(step, lister(step))
+            walk.listed(step, (yield Listing([_folder(name) for name in step])))
         elif n is not None and len(items) == n:
             return Page(items=items, more=True)
         else:
@@ -172,14 +152,4 @@ async def catalog(driver: StorageDriver, last: str | None = None, n: int | None 
     """Repository names sorted lexically, after ``last``, at most ``n``."""
     if n is not None and n <= 0:
         return Page(items=[], more=False)
-    blocking = driver.blocking_list_names()
-    if blocking is not None:
-        return await asyncio.to_thread(_page_blocking, _driver_lister(blocking), last, n)
-    items: list[str] = []
-    # One more than the page, to tell whether more follow.
-    want = None if n is None else n + 1
-    async for name in iter_repository_names(driver, last, want):
-        if n is not None and len(items) == n:
-            return Page(items=items, more=True)
-        items.append(name)
-    return Page(items=items, more=False)
+    return await driver.run(lambda: _page(last, n))

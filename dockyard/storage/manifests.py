@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Final
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import (
-    BlobUnknown,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestInvalid,
@@ -35,9 +34,9 @@ from dockyard.manifest import policy as manifest_policy
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
-from dockyard.storage.blobs import GlobalBlobStore, path_exists, write_link
-from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
-from dockyard.storage.local_reads import LocalReads
+from dockyard.storage.blobs import GlobalBlobStore, linked_blob_size, read_link, write_link
+from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.plan import Each, Plan, Put, Read, Size
 from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.protocols import Blobs
 from dockyard.storage.referrers import (
@@ -124,13 +123,6 @@ async def load_manifest(driver: StorageDriver, name: str, digest: Digest) -> Man
     return await _parse_stored(driver, name, digest, body, filed)
 
 
-async def _read_optional(driver: StorageDriver, path: str) -> bytes | None:
-    try:
-        return await driver.get_content(path)
-    except PathNotFound:
-        return None
-
-
 async def _parse_stored(
     driver: StorageDriver, name: str, digest: Digest, body: bytes, descriptor_bytes: bytes | None
 ) -> Manifest:
@@ -169,12 +161,11 @@ class StorageManifests:
         self.referrers = referrers
         self.driver = store.driver
         self.cache = cache
-        self._local = LocalReads.for_driver(self.driver)
-        self._files = self.driver.blocking_files()
 
     async def exists(self, digest: Digest) -> bool:
         """Whether the repository links the manifest revision."""
-        return await path_exists(self.driver, paths.manifest_revision_link(self.name, digest))
+        path = paths.manifest_revision_link(self.name, digest)
+        return await self.driver.run(lambda: _exists(path), reads_only=True)
 
     async def _require(self, digest: Digest) -> None:
         if not await self.exists(digest):
@@ -193,34 +184,20 @@ class StorageManifests:
 
     async def _find(self, reference: Digest | str) -> tuple[Digest, bool, bytes | None]:
         """The digest a reference names, whether its revision is linked here, and its
-        filed descriptor.
-
-        By tag on a local driver, the tag link, the revision link and the filed
-        descriptor are read in one worker-thread hop: this is the hottest request of a
-        pull.
-        """
+        filed descriptor: one plan (by tag the hottest request of a pull)."""
+        name = self.name
         if isinstance(reference, Digest):
-            linked, filed = await self._revision(reference)
+            linked, filed = await self.driver.run(
+                lambda: _revision(name, reference), reads_only=True
+            )
             return reference, linked, filed
         validate_tag(reference)
-        if self._local is None:
-            digest = await self.tags.resolve(reference)
-            linked, filed = await self._revision(digest)
-            return digest, linked, filed
-        found, linked, filed = await self._local.tagged_revision(self.name, reference)
+        found, linked, filed = await self.driver.run(
+            lambda: _tagged_revision(name, reference), reads_only=True
+        )
         if found is None:
             raise TagUnknown(f"tag {reference} is unknown")
         return found, linked, filed
-
-    async def _revision(self, digest: Digest) -> tuple[bool, bytes | None]:
-        """Whether the revision is linked here, and its filed descriptor (one step)."""
-        if self._local is not None:
-            return await self._local.revision(self.name, digest)
-        linked, filed = await asyncio.gather(
-            self.exists(digest),
-            _read_optional(self.driver, paths.manifest_descriptor(self.name, digest)),
-        )
-        return linked, filed
 
     async def _load(self, digest: Digest, linked: bool, filed: bytes | None) -> Manifest:
         """The manifest ``digest`` given its revision link check and filed descriptor."""
@@ -265,50 +242,18 @@ class StorageManifests:
             manifest = await _addressed_as(manifest, expected)
         # validation.manifests: allowed layer URLs, and which child manifests must exist.
         children = manifest_policy.admit(manifest)
-        digest = manifest.digest
-        if self._files is not None and manifest.media_type not in _SCHEMA1_TYPES:
-            # On a local driver: checks and writes in one worker-thread hop.
-            await asyncio.to_thread(_store_blocking, self._files, self.name, manifest, children)
-            await self.referrers.add(manifest)
-            return manifest
-        await self._verify_references(manifest, children)
+        stored, extra = manifest.body, None
         if manifest.media_type in _SCHEMA1_TYPES:
             from dockyard.manifest.schema1 import canonical_payload  # loads cryptography
 
             # As the reference: the blob is the canonical payload, so its content matches
             # its digest and either registry can serve it; the signatures are kept aside.
-            await self.store.put_as(digest, canonical_payload(manifest), manifest.media_type)
-            await self.driver.put_content(paths.schema1_signed(self.name, digest), body)
-        else:
-            await self.store.put_as(digest, body, manifest.media_type)
-        await self.driver.put_content(
-            paths.manifest_descriptor(self.name, digest),
-            descriptor_to_bytes(manifest.descriptor()),
-        )
-        await write_link(self.driver, paths.manifest_revision_link(self.name, digest), digest)
+            stored = canonical_payload(manifest)
+            extra = Put(paths.schema1_signed(self.name, manifest.digest), body)
+        name = self.name
+        await self.driver.run(lambda: _store(name, manifest, stored, extra, children))
         await self.referrers.add(manifest)
         return manifest
-
-    async def _verify_references(self, manifest: Manifest, children: tuple[Digest, ...]) -> None:
-        """Raise ``ManifestBlobUnknown`` naming every blob or child manifest not held here."""
-
-        async def blob_missing(digest: Digest) -> bool:
-            try:
-                await self.blobs.stat(digest)
-            except BlobUnknown:
-                return True
-            return False
-
-        async def child_missing(digest: Digest) -> bool:
-            return not await self.exists(digest)
-
-        blobs = list(dict.fromkeys(d.digest for d in manifest.blob_references))
-        results = await asyncio.gather(
-            *(blob_missing(d) for d in blobs), *(child_missing(d) for d in children)
-        )
-        missing = [d for d, absent in zip([*blobs, *children], results, strict=True) if absent]
-        if missing:
-            raise ManifestBlobUnknown(list(dict.fromkeys(missing)))
 
     async def delete(self, digest: Digest) -> None:
         """Remove every tag pointing at the manifest, its referrers entry, then the revision."""
@@ -334,48 +279,67 @@ class StorageManifests:
         return await revisions(self.driver, self.name)
 
 
-def _store_blocking(
-    files: BlockingFiles, name: str, manifest: Manifest, children: tuple[Digest, ...]
-) -> None:
-    """``StorageManifests.put`` after parsing, through blocking files (in a worker thread).
+def _exists(path: str) -> Plan[bool]:
+    return (yield Size(path)) is not None
+
+
+def _revision(name: str, digest: Digest) -> Plan[tuple[bool, bytes | None]]:
+    """Plan: whether repository ``name`` links manifest ``digest``, and its filed
+    descriptor."""
+    if (yield Size(paths.manifest_revision_link(name, digest))) is None:
+        return False, None
+    filed: bytes | None = yield Read(paths.manifest_descriptor(name, digest))
+    return True, filed
+
+
+def _tagged_revision(name: str, tag: str) -> Plan[tuple[Digest | None, bool, bytes | None]]:
+    """Plan: the digest ``tag`` points at (None if it is unknown), then ``_revision``."""
+    digest = yield from read_link(paths.tag_current_link(name, tag))
+    if digest is None:
+        return None, False, None
+    linked, filed = yield from _revision(name, digest)
+    return digest, linked, filed
+
+
+def _store(
+    name: str, manifest: Manifest, stored: bytes, extra: Put | None, children: tuple[Digest, ...]
+) -> Plan[None]:
+    """Plan: ``StorageManifests.put`` after parsing.
 
     Raises ``ManifestBlobUnknown`` naming every blob or child manifest not held in
-    repository ``name``; else stores the body, the filed descriptor and then the revision
-    link, each durable before the next.
+    repository ``name``; else stores the body (``stored``, and ``extra`` beside it), the
+    filed descriptor and then the revision link, each durable before the next.
     """
+    blobs = list(dict.fromkeys(d.digest for d in manifest.blob_references))
+    found: list[object] = yield Each(
+        [functools.partial(linked_blob_size, name, digest) for digest in blobs]
+        + [
+            functools.partial(_exists, paths.manifest_revision_link(name, digest))
+            for digest in children
+        ]
+    )
     missing = [
         digest
-        for digest in dict.fromkeys(d.digest for d in manifest.blob_references)
-        if not _blob_linked(files, name, digest)
-    ]
-    missing += [
-        digest
-        for digest in children
-        if files.size(paths.manifest_revision_link(name, digest)) is None
+        for digest, held in zip([*blobs, *children], found, strict=True)
+        if held is None or held is False
     ]
     if missing:
         raise ManifestBlobUnknown(list(dict.fromkeys(missing)))
     digest = manifest.digest
     body = paths.blob_data(digest)
-    if files.size(body) != len(manifest.body):
-        files.put(body, manifest.body)
+    if (yield Size(body)) != len(stored):
+        yield Put(body, stored)
+    if extra is not None:
+        yield extra
     # The filed descriptor only spares readers a parse: should a crash of the machine lose
     # its name (never its bytes), the manifest is read from its body, as in a root the
     # reference registry wrote.
-    files.put(
+    yield Put(
         paths.manifest_descriptor(name, digest),
         descriptor_to_bytes(manifest.descriptor()),
         "content",
     )
-    files.put(paths.manifest_revision_link(name, digest), str(digest).encode("ascii"))
-
-
-def _blob_linked(files: BlockingFiles, name: str, digest: Digest) -> bool:
-    """Whether repository ``name`` links blob ``digest`` and its content is stored."""
-    link = files.read(paths.layer_link(name, digest))
-    if link is None or link.decode("ascii", "replace").strip() != str(digest):
-        return False
-    return files.size(paths.blob_data(digest)) is not None
+    yield write_link(paths.manifest_revision_link(name, digest), digest)
 
 
 async def _addressed_as(manifest: Manifest, expected: Digest) -> Manifest:

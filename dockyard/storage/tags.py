@@ -7,16 +7,17 @@ reference registry keeps). The index entry is written before ``current``.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import builtins
+import functools
 
 from dockyard.digest import Digest
 from dockyard.errors import ManifestUnknown, NameUnknown, TagUnknown
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
-from dockyard.storage.blobs import path_exists, read_link, write_link
-from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
+from dockyard.storage.blobs import read_link, write_link
+from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.plan import Each, Listing, Plan, Size
 from dockyard.storage.protocols import Page
 
 
@@ -39,28 +40,21 @@ class StorageTags:
     def __init__(self, name: str, driver: StorageDriver) -> None:
         self.name = name
         self.driver = driver
-        self._memo = driver.read_memo()
-        self._files = driver.blocking_files()
 
     async def resolve(self, tag: str) -> Digest:
         """The digest ``tag`` points at; ``TagUnknown`` if absent."""
         validate_tag(tag)
-        try:
-            return await read_link(self.driver, paths.tag_current_link(self.name, tag))
-        except PathNotFound:
-            raise TagUnknown(f"tag {tag} is unknown") from None
+        path = paths.tag_current_link(self.name, tag)
+        digest = await self.driver.run(lambda: read_link(path), reads_only=True)
+        if digest is None:
+            raise TagUnknown(f"tag {tag} is unknown")
+        return digest
 
     async def tag(self, tag: str, digest: Digest) -> None:
         """Point ``tag`` at a stored manifest; ``ManifestUnknown`` if it is not stored."""
         validate_tag(tag)
-        if self._files is not None:
-            # On a local driver: the check and both links in one worker-thread hop.
-            await asyncio.to_thread(_tag_blocking, self._files, self.name, tag, digest)
-            return
-        if not await path_exists(self.driver, paths.manifest_revision_link(self.name, digest)):
-            raise ManifestUnknown(f"manifest {digest} is unknown")
-        await write_link(self.driver, paths.tag_index_link(self.name, tag, digest), digest)
-        await write_link(self.driver, paths.tag_current_link(self.name, tag), digest)
+        name = self.name
+        await self.driver.run(lambda: _tag(name, tag, digest))
 
     async def untag(self, tag: str) -> None:
         """Remove the tag and its history; ``TagUnknown`` if absent."""
@@ -76,16 +70,8 @@ class StorageTags:
         One listing of the tags folder, as the reference registry does: no tag is read.
         A tag whose first write is still in flight may show (``StorageDriver.list_names``).
         """
-        folder = paths.tags_dir(self.name)
-        if self._memo is not None:
-            names = await self._memo.run(lambda reads: reads.names(folder))
-        else:
-            (names,) = await self.driver.list_names([folder])
-        if names is not None:
-            return names
-        if await path_exists(self.driver, paths.repository(self.name)):
-            return []
-        raise NameUnknown(f"repository {self.name} is unknown")
+        name = self.name
+        return await self.driver.run(lambda: _names(name), reads_only=True)
 
     async def list(self, last: str | None = None, n: int | None = None) -> Page:
         """Tags sorted lexically, after ``last``, at most ``n``."""
@@ -98,26 +84,38 @@ class StorageTags:
         except NameUnknown:
             return {}
 
-        async def one(tag: str) -> tuple[str, Digest | None]:
-            try:
-                return tag, await read_link(self.driver, paths.tag_current_link(self.name, tag))
-            except PathNotFound:
-                return tag, None
-
-        pairs = await asyncio.gather(*(one(tag) for tag in names))
-        return {tag: digest for tag, digest in pairs if digest is not None}
+        links = [paths.tag_current_link(self.name, tag) for tag in names]
+        digests = await self.driver.run(lambda: _read_links(links), reads_only=True)
+        return {tag: digest for tag, digest in zip(names, digests, strict=True) if digest}
 
     async def lookup(self, digest: Digest) -> builtins.list[str]:
         """Every tag currently pointing at ``digest``, sorted."""
         return sorted(tag for tag, target in (await self.current()).items() if target == digest)
 
 
-def _tag_blocking(files: BlockingFiles, name: str, tag: str, digest: Digest) -> None:
-    """``StorageTags.tag`` through blocking files (in a worker thread)."""
-    if files.size(paths.manifest_revision_link(name, digest)) is None:
+def _tag(name: str, tag: str, digest: Digest) -> Plan[None]:
+    """Plan: point ``tag`` at ``digest`` if it is a stored manifest of ``name``."""
+    if (yield Size(paths.manifest_revision_link(name, digest))) is None:
         raise ManifestUnknown(f"manifest {digest} is unknown")
-    link = str(digest).encode("ascii")
     # The index is history that nothing reads back to answer a request: its name need not
     # outlive a crash of the machine. The current link is what the reply promises.
-    files.put(paths.tag_index_link(name, tag, digest), link, "content")
-    files.put(paths.tag_current_link(name, tag), link)
+    yield write_link(paths.tag_index_link(name, tag, digest), digest, "content")
+    yield write_link(paths.tag_current_link(name, tag), digest)
+
+
+def _names(name: str) -> Plan[builtins.list[str]]:
+    """Plan: the tags of repository ``name``, sorted; ``NameUnknown`` if there is none."""
+    (names,) = yield Listing([paths.tags_dir(name)])
+    if names is not None:
+        return list(names)
+    (repository,) = yield Listing([paths.repository(name)])
+    if repository is not None:
+        return []
+    raise NameUnknown(f"repository {name} is unknown")
+
+
+def _read_links(links: builtins.list[str]) -> Plan[builtins.list[Digest | None]]:
+    digests: builtins.list[Digest | None] = yield Each(
+        [functools.partial(read_link, link) for link in links]
+    )
+    return digests

@@ -5,18 +5,23 @@ uncommitted ``data`` (from the first chunk on) and ``hashstates/sha256/<offset>`
 sha256 state after the first ``offset`` bytes, in Go's marshaled form. A hash state file
 is the acknowledgement of a chunk: it is written only after the chunk's bytes are
 durable, so the largest saved offset is the last byte the registry promised to keep.
-Bytes past it (a chunk cut off mid-way) are truncated when the session resumes. Nothing
-lives in process memory, so any process sharing the storage, including the reference
+Bytes past it (a chunk cut off mid-way) are cut when the session resumes. Nothing lives
+in process memory, so any process sharing the storage, including the reference
 registry, can resume a session.
 
-sha512 commits: only the sha256 state is kept while bytes stream in (nearly every client
-uses sha256). A commit that asks for a sha512 digest re-reads the committed upload data
-once, streaming it through ``hashlib`` in worker threads.
+A commit names the digest it publishes (``committing``) before the data leaves the
+session; a request that finds that blob stored after a crash links it and removes the
+session. Sessions are removed start time first, so a removal cut short leaves an unknown
+session, never one standing at offset 0.
 
-On drivers that offer blocking files (local disks), a request whose body is small is
-received whole first and then handled in one worker-thread hop (``local_uploads``);
-larger bodies stream through the pipeline below, which overlaps receiving, hashing and
-writing.
+Every step is written once, as a plan (``driver.plan``) the driver carries out. A
+request whose body is small is received whole and handled in one plan; a larger body
+streams through ``_pump``, which receives the next batch while the driver writes and
+hashes the last.
+
+sha512 commits: only the sha256 state is kept while bytes stream in (nearly every client
+uses sha256). A commit that asks for a sha512 digest publishes the data in the session
+and hashes it once more from storage.
 """
 
 from __future__ import annotations
@@ -24,13 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import re
 import uuid
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final, ParamSpec, TypeVar
+from typing import Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import CANONICAL_ALGORITHM, Digest, ResumableHasher
@@ -41,39 +46,45 @@ from dockyard.errors import (
     SizeInvalid,
     UploadOffsetMismatch,
 )
-from dockyard.storage import local_uploads, paths
-from dockyard.storage.blobs import (
-    BLOB_MEDIA_TYPE,
-    GlobalBlobStore,
-    LinkedBlobStore,
-    path_exists,
-    read_link,
-    write_link,
-)
+from dockyard.storage import paths
+from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, read_link
+from dockyard.storage.blobs import write_link as link_step
 from dockyard.storage.driver.base import (
-    BlockingFiles,
     FileInfo,
-    FileWriter,
     InvalidOffset,
     PathNotFound,
     StorageDriver,
     Unsupported,
 )
+from dockyard.storage.driver.plan import (
+    Adopt,
+    Cancel,
+    Close,
+    Commit,
+    Delete,
+    Hash,
+    HashStored,
+    Listing,
+    ModTime,
+    Move,
+    OpenWriter,
+    Plan,
+    Put,
+    Read,
+    Size,
+    Truncate,
+    Write,
+    Writer,
+)
 from dockyard.storage.protocols import UploadStatus
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-#: Bytes gathered before one hand-off to the hashing thread and the writer: small
-#: enough that writing starts soon after a chunk begins (the last batch of a chunk is
-#: hashed and written after its final byte arrived), large enough for few thread hops.
+#: Bytes gathered before one hand-off to the driver: small enough that writing starts
+#: soon after a chunk begins, large enough for few hand-offs.
 BATCH_SIZE: Final = 1 << 20
-#: Below this, hashing inline is cheaper than handing the buffer to a thread.
-THREAD_HASH_MIN: Final = 64 << 10
-#: Bodies up to this size are received whole, then written in one thread hop where the
-#: driver offers blocking files: receiving them takes less than the hops saved.
+#: Bodies up to this size are received whole, then handled in one plan: receiving them
+#: takes less than the hand-offs saved.
 WHOLE_BODY_MAX: Final = BATCH_SIZE
 
 
@@ -97,6 +108,16 @@ def parse_started_at(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment
+
+
+def restored_hasher(state: bytes | None) -> ResumableHasher:
+    """The session's hasher: fresh without a saved ``state``, else restored from it."""
+    if state is None:
+        return ResumableHasher(CANONICAL_ALGORITHM)
+    try:
+        return ResumableHasher.restore(CANONICAL_ALGORITHM, state)
+    except DigestInvalid:
+        raise BlobUploadInvalid("the upload's hash state is damaged") from None
 
 
 class SessionLocks:
@@ -126,72 +147,52 @@ class StorageUploads:
     ) -> None:
         self.name = name
         self.blobs = blobs
-        self._lock = locks or SessionLocks()
         self.driver: StorageDriver = blobs.driver
-        self._files: BlockingFiles | None = self.driver.blocking_files()
+        self._lock = locks or SessionLocks()
 
     # -- sessions --------------------------------------------------------------------------
 
     async def create(self) -> UploadStatus:
         """Open a new, empty session: its start time.
 
-        Nothing else is needed: the data file is created by the first chunk (or the
-        commit), and a session without hash states stands at offset 0, as in the
-        reference registry, which also resumes such a session. Where the driver offers
-        blocking files the start time is not synced (``local_uploads.create``).
+        Nothing else is needed: the data is created by the first chunk (or the commit),
+        and a session without hash states stands at offset 0, as in the reference
+        registry, which also resumes such a session.
         """
         upload_id = str(uuid.uuid4())
         started = datetime.now(UTC).replace(microsecond=0)
-        text = format_started_at(started)
-        if self._files is not None:
-            await asyncio.to_thread(local_uploads.create, self._files, self.name, upload_id, text)
-        else:
-            await self.driver.put_content(
-                paths.upload_started_at(self.name, upload_id), text.encode("ascii")
-            )
+        text = format_started_at(started).encode("ascii")
+        await self.driver.run(lambda: _create(self.name, upload_id, text))
         return UploadStatus(self.name, upload_id, 0, started)
 
     async def status(self, upload_id: str) -> UploadStatus:
-        """Where the session stands; ``BlobUploadUnknown`` if it does not exist."""
+        """Where the session stands; ``BlobUploadUnknown`` if it does not exist (or its
+        commit, cut by a crash, is finished now)."""
         validate_upload_id(upload_id)
-        if self._files is not None:
-            with contextlib.suppress(local_uploads.Fallback):
-                started, offset = await asyncio.to_thread(
-                    local_uploads.status, self._files, self.name, upload_id
-                )
-                return UploadStatus(self.name, upload_id, offset, started)
-        started, offset, _ = await asyncio.gather(
-            self._started_at(upload_id),
-            self._acknowledged(upload_id),
-            self._finish_cut_commit(upload_id),
-        )
-        return UploadStatus(self.name, upload_id, offset, started)
+        name = self.name
+        started, offset = await self.driver.run(lambda: _status(name, upload_id))
+        return UploadStatus(name, upload_id, offset, started)
 
     async def append(
         self, upload_id: str, offset: int, chunks: AsyncIterable[bytes]
     ) -> UploadStatus:
         """Append a chunk at ``offset`` (the session's size), then acknowledge it."""
         validate_upload_id(upload_id)
-        async with self._lock(self.name, upload_id):
-            if self._files is not None:
-                whole, replay = await _whole_body(chunks)
-                chunks = chunks if replay is None else replay
-                if whole is not None:
-                    with contextlib.suppress(local_uploads.Fallback):
-                        started, size = await _in_thread(
-                            local_uploads.append, self._files, self.name, upload_id, offset, whole
-                        )
-                        return UploadStatus(self.name, upload_id, size, started)
-            started, writer, hasher, previous = await self._write(upload_id, offset, chunks)
-            await writer.close()
-            if hasher.size != previous:
-                await self._save_state(upload_id, hasher)
-            if hasher.size != previous and previous:  # a new session has no state at 0
-                with contextlib.suppress(PathNotFound):
-                    await self.driver.delete(
-                        paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, previous)
-                    )
-        return UploadStatus(self.name, upload_id, hasher.size, started)
+        name = self.name
+        async with self._lock(name, upload_id):
+            first, rest = await _first_batch(chunks)
+            if rest is None:
+                started, size = await self.driver.run(
+                    lambda: _append_whole(name, upload_id, offset, first)
+                )
+            else:
+                resumed = await self.driver.run(lambda: _resume(name, upload_id, offset))
+                await self._pump(resumed.writer, resumed.hasher, _chained(first, rest))
+                started, size = (
+                    resumed.started,
+                    await self.driver.run(lambda: _acknowledge(name, upload_id, resumed)),
+                )
+        return UploadStatus(name, upload_id, size, started)
 
     async def commit(
         self,
@@ -205,23 +206,22 @@ class StorageUploads:
         The session is removed whether verification succeeds or not.
         """
         validate_upload_id(upload_id)
-        async with self._lock(self.name, upload_id):
-            if self._files is not None:
-                whole, final_chunks = await _whole_body(final_chunks)
-                if whole is not None:
-                    with contextlib.suppress(local_uploads.Fallback):
-                        total = await _in_thread(
-                            local_uploads.commit,
-                            self._files,
-                            self.name,
-                            upload_id,
-                            digest,
-                            size,
-                            whole,
-                        )
-                        return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
-            _, writer, hasher, _ = await self._write(upload_id, None, final_chunks)
-            return await self._publish(upload_id, writer, hasher, digest, size)
+        name = self.name
+        async with self._lock(name, upload_id):
+            first, rest = await _first_batch(final_chunks)
+            if rest is None:
+                total = await self.driver.run(
+                    lambda: _commit_whole(name, upload_id, digest, size, first)
+                )
+            else:
+                resumed = await self.driver.run(lambda: _resume(name, upload_id, None))
+                await self._pump(resumed.writer, resumed.hasher, _chained(first, rest))
+                total = await self.driver.run(
+                    lambda: _publish(
+                        name, upload_id, resumed.writer, resumed.hasher, digest, size, True
+                    )
+                )
+        return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
     async def upload(
         self, digest: Digest, chunks: AsyncIterable[bytes] | None = None
@@ -233,55 +233,22 @@ class StorageUploads:
         session's would be; a crash leaves only that folder, which ``purge`` removes.
         """
         upload_id = str(uuid.uuid4())
-        hasher = ResumableHasher(CANONICAL_ALGORITHM)
-        try:
-            writer = await self.driver.writer(paths.upload_data(self.name, upload_id))
+        name = self.name
+        first, rest = await _first_batch(chunks)
+        if rest is None:
+            total = await self.driver.run(lambda: _upload_whole(name, upload_id, digest, first))
+        else:
+            writer = await self.driver.run(lambda: _open_fresh(name, upload_id))
+            hasher = ResumableHasher(CANONICAL_ALGORITHM)
             try:
-                if chunks is not None:
-                    await _pump(chunks, writer, hasher)
+                await self._pump(writer, hasher, _chained(first, rest))
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await writer.cancel()
+                    await self.driver.run(lambda: _discard(name, upload_id, writer))
                 raise
-        except BaseException:
-            await self._remove(upload_id)
-            raise
-        return await self._publish(upload_id, writer, hasher, digest, None)
-
-    async def _publish(
-        self,
-        upload_id: str,
-        writer: FileWriter,
-        hasher: ResumableHasher,
-        digest: Digest,
-        size: int | None,
-    ) -> Descriptor:
-        """Commit the written data, verify it, move it into the blob store and link it.
-
-        The upload folder is removed whether verification succeeds or not.
-        """
-        data_path = paths.upload_data(self.name, upload_id)
-        blob_path = paths.blob_data(digest)
-        # Whether the content is stored already does not depend on this upload.
-        _, present = await asyncio.gather(writer.commit(), path_exists(self.driver, blob_path))
-        try:
-            total = hasher.size
-            if size is not None and size != total:
-                raise SizeInvalid(f"the upload holds {total} bytes, not {size}")
-            if digest.algorithm == hasher.algorithm:
-                actual = hasher.digest()
-            else:
-                actual = await _hash_stored(self.driver, data_path, digest.algorithm)
-            if actual != digest:
-                raise DigestInvalid(f"the uploaded content does not match {digest}")
-        except (SizeInvalid, DigestInvalid, BlobUploadUnknown):
-            await self._remove(upload_id)
-            raise
-        await write_link(self.driver, paths.upload_commit_intent(self.name, upload_id), digest)
-        if not present:
-            await self.driver.move(data_path, blob_path)
-        await self.blobs.link(digest)
-        await self._remove(upload_id)
+            total = await self.driver.run(
+                lambda: _publish(name, upload_id, writer, hasher, digest, None, False)
+            )
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
     async def cancel(self, upload_id: str) -> None:
@@ -300,162 +267,52 @@ class StorageUploads:
         except PathNotFound:
             return 0
         removed = 0
+        name = self.name
         for entry in entries:
             upload_id = entry.rsplit("/", 1)[-1]
             if not _UPLOAD_ID.fullmatch(upload_id):
                 continue
-            if await self._started_before(upload_id, cutoff):
+            started = await self.driver.run(functools.partial(_started_or_made, name, upload_id))
+            if started is not None and started < cutoff:
                 with contextlib.suppress(PathNotFound):
-                    await self.driver.delete(paths.upload_dir(self.name, upload_id))
+                    await self.driver.delete(paths.upload_dir(name, upload_id))
                     removed += 1
         return removed
 
-    # -- internals -------------------------------------------------------------------------
+    # -- streaming -------------------------------------------------------------------------
 
-    async def _started_at(self, upload_id: str) -> datetime:
+    async def _pump(
+        self, writer: Writer, hasher: ResumableHasher, chunks: AsyncIterable[bytes]
+    ) -> None:
+        """Hash and write ``chunks`` batch by batch, receiving the next batch while the
+        driver works on the last; on failure the writer is closed (its bytes unacknowledged)
+        and the error raised."""
+        # Hashing and writing each wait only for their own previous batch.
+        hashing: asyncio.Future[None] | None = None
+        writing: asyncio.Future[None] | None = None
         try:
-            text = await self.driver.get_content(paths.upload_started_at(self.name, upload_id))
-        except PathNotFound:
-            raise BlobUploadUnknown("the upload session is unknown") from None
-        try:
-            return parse_started_at(text.decode("ascii", "replace"))
-        except ValueError:
-            # Unreadable: when the file was written is the next best answer.
-            try:
-                info = await self.driver.stat(paths.upload_started_at(self.name, upload_id))
-            except PathNotFound:
-                raise BlobUploadUnknown("the upload session is unknown") from None
-            return info.mod_time
-
-    async def _started_before(self, upload_id: str, cutoff: datetime) -> bool:
-        try:
-            return await self._started_at(upload_id) < cutoff
-        except BlobUploadUnknown:
-            # No start time: a session whose creation was cut short. Judge by its folder.
-            try:
-                info = await self.driver.stat(paths.upload_dir(self.name, upload_id))
-            except PathNotFound:
-                return False
-            return info.mod_time < cutoff
-
-    async def _acknowledged(self, upload_id: str) -> int:
-        """The largest offset with a saved hash state: the last acknowledged byte."""
-        try:
-            entries = await self.driver.list(
-                paths.upload_hashstates_dir(self.name, upload_id, CANONICAL_ALGORITHM)
-            )
-        except PathNotFound:
-            return 0
-        names = (entry.rsplit("/", 1)[-1] for entry in entries)
-        return max((int(name) for name in names if name.isdigit()), default=0)
-
-    async def _saved_state(self, upload_id: str) -> tuple[int, bytes | None]:
-        """The largest acknowledged offset and its hash state (None before any)."""
-        latest = await self._acknowledged(upload_id)
-        try:
-            state = await self.driver.get_content(
-                paths.upload_hashstate(self.name, upload_id, CANONICAL_ALGORITHM, latest)
-            )
-        except PathNotFound:
-            if latest == 0:
-                return 0, None
-            raise BlobUploadUnknown("the upload session is unknown") from None
-        return latest, state
-
-    async def _save_state(self, upload_id: str, hasher: ResumableHasher) -> None:
-        await self.driver.put_content(
-            paths.upload_hashstate(self.name, upload_id, hasher.algorithm, hasher.size),
-            hasher.save(),
-        )
-
-    async def _write(
-        self, upload_id: str, offset: int | None, chunks: AsyncIterable[bytes] | None
-    ) -> tuple[datetime, FileWriter, ResumableHasher, int]:
-        """Resume the session's writer at its acknowledged size and stream ``chunks`` in.
-
-        Returns the session's start time, the writer still open (the caller closes or
-        commits it), the hasher covering every byte written, and the size acknowledged
-        before. ``offset`` None skips the offset check.
-        """
-        # Both reads at once; an unknown session fails on its start time.
-        started, (current, state) = await asyncio.gather(
-            self._started_at(upload_id), self._saved_state(upload_id)
-        )
-        try:
-            writer = await self.driver.writer(paths.upload_data(self.name, upload_id), True)
-        except PathNotFound:
-            await self._finish_cut_commit(upload_id)
-            writer = await self._adopt(upload_id, current)
-        try:
-            if writer.size > current:
-                await writer.truncate(current)
-            elif writer.size < current:
-                raise BlobUploadInvalid("the upload lost acknowledged data")
-            if offset is not None and offset != current:
-                raise UploadOffsetMismatch(expected=current, got=offset)
-            hasher = local_uploads.restored_hasher(state)
-            if chunks is not None:
-                await _pump(chunks, writer, hasher)
-        except (Unsupported, InvalidOffset):
-            await _close_quietly(writer)
-            raise BlobUploadInvalid("the upload cannot resume after an interrupted chunk") from None
+            async for batch in _gathered(chunks):
+                for working in (hashing, writing):
+                    if working is not None:
+                        await working
+                hashing = asyncio.ensure_future(
+                    self.driver.run(functools.partial(_hash, hasher, batch))
+                )
+                writing = asyncio.ensure_future(
+                    self.driver.run(functools.partial(_write, writer, batch))
+                )
+            for working in (hashing, writing):
+                if working is not None:
+                    await working
         except BaseException:
-            await _close_quietly(writer)
+            # Work in flight cannot be recalled: let it land before the writer is closed.
+            for working in (hashing, writing):
+                if working is not None:
+                    with contextlib.suppress(BaseException):
+                        await asyncio.shield(working)
+            with contextlib.suppress(Exception):
+                await self.driver.run(lambda: _close_quietly(writer))
             raise
-        return started, writer, hasher, current
-
-    async def _adopt(self, upload_id: str, acknowledged: int) -> FileWriter:
-        """A writer continuing upload data that exists only as committed content.
-
-        The reference registry's filesystem driver writes upload data in place, where a
-        dockyard driver keeps it uncommitted; to resume such a session, its acknowledged
-        bytes are copied once into a fresh writer.
-        """
-        data_path = paths.upload_data(self.name, upload_id)
-        try:
-            info = await self.driver.stat(data_path)
-            stream = await self.driver.reader(data_path, 0, min(info.size, acknowledged))
-        except PathNotFound:
-            if acknowledged == 0:
-                # No data yet: the session was created without any (see ``create``).
-                return await self.driver.writer(data_path, append=False)
-            raise BlobUploadUnknown("the upload session is unknown") from None
-        except InvalidOffset:
-            raise BlobUploadUnknown("the upload session is unknown") from None
-        writer = await self.driver.writer(data_path, append=False)
-        try:
-            async for batch in _batched(stream):
-                await writer.write(batch)
-        except BaseException:
-            await _close_quietly(writer)
-            raise
-        return writer
-
-    async def _finish_cut_commit(self, upload_id: str) -> None:
-        """Finish a commit that a crash cut after it began publishing the blob.
-
-        If the blob the session's commit intent names is stored, the commit got past its
-        verification: the blob is linked, the session removed, and ``BlobUploadUnknown``
-        raised, as for any finished session. Otherwise the session's data is still in
-        place and nothing needs doing.
-        """
-        try:
-            digest = await read_link(self.driver, paths.upload_commit_intent(self.name, upload_id))
-        except PathNotFound:
-            return
-        if not await path_exists(self.driver, paths.blob_data(digest)):
-            return
-        await self.blobs.link(digest)
-        await self._remove(upload_id)
-        raise BlobUploadUnknown("the upload session is unknown")
-
-    async def _remove(self, upload_id: str) -> None:
-        """Remove the session: its start time first, so that a removal cut short leaves
-        an unknown session rather than one standing at offset 0."""
-        with contextlib.suppress(PathNotFound):
-            await self.driver.delete(paths.upload_started_at(self.name, upload_id))
-        with contextlib.suppress(PathNotFound):
-            await self.driver.delete(paths.upload_dir(self.name, upload_id))
 
 
 async def purge_uploads(driver: StorageDriver, older_than: timedelta) -> int:
@@ -480,31 +337,272 @@ async def purge_uploads(driver: StorageDriver, older_than: timedelta) -> int:
     return removed
 
 
-# --- streaming ----------------------------------------------------------------------------
+# --- plans ----------------------------------------------------------------------------------
 
 
-async def _in_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-    """``function(*args)`` in a worker thread; a cancelled caller still waits for it to
-    end, so that the session's lock is not released while the thread works on it."""
-    # The executor's future directly: no task, no context copy as ``to_thread`` makes.
-    call = functools.partial(function, *args, **kwargs)
-    future = asyncio.get_running_loop().run_in_executor(None, call)
+@dataclass(frozen=True, slots=True)
+class _Resumed:
+    """A session ready for more bytes: its writer at the acknowledged size, the hasher
+    restored to that size, and when it started."""
+
+    started: datetime
+    acknowledged: int
+    writer: Writer
+    hasher: ResumableHasher
+
+
+def _unknown() -> BlobUploadUnknown:
+    return BlobUploadUnknown("the upload session is unknown")
+
+
+def _create(name: str, upload_id: str, started: bytes) -> Plan[None]:
+    # Not synced: a session lost to a crash of the machine before any chunk was
+    # acknowledged is cleanly unknown afterwards (or, with an empty start time, judged by
+    # the file's time); the first acknowledged chunk syncs its own data and state.
+    yield Put(paths.upload_started_at(name, upload_id), started, "none")
+
+
+def _started(name: str, upload_id: str) -> Plan[datetime | None]:
+    """Plan: the session's start time (the file's time if unreadable); None if none."""
+    path = paths.upload_started_at(name, upload_id)
+    text = yield Read(path)
+    if text is None:
+        return None
     try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        if not future.done():
-            await asyncio.wait([future])
+        return parse_started_at(text.decode("ascii", "replace"))
+    except ValueError:
+        moment: datetime | None = yield ModTime(path)
+        return moment
+
+
+def _started_or_made(name: str, upload_id: str) -> Plan[datetime | None]:
+    """Plan: the start time, else (a creation cut short) when the folder was made."""
+    started = yield from _started(name, upload_id)
+    if started is None:
+        started = yield ModTime(paths.upload_dir(name, upload_id))
+    return started
+
+
+def _acknowledged(name: str, upload_id: str) -> Plan[int]:
+    """Plan: the largest offset with a saved hash state: the last acknowledged byte."""
+    (names,) = yield Listing([paths.upload_hashstates_dir(name, upload_id, CANONICAL_ALGORITHM)])
+    return max((int(entry) for entry in names or () if entry.isdigit()), default=0)
+
+
+def _status(name: str, upload_id: str) -> Plan[tuple[datetime, int]]:
+    started = yield from _started(name, upload_id)
+    if started is None:
+        raise _unknown()
+    yield from _finish_cut_commit(name, upload_id)
+    return started, (yield from _acknowledged(name, upload_id))
+
+
+def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
+    """Plan: finish a commit that a crash cut after it began publishing the blob.
+
+    If the blob the session's commit intent names is stored, the commit got past its
+    verification: the blob is linked, the session removed, and ``BlobUploadUnknown``
+    raised, as for any finished session. Otherwise nothing needs doing.
+    """
+    digest = yield from read_link(paths.upload_commit_intent(name, upload_id))
+    if digest is None or (yield Size(paths.blob_data(digest))) is None:
+        return
+    yield link_step(paths.layer_link(name, digest), digest)
+    yield from _remove(name, upload_id)
+    raise _unknown()
+
+
+def _resume(name: str, upload_id: str, offset: int | None) -> Plan[_Resumed]:
+    """Plan: the session's writer at its acknowledged size and its hasher restored there;
+    checks ``offset`` unless None."""
+    started = yield from _started(name, upload_id)
+    if started is None:
+        raise _unknown()
+    current = yield from _acknowledged(name, upload_id)
+    data = paths.upload_data(name, upload_id)
+    state: bytes | None = None
+    if current == 0:
+        # Nothing acknowledged: whatever data there is (none yet, or a cut-off first
+        # chunk) is dropped, which is what starting afresh does in one step.
+        writer = yield OpenWriter(data)
+    else:
+        state = yield Read(paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, current))
+        if state is None:
+            raise _unknown()
+        writer = yield OpenWriter(data, append=True)
+        if writer is None:
+            yield from _finish_cut_commit(name, upload_id)
+            # Data the reference registry's driver wrote in place, as committed content.
+            writer = yield Adopt(data, current)
+            if writer is None:
+                raise _unknown()
+    try:
+        if writer.size > current:
+            yield Truncate(writer, current)
+        elif writer.size < current:
+            raise BlobUploadInvalid("the upload lost acknowledged data")
+        if offset is not None and offset != current:
+            raise UploadOffsetMismatch(expected=current, got=offset)
+        hasher = restored_hasher(state)
+    except (Unsupported, InvalidOffset):
+        yield from _close_quietly(writer)
+        raise BlobUploadInvalid("the upload cannot resume after an interrupted chunk") from None
+    except Exception:
+        yield from _close_quietly(writer)
+        raise
+    return _Resumed(started, current, writer, hasher)
+
+
+def _absorb(writer: Writer, hasher: ResumableHasher, chunks: Sequence[bytes]) -> Plan[None]:
+    yield from _hash(hasher, chunks)
+    yield from _write(writer, chunks)
+
+
+def _hash(hasher: ResumableHasher, chunks: Sequence[bytes]) -> Plan[None]:
+    yield Hash(hasher, chunks)
+
+
+def _write(writer: Writer, chunks: Sequence[bytes]) -> Plan[None]:
+    yield Write(writer, chunks)
+
+
+def _acknowledge(name: str, upload_id: str, resumed: _Resumed) -> Plan[int]:
+    """Plan: make the written bytes durable, then save the hash state that acknowledges
+    them and forget the previous one. Returns the new size."""
+    hasher, previous = resumed.hasher, resumed.acknowledged
+    yield Close(resumed.writer)
+    if hasher.size != previous:
+        # The state's own bytes are synced (a crash must not leave a state that restores
+        # to another hash), its name need not be: should the rename be lost with the
+        # machine, the session stands at the previous state, whose data is synced too.
+        yield Put(
+            paths.upload_hashstate(name, upload_id, hasher.algorithm, hasher.size),
+            hasher.save(),
+            "content",
+        )
+        if previous:  # a new session has no state at 0
+            yield Delete(paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, previous))
+    return hasher.size
+
+
+def _append_whole(
+    name: str, upload_id: str, offset: int, chunks: Sequence[bytes]
+) -> Plan[tuple[datetime, int]]:
+    resumed = yield from _resume(name, upload_id, offset)
+    yield from _absorb_or_close(resumed.writer, resumed.hasher, chunks)
+    return resumed.started, (yield from _acknowledge(name, upload_id, resumed))
+
+
+def _commit_whole(
+    name: str, upload_id: str, digest: Digest, size: int | None, chunks: Sequence[bytes]
+) -> Plan[int]:
+    resumed = yield from _resume(name, upload_id, None)
+    yield from _absorb_or_close(resumed.writer, resumed.hasher, chunks)
+    return (
+        yield from _publish(name, upload_id, resumed.writer, resumed.hasher, digest, size, True)
+    )
+
+
+def _open_fresh(name: str, upload_id: str) -> Plan[Writer]:
+    writer: Writer = yield OpenWriter(paths.upload_data(name, upload_id))
+    return writer
+
+
+def _upload_whole(name: str, upload_id: str, digest: Digest, chunks: Sequence[bytes]) -> Plan[int]:
+    writer = yield from _open_fresh(name, upload_id)
+    hasher = ResumableHasher(CANONICAL_ALGORITHM)
+    try:
+        yield from _absorb(writer, hasher, chunks)
+    except Exception:
+        yield from _discard(name, upload_id, writer)
+        raise
+    return (yield from _publish(name, upload_id, writer, hasher, digest, None, False))
+
+
+def _absorb_or_close(
+    writer: Writer, hasher: ResumableHasher, chunks: Sequence[bytes]
+) -> Plan[None]:
+    try:
+        yield from _absorb(writer, hasher, chunks)
+    except Exception:
+        yield from _close_quietly(writer)
         raise
 
 
-async def _whole_body(
-    chunks: AsyncIterable[bytes] | None,
-) -> tuple[list[bytes] | None, AsyncIterable[bytes] | None]:
-    """Receive a body of at most ``WHOLE_BODY_MAX`` bytes whole.
+def _publish(
+    name: str,
+    upload_id: str,
+    writer: Writer,
+    hasher: ResumableHasher,
+    digest: Digest,
+    size: int | None,
+    session: bool,
+) -> Plan[int]:
+    """Plan: verify what ``writer`` holds, publish it as blob ``digest`` and link it.
 
-    Returns its chunks and a stream to replay them (for a fallback); for a larger body,
-    None and a stream of everything, received or not.
+    The data is durable before it is published, and published before the link; a
+    ``session``'s commit intent is saved before the data leaves it. The upload folder is
+    removed whether verification succeeds or not. Returns the blob's size.
     """
+    data = paths.upload_data(name, upload_id)
+    total = hasher.size
+    published = False
+    try:
+        if size is not None and size != total:
+            raise SizeInvalid(f"the upload holds {total} bytes, not {size}")
+        if digest.algorithm != hasher.algorithm:
+            yield Commit(writer, data)
+            published = True
+            actual = Digest(digest.algorithm, (yield HashStored(data, digest.algorithm)))
+        else:
+            actual = hasher.digest()
+        if actual != digest:
+            raise DigestInvalid(f"the uploaded content does not match {digest}")
+    except (SizeInvalid, DigestInvalid):
+        yield from _discard(name, upload_id, None if published else writer)
+        raise
+    if session:
+        # Named before the data leaves the session, so a crash from here on can be finished.
+        yield link_step(paths.upload_commit_intent(name, upload_id), digest, "content")
+    blob = paths.blob_data(digest)
+    present = (yield Size(blob)) is not None
+    if not published:
+        yield Cancel(writer) if present else Commit(writer, data, blob)
+    elif not present:
+        yield Move(data, blob)
+    yield link_step(paths.layer_link(name, digest), digest)
+    yield from _remove(name, upload_id)
+    return total
+
+
+def _remove(name: str, upload_id: str) -> Plan[None]:
+    """Plan: remove the session, its start time first (see the module docstring)."""
+    yield Delete(paths.upload_started_at(name, upload_id))
+    yield Delete(paths.upload_dir(name, upload_id))
+
+
+def _discard(name: str, upload_id: str, writer: Writer | None) -> Plan[None]:
+    if writer is not None:
+        # Removing the folder below discards the data as well.
+        with contextlib.suppress(Exception):
+            yield Cancel(writer)
+    yield from _remove(name, upload_id)
+
+
+def _close_quietly(writer: Writer) -> Plan[None]:
+    # The failure that got us here is what gets reported.
+    with contextlib.suppress(Exception):
+        yield Close(writer)
+
+
+# --- receiving --------------------------------------------------------------------------
+
+
+async def _first_batch(
+    chunks: AsyncIterable[bytes] | None,
+) -> tuple[list[bytes], AsyncIterator[bytes] | None]:
+    """The body's first ``WHOLE_BODY_MAX`` bytes or so, and the rest of it (None if the
+    body ended within them)."""
     if chunks is None:
         return [], None
     received: list[bytes] = []
@@ -513,54 +611,29 @@ async def _whole_body(
     async for chunk in iterator:
         if not chunk:
             continue
-        received.append(chunk)
+        received.append(chunk if type(chunk) is bytes else bytes(chunk))
         size += len(chunk)
         if size > WHOLE_BODY_MAX:
-            return None, _chained(received, iterator)
-    return received, _replayed(received)
+            return received, iterator
+    return received, None
 
 
-async def _replayed(received: list[bytes]) -> AsyncIterator[bytes]:
-    for chunk in received:
-        yield chunk
-
-
-async def _chained(received: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    for chunk in received:
+async def _chained(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in first:
         yield chunk
     async for chunk in rest:
         yield chunk
 
 
-async def _batched(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """Regroup arbitrary chunks into buffers of about ``BATCH_SIZE`` bytes."""
-    # A list joined once copies each byte once; a growing bytearray copies far more.
-    pending: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        if not chunk:
-            continue
-        if not pending and len(chunk) >= BATCH_SIZE:
-            yield bytes(chunk)
-            continue
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= BATCH_SIZE:
-            yield b"".join(pending)
-            pending.clear()
-            size = 0
-    if pending:
-        yield b"".join(pending)
-
-
 async def _gathered(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
-    """Group arbitrary chunks into lists of about ``BATCH_SIZE`` bytes, without copying."""
+    """Group arbitrary chunks into lists of about ``BATCH_SIZE`` bytes, without copying
+    the caller's immutable bytes (a reused buffer is copied once)."""
     pending: list[bytes] = []
     size = 0
     async for chunk in chunks:
         if not chunk:
             continue
-        pending.append(chunk)
+        pending.append(chunk if type(chunk) is bytes else bytes(chunk))
         size += len(chunk)
         if size >= BATCH_SIZE:
             yield pending
@@ -568,70 +641,3 @@ async def _gathered(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
             size = 0
     if pending:
         yield pending
-
-
-def _hash_all(hasher: ResumableHasher, batch: list[bytes]) -> None:
-    for chunk in batch:
-        hasher.update(chunk)
-
-
-async def _write_each(writer: FileWriter, batch: list[bytes]) -> None:
-    for chunk in batch:
-        await writer.write(chunk)
-
-
-async def _pump(chunks: AsyncIterable[bytes], writer: FileWriter, hasher: ResumableHasher) -> None:
-    """Write and hash batches in a pipeline.
-
-    While batch N is hashed in a worker thread and written by the writer (in another),
-    batch N+1 is received from ``chunks``; each step waits only for its own predecessor.
-    Chunks travel as the objects the server delivered: nothing joins or copies them.
-    """
-    hashing: asyncio.Future[None] | None = None
-    writing: asyncio.Future[None] | None = None
-    try:
-        async for batch in _gathered(chunks):
-            if hashing is not None:
-                await hashing
-                hashing = None
-            if writing is not None:
-                await writing
-                writing = None
-            if sum(len(chunk) for chunk in batch) >= THREAD_HASH_MIN:
-                hashing = asyncio.ensure_future(asyncio.to_thread(_hash_all, hasher, batch))
-            else:
-                _hash_all(hasher, batch)
-            writing = asyncio.ensure_future(_write_each(writer, batch))
-        if hashing is not None:
-            await hashing
-            hashing = None
-        if writing is not None:
-            await writing
-            writing = None
-    finally:
-        # In-flight work cannot be recalled: let it land before the caller moves on, so
-        # the hasher and the writer are never touched behind its back.
-        for pending in (hashing, writing):
-            if pending is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(pending)
-
-
-async def _hash_stored(driver: StorageDriver, path: str, algorithm: str) -> Digest:
-    """Digest committed content by streaming it once through ``hashlib`` off the loop."""
-    hasher = hashlib.new(algorithm)
-    try:
-        stream = await driver.reader(path)
-    except PathNotFound:
-        raise BlobUploadUnknown("the upload session is unknown") from None
-    async for batch in _batched(stream):
-        if len(batch) >= THREAD_HASH_MIN:
-            await asyncio.to_thread(hasher.update, batch)
-        else:
-            hasher.update(batch)
-    return Digest(algorithm, hasher.hexdigest())
-
-
-async def _close_quietly(writer: FileWriter) -> None:
-    with contextlib.suppress(Exception):
-        await writer.close()

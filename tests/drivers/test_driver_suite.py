@@ -488,16 +488,11 @@ async def test_list_names_agrees_with_list_on_committed_trees(driver: StorageDri
     assert await driver.list_names(["/t"]) == [names]
 
 
-async def test_blocking_list_names_where_offered_agrees_with_list_names(
-    driver: StorageDriver,
-) -> None:
+async def test_list_names_of_several_folders_answers_each(driver: StorageDriver) -> None:
     await populate(driver, "/dir/b", "/dir/a/deep/file", "/other/x")
     paths = ["/dir", "/missing", "/", "/other/x"]
     expected = [["a", "b"], None, ["dir", "other"], None]
     assert await driver.list_names(paths) == expected
-    blocking = driver.blocking_list_names()
-    if blocking is not None:  # only drivers over local storage offer one
-        assert await asyncio.to_thread(blocking, paths) == expected
 
 
 # --- move ---------------------------------------------------------------------------------
@@ -709,13 +704,6 @@ async def _walk(driver: StorageDriver, path: str) -> object:
     return await walk_paths(driver, path)
 
 
-async def _blocking_list_names(driver: StorageDriver, path: str) -> object:
-    blocking = driver.blocking_list_names()
-    if blocking is None:
-        return await driver.list_names([path])
-    return await asyncio.to_thread(blocking, ["/", path])
-
-
 async def _move_from(driver: StorageDriver, path: str) -> object:
     await driver.put_content("/valid", b"x")
     await driver.move(path, "/valid")
@@ -737,7 +725,6 @@ CALLS: dict[str, Call] = {
     "stat": lambda d, p: d.stat(p),
     "list": lambda d, p: d.list(p),
     "list_names": lambda d, p: d.list_names(["/", p]),
-    "blocking_list_names": _blocking_list_names,
     "move_source": _move_from,
     "move_destination": _move_to,
     "delete": lambda d, p: d.delete(p),
@@ -765,9 +752,3 @@ async def test_invalid_path_rejection_leaves_the_backend_untouched(driver: Stora
     with pytest.raises(InvalidPath):
         await driver.delete("/a/../b")
     assert await driver.get_content("/b") == b"keep"
-
-
-async def test_blocking_files_are_offered_by_the_filesystem_driver_only_among_builtins(
-    driver: StorageDriver,
-) -> None:
-    assert (driver.blocking_files() is not None) == (driver.name == "filesystem")

@@ -433,28 +433,3 @@ async def test_writer_cannot_be_used_after_close(fs: FilesystemDriver) -> None:
     await writer.close()
     with pytest.raises(ValueError, match="closed"):
         await writer.write(b"late")
-
-
-async def test_blocking_reads_read_committed_files(fs: FilesystemDriver) -> None:
-    await fs.put_content("/a/link", b"sha256:abc")
-    files = fs.blocking_reads()
-    assert files.read("/a/link") == b"sha256:abc"
-    assert files.size("/a/link") == len(b"sha256:abc")
-
-
-async def test_blocking_reads_answer_none_for_missing_files_and_folders(
-    fs: FilesystemDriver,
-) -> None:
-    await fs.put_content("/a/b", b"x")
-    files = fs.blocking_reads()
-    assert files.read("/a/missing") is None
-    assert files.size("/a/missing") is None
-    assert files.size("/a") is None  # a folder is no file
-    assert files.read("/a/b/below-a-file") is None
-
-
-async def test_blocking_reads_do_not_see_uncommitted_content(fs: FilesystemDriver) -> None:
-    writer = await fs.writer("/a/pending")
-    await writer.write(b"not yet")
-    await writer.close()
-    assert fs.blocking_reads().read("/a/pending") is None

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.storage.driver import folder_listings
-from dockyard.storage.driver.filesystem import FilesystemDriver
-from dockyard.storage.driver.folder_listings import FolderListings
+from dockyard.storage.driver.filesystem import FilesystemDriver, folder_listings
+from dockyard.storage.driver.filesystem.folder_listings import FolderListings
 
 
 async def settle(folder: Path) -> None:

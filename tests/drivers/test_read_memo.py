@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 
 from dockyard.storage import paths
-from dockyard.storage.driver.base import BlockingReads
 from dockyard.storage.driver.filesystem import FilesystemDriver
-from dockyard.storage.driver.read_memo import (
+from dockyard.storage.driver.filesystem.driver import _LocalFiles
+from dockyard.storage.driver.filesystem.read_memo import (
+    FileReads,
     Lister,
     ReadMemo,
     Unremembered,
     file_system_type,
 )
-from dockyard.storage.local_reads import LocalReads
+from dockyard.storage.driver.plan import Plan, Read
 
 LINK = paths.tag_current_link("app", "v1")
 TAGS = LINK.removesuffix("/v1/current/link")
@@ -46,10 +47,10 @@ def memo(root: Path) -> Iterator[ReadMemo]:
     memo.close()
 
 
-def reads(root: Path) -> tuple[BlockingReads, Lister]:
-    """The filesystem driver's blocking file reads and folder listing below ``root``."""
+def reads(root: Path) -> tuple[FileReads, Lister]:
+    """The filesystem driver's own file reads and folder listing below ``root``."""
     driver = FilesystemDriver(root)
-    return driver.blocking_reads(), driver.blocking_list_names()
+    return _LocalFiles(str(driver.root)), driver._list_names_blocking
 
 
 def write(root: Path, path: str, content: bytes) -> None:
@@ -241,20 +242,29 @@ async def test_lost_events_forget_everything(root: Path) -> None:
         memo.close()
 
 
-async def test_local_reads_answer_a_tag_without_a_thread_once_learned(root: Path) -> None:
+def _read_tag() -> Plan[bytes | None]:
+    content: bytes | None = yield Read(LINK)
+    return content
+
+
+async def test_a_reading_plan_is_answered_without_a_thread_once_learned(root: Path) -> None:
     driver = FilesystemDriver(root)
-    local = LocalReads.for_driver(driver)
-    assert local is not None
-    assert local.memo is not None
-    digest, linked, _ = await local.tagged_revision("app", "v1")
-    assert str(digest) == "sha256:" + "a" * 64
-    assert not linked
+    learned = await driver.run(_read_tag, reads_only=True)
+    assert learned == b"sha256:" + b"a" * 64
     # Answered from memory, the call completes at its first step: a thread hop would
     # suspend it on a future.
-    answering = local.tagged_revision("app", "v1")
+    answering = driver.run(_read_tag, reads_only=True)
     with pytest.raises(StopIteration) as answered:
         answering.send(None)
-    assert answered.value.value[0] == digest
+    assert answered.value.value == learned
+    await driver.close()
+
+
+async def test_a_reading_plan_sees_a_change_made_after_it_was_learned(root: Path) -> None:
+    driver = FilesystemDriver(root)
+    await driver.run(_read_tag, reads_only=True)
+    write(root, LINK, b"sha256:" + b"b" * 64)
+    assert await driver.run(_read_tag, reads_only=True) == b"sha256:" + b"b" * 64
     await driver.close()
 
 

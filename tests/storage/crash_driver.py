@@ -1,8 +1,8 @@
 """A driver that dies like a killed process: before its n-th change to storage.
 
 ``CrashingDriver(inner, crash_at=n)`` passes every call to a real driver and counts the
-calls that change storage (puts, writes, closes, commits, moves, deletes, through the
-async interface and through blocking files alike). The n-th such call, and every call
+calls that change storage (puts, writes, closes, commits, moves, deletes); plans run
+step by step through them (the generic ``StorageDriver.run``). The n-th such call, and every call
 after it, raises ``Crashed`` without touching storage: what the backend holds then is
 what a ``kill -9`` at that moment leaves, since a killed process runs no clean-up either.
 Bytes a writer buffered in memory are lost with it, as they would be.
@@ -10,13 +10,10 @@ Bytes a writer buffered in memory are lost with it, as they would be.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from dockyard.storage.driver.base import (
-    BlockingFiles,
-    BlockingWriter,
-    Durability,
     FileInfo,
     FileWriter,
     OpenFile,
@@ -91,10 +88,6 @@ class CrashingDriver(StorageDriver):
     def open_file(self, path: str) -> OpenFile | None:
         return self.inner.open_file(path)
 
-    def blocking_files(self) -> BlockingFiles | None:
-        files = self.inner.blocking_files()
-        return None if files is None else _CrashingFiles(self, files)
-
 
 class _CrashingWriter(FileWriter):
     def __init__(self, driver: CrashingDriver, inner: FileWriter) -> None:
@@ -124,64 +117,3 @@ class _CrashingWriter(FileWriter):
     async def cancel(self) -> None:
         self._driver.step()
         await self._inner.cancel()
-
-
-class _CrashingFiles:
-    def __init__(self, driver: CrashingDriver, inner: BlockingFiles) -> None:
-        self._driver = driver
-        self._inner = inner
-
-    def _read(self, function: Callable[..., _T], *args: Any) -> _T:
-        self._driver.alive()
-        return function(*args)
-
-    def read(self, path: str) -> bytes | None:
-        return self._read(self._inner.read, path)
-
-    def size(self, path: str) -> int | None:
-        return self._read(self._inner.size, path)
-
-    def names(self, path: str) -> list[str] | None:
-        return self._read(self._inner.names, path)
-
-    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
-        self._driver.step()
-        self._inner.put(path, content, durability)
-
-    def delete(self, path: str) -> bool:
-        self._driver.step()
-        return self._inner.delete(path)
-
-    def writer(self, path: str, append: bool = False) -> BlockingWriter:
-        self._driver.step()
-        return _CrashingBlockingWriter(self._driver, self._inner.writer(path, append))
-
-
-class _CrashingBlockingWriter:
-    def __init__(self, driver: CrashingDriver, inner: BlockingWriter) -> None:
-        self._driver = driver
-        self._inner = inner
-
-    @property
-    def size(self) -> int:
-        return self._inner.size
-
-    def write(self, data: bytes) -> int:
-        self._driver.step()
-        return self._inner.write(data)
-
-    def truncate(self, size: int) -> None:
-        self._driver.step()
-        self._inner.truncate(size)
-
-    def close(self) -> None:
-        self._driver.step()
-        self._inner.close()
-
-    def commit(self, destination: str | None = None) -> None:
-        self._driver.step()
-        self._inner.commit(destination)
-
-    def cancel(self) -> None:
-        self._driver.step()
-        self._inner.cancel()

@@ -12,9 +12,6 @@ from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage.driver.base import (
-    BlockingFiles,
-    BlockingWriter,
-    Durability,
     FileInfo,
     FileWriter,
     OpenFile,
@@ -111,9 +108,8 @@ class RecordingDriver(StorageDriver):
     """A real driver that records every write that makes content visible, in order.
 
     Events: ``("put", path)``, ``("commit", path)``, ``("move", destination)``,
-    ``("delete", path)``, ``("close", path)``. Where the inner driver offers blocking
-    files, so does this one, recording the same events (a commit to another path is a
-    commit, then a move).
+    ``("delete", path)``, ``("close", path)``. Plans run step by step through these
+    methods (the generic ``StorageDriver.run``), so every step is recorded.
     """
 
     def __init__(self, inner: StorageDriver) -> None:
@@ -159,74 +155,6 @@ class RecordingDriver(StorageDriver):
 
     def open_file(self, path: str) -> OpenFile | None:
         return self.inner.open_file(path)
-
-    def blocking_files(self) -> BlockingFiles | None:
-        files = self.inner.blocking_files()
-        return None if files is None else _RecordingFiles(self, files)
-
-    def blocking_put(
-        self, files: BlockingFiles, path: str, content: bytes, durability: Durability = "full"
-    ) -> None:
-        """A put through blocking files (in a worker thread)."""
-        files.put(path, content, durability)
-        self.events.append(("put", path))
-
-
-class _RecordingFiles:
-    def __init__(self, driver: RecordingDriver, inner: BlockingFiles) -> None:
-        self._driver = driver
-        self._inner = inner
-
-    def read(self, path: str) -> bytes | None:
-        return self._inner.read(path)
-
-    def size(self, path: str) -> int | None:
-        return self._inner.size(path)
-
-    def names(self, path: str) -> list[str] | None:
-        return self._inner.names(path)
-
-    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
-        self._driver.blocking_put(self._inner, path, content, durability)
-
-    def delete(self, path: str) -> bool:
-        found = self._inner.delete(path)
-        if found:
-            self._driver.events.append(("delete", path))
-        return found
-
-    def writer(self, path: str, append: bool = False) -> BlockingWriter:
-        return _RecordingBlockingWriter(self._driver, path, self._inner.writer(path, append))
-
-
-class _RecordingBlockingWriter:
-    def __init__(self, driver: RecordingDriver, path: str, inner: BlockingWriter) -> None:
-        self._driver = driver
-        self._path = path
-        self._inner = inner
-
-    @property
-    def size(self) -> int:
-        return self._inner.size
-
-    def write(self, data: bytes) -> int:
-        return self._inner.write(data)
-
-    def truncate(self, size: int) -> None:
-        self._inner.truncate(size)
-
-    def close(self) -> None:
-        self._inner.close()
-        self._driver.events.append(("close", self._path))
-
-    def commit(self, destination: str | None = None) -> None:
-        self._inner.commit(destination)
-        self._driver.events.append(("commit", self._path))
-        if destination is not None:
-            self._driver.events.append(("move", destination))
-
-    def cancel(self) -> None:
-        self._inner.cancel()
 
 
 class _RecordingWriter(FileWriter):

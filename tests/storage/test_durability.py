@@ -23,7 +23,7 @@ from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import OCI_INDEX, OCI_MANIFEST
 from dockyard.storage import paths
-from dockyard.storage.driver.base import BlockingFiles, Durability, PathNotFound, StorageDriver
+from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 
 pytestmark = ALL_DRIVERS
@@ -158,16 +158,6 @@ class _LinkChecker(RecordingDriver):
             except PathNotFound:
                 pytest.fail(f"link {path} written before its target {target}")
         await super().put_content(path, content)
-
-    def blocking_put(
-        self, files: BlockingFiles, path: str, content: bytes, durability: Durability = "full"
-    ) -> None:
-        target = _link_target(path, content)
-        if target is not None and files.size(target) is None:
-            pytest.fail(f"link {path} written before its target {target}")
-        if target is not None and "/index/" not in path:
-            assert durability == "full", f"link {path} must be durable when the reply names it"
-        super().blocking_put(files, path, content, durability)
 
 
 async def test_no_operation_links_to_missing_content(driver: StorageDriver) -> None:

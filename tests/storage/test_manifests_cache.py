@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from storage_helpers import push_image
 
@@ -13,9 +11,6 @@ from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest.base import OCI_MANIFEST
 from dockyard.storage import paths
 from dockyard.storage.driver.base import StorageDriver
-from dockyard.storage.driver.filesystem import FilesystemDriver
-from dockyard.storage.driver.inmemory import InMemoryDriver
-from dockyard.storage.local_reads import LocalReads
 from dockyard.storage.manifest_cache import MAX_ENTRY_BYTES, ManifestCache
 from dockyard.storage.registry import StorageRegistry, StorageRepository
 
@@ -142,14 +137,6 @@ def test_cache_does_not_keep_a_manifest_larger_than_an_entry_may_be() -> None:
     digest, _, manifest = _manifest(b"big", padding=MAX_ENTRY_BYTES)
     cache.put(digest, b"d", manifest)
     assert len(cache) == 0
-
-
-def test_local_reads_exist_for_the_filesystem_driver(tmp_path: Path) -> None:
-    assert LocalReads.for_driver(FilesystemDriver(str(tmp_path))) is not None
-
-
-def test_local_reads_do_not_exist_for_the_in_memory_driver() -> None:
-    assert LocalReads.for_driver(InMemoryDriver()) is None
 
 
 async def test_stat_by_tag_describes_the_manifest_the_tag_points_at(

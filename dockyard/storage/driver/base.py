@@ -14,20 +14,44 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import hashlib
 import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import Any, Final, TypeVar
 
 from dockyard.errors import DockyardError
-
-if TYPE_CHECKING:
-    from dockyard.storage.driver.read_memo import ReadMemo
+from dockyard.storage.driver.plan import (
+    Adopt,
+    Close,
+    Commit,
+    Delete,
+    Each,
+    Hash,
+    Hashing,
+    HashStored,
+    Listing,
+    ModTime,
+    Move,
+    OpenWriter,
+    Plan,
+    Put,
+    Read,
+    Size,
+    Step,
+    Truncate,
+    Write,
+    Writer,
+)
 
 _COMPONENT: Final = re.compile(r"[A-Za-z0-9._-]+")
+#: Below this many bytes, hashing inline costs less than a hand-off to a worker thread.
+THREAD_HASH_MIN: Final = 64 << 10
+T = TypeVar("T")
 
 
 class StorageDriverError(DockyardError):
@@ -131,86 +155,7 @@ class OpenFile:
         self.close()
 
 
-class BlockingReads(Protocol):
-    """Blocking access to small committed files (see ``StorageDriver.blocking_reads``)."""
-
-    def read(self, path: str) -> bytes | None:
-        """The content of the file at ``path``, or None if there is none."""
-        ...
-
-    def size(self, path: str) -> int | None:
-        """The size of the file at ``path``, or None if there is none."""
-        ...
-
-
-#: How much of a ``BlockingFiles.put`` survives a crash of the machine once it returns:
-#: ``"full"`` the content at its path (as ``put_content``); ``"content"`` the content, but
-#: the path may still hold what it held before (never partial or foreign bytes);
-#: ``"none"`` nothing is promised (the path may be missing or empty after a crash).
-#: A crash of the process alone never loses a put that returned.
-Durability = Literal["full", "content", "none"]
-
-
-class BlockingWriter(Protocol):
-    """A ``FileWriter`` for use in one worker thread (see ``BlockingFiles.writer``)."""
-
-    @property
-    def size(self) -> int:
-        """Bytes written so far, including those of earlier writers appended to."""
-        ...
-
-    def write(self, data: bytes) -> int:
-        """Append ``data``; returns the number of bytes written."""
-        ...
-
-    def truncate(self, size: int) -> None:
-        """Drop content after ``size`` bytes (``InvalidOffset`` beyond the content)."""
-        ...
-
-    def close(self) -> None:
-        """Make what was written durable and release the writer, leaving it uncommitted."""
-        ...
-
-    def commit(self, destination: str | None = None) -> None:
-        """Publish the content atomically and durably at ``destination`` (by default the
-        writer's own path), replacing what was there, and release the writer."""
-        ...
-
-    def cancel(self) -> None:
-        """Discard everything written, including by earlier writers, and release the writer."""
-        ...
-
-
-class BlockingFiles(BlockingReads, Protocol):
-    """Blocking reads and writes (see ``StorageDriver.blocking_files``).
-
-    Each method behaves as the driver method of the same name, except that absence is an
-    answer (None, False) rather than ``PathNotFound``.
-    """
-
-    def names(self, path: str) -> builtins.list[str] | None:
-        """The names of the direct children of folder ``path``, sorted; None if no folder.
-
-        As with ``StorageDriver.list_names``, a child holding only content still being
-        written may be reported.
-        """
-        ...
-
-    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
-        """Store ``content`` at ``path`` atomically, replacing what was there; as durably
-        as ``durability`` says (by default as ``put_content``)."""
-        ...
-
-    def delete(self, path: str) -> bool:
-        """Delete ``path`` and everything below it; False if there was nothing."""
-        ...
-
-    def writer(self, path: str, append: bool = False) -> BlockingWriter:
-        """A writer for ``path`` (``StorageDriver.writer``; ``PathNotFound`` likewise)."""
-        ...
-
-
-class FileWriter(ABC):
+class FileWriter(Writer, ABC):
     """Writes one path's content, possibly across several processes.
 
     Bytes written are durable when ``close`` or ``commit`` returns, but readable at the
@@ -339,42 +284,116 @@ class StorageDriver(ABC):
 
         return builtins.list(await asyncio.gather(*(one(path) for path in paths)))
 
-    def blocking_list_names(
-        self,
-    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]] | None:
-        """``list_names`` as a blocking function to call in a worker thread, or None.
+    # -- plans -----------------------------------------------------------------------------
 
-        Drivers over local storage offer it so that a listing that reads many folders one
-        after another (the catalog) runs whole in one thread hop instead of one per step.
+    async def run(self, plan: Callable[[], Plan[T]], *, reads_only: bool = False) -> T:
+        """Carry out the plan ``plan()`` makes (see ``plan``), returning its result.
+
+        Here each step is awaited through the async interface. ``reads_only`` promises
+        that the plan only reads, so a driver may answer it from what it remembers; and
+        ``plan`` may be called more than once, so a driver may start over.
         """
+        return await self._drive(plan())
+
+    async def _drive(self, steps: Plan[T]) -> T:
+        answer: Any = None
+        error: Exception | None = None
+        while True:
+            try:
+                step = steps.throw(error) if error is not None else steps.send(answer)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            try:
+                answer, error = await self._step(step), None
+            except Exception as failure:  # handed to the plan, which may handle it
+                answer, error = None, failure
+
+    async def _step(self, step: Step) -> Any:
+        """One step of a plan through the async interface."""
+        if isinstance(step, Read):
+            try:
+                return await self.get_content(step.path)
+            except PathNotFound:
+                return None
+        if isinstance(step, Size | ModTime):
+            try:
+                info = await self.stat(step.path)
+            except PathNotFound:
+                return None
+            if isinstance(step, ModTime):
+                return info.mod_time
+            return None if info.is_dir else info.size
+        if isinstance(step, Listing):
+            return await self.list_names(step.paths)
+        if isinstance(step, Put):
+            return await self.put_content(step.path, step.content)
+        if isinstance(step, Delete):
+            try:
+                await self.delete(step.path)
+            except PathNotFound:
+                return False
+            return True
+        if isinstance(step, Move):
+            return await self.move(step.source, step.destination)
+        if isinstance(step, OpenWriter):
+            try:
+                return await self.writer(step.path, step.append)
+            except PathNotFound:
+                if step.append:
+                    return None
+                raise
+        if isinstance(step, Adopt):
+            return await self._adopt(step.path, step.size)
+        if isinstance(step, Hash):
+            await _hash(step.hasher, step.chunks)
+            return None
+        if isinstance(step, HashStored):
+            return await self._hash_stored(step.path, step.algorithm)
+        if isinstance(step, Each):
+            return await asyncio.gather(*(self._drive(plan()) for plan in step.plans))
+        writer = step.writer
+        assert isinstance(writer, FileWriter)
+        if isinstance(step, Write):
+            for chunk in step.chunks:
+                await writer.write(chunk)
+        elif isinstance(step, Truncate):
+            await writer.truncate(step.size)
+        elif isinstance(step, Close):
+            await writer.close()
+        elif isinstance(step, Commit):
+            await writer.commit()
+            if step.destination is not None and step.destination != step.path:
+                await self.move(step.path, step.destination)
+        else:
+            await writer.cancel()
         return None
 
-    def blocking_reads(self) -> BlockingReads | None:
-        """Blocking reads of small committed files, to call in a worker thread, or None.
+    async def _adopt(self, path: str, size: int) -> FileWriter | None:
+        """A writer continuing the first ``size`` bytes of committed content, copied once."""
+        try:
+            info = await self.stat(path)
+            if info.is_dir or info.size < size:
+                return None
+            stream = await self.reader(path, 0, size)
+        except PathNotFound:
+            return None
+        writer = await self.writer(path, append=False)
+        try:
+            async for chunk in stream:
+                await writer.write(chunk)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await writer.cancel()
+            raise
+        return writer
 
-        Drivers over local storage offer it so that a request needing several tiny reads
-        (a tag link, a revision link, a descriptor) makes them in one thread hop. The paths
-        must come from the path mapper: they are not validated again.
-        """
-        return None
-
-    def read_memo(self) -> ReadMemo | None:
-        """Remembered answers of ``blocking_reads`` that stay true, or None.
-
-        Drivers over local storage whose changes the kernel reports (see ``read_memo``)
-        offer it, so that hot small reads skip the worker thread while nothing changed.
-        """
-        return None
-
-    def blocking_files(self) -> BlockingFiles | None:
-        """Blocking reads and writes of files, to call in a worker thread, or None.
-
-        Drivers over local storage offer it so that a request made of several small
-        steps (an upload chunk: read the session's state, append, sync, save the new
-        state) takes one thread hop instead of one per step. Only the stores' own paths
-        from the path mapper are passed; writes still check them.
-        """
-        return None
+    async def _hash_stored(self, path: str, algorithm: str) -> str:
+        """The digest of committed content, streamed through ``hashlib`` off the loop."""
+        hasher = hashlib.new(algorithm)
+        async for chunk in await self.reader(path):
+            await _hash(hasher, [chunk])
+        return hasher.hexdigest()
 
     async def check(self, *, writable: bool = True) -> None:  # noqa: B027 - optional hook
         """Confirm that the backend is there and, if ``writable``, takes writes.
@@ -398,3 +417,16 @@ class StorageDriver(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
         """Release connections and other resources."""
+
+
+async def _hash(hasher: Hashing, chunks: Sequence[bytes]) -> None:
+    """Feed ``chunks`` to ``hasher``, in a worker thread when they are large."""
+    if sum(len(chunk) for chunk in chunks) >= THREAD_HASH_MIN:
+        await asyncio.to_thread(_hash_all, hasher, chunks)
+    else:
+        _hash_all(hasher, chunks)
+
+
+def _hash_all(hasher: Hashing, chunks: Sequence[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)

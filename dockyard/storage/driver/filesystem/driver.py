@@ -23,6 +23,7 @@ import asyncio
 import builtins
 import contextlib
 import errno
+import hashlib
 import os
 import random
 import re
@@ -33,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from dockyard.storage.driver.base import (
-    Durability,
     FileInfo,
     FileWriter,
     InvalidOffset,
@@ -42,9 +42,32 @@ from dockyard.storage.driver.base import (
     StorageDriver,
     validate_path,
 )
-from dockyard.storage.driver.folder_listings import FolderListings
-from dockyard.storage.driver.read_memo import ReadMemo
-from dockyard.storage.driver.writeback import start_writeback
+from dockyard.storage.driver.filesystem.folder_listings import FolderListings
+from dockyard.storage.driver.filesystem.read_memo import ReadMemo, Recording, Unremembered
+from dockyard.storage.driver.filesystem.writeback import start_writeback
+from dockyard.storage.driver.plan import (
+    Adopt,
+    Close,
+    Commit,
+    Delete,
+    Durability,
+    Each,
+    Hash,
+    HashStored,
+    Listing,
+    ModTime,
+    Move,
+    OpenWriter,
+    Plan,
+    Put,
+    Read,
+    Size,
+    Step,
+    Truncate,
+    Write,
+    Writer,
+    drive,
+)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -78,6 +101,9 @@ class FilesystemDriver(StorageDriver):
         self._listings = FolderListings()
         self._memo: ReadMemo | None = None
         self._memo_decided = False
+        self._files = _LocalFiles(self._root)
+        self._steps = _Steps(self, self._files)
+        self._memo_steps: Callable[[Step], Any] = _no_memo
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
@@ -98,8 +124,11 @@ class FilesystemDriver(StorageDriver):
     # -- interface -------------------------------------------------------------------------
 
     async def get_content(self, path: str) -> bytes:
-        target = self._os_path(path)
-        return await asyncio.to_thread(_read_all, path, target)
+        self._os_path(path)  # validated; the read below takes storage paths
+        content = await asyncio.to_thread(self._files.read, path)
+        if content is None:
+            raise PathNotFound(path)
+        return content
 
     async def put_content(self, path: str, content: bytes) -> None:
         target = self._os_path(path)
@@ -121,7 +150,7 @@ class FilesystemDriver(StorageDriver):
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         target = self._os_path(path)
         fd, size = await asyncio.to_thread(_open_partial, path, target, append)
-        return _FilesystemWriter(self, path, target, fd, size)
+        return _FilesystemWriter(_BlockingWriter(self, path, target, fd, size))
 
     async def stat(self, path: str) -> FileInfo:
         target = self._os_path(path, allow_root=True)
@@ -149,17 +178,40 @@ class FilesystemDriver(StorageDriver):
         targets = [(path, self._os_path(path, allow_root=True)) for path in paths]
         return await asyncio.to_thread(_list_names, self._listings, targets)
 
-    def blocking_reads(self) -> _LocalFiles:
-        """Blocking reads of files below the root (paths from the path mapper)."""
-        return _LocalFiles(self._root)
+    # -- plans -----------------------------------------------------------------------------
 
-    def read_memo(self) -> ReadMemo | None:
+    async def run(self, plan: Callable[[], Plan[_T]], *, reads_only: bool = False) -> _T:
+        """Carry out a plan whole in one worker thread: a step on a local disk costs less
+        than a hand-off to a thread. A plan that only reads is first answered from the
+        read memo, on the event loop, when the memo holds every read it makes; else its
+        thread's reads teach the memo."""
+        memo = self._read_memo() if reads_only else None
+        if memo is None:
+            # The executor's future directly: no task, no context copy as ``to_thread``.
+            return await _waited(
+                asyncio.get_running_loop().run_in_executor(None, drive, plan(), self._steps.execute)
+            )
+        memo.refresh()
+        try:
+            return drive(plan(), self._memo_steps)
+        except _Miss:
+            pass
+        loop = asyncio.get_running_loop()
+        recording = memo.recording()
+        thread = loop.run_in_executor(None, drive, plan(), _Steps(self, recording).execute)
+        # Learn once the thread is done, even if the caller is cancelled meanwhile.
+        thread.add_done_callback(lambda _: memo.remember(recording))
+        return await _waited(thread)
+
+    def _read_memo(self) -> ReadMemo | None:
         """One memo of small reads per driver, kept true by inotify on local file systems."""
         if not self._memo_decided:
             self._memo_decided = True
             self._memo = ReadMemo.for_root(
-                self.blocking_reads(), self.blocking_list_names(), self._root
+                _LocalFiles(self._root), self._list_names_blocking, self._root
             )
+            if self._memo is not None:
+                self._memo_steps = _MemoSteps(self._memo).execute
         return self._memo
 
     async def close(self) -> None:
@@ -167,15 +219,10 @@ class FilesystemDriver(StorageDriver):
             self._memo.close()
             self._memo, self._memo_decided = None, False
 
-    def blocking_list_names(
-        self,
-    ) -> Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]:
-        """``list_names`` for worker threads: validates every path, then reads the folders."""
-        return self._list_names_blocking
-
     def _list_names_blocking(
         self, paths: Sequence[str]
     ) -> builtins.list[builtins.list[str] | None]:
+        """``list_names`` in the calling (worker) thread: every path validated, then read."""
         lines = "\n".join(paths) + "\n"
         if _PATH_LINES.fullmatch(lines) and lines.count("\n") == len(paths):
             slashed = lines.replace("\n", "/")
@@ -261,10 +308,6 @@ class FilesystemDriver(StorageDriver):
             return None
         return OpenFile(fd, st.st_size)
 
-    def blocking_files(self) -> _BlockingFiles:
-        """Blocking reads and durable writes of files below the root."""
-        return _BlockingFiles(self)
-
     def _prune(self, directory: str) -> None:
         """Remove ``directory`` and its ancestors while they are empty, never the root."""
         while directory != self._root and directory.startswith(self._root + os.sep):
@@ -324,98 +367,108 @@ class _OpenFile:
 
 
 class _FilesystemWriter(FileWriter):
-    """Appends to ``<name>#partial``; ``commit`` renames it onto ``<name>``."""
+    """The driver's async ``FileWriter``: its ``_BlockingWriter`` run in worker threads,
+    one call at a time, with small writes gathered into one ``writev``.
 
-    def __init__(
-        self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
-    ) -> None:
-        self._driver = driver
-        self._path = path
-        self._target = target
-        self._file = _OpenFile(fd)
-        self._size = size
+    A task awaiting a worker thread can be cancelled (a client hangs up) while the thread
+    keeps running, so every call is shielded and the next one waits for it to end.
+    """
+
+    def __init__(self, inner: _BlockingWriter) -> None:
+        self._inner = inner
+        self._busy: asyncio.Future[Any] | None = None
+        self._closed = False
         # Bytes handed to ``write`` and not yet in the file: kept as the caller's own
         # objects (no copy) and written out together with one ``writev``.
         self._pending: list[bytes] = []
         self._pending_size = 0
+        # Counted up front: once handed to a thread, bytes land even if the call that
+        # handed them over is cancelled while waiting for it.
+        self._size = inner.size
 
     @property
     def size(self) -> int:
         return self._size
 
-    def _check_open(self) -> None:
-        if self._file.closed:
+    async def _run(self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``function(*args)`` in a worker thread, after the previous call has ended."""
+        if self._closed:
             raise ValueError("writer is closed")
+        busy = self._busy
+        if busy is not None and not busy.done():
+            await asyncio.wait([busy])
+        future = asyncio.ensure_future(asyncio.to_thread(function, *args, **kwargs))
+        self._busy = future
+        return await asyncio.shield(future)
 
     async def write(self, data: bytes) -> int:
-        self._check_open()
+        if self._closed:
+            raise ValueError("writer is closed")
         length = len(data)
         if not length:
             return 0
-        # Counted up front: once handed to a thread, bytes land even if this call is
-        # cancelled while waiting for it.
-        self._size += length
         # Only immutable bytes may be kept without a copy: the caller may reuse a buffer.
         self._pending.append(data if type(data) is bytes else bytes(data))
         self._pending_size += length
+        self._size += length
         if self._pending_size >= _WRITE_BUFFER:
-            await self._flush()
+            try:
+                await self._run(self._inner.write_all, self._take_pending())
+            except OSError:
+                # What actually reached the file, so the caller can resume from there.
+                self._size = self._inner.size + self._pending_size
+                raise
         return length
 
-    async def _flush(self) -> None:
-        if self._pending:
-            pending, self._pending, self._pending_size = self._pending, [], 0
-            await self._write_out(pending)
-
-    async def _write_out(self, data: list[bytes]) -> None:
-        try:
-            await self._file.run(_append, data)
-        except OSError:
-            # Report what actually reached the file, so the caller can resume from there.
-            self._size = await self._file.run(_file_size) + self._pending_size
-            raise
+    def _take_pending(self) -> list[bytes]:
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        return pending
 
     async def truncate(self, size: int) -> None:
-        self._check_open()
-        if size < 0 or size > self._size:
-            raise InvalidOffset(self._path, size)
-        await self._flush()
-        # The file is opened O_APPEND, so later writes land at the new end.
-        await self._file.run(os.ftruncate, size)
+        if size < 0 or size > self.size:
+            raise InvalidOffset(self._inner.path, size)
+        await self._run(_truncate, self._inner, self._take_pending(), size)
         self._size = size
 
     async def close(self) -> None:
-        self._check_open()
+        # The last bytes and the sync in one thread hop.
         try:
-            if self._pending:
-                # The last bytes and the sync in one thread hop.
-                pending, self._pending, self._pending_size = self._pending, [], 0
-                try:
-                    await self._file.run(_append_and_sync, pending)
-                except OSError:
-                    self._size = await self._file.run(_file_size)
-                    raise
-            else:
-                await self._file.run(os.fsync)
+            await self._run(_finish, self._inner, self._take_pending(), False)
+        except OSError:
+            self._size = self._inner.size
+            raise
         finally:
-            self._pending, self._pending_size = [], 0
-            await self._file.close()
+            self._closed = True
 
     async def commit(self) -> None:
-        await self.close()
-        await asyncio.to_thread(_publish_partial, self._path, self._target)
+        await self._run(_finish, self._inner, self._take_pending(), True)
+        self._closed = True
 
     async def cancel(self) -> None:
-        self._pending, self._pending_size = [], 0
-        await self._file.close()
-        await asyncio.to_thread(self._discard)
+        self._take_pending()
+        await self._run(self._inner.cancel)
+        self._closed = True
 
-    def _discard(self) -> None:
-        try:
-            os.unlink(self._target + _PARTIAL)
-        except FileNotFoundError:
-            return
-        self._driver._prune(os.path.dirname(self._target))
+
+def _truncate(writer: _BlockingWriter, pending: list[bytes], size: int) -> None:
+    if pending:
+        writer.write_all(pending)
+    writer.truncate(size)
+
+
+def _finish(writer: _BlockingWriter, pending: list[bytes], commit: bool) -> None:
+    """Write ``pending`` and close ``writer`` (and ``commit`` it at its own path)."""
+    try:
+        if pending:
+            writer.write_all(pending, writeback=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            writer.close()
+        raise
+    if commit:
+        writer.commit()
+    else:
+        writer.close()
 
 
 class _FileStream(AsyncIterator[bytes]):
@@ -513,12 +566,6 @@ def _list_names(listings: FolderListings, targets: list[tuple[str, str]]) -> lis
     return found
 
 
-def _read_all(path: str, target: str) -> bytes:
-    fd, _ = _open_for_read(path, target)
-    with os.fdopen(fd, "rb") as file:
-        return file.read()
-
-
 def _open_for_read(path: str, target: str) -> tuple[int, int]:
     """An open descriptor of the regular file at ``target`` and its size."""
     try:
@@ -609,11 +656,6 @@ def _append(fd: int, chunks: list[bytes], writeback: bool = True) -> None:
         # O_APPEND leaves the position at the end of what was just written.
         end = os.lseek(fd, 0, os.SEEK_CUR)
         start_writeback(fd, end - total, total)
-
-
-def _append_and_sync(fd: int, chunks: list[bytes]) -> None:
-    _append(fd, chunks, writeback=False)
-    os.fsync(fd)
 
 
 def _file_size(fd: int) -> int:
@@ -739,7 +781,8 @@ _SMALL_READ: Final = 64 << 10
 
 
 class _LocalFiles:
-    """``BlockingReads`` of committed files below a root directory."""
+    """Reads of small committed files below a root directory, in the calling (worker)
+    thread; absence is None. Paths come from the path mapper and are not validated."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -768,61 +811,15 @@ class _LocalFiles:
         return info.st_size if statmod.S_ISREG(info.st_mode) else None
 
 
-class _BlockingFiles(_LocalFiles):
-    """``BlockingFiles`` below a driver's root: the driver's own steps, run in the caller's
-    thread (which must be a worker thread)."""
-
-    def __init__(self, driver: FilesystemDriver) -> None:
-        super().__init__(driver.root)
-        self._driver = driver
-
-    def read(self, path: str) -> bytes | None:
-        try:
-            fd = os.open(self._driver._os_path(path), os.O_RDONLY | os.O_CLOEXEC)
-        except _MISSING:
-            return None
-        try:
-            content = os.read(fd, _SMALL_READ)
-            # A regular file reads short only at its end: no second read to find it.
-            while len(content) % _SMALL_READ == 0 and (more := os.read(fd, _SMALL_READ)):
-                content += more
-        except IsADirectoryError:
-            return None
-        finally:
-            os.close(fd)
-        return content
-
-    def names(self, path: str) -> list[str] | None:
-        try:
-            found = os.listdir(self._driver._os_path(path, allow_root=True))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return sorted(name for name in found if _is_visible(name))
-
-    def put(self, path: str, content: bytes, durability: Durability = "full") -> None:
-        _put(self._driver._os_path(path), bytes(content), durability)
-
-    def delete(self, path: str) -> bool:
-        try:
-            self._driver._delete(path, self._driver._os_path(path, allow_root=True))
-        except PathNotFound:
-            return False
-        return True
-
-    def writer(self, path: str, append: bool = False) -> _BlockingWriter:
-        target = self._driver._os_path(path)
-        fd, size = _open_partial(path, target, append)
-        return _BlockingWriter(self._driver, path, target, fd, size)
-
-
-class _BlockingWriter:
-    """A ``BlockingWriter`` appending to ``<name>#partial``, as ``_FilesystemWriter`` does."""
+class _BlockingWriter(Writer):
+    """A writer for worker threads, appending to ``<name>#partial`` as ``_FilesystemWriter``
+    does; a plan's ``Writer`` on this driver."""
 
     def __init__(
         self, driver: FilesystemDriver, path: str, target: str, fd: int, size: int
     ) -> None:
         self._driver = driver
-        self._path = path
+        self.path = path
         self._target = target
         self._fd: int | None = fd
         self._size = size
@@ -836,21 +833,22 @@ class _BlockingWriter:
             raise ValueError("writer is closed")
         return self._fd
 
-    def write(self, data: bytes) -> int:
+    def write_all(self, chunks: Sequence[bytes], writeback: bool = True) -> None:
+        """Append ``chunks`` with as few system calls as the kernel allows, and (with
+        ``writeback``) start their writeback, so that ``close`` has little left to sync."""
         fd = self._open_fd()
         try:
-            _write_all(fd, data)
+            _append(fd, list(chunks), writeback)
         except OSError:
             # Report what actually reached the file, so the caller can resume from there.
             self._size = _file_size(fd)
             raise
-        self._size += len(data)
-        return len(data)
+        self._size += sum(len(chunk) for chunk in chunks)
 
     def truncate(self, size: int) -> None:
         fd = self._open_fd()
         if size < 0 or size > self._size:
-            raise InvalidOffset(self._path, size)
+            raise InvalidOffset(self.path, size)
         # The file is opened O_APPEND, so later writes land at the new end.
         os.ftruncate(fd, size)
         self._size = size
@@ -866,13 +864,13 @@ class _BlockingWriter:
     def commit(self, destination: str | None = None) -> None:
         if destination is None:
             self.close()
-            _publish_partial(self._path, self._target)
+            _publish_partial(self.path, self._target)
             return
         destination_target = self._driver._os_path(destination)
         self.close()
         # Only the new name must be durable: should the old one outlive a crash, it is
         # uncommitted content nobody reads, removed with its folder.
-        _fsync_dir(_rename_into(self._path, self._target + _PARTIAL, destination_target))
+        _fsync_dir(_rename_into(self.path, self._target + _PARTIAL, destination_target))
         self._driver._prune(os.path.dirname(self._target))
 
     def cancel(self) -> None:
@@ -886,3 +884,143 @@ class _BlockingWriter:
     def __del__(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
+
+
+# -- plans -----------------------------------------------------------------------------------
+
+
+async def _waited(future: asyncio.Future[_T]) -> _T:
+    """The result of a worker thread's ``future``; a cancelled caller still waits for the
+    thread to end, so nothing it holds (a session's lock, a writer) is let go under it."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if not future.done():
+            await asyncio.wait([future])
+        raise
+
+
+def _no_memo(step: Step) -> Any:
+    raise _Miss()
+
+
+class _Miss(BaseException):
+    """The memo cannot answer this step: run the plan in a thread. (A BaseException, so
+    that it leaves the plan at once rather than being handed to it.)"""
+
+
+class _MemoSteps:
+    """Reading steps answered from the read memo on the event loop; any other is a miss."""
+
+    def __init__(self, memo: ReadMemo) -> None:
+        self._memo = memo
+
+    def execute(self, step: Step) -> Any:
+        memo = self._memo
+        try:
+            if isinstance(step, Read):
+                return memo.read(step.path)
+            if isinstance(step, Size):
+                return memo.size(step.path)
+            if isinstance(step, Listing):
+                return [memo.names(path) for path in step.paths]
+        except Unremembered:
+            raise _Miss() from None
+        if isinstance(step, Each):
+            return [drive(plan(), self.execute) for plan in step.plans]
+        raise _Miss()
+
+
+class _Steps:
+    """Every plan step as blocking calls below the driver's root (in a worker thread).
+
+    ``reads`` answers ``Read`` and ``Size`` (a recording of the read memo, or plain
+    reads); paths that are only read come from the path mapper and are not validated
+    again, paths that are written are.
+    """
+
+    def __init__(self, driver: FilesystemDriver, reads: _LocalFiles | Recording) -> None:
+        self._driver = driver
+        self._reads = reads
+
+    def execute(self, step: Step) -> Any:
+        driver = self._driver
+        if isinstance(step, Read):
+            return self._reads.read(step.path)
+        if isinstance(step, Size):
+            return self._reads.size(step.path)
+        if isinstance(step, Listing):
+            if isinstance(self._reads, Recording):
+                return [self._reads.names(path) for path in step.paths]
+            return driver._list_names_blocking(step.paths)
+        if isinstance(step, Put):
+            return _put(driver._os_path(step.path), bytes(step.content), step.durability)
+        if isinstance(step, Delete):
+            try:
+                driver._delete(step.path, driver._os_path(step.path, allow_root=True))
+            except PathNotFound:
+                return False
+            return True
+        if isinstance(step, ModTime):
+            try:
+                return _mtime(os.stat(driver._os_path(step.path, allow_root=True)))
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        if isinstance(step, Move):
+            source = driver._os_path(step.source)
+            return driver._move(step.source, source, driver._os_path(step.destination))
+        if isinstance(step, OpenWriter):
+            target = driver._os_path(step.path)
+            try:
+                fd, size = _open_partial(step.path, target, step.append)
+            except PathNotFound:
+                if step.append:
+                    return None
+                raise
+            return _BlockingWriter(driver, step.path, target, fd, size)
+        if isinstance(step, Adopt):
+            return _adopt(driver, step.path, driver._os_path(step.path), step.size)
+        if isinstance(step, Hash):
+            for chunk in step.chunks:
+                step.hasher.update(chunk)
+            return None
+        if isinstance(step, HashStored):
+            return _hash_file(driver._os_path(step.path), step.path, step.algorithm)
+        if isinstance(step, Each):
+            return [drive(plan(), self.execute) for plan in step.plans]
+        writer = step.writer
+        assert isinstance(writer, _BlockingWriter)
+        if isinstance(step, Write):
+            writer.write_all(step.chunks)
+        elif isinstance(step, Truncate):
+            writer.truncate(step.size)
+        elif isinstance(step, Close):
+            writer.close()
+        elif isinstance(step, Commit):
+            writer.commit(step.destination)
+        else:
+            writer.cancel()
+        return None
+
+
+def _adopt(driver: FilesystemDriver, path: str, target: str, size: int) -> _BlockingWriter | None:
+    """Committed content (written in place by another registry) turned uncommitted and
+    cut to ``size`` bytes, as a writer; None if there is no such content or it is shorter."""
+    try:
+        if not statmod.S_ISREG(os.stat(target).st_mode) or os.stat(target).st_size < size:
+            return None
+        os.replace(target, target + _PARTIAL)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    fd, _ = _open_partial(path, target, append=True)
+    os.ftruncate(fd, size)
+    return _BlockingWriter(driver, path, target, fd, size)
+
+
+def _hash_file(target: str, path: str, algorithm: str) -> str:
+    hasher = hashlib.new(algorithm)
+    fd, _ = _open_for_read(path, target)
+    with os.fdopen(fd, "rb") as file:
+        while chunk := file.read(_READ_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()

@@ -21,7 +21,6 @@ memo is only used on local file systems.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import os
@@ -29,8 +28,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol, TypeVar
 
-from dockyard.storage.driver.base import BlockingReads
-from dockyard.storage.driver.inotify import IN_IGNORED, IN_Q_OVERFLOW, Inotify, WatchFailed
+from dockyard.storage.driver.filesystem.inotify import (
+    IN_IGNORED,
+    IN_Q_OVERFLOW,
+    Inotify,
+    WatchFailed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +52,12 @@ Lister = Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]
 T = TypeVar("T")
 
 
-class MemoReads(BlockingReads, Protocol):
-    """What an operation run by ``ReadMemo.run`` may read: files, and folders' names."""
+class FileReads(Protocol):
+    """Reads of small committed files below the root, by storage path (None if absent)."""
 
-    def names(self, path: str) -> builtins.list[str] | None:
-        """The sorted visible names in folder ``path``, or None if it is no folder."""
-        ...
+    def read(self, path: str) -> bytes | None: ...
+
+    def size(self, path: str) -> int | None: ...
 
 
 class Unremembered(Exception):
@@ -62,8 +65,8 @@ class Unremembered(Exception):
 
 
 class Recording:
-    """``BlockingReads`` that watch each file's folder before reading it, and note the
-    results for ``ReadMemo.remember``. Used in one worker thread."""
+    """``FileReads`` (and folder names) that watch each file's folder before reading it,
+    and note the results for ``ReadMemo.remember``. Used in one worker thread."""
 
     def __init__(self, memo: ReadMemo) -> None:
         self._memo = memo
@@ -134,7 +137,7 @@ class ReadMemo:
     """
 
     def __init__(
-        self, files: BlockingReads, lister: Lister, root: str, capacity: int = DEFAULT_CAPACITY
+        self, files: FileReads, lister: Lister, root: str, capacity: int = DEFAULT_CAPACITY
     ) -> None:
         self.files = files
         self.lister = lister
@@ -146,7 +149,7 @@ class ReadMemo:
         self._recordings: set[Recording] = set()
 
     @classmethod
-    def for_root(cls, files: BlockingReads, lister: Lister, root: str) -> ReadMemo | None:
+    def for_root(cls, files: FileReads, lister: Lister, root: str) -> ReadMemo | None:
         """A memo for ``root``, or None where inotify cannot see every change to it."""
         fs_type = file_system_type(root)
         if fs_type not in LOCAL_FILE_SYSTEMS:
@@ -157,20 +160,6 @@ class ReadMemo:
         except (OSError, AttributeError) as error:
             logger.info("no read memo: inotify is unavailable (%s)", error)
             return None
-
-    async def run(self, operation: Callable[[MemoReads], T]) -> T:
-        """``operation``'s answer: from memory if it holds every read, else from a worker
-        thread, whose reads are then remembered."""
-        self.refresh()
-        try:
-            return operation(self)
-        except Unremembered:
-            pass
-        recording = self.recording()
-        reading = asyncio.ensure_future(asyncio.to_thread(operation, recording))
-        # Learn once the thread is done, even if the caller is cancelled meanwhile.
-        reading.add_done_callback(lambda _: self.remember(recording))
-        return await asyncio.shield(reading)
 
     # --- answering from memory ------------------------------------------------------------
 
