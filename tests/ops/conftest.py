@@ -16,9 +16,7 @@ if str(_TESTS / "e2e") not in sys.path:
     sys.path.append(str(_TESTS / "e2e"))
 
 from e2e_processes import dockyard_config, dockyard_process  # noqa: E402
-from ops_helpers import Dockyard, Sink  # noqa: E402
-
-StartDockyard = Callable[..., Dockyard]
+from ops_helpers import Dockyard, Sink, StartDockyard  # noqa: E402
 
 
 @pytest.fixture

@@ -185,3 +185,7 @@ def scrape(url: str) -> dict[str, float]:
             key, _, value = line.rpartition(" ")
             samples[key] = float(value)
     return samples
+
+
+#: The ``start_dockyard`` fixture: starts ``dockyard serve`` with extra configuration.
+StartDockyard = Callable[..., Dockyard]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import bcrypt
 import httpx
-from conftest import StartDockyard
-from ops_helpers import Image, digest_of, push_image, scrape, wait_for
+from ops_helpers import Image, StartDockyard, digest_of, push_image, scrape, wait_for
 
 
 def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> None:

@@ -20,8 +20,17 @@ from pathlib import Path
 
 import bcrypt
 import httpx
-from conftest import StartDockyard
-from ops_helpers import Image, Sink, digest_of, endpoint, push_blob, push_image, rss_bytes, wait_for
+from ops_helpers import (
+    Image,
+    Sink,
+    StartDockyard,
+    digest_of,
+    endpoint,
+    push_blob,
+    push_image,
+    rss_bytes,
+    wait_for,
+)
 
 PUSHES = int(os.environ.get("DOCKYARD_OPS_PUSHES", "150"))
 EVENTS = int(os.environ.get("DOCKYARD_OPS_EVENTS", "3000"))

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import StartDockyard
-from ops_helpers import Image, push_image, wait_for
+from ops_helpers import Image, StartDockyard, push_image, wait_for
 
 FAST_CHECKS = {"storagedriver": {"enabled": True, "interval": "200ms", "threshold": 1}}
 

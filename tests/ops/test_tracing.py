@@ -6,9 +6,8 @@ import base64
 import time
 
 import httpx
-from conftest import StartDockyard
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from ops_helpers import Image, Sink, push_image, wait_for
+from ops_helpers import Image, Sink, StartDockyard, push_image, wait_for
 
 FAST_EXPORT = {"OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
 
