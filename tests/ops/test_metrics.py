@@ -39,7 +39,7 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
     )
     assert metrics['registry_http_response_size_bytes_count{handler="manifest"}'] >= 6
     assert (
-        metrics['registry_storage_action_seconds_count{action="PutContent",driver="filesystem"}']
+        metrics['registry_storage_action_seconds_count{action="Plan",driver="filesystem"}']
         > 0
     )
     assert metrics["dockyard_uploads_in_flight"] == 0

@@ -12,7 +12,10 @@ from dockyard.config import ConfigError, load
 
 def _load(tmp_path: Path, text: str):
     path = tmp_path / "config.yml"
-    path.write_text("version: 0.1\nhttp: {secret: x}\n" + text)
+    path.write_text(
+        "version: 0.1\nhttp: {secret: x}\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp_path}}}}}\n" + text
+    )
     return load(str(path))
 
 
