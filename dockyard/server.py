@@ -118,7 +118,10 @@ def build_app(config: Config) -> ASGIApp:
 
     driver = build_driver(config)
     registry = build_registry(config, driver)
-    app: ASGIApp = create_app(registry, api_settings(config), build_authorizer(config))
+    authorizer = build_authorizer(config)
+    app: ASGIApp = create_app(registry, api_settings(config), authorizer)
+    if config.ui.enabled:
+        app = mount_web_interface(app, config, registry, authorizer)
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
     if config.http.relativeurls:
@@ -126,6 +129,22 @@ def build_app(config: Config) -> ASGIApp:
     if config.http.prefix:
         app = PrefixMiddleware(app, config.http.prefix)
     return Lifecycle(app, config, registry, driver)
+
+
+def mount_web_interface(
+    app: ASGIApp, config: Config, registry: StorageRegistry, authorizer: Authorizer | None
+) -> ASGIApp:
+    """``app`` with the web interface (``ui``) served in front of it."""
+    from dockyard.ui import UISettings, access_policy, mount_ui
+
+    settings = UISettings(
+        path=config.ui.path,
+        secret=config.http.secret.encode(),
+        host=config.http.host,
+        delete_enabled=config.storage.delete_enabled,
+        read_only=config.storage.readonly,
+    )
+    return mount_ui(app, registry, access_policy(authorizer), settings)
 
 
 # --- ASGI wrappers ------------------------------------------------------------------------

@@ -160,6 +160,15 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UIConfig:
+    """``ui``: dockyard's web interface, served by the registry itself."""
+
+    enabled: bool = True
+    #: Where it is served (``/ui``); ``/`` redirects there while it is enabled.
+    path: str = "/ui"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration of one dockyard process."""
 
@@ -173,6 +182,7 @@ class Config:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.
     catalog_maxentries: int = 1000
+    ui: UIConfig = field(default_factory=UIConfig)
     #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.

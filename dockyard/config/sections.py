@@ -27,6 +27,7 @@ from dockyard.config.model import (
     RedisConfig,
     StorageConfig,
     TLSConfig,
+    UIConfig,
     UploadPurgingConfig,
     ValidationConfig,
 )
@@ -169,6 +170,7 @@ def build(
     catalog = root.section("catalog")
     maxentries = catalog.integer("maxentries", 1000, minimum=1)
     catalog.finish()
+    ui = _ui(root.section("ui"))
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
@@ -190,6 +192,7 @@ def build(
         redis=redis,
         validation=validation,
         catalog_maxentries=maxentries if maxentries is not None else 1000,
+        ui=ui,
         extra=extra,
         warnings=tuple(warnings),
         source=source,
@@ -478,3 +481,16 @@ def _validation(section: Section) -> ValidationConfig:
     manifests.finish(ignored=("indexes",))
     section.finish()
     return ValidationConfig(disabled=disabled, manifest_urls_allow=allow, manifest_urls_deny=deny)
+
+
+def _ui(section: Section) -> UIConfig:
+    enabled = section.boolean("enabled", True)
+    raw = section.text("path", "/ui") or "/ui"
+    try:
+        path = _prefix(raw)
+    except ConfigError:
+        raise ConfigError(f"ui.path: not a valid URL path, got {show_value(raw)}") from None
+    if not path or path == "/v2" or path.startswith("/v2/"):
+        raise ConfigError(f"ui.path: must be a path other than / and outside /v2, got {path!r}")
+    section.finish()
+    return UIConfig(enabled=enabled, path=path)

@@ -9,7 +9,7 @@ or stores. Every method raises the typed errors of ``dockyard.errors`` (``BlobUn
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -45,6 +45,15 @@ class Page:
 
     items: list[str]
     more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    """A tag, the digest it points at, and when it was last pointed there (its push)."""
+
+    name: str
+    digest: Digest
+    pushed_at: datetime
 
 
 class Blobs(Protocol):
@@ -183,6 +192,10 @@ class Tags(Protocol):
 
     async def lookup(self, digest: Digest) -> builtins.list[str]:
         """Every tag currently pointing at ``digest``."""
+        ...
+
+    async def describe(self, tags: Sequence[str]) -> builtins.list[TagRecord]:
+        """Each of ``tags`` with its digest and push time, in order; absent tags left out."""
         ...
 
 

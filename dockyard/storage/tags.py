@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import builtins
+from collections.abc import Sequence
 
 from dockyard.digest import Digest
 from dockyard.errors import ManifestUnknown, NameUnknown, TagUnknown
@@ -17,7 +18,7 @@ from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import path_exists, read_link, write_link
 from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
-from dockyard.storage.protocols import Page
+from dockyard.storage.protocols import Page, TagRecord
 
 
 def paginate(names: builtins.list[str], last: str | None, n: int | None) -> Page:
@@ -110,6 +111,25 @@ class StorageTags:
     async def lookup(self, digest: Digest) -> builtins.list[str]:
         """Every tag currently pointing at ``digest``, sorted."""
         return sorted(tag for tag, target in (await self.current()).items() if target == digest)
+
+    async def describe(self, tags: Sequence[str]) -> builtins.list[TagRecord]:
+        """Each tag's digest and push time (its current link's modification time)."""
+
+        async def one(tag: str) -> TagRecord | None:
+            link = paths.tag_current_link(self.name, validate_tag(tag))
+            info, digest = await asyncio.gather(
+                self.driver.stat(link), read_link(self.driver, link), return_exceptions=True
+            )
+            if isinstance(info, PathNotFound) or isinstance(digest, PathNotFound):
+                return None  # untagged meanwhile
+            if isinstance(info, BaseException):
+                raise info
+            if isinstance(digest, BaseException):
+                raise digest
+            return TagRecord(tag, digest, info.mod_time)
+
+        found = await asyncio.gather(*(one(tag) for tag in tags))
+        return [record for record in found if record is not None]
 
 
 def _tag_blocking(files: BlockingFiles, name: str, tag: str, digest: Digest) -> None:
