@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
@@ -221,11 +221,21 @@ def _refused(page: Page) -> Response:
 
 async def _form(page: Page) -> dict[str, str] | Response:
     """The posted form, once its CSRF token is checked (403 otherwise)."""
-    declared = page.request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _MAX_FORM:
-        return page.error(413, "Too large", "The form is too large.")
-    form = await page.request.form(max_files=0, max_fields=20)
-    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    request = page.request
+    if not request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        return page.error(400, "Bad request", "Expected a form.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM:
+            return page.error(413, "Too large", "The form is too large.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return page.error(400, "Bad request", "The form could not be read.")
+    values = dict(pairs)
     if not csrf_matches(page.session, values.get("csrf")):
         return page.error(
             403, "Form expired", "The form was not sent from this page; reload it and try again."

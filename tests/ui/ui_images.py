@@ -106,23 +106,34 @@ def index(*images: Document) -> Document:
     return Document(OCI_INDEX, body, children=list(images))
 
 
-def artifact(subject: Document, artifact_type: str, content: bytes) -> Document:
-    """An artifact (signature, SBOM) referring to ``subject`` through ``subject``."""
+def artifact(subject: Document | None, artifact_type: str, content: bytes) -> Document:
+    """An artifact (signature, SBOM) referring to ``subject`` through its ``subject``
+    field (or to nothing, as clients of the tag schema push them)."""
     empty = b"{}"
-    manifest = encode(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": {"mediaType": OCI_EMPTY, "digest": sha256(empty), "size": 2},
-            "layers": [
-                {"mediaType": artifact_type, "digest": sha256(content), "size": len(content)}
-            ],
-            "subject": subject.descriptor(),
-            "annotations": {"org.opencontainers.image.created": "2026-11-30T12:00:00Z"},
-        }
-    )
+    document: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": OCI_EMPTY, "digest": sha256(empty), "size": 2},
+        "layers": [{"mediaType": artifact_type, "digest": sha256(content), "size": len(content)}],
+        "annotations": {"org.opencontainers.image.created": "2026-11-30T12:00:00Z"},
+    }
+    if subject is not None:
+        document["subject"] = subject.descriptor()
+    manifest = encode(document)
     return Document(OCI_MANIFEST, manifest, {sha256(empty): empty, sha256(content): content})
+
+
+def referrers_index(*referrers: tuple[Document, str]) -> Document:
+    """The index the referrers tag schema keeps at tag ``<alg>-<hex>`` of the subject."""
+    entries = [document.descriptor(artifactType=kind) for document, kind in referrers]
+    body = encode({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    return Document(OCI_INDEX, body, children=[document for document, _ in referrers])
+
+
+def fallback_tag(subject: Document) -> str:
+    """``sha256-<hex>``: the tag schema's tag for ``subject``'s referrers."""
+    return subject.digest.replace(":", "-")
 
 
 async def store(registry: Registry, name: str, document: Document, tag: str | None = None) -> None:
