@@ -256,14 +256,22 @@ async def read_config(repository: Repository, descriptor: Descriptor) -> dict[st
     if descriptor.size > MAX_CONFIG_SIZE:
         return None
     try:
-        content = await repository.blobs.open(descriptor.digest, 0, MAX_CONFIG_SIZE)
-        if content.stream is None:
+        content = await repository.blobs.open(descriptor.digest, 0, descriptor.size)
+        if content.stream is not None:
+            data = b"".join([chunk async for chunk in content.stream])
+        elif content.local_path is not None:
+            data = await asyncio.to_thread(_read_small_file, content.local_path)
+        else:
             return None
-        data = b"".join([chunk async for chunk in content.stream])
         parsed = json.loads(data)
-    except (DockyardError, ValueError):
+    except (DockyardError, OSError, ValueError):
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def _read_small_file(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(MAX_CONFIG_SIZE + 1)
 
 
 def _is_image_config(media_type: str) -> bool:
