@@ -10,14 +10,21 @@ from __future__ import annotations
 import asyncio
 import bisect
 import builtins
+import os
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from dockyard.digest import Digest
-from dockyard.errors import ManifestUnknown, NameUnknown, TagUnknown
+from dockyard.errors import DigestInvalid, ManifestUnknown, NameUnknown, TagUnknown
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import path_exists, read_link, write_link
-from dockyard.storage.driver.base import BlockingFiles, PathNotFound, StorageDriver
+from dockyard.storage.driver.base import (
+    BlockingFiles,
+    BlockingReads,
+    PathNotFound,
+    StorageDriver,
+)
 from dockyard.storage.protocols import Page, TagRecord
 
 
@@ -113,10 +120,17 @@ class StorageTags:
         return sorted(tag for tag, target in (await self.current()).items() if target == digest)
 
     async def describe(self, tags: Sequence[str]) -> builtins.list[TagRecord]:
-        """Each tag's digest and push time (its current link's modification time)."""
+        """Each tag's digest and push time (its current link's modification time).
 
-        async def one(tag: str) -> TagRecord | None:
-            link = paths.tag_current_link(self.name, validate_tag(tag))
+        On local storage every tag is read in one worker-thread hop; elsewhere the
+        links are read and stat'ed concurrently.
+        """
+        links = [(tag, paths.tag_current_link(self.name, validate_tag(tag))) for tag in tags]
+        files = self.driver.blocking_reads()
+        if files is not None:
+            return await asyncio.to_thread(_describe_local, self.driver, files, links)
+
+        async def one(tag: str, link: str) -> TagRecord | None:
             info, digest = await asyncio.gather(
                 self.driver.stat(link), read_link(self.driver, link), return_exceptions=True
             )
@@ -128,8 +142,27 @@ class StorageTags:
                 raise digest
             return TagRecord(tag, digest, info.mod_time)
 
-        found = await asyncio.gather(*(one(tag) for tag in tags))
+        found = await asyncio.gather(*(one(tag, link) for tag, link in links))
         return [record for record in found if record is not None]
+
+
+def _describe_local(
+    driver: StorageDriver, files: BlockingReads, links: Sequence[tuple[str, str]]
+) -> builtins.list[TagRecord]:
+    """``StorageTags.describe`` through a local driver's files (in a worker thread)."""
+    records: builtins.list[TagRecord] = []
+    for tag, link in links:
+        local = driver.local_path(link)
+        content = files.read(link) if local is not None else None
+        if local is None or content is None:
+            continue  # untagged meanwhile
+        try:
+            modified = os.stat(local).st_mtime
+            digest = Digest.parse(content.decode("ascii", "replace").strip())
+        except (OSError, DigestInvalid):
+            continue
+        records.append(TagRecord(tag, digest, datetime.fromtimestamp(modified, UTC)))
+    return records
 
 
 def _tag_blocking(files: BlockingFiles, name: str, tag: str, digest: Digest) -> None:

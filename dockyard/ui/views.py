@@ -144,8 +144,11 @@ async def find_repositories(
     needle = query.strip().lower()
     found: list[str] = []
     cursor = after
+    # Enough for a page when everything matches; larger steps while searching.
+    chunk = limit + 1
     while True:
-        page = await registry.catalog(last=cursor, n=CATALOG_CHUNK)
+        page = await registry.catalog(last=cursor, n=chunk)
+        chunk = min(chunk * 4, CATALOG_CHUNK)
         for name in page.items:
             if needle in name and visible(name):
                 if len(found) == limit:
