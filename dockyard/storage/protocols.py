@@ -143,6 +143,10 @@ class Uploads(Protocol):
         """Remove sessions started longer ago than ``older_than``; returns how many."""
         ...
 
+    async def sessions(self) -> builtins.list[UploadStatus]:
+        """The repository's open sessions, oldest first."""
+        ...
+
 
 class Manifests(Protocol):
     """The manifests of one repository."""

@@ -282,6 +282,19 @@ class StorageUploads:
                     removed += 1
         return removed
 
+    async def sessions(self) -> list[UploadStatus]:
+        """The repository's open sessions, oldest first (one listing, then each state)."""
+        (names,) = await self.driver.list_names([paths.uploads_dir(self.name)])
+
+        async def one(upload_id: str) -> UploadStatus | None:
+            try:
+                return await self.status(upload_id)
+            except BlobUploadUnknown:
+                return None  # finished or cancelled meanwhile
+
+        found = await asyncio.gather(*(one(u) for u in names or () if _UPLOAD_ID.fullmatch(u)))
+        return sorted((s for s in found if s is not None), key=lambda s: (s.started_at, s.id))
+
     # -- internals -------------------------------------------------------------------------
 
     async def _started_at(self, upload_id: str) -> datetime:

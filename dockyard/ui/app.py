@@ -316,15 +316,8 @@ async def status(page: Page) -> Response:
         if not page.session.signed_in and page.ui.policy.sign_in_available:
             return _sign_in_redirect(page)
         return page.error(403, "Not allowed", "The status page needs access to the catalog.")
-    names: list[str] = []
-    after: str | None = None
-    while True:
-        chunk = await page.ui.registry.catalog(last=after, n=views.CATALOG_CHUNK)
-        names.extend(chunk.items)
-        if not chunk.more or not chunk.items:
-            break
-        after = chunk.items[-1]
-    return page.render("status.html", repository_count=len(names))
+    state = await views.registry_status(page.ui.registry)
+    return page.render("status.html", state=state)
 
 
 async def repository_route(page: Page) -> Response:

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.manifest.base import Manifest
-from dockyard.storage.protocols import Registry, Repository
+from dockyard.storage.protocols import Registry, Repository, UploadStatus
 
 #: Repositories a listing page shows.
 REPOSITORIES_PER_PAGE: Final = 50
@@ -72,7 +72,7 @@ def timestamp(moment: datetime | None) -> str:
     """A push time as ``2026-12-03 09:41 UTC``; empty when unknown."""
     if moment is None:
         return ""
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def registry_host(configured: str | None, request_host: str | None) -> str:
@@ -100,6 +100,21 @@ def pull_commands(host: str, repository: str, reference: str) -> list[PullComman
         PullCommand("docker", f"docker pull {image}"),
         PullCommand("podman", f"podman pull {image}"),
     ]
+
+
+_MEDIA_TYPE_NAMES: Final = {
+    "application/vnd.oci.image.index.v1+json": "OCI index",
+    "application/vnd.oci.image.manifest.v1+json": "OCI manifest",
+    "application/vnd.docker.distribution.manifest.list.v2+json": "Docker manifest list",
+    "application/vnd.docker.distribution.manifest.v2+json": "Docker manifest v2",
+    "application/vnd.docker.distribution.manifest.v1+json": "Docker schema 1",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws": "Docker schema 1 (signed)",
+}
+
+
+def media_type_name(media_type: str) -> str:
+    """A short name for a manifest media type (the type itself when it has none)."""
+    return _MEDIA_TYPE_NAMES.get(media_type, media_type)
 
 
 def platform_name(platform: dict[str, Any] | None) -> str:
@@ -431,7 +446,7 @@ async def manifest_view(repository: Repository, manifest: Manifest) -> ManifestV
     """The manifest page of ``manifest``: config, layers or platforms, referrers, JSON."""
     tag_names = (await repository.tags.list()).items
     tags, summary, referrers = await asyncio.gather(
-        repository.tags.lookup(manifest.digest),
+        tags_pointing_at(repository, manifest.digest, tag_names),
         summarize_manifest(repository, manifest.digest),
         referrer_tree(repository, manifest.digest, tag_names),
     )
@@ -467,6 +482,15 @@ async def manifest_view(repository: Repository, manifest: Manifest) -> ManifestV
         raw_json=raw_json,
         annotations=dict(manifest.annotations or {}),
     )
+
+
+async def tags_pointing_at(
+    repository: Repository, digest: Digest, tag_names: Sequence[str] | None = None
+) -> list[str]:
+    """The tags pointing at ``digest``, read in one go (``Tags.describe``)."""
+    if tag_names is None:
+        tag_names = (await repository.tags.list()).items
+    return [r.name for r in await repository.tags.describe(tag_names) if r.digest == digest]
 
 
 def fallback_tags(subject: Digest, tag_names: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -533,6 +557,55 @@ async def referrer_tree(
     return [ReferrerGroup(kind, groups[kind]) for kind in sorted(groups)]
 
 
+# --- the status page ----------------------------------------------------------------------
+
+
+#: Upload sessions the status page lists (the oldest: abandoned ones show first).
+SESSIONS_SHOWN: Final = 100
+_SESSION_BATCH: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryStatus:
+    """What the status page shows."""
+
+    repository_count: int
+    session_count: int
+    session_bytes: int
+    oldest_sessions: list[UploadStatus]
+
+
+async def all_repositories(registry: Registry) -> list[str]:
+    """Every repository name, read from the catalog page by page."""
+    names: list[str] = []
+    after: str | None = None
+    while True:
+        page = await registry.catalog(last=after, n=CATALOG_CHUNK)
+        names.extend(page.items)
+        if not page.more or not page.items:
+            return names
+        after = page.items[-1]
+
+
+async def registry_status(registry: Registry) -> RegistryStatus:
+    """Repositories and the open upload sessions of all of them."""
+    names = await all_repositories(registry)
+    sessions: list[UploadStatus] = []
+    for first in range(0, len(names), _SESSION_BATCH):
+        batch = names[first : first + _SESSION_BATCH]
+        for found in await asyncio.gather(
+            *(registry.repository(name).uploads.sessions() for name in batch)
+        ):
+            sessions.extend(found)
+    sessions.sort(key=lambda session: session.started_at)
+    return RegistryStatus(
+        repository_count=len(names),
+        session_count=len(sessions),
+        session_bytes=sum(session.offset for session in sessions),
+        oldest_sessions=sessions[:SESSIONS_SHOWN],
+    )
+
+
 # --- deleting -----------------------------------------------------------------------------
 
 
@@ -552,8 +625,8 @@ async def plan_deletion(
     """Deleting a tag removes the tag only; deleting a manifest removes it and its tags."""
     if tag is not None:
         target = await repository.tags.resolve(tag)
-        pointing = await repository.tags.lookup(target)
+        pointing = await tags_pointing_at(repository, target)
         return DeletionPlan(tag, target, [tag], [t for t in pointing if t != tag])
     assert digest is not None
     await repository.manifests.stat(digest)
-    return DeletionPlan(None, digest, await repository.tags.lookup(digest), [])
+    return DeletionPlan(None, digest, await tags_pointing_at(repository, digest), [])

@@ -38,6 +38,16 @@ async def test_interface_is_served_at_the_configured_path(make_ui: MakeUI) -> No
     assert (await client.get("/ui/")).status_code == 404
 
 
+async def test_interface_is_served_below_the_http_prefix(make_ui: MakeUI) -> None:
+    ui = await make_ui(http={"prefix": "/registry"})
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    client = ui.client()
+    assert (await client.get("/registry/")).headers["location"] == "/registry/ui/"
+    page = await client.get("/registry/ui/")
+    assert 'href="/registry/ui/r/library/alpine"' in page.text
+    assert "Path=/registry/ui" in page.headers["set-cookie"]
+
+
 async def test_disabled_interface_leaves_every_path_to_the_api(make_ui: MakeUI) -> None:
     ui = await make_ui(ui={"enabled": False})
     client = ui.client()
@@ -178,6 +188,15 @@ async def test_status_page_needs_the_catalog(make_ui: MakeUI, htpasswd: Path) ->
     assert "no collection runs" in status.text
 
 
+async def test_status_page_lists_open_upload_sessions(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    session = await ui.registry.repository("library/alpine").uploads.create()
+    page = (await ui.client().get("/ui/status")).text
+    assert 'id="session-count">1 open' in page
+    assert f"<code>{session.id}</code>" in page
+
+
 async def test_search_finds_names_containing_the_text(make_ui: MakeUI) -> None:
     ui = await make_ui()
     for name in ("library/alpine", "library/busybox", "tools/alpine-sdk"):
@@ -225,7 +244,7 @@ async def test_repository_page_shows_each_tag_with_platform_size_and_digest(
     rows = dict(re.findall(r'<tr data-tag="([^"]+)">(.*?)</tr>', page, re.S))
     assert "linux/arm64" in rows["3.20"]
     assert "linux/amd64, linux/arm64" in rows["multi"]
-    assert "application/vnd.oci.image.index.v1+json" in rows["multi"]
+    assert '<abbr title="application/vnd.oci.image.index.v1+json">OCI index</abbr>' in rows["multi"]
     assert single.digest[:19] in rows["3.20"]
     assert f'data-copy="{single.digest}"' in rows["3.20"]
     total = len(single.body) + sum(len(blob) for blob in single.blobs.values())

@@ -143,3 +143,16 @@ async def test_tag_push_time_is_when_the_tag_was_last_pointed(tmp_path: Path) ->
     now = datetime.now(UTC)
     assert (now - records[0].pushed_at).total_seconds() > 86000
     assert (now - records[1].pushed_at).total_seconds() < 60
+
+
+async def test_open_upload_sessions_are_listed_oldest_first(tmp_path: Path) -> None:
+    registry = StorageRegistry(FilesystemDriver(tmp_path))
+    uploads = registry.repository("library/alpine").uploads
+    assert await uploads.sessions() == []
+    first = await uploads.create()
+    second = await uploads.create()
+    finished = await uploads.create()
+    await uploads.cancel(finished.id)
+    listed = await uploads.sessions()
+    assert {s.id for s in listed} == {first.id, second.id}
+    assert listed == sorted(listed, key=lambda s: (s.started_at, s.id))
