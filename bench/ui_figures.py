@@ -238,24 +238,16 @@ def rate_figures(
     for _ in range(rounds):
         for enabled in (True, False):
             with Server(root, workdir, ui_enabled=enabled) as server:
-                run_load(
-                    "127.0.0.1",
-                    server.port,
-                    "GET",
-                    target,
-                    headers,
-                    connections=connections,
-                    duration=1.0,
-                )
-                result = run_load(
-                    "127.0.0.1",
-                    server.port,
-                    "GET",
-                    target,
-                    headers,
-                    connections=connections,
-                    duration=duration,
-                )
+                for seconds in (1.0, duration):  # a warm-up, then the measured run
+                    result = run_load(
+                        "127.0.0.1",
+                        server.port,
+                        "GET",
+                        target,
+                        headers,
+                        connections=connections,
+                        duration=seconds,
+                    )
             figures.append(
                 RateFigure(
                     enabled,

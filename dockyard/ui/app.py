@@ -222,9 +222,7 @@ def _refused(page: Page) -> Response:
 async def _form(page: Page) -> dict[str, str] | Response:
     """The posted form, once its CSRF token is checked (403 otherwise)."""
     request = page.request
-    if not request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return page.error(400, "Bad request", "Expected a form.")
     body = b""
     async for chunk in request.stream():

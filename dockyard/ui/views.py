@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -147,6 +147,21 @@ class RepositoryListing:
     next_after: str | None
 
 
+async def catalog_pages(
+    registry: Registry, after: str | None, first: int = CATALOG_CHUNK
+) -> AsyncIterator[list[str]]:
+    """The catalog after ``after``, page by page: ``first`` names, then growing steps."""
+    size = first
+    while True:
+        page = await registry.catalog(last=after, n=size)
+        if page.items:
+            yield page.items
+        if not page.more or not page.items:
+            return
+        after = page.items[-1]
+        size = min(size * 4, CATALOG_CHUNK)
+
+
 async def find_repositories(
     registry: Registry,
     visible: Callable[[str], bool],
@@ -155,23 +170,20 @@ async def find_repositories(
     limit: int = REPOSITORIES_PER_PAGE,
 ) -> tuple[list[str], str | None]:
     """Up to ``limit`` names after ``after`` containing ``query`` that ``visible`` allows,
-    in catalog order, and the cursor for the next page (None on the last)."""
+    in catalog order, and the cursor for the next page (None on the last).
+
+    The catalog is asked for one page's worth first, and for more only while names are
+    skipped (a search), so the first page of a large registry reads little.
+    """
     needle = query.strip().lower()
     found: list[str] = []
-    cursor = after
-    # Enough for a page when everything matches; larger steps while searching.
-    chunk = limit + 1
-    while True:
-        page = await registry.catalog(last=cursor, n=chunk)
-        chunk = min(chunk * 4, CATALOG_CHUNK)
-        for name in page.items:
+    async for names in catalog_pages(registry, after, first=limit + 1):
+        for name in names:
             if needle in name and visible(name):
                 if len(found) == limit:
                     return found, found[-1]
                 found.append(name)
-        if not page.more or not page.items:
-            return found, None
-        cursor = page.items[-1]
+    return found, None
 
 
 async def summarize(repository: Repository) -> RepositorySummary:
@@ -577,14 +589,7 @@ class RegistryStatus:
 
 async def all_repositories(registry: Registry) -> list[str]:
     """Every repository name, read from the catalog page by page."""
-    names: list[str] = []
-    after: str | None = None
-    while True:
-        page = await registry.catalog(last=after, n=CATALOG_CHUNK)
-        names.extend(page.items)
-        if not page.more or not page.items:
-            return names
-        after = page.items[-1]
+    return [name async for names in catalog_pages(registry, None) for name in names]
 
 
 async def registry_status(registry: Registry) -> RegistryStatus:

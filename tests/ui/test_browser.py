@@ -4,19 +4,25 @@ serve``: what people do with it, with a screenshot of each page in ``artifacts/`
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, write_htpasswd
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
-from ui_browser import CHROMEDRIVER, CHROMIUM, chromium, pushing_client, start_registry
+from ui_auth import PASSWORDS, write_htpasswd
+from ui_browser import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    chromium,
+    free_port,
+    pushing_client,
+    start_registry,
+)
 from ui_images import (
     SBOM_TYPE,
     SIGNATURE_TYPE,
@@ -69,13 +75,6 @@ class Site:
         return WebDriverWait(self.browser, 10).until(located).text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     for program in (CHROMIUM, CHROMEDRIVER):
@@ -83,7 +82,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             pytest.fail(f"{program} is missing: apt-get install chromium chromium-driver")
     workdir = tmp_path_factory.mktemp("ui-browser")
     htpasswd = write_htpasswd(workdir / "htpasswd", PASSWORDS)
-    server = start_registry(workdir, _free_port(), htpasswd)
+    server = start_registry(workdir, free_port(), htpasswd)
     try:
         alpine = image(labels={"org.opencontainers.image.title": "alpine", "xss": XSS_LABEL})
         multi = index(image(), image(architecture="arm64"))

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, MakeUI, token_server_auth, write_htpasswd
+from ui_app import MakeUI
+from ui_auth import PASSWORDS, token_server_auth, write_htpasswd
 from ui_forms import csrf_of, sign_in
 from ui_images import (
     SBOM_TYPE,

@@ -3,17 +3,15 @@ token server, clients that push to it with tokens, and headless Chromium (Seleni
 
 from __future__ import annotations
 
-import sys
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
+from e2e_processes import ServerProcess, dockyard_config, dockyard_process
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
-from e2e_processes import ServerProcess, dockyard_process
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -34,41 +32,43 @@ CHROMIUM_FLAGS = (
 def registry_config(root: Path, port: int, htpasswd: Path) -> dict[str, Any]:
     """Token auth with the built-in server: alice may do anything in her repositories,
     bob may only pull ``team/*``, anyone may pull ``public/*``; alice gets the catalog."""
-    return {
-        "version": 0.1,
-        "log": {"level": "info"},
-        "storage": {
-            "filesystem": {"rootdirectory": str(root)},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
+    config = dockyard_config(root, port)
+    config["storage"]["maintenance"] = {"uploadpurging": {"enabled": False}}
+    config["http"]["secret"] = "browser-test-secret"
+    config["auth"] = {
+        "token": {
+            "realm": f"http://127.0.0.1:{port}/auth/token",
+            "service": "dockyard-ui-test",
+            "issuer": "dockyard",
         },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": "browser-test-secret"},
-        "auth": {
-            "token": {
-                "realm": f"http://127.0.0.1:{port}/auth/token",
-                "service": "dockyard-ui-test",
-                "issuer": "dockyard",
-            },
-            "tokenserver": {
-                "htpasswd": str(htpasswd),
-                "rules": [
-                    {
-                        "repositories": ["team/**", "public/**", "odd/**"],
-                        "users": ["alice"],
-                        "actions": ["*"],
-                    },
-                    {"repositories": "team/**", "users": ["bob"], "actions": ["pull"]},
-                    {
-                        "repositories": "public/*",
-                        "users": ["*"],
-                        "anonymous": True,
-                        "actions": ["pull"],
-                    },
-                    {"registry": "catalog", "users": ["alice"], "actions": ["*"]},
-                ],
-            },
+        "tokenserver": {
+            "htpasswd": str(htpasswd),
+            "rules": [
+                {
+                    "repositories": ["team/**", "public/**", "odd/**"],
+                    "users": ["alice"],
+                    "actions": ["*"],
+                },
+                {"repositories": "team/**", "users": ["bob"], "actions": ["pull"]},
+                {
+                    "repositories": "public/*",
+                    "users": ["*"],
+                    "anonymous": True,
+                    "actions": ["pull"],
+                },
+                {"registry": "catalog", "users": ["alice"], "actions": ["*"]},
+            ],
         },
     }
+    return config
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def start_registry(workdir: Path, port: int, htpasswd: Path) -> ServerProcess:

@@ -3,32 +3,22 @@ pushers that store them through the registry services or over HTTP."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from e2e_images import OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256
+from e2e_images import canonical as encode
 
 from dockyard.digest import Digest
 from dockyard.storage.protocols import Registry
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+__all__ = ["OCI_CONFIG", "OCI_EMPTY", "OCI_INDEX", "OCI_LAYER", "OCI_MANIFEST", "encode"]
+
 SBOM_TYPE = "application/spdx+json"
 SIGNATURE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def encode(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
 @dataclass
