@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dockyard.api.errors import lookup
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.reference import is_valid_name, is_valid_tag
@@ -169,8 +170,7 @@ class WebInterface:
             try:
                 response = await handler(page)
             except DockyardError as exc:
-                logger.info("web interface request failed: %s", exc.message)
-                response = page.error(404, "Not found", exc.message)
+                response = _error_page(page, exc)
             if fresh and COOKIE_NAME not in response.headers.get("set-cookie", ""):
                 self.set_cookie(response, request, session)
             for name, value in _SECURITY_HEADERS.items():
@@ -198,6 +198,19 @@ class WebInterface:
 def _mounted_at(request: Request) -> str:
     # Starlette's Mount extends ``root_path`` by the path it matched.
     return str(request.scope.get("root_path", ""))
+
+
+def _error_page(page: Page, exc: DockyardError) -> Response:
+    """An error as a page, with the status the API's error table gives it; an error the
+    table does not know is a 500 that says nothing of it (the log has the traceback)."""
+    row = lookup(exc)
+    if row is None:
+        logger.error("unexpected error in the web interface", exc_info=exc)
+        return page.error(500, "Something went wrong", "The registry could not answer.")
+    status = row[1]
+    logger.info("web interface request failed (%d): %s", status, exc.message)
+    title = "Not found" if status == 404 else "Cannot do that"
+    return page.error(status, title, exc.message)
 
 
 def _redirect(url: str) -> Response:
@@ -350,8 +363,20 @@ async def repository_page(page: Page, repository: Repository) -> Response:
         tags=tags,
         host=host,
         may_delete=page.may_delete(repository.name),
-        deleted=params.get("deleted", "")[:300],
+        deleted=_deleted_notice(params.get("deleted")),
     )
+
+
+def _deleted_notice(text: str | None) -> str:
+    """The ``deleted`` notice a deletion redirects with, if it is one (and not any text a
+    link could make the page say)."""
+    if text is None:
+        return ""
+    kind, _, what = text.partition(" ")
+    digest = kind == "manifest" and isinstance(_reference(what), Digest)
+    if (kind == "tag" and is_valid_tag(what)) or digest:
+        return text
+    return ""
 
 
 def _reference(text: str) -> Digest | str | None:

@@ -415,3 +415,13 @@ async def test_unknown_things_get_a_page_saying_not_found(make_ui: MakeUI, path:
     response = await ui.client().get(path)
     assert response.status_code == 404
     assert "text/html" in response.headers["content-type"]
+
+
+async def test_deleted_notice_says_only_what_a_deletion_removed(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    client = ui.client()
+    forged = await client.get("/ui/r/library/alpine", params={"deleted": "everything, call us"})
+    assert "deleted-notice" not in forged.text
+    real = await client.get("/ui/r/library/alpine", params={"deleted": "tag 3.19"})
+    assert "Deleted tag 3.19." in real.text
