@@ -158,10 +158,17 @@ class WebInterface:
             cookie_header(
                 self.codec.encode(session),
                 path=path,
-                secure=request.url.scheme == "https",
+                secure=self.over_tls(request),
                 max_age=self.codec.lifetime,
             ),
         )
+
+    def over_tls(self, request: Request) -> bool:
+        """Whether the browser reached the interface over TLS: served so, or through a
+        proxy that says so. Only then is the cookie ``Secure`` (a browser would not send
+        it back over plain HTTP)."""
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+        return request.url.scheme == "https" or forwarded.lower() == "https"
 
     def wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
-from dockyard.errors import DockyardError
+from dockyard.errors import BlobUnknown, ManifestUnknown, NameUnknown, TagUnknown
 from dockyard.manifest.base import Manifest
 from dockyard.storage.protocols import Registry, Repository, UploadStatus
 
@@ -191,7 +191,7 @@ async def summarize(repository: Repository) -> RepositorySummary:
     try:
         names = (await repository.tags.list()).items
         records = await repository.tags.describe(names)
-    except DockyardError:
+    except NameUnknown:  # removed meanwhile
         return RepositorySummary(repository.name, 0, None)
     last = max((record.pushed_at for record in records), default=None)
     return RepositorySummary(repository.name, len(names), last)
@@ -277,7 +277,7 @@ async def tag_page(repository: Repository, sort: str, page: int) -> TagPage:
 async def _manifest_or_none(repository: Repository, digest: Digest) -> Manifest | None:
     try:
         return await repository.manifests.get(digest)
-    except DockyardError:
+    except ManifestUnknown:
         return None
 
 
@@ -294,7 +294,7 @@ async def read_config(repository: Repository, descriptor: Descriptor) -> dict[st
         else:
             return None
         parsed = json.loads(data)
-    except (DockyardError, OSError, ValueError):
+    except (BlobUnknown, OSError, ValueError):
         return None
     return parsed if isinstance(parsed, dict) else None
 
@@ -527,7 +527,7 @@ async def _fallback_referrers(
     for tag, suffix in fallback_tags(subject, tag_names):
         try:
             manifest = await repository.manifests.get(await repository.tags.resolve(tag))
-        except DockyardError:
+        except (TagUnknown, ManifestUnknown):  # changed meanwhile
             continue
         if suffix is None and manifest.is_index:
             found.extend((child, child.artifact_type) for child in manifest.manifests)
@@ -544,10 +544,7 @@ async def referrer_tree(
     type, each with its own referrers below it (to ``REFERRER_DEPTH`` levels)."""
     if depth >= REFERRER_DEPTH:
         return []
-    try:
-        by_subject = await repository.referrers.list(subject)
-    except DockyardError:
-        by_subject = []
+    by_subject = await repository.referrers.list(subject)
     entries: dict[Digest, tuple[Descriptor, str, str]] = {}
     for descriptor in by_subject[:REFERRERS_PER_SUBJECT]:
         entries[descriptor.digest] = (

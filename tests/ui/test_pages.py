@@ -92,6 +92,12 @@ async def test_session_cookie_is_secure_over_tls(make_ui: MakeUI) -> None:
     assert "Secure" in cookie
 
 
+async def test_session_cookie_is_secure_behind_a_tls_terminating_proxy(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    response = await ui.client().get("/ui/", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in response.headers["set-cookie"]
+
+
 async def test_sign_in_without_the_csrf_token_is_refused(make_ui: MakeUI, htpasswd: Path) -> None:
     ui = await make_ui(auth={"htpasswd": {"path": str(htpasswd)}})
     client = ui.client()
