@@ -33,8 +33,8 @@ CATALOG_CHUNK: Final = 1000
 MAX_CONFIG_SIZE: Final = 1 << 20
 #: How deep the referrers tree goes (a signature of an SBOM of an image is depth 2).
 REFERRER_DEPTH: Final = 4
-#: Referrers shown per subject, at most.
-REFERRERS_PER_SUBJECT: Final = 200
+#: Referrers the tree shows in all, at most.
+REFERRER_NODES: Final = 300
 
 _FALLBACK_TAG: Final = re.compile(r"(sha256|sha512)-([0-9a-f]{64}|[0-9a-f]{128})(?:\.(\w+))?")
 #: What cosign's tag suffixes stand for, as artifact types in the tree.
@@ -427,8 +427,13 @@ class ReferrerNode:
     """A manifest referring to a subject, with what refers to it in turn."""
 
     descriptor: Descriptor
+    artifact_type: str
     source: str  # "subject" or "tag"
-    children: list[ReferrerGroup]
+    below: list[ReferrerNode] = field(default_factory=list)
+
+    @property
+    def children(self) -> list[ReferrerGroup]:
+        return group_referrers(self.below)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +442,14 @@ class ReferrerGroup:
 
     artifact_type: str
     nodes: list[ReferrerNode]
+
+
+def group_referrers(nodes: Sequence[ReferrerNode]) -> list[ReferrerGroup]:
+    """``nodes`` grouped by artifact type, the groups in name order."""
+    groups: dict[str, list[ReferrerNode]] = {}
+    for node in nodes:
+        groups.setdefault(node.artifact_type, []).append(node)
+    return [ReferrerGroup(kind, groups[kind]) for kind in sorted(groups)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +463,8 @@ class ManifestView:
     config_error: str | None
     children: list[ChildManifest]
     referrers: list[ReferrerGroup]
+    #: Whether the tree was cut at ``REFERRER_NODES`` referrers.
+    referrers_truncated: bool
     raw_json: str
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -457,7 +472,7 @@ class ManifestView:
 async def manifest_view(repository: Repository, manifest: Manifest) -> ManifestView:
     """The manifest page of ``manifest``: config, layers or platforms, referrers, JSON."""
     tag_names = (await repository.tags.list()).items
-    tags, summary, referrers = await asyncio.gather(
+    tags, summary, (referrers, truncated) = await asyncio.gather(
         tags_pointing_at(repository, manifest.digest, tag_names),
         summarize_manifest(repository, manifest.digest),
         referrer_tree(repository, manifest.digest, tag_names),
@@ -491,6 +506,7 @@ async def manifest_view(repository: Repository, manifest: Manifest) -> ManifestV
         config_error=config_error,
         children=children,
         referrers=referrers,
+        referrers_truncated=truncated,
         raw_json=raw_json,
         annotations=dict(manifest.annotations or {}),
     )
@@ -537,33 +553,58 @@ async def _fallback_referrers(
     return found
 
 
-async def referrer_tree(
-    repository: Repository, subject: Digest, tag_names: Sequence[str], depth: int = 0
-) -> list[ReferrerGroup]:
-    """Referrers of ``subject`` by ``subject`` field and by tag schema, grouped by artifact
-    type, each with its own referrers below it (to ``REFERRER_DEPTH`` levels)."""
-    if depth >= REFERRER_DEPTH:
-        return []
-    by_subject = await repository.referrers.list(subject)
+async def _referrers_of(
+    repository: Repository, subject: Digest, tag_names: Sequence[str]
+) -> list[tuple[Descriptor, str, str]]:
+    """``(descriptor, artifact type, source)`` of the referrers of ``subject``: by their
+    ``subject`` field first, then through the tag schema."""
     entries: dict[Digest, tuple[Descriptor, str, str]] = {}
-    for descriptor in by_subject[:REFERRERS_PER_SUBJECT]:
-        entries[descriptor.digest] = (
-            descriptor,
-            descriptor.artifact_type or descriptor.media_type,
-            "subject",
+    for descriptor in await repository.referrers.list(subject):
+        kind = descriptor.artifact_type or descriptor.media_type
+        entries[descriptor.digest] = (descriptor, kind, "subject")
+    for descriptor, filed_as in await _fallback_referrers(repository, subject, tag_names):
+        kind = filed_as or descriptor.media_type
+        entries.setdefault(descriptor.digest, (descriptor, kind, "tag"))
+    return list(entries.values())
+
+
+async def referrer_tree(
+    repository: Repository, subject: Digest, tag_names: Sequence[str]
+) -> tuple[list[ReferrerGroup], bool]:
+    """Referrers of ``subject``, grouped by artifact type, each with its own referrers
+    below it, read level by level; and whether the tree was cut short.
+
+    At most ``REFERRER_DEPTH`` levels and ``REFERRER_NODES`` referrers in all, each shown
+    once (the tag schema's tags can be pointed anywhere, cycles included).
+    """
+    top: list[ReferrerNode] = []
+    level: list[tuple[Digest, list[ReferrerNode]]] = [(subject, top)]
+    seen = {subject}
+    budget = REFERRER_NODES
+    truncated = False
+    for _ in range(REFERRER_DEPTH):
+        found = await asyncio.gather(
+            *(_referrers_of(repository, digest, tag_names) for digest, _ in level)
         )
-    for descriptor, artifact_type in await _fallback_referrers(repository, subject, tag_names):
-        entries.setdefault(
-            descriptor.digest,
-            (descriptor, artifact_type or descriptor.media_type, "tag"),
-        )
-    children = await asyncio.gather(
-        *(referrer_tree(repository, digest, tag_names, depth + 1) for digest in entries)
-    )
-    groups: dict[str, list[ReferrerNode]] = {}
-    for (descriptor, artifact_type, source), below in zip(entries.values(), children, strict=True):
-        groups.setdefault(artifact_type, []).append(ReferrerNode(descriptor, source, below))
-    return [ReferrerGroup(kind, groups[kind]) for kind in sorted(groups)]
+        next_level: list[tuple[Digest, list[ReferrerNode]]] = []
+        for (_, below), entries in zip(level, found, strict=True):
+            for descriptor, kind, source in entries:
+                if descriptor.digest in seen:
+                    continue
+                if budget == 0:
+                    truncated = True
+                    break
+                budget -= 1
+                seen.add(descriptor.digest)
+                node = ReferrerNode(descriptor, kind, source)
+                below.append(node)
+                next_level.append((descriptor.digest, node.below))
+        if not next_level:
+            break
+        level = next_level
+    else:
+        truncated = truncated or bool(level)
+    return group_referrers(top), truncated
 
 
 # --- the status page ----------------------------------------------------------------------

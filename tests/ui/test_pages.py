@@ -21,6 +21,7 @@ from ui_images import (
     store,
 )
 
+from dockyard.ui import views
 from dockyard.ui.views import human_size
 
 
@@ -332,6 +333,33 @@ async def test_referrers_of_the_tag_schema_fallback_are_shown(make_ui: MakeUI) -
     node = tree[tree.index(SIGNATURE_TYPE) :]
     assert signature.digest in node
     assert "via tag schema" in node
+
+
+async def test_referrers_tree_is_cut_short_and_says_so(
+    make_ui: MakeUI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "REFERRER_NODES", 2)
+    ui = await make_ui()
+    subject = image()
+    await store(ui.registry, "library/alpine", subject, "3.20")
+    for n in range(3):
+        await store(ui.registry, "library/alpine", artifact(subject, SBOM_TYPE, b"%d" % n))
+    page = (await ui.client().get("/ui/r/library/alpine/-/m/3.20")).text
+    assert page.count('class="referrer"') == 2
+    assert 'id="referrers-truncated"' in page
+
+
+async def test_referrers_tag_pointing_back_at_its_subject_is_shown_once(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    subject = image()
+    signature = artifact(subject, SIGNATURE_TYPE, b"signature")
+    await store(ui.registry, "library/alpine", subject, "3.20")
+    await store(ui.registry, "library/alpine", signature)
+    cycle = referrers_index((subject, SIGNATURE_TYPE))
+    await store(ui.registry, "library/alpine", cycle, fallback_tag(signature))
+    page = (await ui.client().get("/ui/r/library/alpine/-/m/3.20")).text
+    tree = page[page.index('id="referrers"') :]
+    assert tree.count('class="referrer"') == 1
 
 
 async def test_markup_in_a_label_is_shown_as_text(make_ui: MakeUI) -> None:
