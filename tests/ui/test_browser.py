@@ -69,6 +69,10 @@ class Site:
         ARTIFACTS.mkdir(exist_ok=True)
         self.browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
+    def repository_names(self) -> list[str]:
+        """The repositories the list page shows."""
+        return [a.text for a in self.browser.find_elements(By.CSS_SELECTOR, "a.repo-link")]
+
     def text(self, element_id: str) -> str:
         """The text of element ``element_id``, once the page showing it has loaded."""
         located = expected_conditions.presence_of_element_located((By.ID, element_id))
@@ -122,8 +126,7 @@ def test_search_narrows_the_repository_list(site: Site) -> None:
     search.send_keys("alp")
     search.send_keys(Keys.ENTER)
     WebDriverWait(site.browser, 10).until(expected_conditions.url_contains("q=alp"))
-    names = [a.text for a in site.browser.find_elements(By.CSS_SELECTOR, "a.repo-link")]
-    assert names == ["team/alpine"]
+    assert site.repository_names() == ["team/alpine"]
     site.screenshot("repositories-search")
 
 
@@ -216,8 +219,7 @@ def test_user_without_delete_is_offered_no_delete_and_refused(site: Site) -> Non
 def test_anonymous_visitor_sees_only_what_anyone_may_pull(site: Site) -> None:
     site.sign_in(None)
     site.open("/ui/")
-    names = [a.text for a in site.browser.find_elements(By.CSS_SELECTOR, "a.repo-link")]
-    assert names == ["public/base"]
+    assert site.repository_names() == ["public/base"]
     site.screenshot("anonymous")
 
 
@@ -264,8 +266,7 @@ def test_search_works_from_the_keyboard_alone(site: Site) -> None:
     active.send_keys("public")
     active.send_keys(Keys.ENTER)
     WebDriverWait(site.browser, 10).until(expected_conditions.url_contains("q=public"))
-    link = site.browser.find_element(By.CSS_SELECTOR, "a.repo-link")
-    assert link.text == "public/base"
+    assert site.repository_names() == ["public/base"]
 
 
 def test_every_form_control_has_a_label(site: Site) -> None:
