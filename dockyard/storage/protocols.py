@@ -143,10 +143,6 @@ class Uploads(Protocol):
         """Remove sessions started longer ago than ``older_than``; returns how many."""
         ...
 
-    async def sessions(self) -> builtins.list[UploadStatus]:
-        """The repository's open sessions, oldest first."""
-        ...
-
 
 class Manifests(Protocol):
     """The manifests of one repository."""
@@ -252,4 +248,8 @@ class Registry(Protocol):
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         """Repository names sorted lexically, after ``last``, at most ``n``."""
+        ...
+
+    async def upload_sessions(self, repositories: Sequence[str]) -> list[UploadStatus]:
+        """The open upload sessions of ``repositories``, oldest first."""
         ...

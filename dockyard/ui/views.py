@@ -612,7 +612,6 @@ async def referrer_tree(
 
 #: Upload sessions the status page lists (the oldest: abandoned ones show first).
 SESSIONS_SHOWN: Final = 100
-_SESSION_BATCH: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,14 +632,7 @@ async def all_repositories(registry: Registry) -> list[str]:
 async def registry_status(registry: Registry) -> RegistryStatus:
     """Repositories and the open upload sessions of all of them."""
     names = await all_repositories(registry)
-    sessions: list[UploadStatus] = []
-    for first in range(0, len(names), _SESSION_BATCH):
-        batch = names[first : first + _SESSION_BATCH]
-        for found in await asyncio.gather(
-            *(registry.repository(name).uploads.sessions() for name in batch)
-        ):
-            sessions.extend(found)
-    sessions.sort(key=lambda session: session.started_at)
+    sessions = await registry.upload_sessions(names)
     return RegistryStatus(
         repository_count=len(names),
         session_count=len(sessions),

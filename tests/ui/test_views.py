@@ -148,11 +148,14 @@ async def test_tag_push_time_is_when_the_tag_was_last_pointed(tmp_path: Path) ->
 async def test_open_upload_sessions_are_listed_oldest_first(tmp_path: Path) -> None:
     registry = StorageRegistry(FilesystemDriver(tmp_path))
     uploads = registry.repository("library/alpine").uploads
-    assert await uploads.sessions() == []
+    assert await registry.upload_sessions(["library/alpine", "never/pushed"]) == []
     first = await uploads.create()
-    second = await uploads.create()
+    second = await registry.repository("library/busybox").uploads.create()
     finished = await uploads.create()
     await uploads.cancel(finished.id)
-    listed = await uploads.sessions()
-    assert {s.id for s in listed} == {first.id, second.id}
+    listed = await registry.upload_sessions(["library/alpine", "library/busybox"])
+    assert {(s.repository, s.id) for s in listed} == {
+        ("library/alpine", first.id),
+        ("library/busybox", second.id),
+    }
     assert listed == sorted(listed, key=lambda s: (s.started_at, s.id))
