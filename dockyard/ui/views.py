@@ -27,7 +27,7 @@ from dockyard.storage.protocols import Registry, Repository, UploadStatus
 REPOSITORIES_PER_PAGE: Final = 50
 #: Tags a repository page shows.
 TAGS_PER_PAGE: Final = 50
-#: Catalog names read per step while searching.
+#: Catalog names read per step, at most, while searching or counting.
 CATALOG_CHUNK: Final = 1000
 #: The largest image config the manifest page reads.
 MAX_CONFIG_SIZE: Final = 1 << 20
@@ -355,6 +355,8 @@ async def summarize_manifest(repository: Repository, digest: Digest) -> Manifest
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
+    """One step of an image's history (a Dockerfile instruction, say)."""
+
     created: str
     created_by: str
     comment: str
@@ -377,27 +379,26 @@ class ImageConfig:
     history: list[HistoryEntry]
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
 def image_config(parsed: dict[str, Any]) -> ImageConfig:
     """The interesting fields of an OCI or Docker image config, tolerating odd values."""
-    settings = parsed.get("config") if isinstance(parsed.get("config"), dict) else {}
-    assert isinstance(settings, dict)
-
-    def strings(value: Any) -> list[str]:
-        return [str(item) for item in value] if isinstance(value, list) else []
-
-    labels = settings.get("Labels")
-    history = parsed.get("history") if isinstance(parsed.get("history"), list) else []
-    assert isinstance(history, list)
+    settings = _mapping(parsed.get("config"))
+    history = parsed.get("history")
     return ImageConfig(
         created=str(parsed.get("created") or ""),
         platform=platform_name(parsed),
-        entrypoint=strings(settings.get("Entrypoint")),
-        cmd=strings(settings.get("Cmd")),
-        env=strings(settings.get("Env")),
-        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
-        exposed_ports=sorted(str(port) for port in settings.get("ExposedPorts") or {})
-        if isinstance(settings.get("ExposedPorts"), dict)
-        else [],
+        entrypoint=_strings(settings.get("Entrypoint")),
+        cmd=_strings(settings.get("Cmd")),
+        env=_strings(settings.get("Env")),
+        labels={str(k): str(v) for k, v in _mapping(settings.get("Labels")).items()},
+        exposed_ports=sorted(str(port) for port in _mapping(settings.get("ExposedPorts"))),
         working_dir=str(settings.get("WorkingDir") or ""),
         user=str(settings.get("User") or ""),
         history=[
@@ -407,7 +408,7 @@ def image_config(parsed: dict[str, Any]) -> ImageConfig:
                 comment=str(entry.get("comment") or ""),
                 empty_layer=bool(entry.get("empty_layer")),
             )
-            for entry in history
+            for entry in (history if isinstance(history, list) else [])
             if isinstance(entry, dict)
         ],
     )
