@@ -24,9 +24,9 @@ from typing import Final
 from dockyard.auth.base import AuthChallenge, Authorizer, Request
 from dockyard.auth.basic import HtpasswdAuthorizer
 from dockyard.auth.htpasswd import HtpasswdFile
-from dockyard.auth.rules import AccessRules
 from dockyard.auth.scope import ALL_ACTIONS
 from dockyard.auth.token import TokenAuthorizer
+from dockyard.auth.tokenserver import TokenServer
 
 EVERYTHING: Final = frozenset({"pull", "push", "delete", ALL_ACTIONS})
 NOTHING: Final[frozenset[str]] = frozenset()
@@ -116,27 +116,27 @@ class HtpasswdAccess(AccessPolicy):
 
 
 class TokenServerAccess(AccessPolicy):
-    """The built-in token server: its users sign in, its rules decide."""
+    """The built-in token server: its users sign in as they get tokens, its rules decide."""
 
-    def __init__(self, rules: AccessRules, users: HtpasswdFile | None) -> None:
-        self.rules = rules
-        self.users = users
-        self.sign_in_available = users is not None
-        if users is None:
+    def __init__(self, server: TokenServer) -> None:
+        self.server = server
+        self.sign_in_available = server.users is not None
+        if server.users is None:
             self.sign_in_unavailable_reason = (
                 "The token server has no users (auth.tokenserver.htpasswd): anonymous only."
             )
 
     async def sign_in(self, username: str, password: str) -> str | None:
-        if self.users is None or not await self.users.verify(username, password):
+        if not await self.server.authenticate(username, password):
             return None
-        return await self.users.fingerprint(username)
+        return await self.fingerprint(username)
 
     async def fingerprint(self, username: str) -> str | None:
-        return await self.users.fingerprint(username) if self.users is not None else None
+        users = self.server.users
+        return await users.fingerprint(username) if users is not None else None
 
     def actions(self, viewer: Viewer, resource_type: str, name: str) -> frozenset[str]:
-        return self.rules.allowed(viewer.username, resource_type, name)
+        return self.server.rules.allowed(viewer.username, resource_type, name)
 
 
 def access_policy(authorizer: Authorizer | None) -> AccessPolicy:
@@ -146,5 +146,5 @@ def access_policy(authorizer: Authorizer | None) -> AccessPolicy:
     if isinstance(authorizer, HtpasswdAuthorizer):
         return HtpasswdAccess(authorizer)
     if isinstance(authorizer, TokenAuthorizer) and authorizer.server is not None:
-        return TokenServerAccess(authorizer.server.rules, authorizer.server.users)
+        return TokenServerAccess(authorizer.server)
     return NoSignIn()
