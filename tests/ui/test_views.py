@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 from ui_images import image, store
 
+from dockyard.auth.keys import TrustedKeys
+from dockyard.auth.token import TokenAuthorizer, TokenVerifier
 from dockyard.config import ConfigError, from_dict
 from dockyard.digest import Digest
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.registry import StorageRegistry
+from dockyard.ui.access import ANONYMOUS, access_policy
 from dockyard.ui.session import SessionCodec, csrf_matches
 from dockyard.ui.views import (
     fallback_tags,
@@ -159,3 +162,17 @@ async def test_open_upload_sessions_are_listed_oldest_first(tmp_path: Path) -> N
         ("library/busybox", second.id),
     }
     assert listed == sorted(listed, key=lambda s: (s.started_at, s.id))
+
+
+def test_external_token_service_offers_no_sign_in_and_nothing_anonymous() -> None:
+    verifier = TokenVerifier(issuer="elsewhere", service="registry", trusted=TrustedKeys())
+    policy = access_policy(TokenAuthorizer("https://auth.example.com/token", verifier))
+    assert not policy.sign_in_available
+    assert "external token service" in policy.sign_in_unavailable_reason
+    assert not policy.may(ANONYMOUS, "pull", "library/alpine")
+
+
+def test_registry_without_auth_lets_everyone_do_everything() -> None:
+    policy = access_policy(None)
+    assert policy.may(ANONYMOUS, "delete", "library/alpine")
+    assert policy.may_list_catalog(ANONYMOUS)
