@@ -238,6 +238,8 @@ class TagPage:
     page: int
     pages: int
     sort: str
+    #: The tag the pull commands name: ``latest`` if there is one, else the first shown.
+    pull_tag: str | None
 
 
 TAG_SORTS: Final = ("name", "-name", "pushed", "-pushed")
@@ -271,7 +273,8 @@ async def tag_page(repository: Repository, sort: str, page: int) -> TagPage:
         TagRow(record.name, record.digest, record.pushed_at, summary)
         for record, summary in zip(records, summaries, strict=True)
     ]
-    return TagPage(rows, total, page, pages, sort)
+    pull_tag = "latest" if "latest" in names else (rows[0].name if rows else None)
+    return TagPage(rows, total, page, pages, sort, pull_tag)
 
 
 async def _manifest_or_none(repository: Repository, digest: Digest) -> Manifest | None:

@@ -267,6 +267,14 @@ async def test_pull_commands_use_the_configured_host(make_ui: MakeUI) -> None:
     assert "podman pull registry.example.com/library/alpine:3.20" in page
 
 
+async def test_pull_commands_name_latest_when_the_repository_has_it(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    await store(ui.registry, "library/alpine", image(), "latest")
+    page = (await ui.client().get("/ui/r/library/alpine")).text
+    assert "docker pull registry.test/library/alpine:latest" in page
+
+
 async def test_pull_commands_use_the_request_host_without_a_configured_one(
     make_ui: MakeUI,
 ) -> None:
