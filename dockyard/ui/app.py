@@ -176,7 +176,7 @@ class WebInterface:
             page = Page(self, request, session)
             try:
                 response = await handler(page)
-            except DockyardError as exc:
+            except Exception as exc:
                 response = _error_page(page, exc)
             if fresh and COOKIE_NAME not in response.headers.get("set-cookie", ""):
                 self.set_cookie(response, request, session)
@@ -207,11 +207,11 @@ def _mounted_at(request: Request) -> str:
     return str(request.scope.get("root_path", ""))
 
 
-def _error_page(page: Page, exc: DockyardError) -> Response:
+def _error_page(page: Page, exc: Exception) -> Response:
     """An error as a page, with the status the API's error table gives it; an error the
     table does not know is a 500 that says nothing of it (the log has the traceback)."""
-    row = lookup(exc)
-    if row is None:
+    row = lookup(exc) if isinstance(exc, DockyardError) else None
+    if row is None or not isinstance(exc, DockyardError):
         logger.error("unexpected error in the web interface", exc_info=exc)
         return page.error(500, "Something went wrong", "The registry could not answer.")
     status = row[1]

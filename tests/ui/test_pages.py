@@ -467,3 +467,18 @@ async def test_deleted_notice_says_only_what_a_deletion_removed(make_ui: MakeUI)
     assert "deleted-notice" not in forged.text
     real = await client.get("/ui/r/library/alpine", params={"deleted": "tag 3.19"})
     assert "Deleted tag 3.19." in real.text
+
+
+async def test_unexpected_failure_is_a_500_page_that_reveals_nothing(
+    make_ui: MakeUI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ui = await make_ui()
+
+    async def broken_catalog(*args: object, **kwargs: object) -> None:
+        raise OSError("/var/lib/registry/docker: input/output error")
+
+    monkeypatch.setattr(ui.registry, "catalog", broken_catalog)
+    response = await ui.client().get("/ui/")
+    assert response.status_code == 500
+    assert "/var/lib/registry" not in response.text
+    assert "content-security-policy" in response.headers
