@@ -6,7 +6,9 @@
    sequential requests over one keep-alive connection (target: p50 under 50 ms); and, for
    information, a manifest page in that repository and the status page.
 2. The API's manifest GET rate with the interface enabled and disabled, on the same
-   storage, alternating runs, so that the interface is seen to cost the API nothing.
+   storage, alternating runs, so that the interface is seen to cost the API nothing;
+   and, less noisy on a shared machine, the time of one manifest GET through the whole
+   app called in-process (no sockets), the best of several runs, on and off.
 
 The registry is filled through dockyard's own storage services (``StorageRegistry`` over
 the filesystem driver) before the servers start; by default in a folder on ``/dev/shm``,
@@ -204,7 +206,7 @@ def page_figure(client: httpx.Client, page: str, path: str, requests: int) -> Pa
     )
 
 
-def page_figures(root: Path, workdir: Path, requests: int) -> list[PageFigure]:
+def page_figures(root: Path, workdir: Path, requests: int, tags: int) -> list[PageFigure]:
     with (
         Server(root, workdir, ui_enabled=True) as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
@@ -212,11 +214,11 @@ def page_figures(root: Path, workdir: Path, requests: int) -> list[PageFigure]:
         second_page = client.get("/ui/").text.split('id="next-page" href="')[1].split('"')[0]
         return [
             page_figure(
-                client, "repository, 1,000 tags, by name", f"/ui/r/{BIG_REPOSITORY}", requests
+                client, f"repository, {tags:,} tags, by name", f"/ui/r/{BIG_REPOSITORY}", requests
             ),
             page_figure(
                 client,
-                "repository, 1,000 tags, newest push first",
+                f"repository, {tags:,} tags, newest push first",
                 f"/ui/r/{BIG_REPOSITORY}?sort=-pushed",
                 requests,
             ),
@@ -229,8 +231,8 @@ def page_figures(root: Path, workdir: Path, requests: int) -> list[PageFigure]:
             ),
             page_figure(
                 client,
-                "manifest, in the 1,000-tag repository",
-                f"/ui/r/{BIG_REPOSITORY}/-/m/v1.0500",
+                f"manifest, in the {tags:,}-tag repository",
+                f"/ui/r/{BIG_REPOSITORY}/-/m/v1.{tags // 2:04d}",
                 requests,
             ),
             # Not a target: it reads the whole catalog and every upload folder.
@@ -269,6 +271,65 @@ def rate_figures(
     return figures
 
 
+async def _in_process_get(root: Path, ui_enabled: bool, calls: int) -> float:
+    """Microseconds one manifest GET takes through the whole app, called directly (no
+    sockets, no granian): the best of five runs of ``calls`` calls."""
+    from dockyard.config import from_dict
+    from dockyard.server import build_app
+
+    app = build_app(
+        from_dict(
+            {
+                "storage": {"filesystem": {"rootdirectory": str(root)}},
+                "http": {"secret": "bench-ui"},
+                "ui": {"enabled": ui_enabled},
+            },
+            {},
+        )
+    )
+    path = "/v2/team00/service00000/manifests/latest"
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"accept", OCI_MANIFEST.encode())],
+        "scheme": "http",
+        "http_version": "1.1",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 5000),
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            await app(dict(scope), receive, send)
+        best = min(best, (time.perf_counter() - started) / calls * 1e6)
+    assert set(statuses) == {200}, set(statuses)
+    return round(best, 2)
+
+
+def in_process_figures(root: Path, rounds: int, calls: int = 10_000) -> dict[str, list[float]]:
+    """``_in_process_get`` with the interface on and off, alternating."""
+    figures: dict[str, list[float]] = {"enabled": [], "disabled": []}
+    for _ in range(rounds):
+        for enabled in (True, False):
+            key = "enabled" if enabled else "disabled"
+            figures[key].append(asyncio.run(_in_process_get(root, enabled, calls)))
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ui_figures", description=__doc__)
     parser.add_argument("--repositories", type=int, default=10_000)
@@ -285,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = workdir / "root"
         asyncio.run(fill(root, args.repositories, args.tags))
-        pages = page_figures(root, workdir, args.requests)
+        pages = page_figures(root, workdir, args.requests, args.tags)
         rates = rate_figures(root, workdir, args.rounds, args.duration, args.connections)
+        in_process = in_process_figures(root, args.rounds + 1)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     load = os.getloadavg()
@@ -306,12 +368,18 @@ def main(argv: list[str] | None = None) -> int:
             f"manifest GET, ui {'enabled ' if enabled else 'disabled'}: "
             f"{', '.join(f'{r:.0f}' for r in runs)} req/s"
         )
+    for key, values in in_process.items():
+        print(
+            f"manifest GET in-process, ui {key:8}: best {min(values):.2f} µs "
+            f"({', '.join(f'{v:.2f}' for v in values)})"
+        )
     if args.json is not None:
         document: dict[str, Any] = {
             "repositories": args.repositories,
             "tags": args.tags,
             "pages": [asdict(f) for f in pages],
             "manifest_get": [asdict(r) for r in rates],
+            "manifest_get_in_process_us": in_process,
             "load_average": load,
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
