@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     # A supervising main process imports none of the app (HTTP layer, stores, auth,
     # cache clients), which keeps it small. Each worker imports what its configuration
     # needs, in the functions below.
+    from starlette.routing import BaseRoute
+
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
     from dockyard.storage.driver.base import StorageDriver
@@ -119,9 +121,8 @@ def build_app(config: Config) -> ASGIApp:
     driver = build_driver(config)
     registry = build_registry(config, driver)
     authorizer = build_authorizer(config)
-    app: ASGIApp = create_app(registry, api_settings(config), authorizer)
-    if config.ui.enabled:
-        app = mount_web_interface(app, config, registry, authorizer)
+    ui = web_interface_routes(config, registry, authorizer) if config.ui.enabled else []
+    app: ASGIApp = create_app(registry, api_settings(config), authorizer, ui)
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
     if config.http.relativeurls:
@@ -131,11 +132,11 @@ def build_app(config: Config) -> ASGIApp:
     return Lifecycle(app, config, registry, driver)
 
 
-def mount_web_interface(
-    app: ASGIApp, config: Config, registry: StorageRegistry, authorizer: Authorizer | None
-) -> ASGIApp:
-    """``app`` with the web interface (``ui``) served in front of it."""
-    from dockyard.ui import UISettings, access_policy, mount_ui
+def web_interface_routes(
+    config: Config, registry: StorageRegistry, authorizer: Authorizer | None
+) -> list[BaseRoute]:
+    """The routes of the web interface (``ui``), served next to the API."""
+    from dockyard.ui import UISettings, access_policy, ui_routes
 
     settings = UISettings(
         path=config.ui.path,
@@ -144,7 +145,7 @@ def mount_web_interface(
         delete_enabled=config.storage.delete_enabled,
         read_only=config.storage.readonly,
     )
-    return mount_ui(app, registry, access_policy(authorizer), settings)
+    return ui_routes(registry, access_policy(authorizer), settings)
 
 
 # --- ASGI wrappers ------------------------------------------------------------------------

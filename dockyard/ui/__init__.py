@@ -7,6 +7,6 @@ registry services and access control as the API. See ``dockyard.ui.app``.
 from __future__ import annotations
 
 from dockyard.ui.access import AccessPolicy, access_policy
-from dockyard.ui.app import UISettings, create_ui, mount_ui
+from dockyard.ui.app import UISettings, ui_routes
 
-__all__ = ["AccessPolicy", "UISettings", "access_policy", "create_ui", "mount_ui"]
+__all__ = ["AccessPolicy", "UISettings", "access_policy", "ui_routes"]

@@ -1,7 +1,7 @@
 """The web interface's HTTP side: routes, sessions, CSRF, security headers.
 
-``mount_ui`` puts it in front of the registry app: requests below ``ui.path`` (and ``/``,
-which redirects there) go to the interface, everything else to the registry unchanged.
+``ui_routes`` are served by the registry app next to the API: requests below ``ui.path``
+(and ``/``, which redirects there) reach the interface; the API's never look at it.
 Pages are rendered on the server by Jinja2 with autoescaping; the only script is a
 small static file for the copy buttons.
 """
@@ -20,9 +20,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.api.errors import lookup
 from dockyard.digest import Digest
@@ -453,57 +452,24 @@ async def delete_page(page: Page, repository: Repository) -> Response:
 # --- mounting -----------------------------------------------------------------------------
 
 
-def create_ui(registry: Registry, policy: AccessPolicy, settings: UISettings) -> ASGIApp:
-    """The interface as an ASGI app serving ``settings.path`` and redirecting ``/``."""
+def ui_routes(registry: Registry, policy: AccessPolicy, settings: UISettings) -> list[BaseRoute]:
+    """The interface's routes: itself below ``settings.path``, and ``/`` redirecting there.
+
+    The registry app serves them outside ``/v2`` (``create_app``'s ``extra_routes``), so
+    API requests never pass through them.
+    """
     ui = WebInterface(registry, policy, settings)
 
-    async def root(request: Request) -> Response:
+    async def to_interface(request: Request) -> Response:
         return RedirectResponse(request.scope.get("root_path", "") + settings.path + "/", 307)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
         return HTMLResponse("Not found", status_code=status, headers=_SECURITY_HEADERS)
 
-    return Starlette(
-        routes=[
-            Route("/", root, methods=["GET", "HEAD"]),
-            Route(settings.path, root, methods=["GET", "HEAD"]),
-            Mount(settings.path, routes=ui.routes()),
-        ],
-        exception_handlers={HTTPException: not_found},
-    )
-
-
-class UIMount:
-    """Sends ``/`` and paths below the interface's to it, everything else to ``app``.
-
-    A plain function handing back the chosen app's coroutine rather than awaiting it: the
-    API's requests pass through here, and a coroutine frame of its own would cost each
-    of them as much as the rest of this check.
-    """
-
-    def __init__(self, app: ASGIApp, ui: ASGIApp, path: str) -> None:
-        self.app = app
-        self.ui = ui
-        self.path = path
-        self._below = path + "/"
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["type"] != "http":
-            return self.app(scope, receive, send)
-        path: str = scope["path"]
-        if path.startswith("/v2/"):
-            return self.app(scope, receive, send)
-        root: str = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        if path == "/" or path == self.path or path.startswith(self._below):
-            return self.ui(scope, receive, send)
-        return self.app(scope, receive, send)
-
-
-def mount_ui(
-    app: ASGIApp, registry: Registry, policy: AccessPolicy, settings: UISettings
-) -> ASGIApp:
-    """``app`` with the web interface in front of it."""
-    return UIMount(app, create_ui(registry, policy, settings), settings.path)
+    interface = Starlette(routes=ui.routes(), exception_handlers={HTTPException: not_found})
+    return [
+        Route("/", to_interface, methods=["GET", "HEAD"]),
+        Route(settings.path, to_interface, methods=["GET", "HEAD"]),
+        Mount(settings.path, app=interface),
+    ]
