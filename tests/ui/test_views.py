@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import time
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from ui_images import image, store
 
+import dockyard.ui
 from dockyard.auth.keys import TrustedKeys
 from dockyard.auth.token import TokenAuthorizer, TokenVerifier
 from dockyard.config import ConfigError, from_dict
@@ -176,3 +179,18 @@ def test_registry_without_auth_lets_everyone_do_everything() -> None:
     policy = access_policy(None)
     assert policy.may(ANONYMOUS, "delete", "library/alpine")
     assert policy.may_list_catalog(ANONYMOUS)
+
+
+def test_every_template_and_asset_is_package_data() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["dockyard.ui"]
+    package = Path(dockyard.ui.__file__).parent
+    shipped = [
+        path.relative_to(package).as_posix()
+        for folder in ("templates", "static")
+        for path in (package / folder).rglob("*")
+        if path.is_file()
+    ]
+    assert shipped
+    unmatched = [f for f in shipped if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+    assert unmatched == []
