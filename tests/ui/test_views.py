@@ -132,6 +132,13 @@ def test_ui_is_enabled_at_ui_by_default() -> None:
     assert config.ui.path == "/ui"
 
 
+def test_ui_is_configured_from_the_environment_too() -> None:
+    environment = {"REGISTRY_UI_ENABLED": "false", "REGISTRY_UI_PATH": "/browse"}
+    config = from_dict({"storage": {"inmemory": {}}}, environment)
+    assert not config.ui.enabled
+    assert config.ui.path == "/browse"
+
+
 @pytest.mark.parametrize("path", ["/", "/v2", "/v2/x", "/a b"])
 def test_ui_path_that_would_hide_the_api_is_refused(path: str) -> None:
     with pytest.raises(ConfigError, match=r"ui\.path"):
