@@ -3,6 +3,7 @@ token server, clients that push to it with tokens, and headless Chromium (Seleni
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 from pathlib import Path
@@ -93,6 +94,9 @@ def pushing_client(
 
 def chromium() -> webdriver.Chrome:
     """Headless Debian Chromium through chromedriver; nothing downloaded, nothing phoned."""
+    # Both binaries are named, so Selenium Manager has nothing to find; offline, it could
+    # not download anything even if it tried.
+    os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
