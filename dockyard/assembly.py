@@ -24,6 +24,7 @@ from dockyard.config import DEFAULT_DATA_DIR, Config, ConfigError
 from dockyard.errors import DockyardError
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from dockyard.api.settings import ApiSettings
@@ -154,8 +155,13 @@ def build_app(config: Config) -> ASGIApp:
     policy.configure(policy.from_config(config.validation))
     ops = Operations(config)
     assembly = assemble(config, ops)
+    # The interface reads the stores undecorated: browsing is not a pull to notify.
+    ui = web_interface_routes(config, assembly) if config.ui.enabled else []
     app: ASGIApp = create_app(
-        ops.registry(assembly.registry), api_settings(config), ops.authorizer(assembly.authorizer)
+        ops.registry(assembly.registry),
+        api_settings(config),
+        ops.authorizer(assembly.authorizer),
+        ui,
     )
     app = ops.inner_app(app)
     if config.http.headers:
@@ -165,6 +171,20 @@ def build_app(config: Config) -> ASGIApp:
     if config.http.prefix:
         app = PrefixMiddleware(app, config.http.prefix)
     return Lifecycle(ops.outer_app(app), assembly, ops)
+
+
+def web_interface_routes(config: Config, assembly: Assembly) -> list[BaseRoute]:
+    """The routes of the web interface (``ui``), served next to the API."""
+    from dockyard.ui import UISettings, access_policy, ui_routes
+
+    settings = UISettings(
+        path=config.ui.path,
+        secret=config.http.secret.encode(),
+        host=config.http.host,
+        delete_enabled=config.storage.delete_enabled,
+        read_only=config.storage.readonly,
+    )
+    return ui_routes(assembly.registry, access_policy(assembly.authorizer), settings)
 
 
 class Lifecycle:

@@ -3,16 +3,17 @@
 ``RegistryApp`` takes every ``/v2/`` path itself: it parses it (``routes``), picks the
 handler for the endpoint and method, asks the authorizer for the access the request
 needs, enforces read-only mode, and turns every error into OCI JSON. Everything
-else (the token server's endpoints, unknown paths, lifespan) goes to a Starlette app;
-Starlette's router and middleware stack stay off the API path, where they would cost
-as much as a small request's own work.
+else (the token server's endpoints, the web interface, unknown paths, lifespan) goes to
+a Starlette app;
+keeping Starlette's router and middleware stack off the API path saves a good part of
+the cost of a small request such as a manifest GET.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final, cast
 
 from starlette.applications import Starlette
@@ -285,9 +286,16 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    registry: Registry, settings: ApiSettings, authorizer: Authorizer | None = None
+    registry: Registry,
+    settings: ApiSettings,
+    authorizer: Authorizer | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
-    """The registry's ASGI application over ``registry``'s services."""
+    """The registry's ASGI application over ``registry``'s services.
+
+    ``extra_routes`` (the web interface) are served outside ``/v2``, where the API's
+    requests never reach them.
+    """
     services = Services(
         registry=registry,
         settings=settings,
@@ -301,6 +309,7 @@ def create_app(
     reserved = frozenset(
         path for route in routes if isinstance(path := getattr(route, "path", None), str)
     )
+    routes.extend(extra_routes)
     fallback = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _not_found, Exception: _server_error},

@@ -114,6 +114,7 @@ def token_from_config(
         for kid, public in load_jwks(Path(jwks).expanduser(), f"{key}.jwks"):
             trusted.add(public, [kid] if kid else [])
     routes: Sequence[object] = ()
+    server = None
     if server_values is not None and settings.boolean(
         server_values, "enabled", "auth.tokenserver", default=True
     ):
@@ -134,4 +135,4 @@ def token_from_config(
         algorithms=algorithms,
         leeway=leeway,
     )
-    return TokenAuthorizer(realm, verifier, routes)
+    return TokenAuthorizer(realm, verifier, routes, server)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography import x509
 
@@ -30,6 +30,9 @@ from dockyard.auth.credentials import parse_bearer, quote
 from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import PublicKey, TrustedKeys, key_from_jwk
 from dockyard.auth.scope import permits, scope_param
+
+if TYPE_CHECKING:
+    from dockyard.auth.tokenserver import TokenServer
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +212,19 @@ class TokenVerifier:
 class TokenAuthorizer:
     """An ``Authorizer`` that accepts bearer tokens from a trusted token service."""
 
-    def __init__(self, realm: str, verifier: TokenVerifier, routes: Sequence[object] = ()) -> None:
+    def __init__(
+        self,
+        realm: str,
+        verifier: TokenVerifier,
+        routes: Sequence[object] = (),
+        server: TokenServer | None = None,
+    ) -> None:
         self.realm = realm
         self.verifier = verifier
         self._routes = list(routes)
+        #: The built-in token server issuing the tokens, when it runs in this process
+        #: (the web interface signs its users in against it).
+        self.server = server
 
     def challenge(self, access: Sequence[Access], error: str | None = None) -> str:
         """The ``WWW-Authenticate`` value for a request needing ``access``."""

@@ -534,7 +534,44 @@ class HealthCheckConfig:
 class HealthConfig:
     """``health``: the checks behind ``/readyz`` and ``/debug/health``."""
 
+    #: Every check the keys below configure, storage first (built by ``sections``).
     checks: tuple[HealthCheckConfig, ...] = (HealthCheckConfig("storagedriver"),)
+    storagedriver_enabled: bool = option(
+        "Check storage with a write, read and delete under _dockyard/health (dockyard: on "
+        "by default; an empty bucket is healthy).",
+        default=True,
+        key="storagedriver.enabled",
+        custom=True,
+    )
+    storagedriver_interval: timedelta = option(
+        "How often storage is checked.",
+        default=timedelta(seconds=10),
+        key="storagedriver.interval",
+        custom=True,
+    )
+    storagedriver_threshold: int = option(
+        "Failures in a row before the instance is unready.",
+        default=1,
+        key="storagedriver.threshold",
+        custom=True,
+    )
+    file: tuple[str, ...] = option(
+        "Files whose existence makes the instance unready: entries of file, interval.",
+        default=(),
+        custom=True,
+    )
+    http: tuple[str, ...] = option(
+        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, "
+        "threshold.",
+        default=(),
+        custom=True,
+    )
+    tcp: tuple[str, ...] = option(
+        "Addresses that must accept connections: entries of addr, timeout, interval, "
+        "threshold.",
+        default=(),
+        custom=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -562,10 +599,39 @@ class EndpointConfig:
 class NotificationsConfig:
     """``notifications``: webhook endpoints, and where their durable queue lives."""
 
-    endpoints: tuple[EndpointConfig, ...] = ()
-    includereferences: bool = False
-    #: dockyard's ``notifications.queue.directory``; None: ``<data dir>/notifications``.
-    queue_directory: str | None = None
+    endpoints: tuple[EndpointConfig, ...] = option(
+        "Where events go: entries of name, url, headers, timeout, threshold, backoff, "
+        "ignoredmediatypes, ignore (mediatypes, actions), disabled; dockyard's maxretries "
+        "(then the dead-letter list), format (envelope or cloudevents) and signing.secret "
+        "(an HMAC-SHA256 header).",
+        default=(),
+        custom=True,
+    )
+    includereferences: bool = option(
+        "A manifest event's target lists the manifest's references.",
+        default=False,
+        key="events.includereferences",
+        custom=True,
+    )
+    queue_directory: str | None = option(
+        "dockyard: where the durable event queue lives.",
+        default=None,
+        key="queue.directory",
+        shown="<data dir>/notifications",
+        custom=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UIConfig:
+    """``ui``: dockyard's web interface, served by the registry itself."""
+
+    enabled: bool = option("Serve the web interface.", default=True, custom=True)
+    path: str = option(
+        "Where it is served; / redirects there while it is enabled (not / and not below /v2).",
+        default="/ui",
+        custom=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -594,6 +660,7 @@ class Config:
     notifications: NotificationsConfig = option(
         "", default_factory=NotificationsConfig, custom=True
     )
+    ui: UIConfig = option("", default_factory=UIConfig, custom=True)
     #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.

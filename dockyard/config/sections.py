@@ -40,6 +40,7 @@ from dockyard.config.model import (
     S3Params,
     StorageConfig,
     TLSConfig,
+    UIConfig,
     ValidationConfig,
 )
 from dockyard.config.values import duration, parse_addr, show_value
@@ -188,6 +189,7 @@ def build(
     validation = _validation(root.section("validation"))
     health = _health(root.section("health"), redis)
     notifications = _notifications(root.section("notifications"))
+    ui = _ui(root.section("ui"))
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
@@ -207,6 +209,7 @@ def build(
         validation=validation,
         health=health,
         notifications=notifications,
+        ui=ui,
         extra=extra,
         source=source,
     )
@@ -602,8 +605,10 @@ def _health(section: Section, redis: RedisConfig | None) -> HealthConfig:
     """``health``: dockyard checks storage by default (the reference only when enabled)."""
     checks: list[HealthCheckConfig] = []
     storage = section.section("storagedriver")
-    if storage.boolean("enabled", True):
-        checks.append(_check_timing(storage, "storagedriver"))
+    storage_check = _check_timing(storage, "storagedriver")
+    storage_enabled = storage.boolean("enabled", True)
+    if storage_enabled:
+        checks.append(storage_check)
     storage.finish()
     if redis is not None:
         checks.append(HealthCheckConfig("redis"))
@@ -636,7 +641,19 @@ def _health(section: Section, redis: RedisConfig | None) -> HealthConfig:
             item.finish()
             checks.append(check)
     section.finish()
-    return HealthConfig(checks=tuple(checks))
+
+    def targets(kind: str) -> tuple[str, ...]:
+        return tuple(check.target for check in checks if check.kind == kind)
+
+    return HealthConfig(
+        checks=tuple(checks),
+        storagedriver_enabled=storage_enabled,
+        storagedriver_interval=storage_check.interval,
+        storagedriver_threshold=storage_check.threshold,
+        file=targets("file"),
+        http=targets("http"),
+        tcp=targets("tcp"),
+    )
 
 
 def _notifications(section: Section) -> NotificationsConfig:
@@ -693,3 +710,16 @@ def _endpoint(section: Section) -> EndpointConfig:
     )
     section.finish()
     return endpoint
+
+
+def _ui(section: Section) -> UIConfig:
+    enabled = section.boolean("enabled", True)
+    raw = section.text("path", "/ui") or "/ui"
+    try:
+        path = _prefix(raw)
+    except ConfigError:
+        raise ConfigError(f"ui.path: not a valid URL path, got {show_value(raw)}") from None
+    if not path or path == "/v2" or path.startswith("/v2/"):
+        raise ConfigError(f"ui.path: must be a path other than / and outside /v2, got {path!r}")
+    section.finish()
+    return UIConfig(enabled=enabled, path=path)

@@ -48,6 +48,7 @@ from dockyard.storage.protocols import (
     Referrers,
     Registry,
     Repository,
+    TagRecord,
     Tags,
     Uploads,
     UploadStatus,
@@ -348,6 +349,9 @@ class NotifyingRegistry:
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         return await self.inner.catalog(last, n)
 
+    async def upload_sessions(self, repositories: Sequence[str]) -> builtins.list[UploadStatus]:
+        return await self.inner.upload_sessions(repositories)
+
 
 class NotifyingRepository:
     def __init__(self, inner: Repository, notifier: Notifier) -> None:
@@ -541,6 +545,9 @@ class NotifyingTags:
 
     async def list(self, last: str | None = None, n: int | None = None) -> Page:
         return await self.inner.list(last, n)
+
+    async def describe(self, tags: Sequence[str]) -> builtins.list[TagRecord]:
+        return await self.inner.describe(tags)
 
     async def lookup(self, digest: Digest) -> builtins.list[str]:
         return await self.inner.lookup(digest)

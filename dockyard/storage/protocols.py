@@ -9,7 +9,7 @@ or stores. Every method raises the typed errors of ``dockyard.errors`` (``BlobUn
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -49,6 +49,15 @@ class Page:
 
     items: list[str]
     more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    """A tag, the digest it points at, and when it was last pointed there (its push)."""
+
+    name: str
+    digest: Digest
+    pushed_at: datetime
 
 
 class Blobs(Protocol):
@@ -194,6 +203,10 @@ class Tags(Protocol):
         """Every tag currently pointing at ``digest``."""
         ...
 
+    async def describe(self, tags: Sequence[str]) -> builtins.list[TagRecord]:
+        """Each of ``tags`` with its digest and push time, in order; absent tags left out."""
+        ...
+
 
 class Referrers(Protocol):
     """The referrers index of one repository: subject digest → referring manifests."""
@@ -244,4 +257,8 @@ class Registry(Protocol):
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         """Repository names sorted lexically, after ``last``, at most ``n``."""
+        ...
+
+    async def upload_sessions(self, repositories: Sequence[str]) -> list[UploadStatus]:
+        """The open upload sessions of ``repositories``, oldest first."""
         ...

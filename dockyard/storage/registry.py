@@ -8,6 +8,7 @@ processes can serve one storage root.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,10 @@ from dockyard.storage.catalog import catalog
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifest_cache import ManifestCache
 from dockyard.storage.manifests import StorageManifests
-from dockyard.storage.protocols import Blobs, Page, Registry, Repository
+from dockyard.storage.protocols import Blobs, Page, Registry, Repository, UploadStatus
 from dockyard.storage.referrers import StorageReferrers
 from dockyard.storage.tags import StorageTags
-from dockyard.storage.uploads import SessionLocks, StorageUploads, purge_uploads
+from dockyard.storage.uploads import SessionLocks, StorageUploads, purge_uploads, upload_sessions
 
 
 class StorageRepository:
@@ -104,6 +105,11 @@ class StorageRegistry:
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         """Repository names sorted lexically, after ``last``, at most ``n``."""
         return await catalog(self.driver, last, n)
+
+    async def upload_sessions(self, repositories: Sequence[str]) -> list[UploadStatus]:
+        """The open upload sessions of ``repositories``, oldest first."""
+        names = [validate_name(name) for name in repositories]
+        return await upload_sessions(self.driver, lambda name: self.repository(name).uploads, names)
 
     async def purge_uploads(self, older_than: timedelta) -> int:
         """Remove upload sessions of every repository started longer ago than ``older_than``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import functools
+from collections.abc import Sequence
 
 from dockyard.digest import Digest
 from dockyard.errors import ManifestUnknown, NameUnknown, TagUnknown
@@ -17,8 +18,8 @@ from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import read_link, write_link
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
-from dockyard.storage.driver.plan import Each, Listing, Plan, Size
-from dockyard.storage.protocols import Page
+from dockyard.storage.driver.plan import Each, Listing, ModTime, Plan, Size
+from dockyard.storage.protocols import Page, TagRecord
 
 
 def paginate(names: builtins.list[str], last: str | None, n: int | None) -> Page:
@@ -91,6 +92,28 @@ class StorageTags:
     async def lookup(self, digest: Digest) -> builtins.list[str]:
         """Every tag currently pointing at ``digest``, sorted."""
         return sorted(tag for tag, target in (await self.current()).items() if target == digest)
+
+    async def describe(self, tags: Sequence[str]) -> builtins.list[TagRecord]:
+        """Each tag's digest and push time (its current link's modification time); tags
+        removed meanwhile are left out."""
+        links = [(tag, paths.tag_current_link(self.name, validate_tag(tag))) for tag in tags]
+        return await self.driver.run(lambda: _describe(links), reads_only=True)
+
+
+def _describe(links: Sequence[tuple[str, str]]) -> Plan[builtins.list[TagRecord]]:
+    """Plan: ``StorageTags.describe``."""
+    found: builtins.list[TagRecord | None] = yield Each(
+        [functools.partial(_tag_record, tag, link) for tag, link in links]
+    )
+    return [record for record in found if record is not None]
+
+
+def _tag_record(tag: str, link: str) -> Plan[TagRecord | None]:
+    digest = yield from read_link(link)
+    if digest is None:
+        return None
+    moment = yield ModTime(link)
+    return None if moment is None else TagRecord(tag, digest, moment)
 
 
 def _tag(name: str, tag: str, digest: Digest) -> Plan[None]:

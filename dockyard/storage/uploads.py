@@ -32,7 +32,7 @@ import functools
 import re
 import uuid
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -335,6 +335,37 @@ async def purge_uploads(driver: StorageDriver, older_than: timedelta) -> int:
     for name in names:
         removed += await StorageUploads(name, LinkedBlobStore(name, store)).purge(older_than)
     return removed
+
+
+#: Upload folders listed per ``list_names`` call (a worker-thread hop on local storage).
+_LISTING_BATCH: Final = 1000
+
+
+async def upload_sessions(
+    driver: StorageDriver, uploads: Callable[[str], StorageUploads], names: Sequence[str]
+) -> list[UploadStatus]:
+    """The open sessions of repositories ``names`` (batched listings of their upload
+    folders, then each session's state), oldest first."""
+    listings: list[list[str] | None] = []
+    for first in range(0, len(names), _LISTING_BATCH):
+        batch = names[first : first + _LISTING_BATCH]
+        listings += await driver.list_names([paths.uploads_dir(name) for name in batch])
+
+    async def one(name: str, upload_id: str) -> UploadStatus | None:
+        try:
+            return await uploads(name).status(upload_id)
+        except BlobUploadUnknown:
+            return None  # finished or cancelled meanwhile
+
+    found = await asyncio.gather(
+        *(
+            one(name, upload_id)
+            for name, ids in zip(names, listings, strict=True)
+            for upload_id in ids or ()
+            if _UPLOAD_ID.fullmatch(upload_id)
+        )
+    )
+    return sorted((s for s in found if s is not None), key=lambda s: (s.started_at, s.id))
 
 
 # --- plans ----------------------------------------------------------------------------------
