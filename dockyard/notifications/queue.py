@@ -51,7 +51,7 @@ def queue_root(config: Config) -> Path:
     configured = config.notifications.queue_directory
     if configured:
         return Path(configured)
-    from dockyard.server import data_dir
+    from dockyard.assembly import data_dir
 
     return data_dir(config) / "notifications"
 

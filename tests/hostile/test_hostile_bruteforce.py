@@ -20,6 +20,7 @@ from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
 
 from dockyard.api.app import create_app
 from dockyard.api.settings import ApiSettings
+from dockyard.assembly import build_authorizer
 from dockyard.auth import from_config
 from dockyard.auth import htpasswd as htpasswd_module
 from dockyard.auth.base import Authorizer
@@ -33,7 +34,6 @@ from dockyard.auth.ratelimit import (
     client_address,
 )
 from dockyard.config import from_dict
-from dockyard.server import build_authorizer
 from dockyard.storage.driver.inmemory import InMemoryDriver
 from dockyard.storage.registry import StorageRegistry
 

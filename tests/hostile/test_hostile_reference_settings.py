@@ -13,9 +13,9 @@ import httpx
 import pytest
 from api_helpers import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, digest_of, push_blob, push_image
 
+from dockyard.assembly import api_settings, build_app
 from dockyard.config import from_dict
 from dockyard.manifest import policy
-from dockyard.server import api_settings, build_app
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"

@@ -12,8 +12,8 @@ import pytest
 from ui_app import UI, MakeUI
 from ui_auth import PASSWORDS, write_htpasswd
 
+from dockyard.assembly import Lifecycle, build_app
 from dockyard.config import from_dict
-from dockyard.server import Lifecycle, build_app
 
 # The end-to-end tests' helpers (server processes, image documents) serve these tests too.
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from dockyard.server import Lifecycle
+from dockyard.assembly import Lifecycle
 from dockyard.storage.registry import StorageRegistry
 
 BASE_URL = "http://registry.test"
@@ -17,7 +17,7 @@ class UI:
 
     def __init__(self, app: Lifecycle) -> None:
         self.app = app
-        self.registry: StorageRegistry = app.registry
+        self.registry: StorageRegistry = app.assembly.registry
         self._clients: list[httpx.AsyncClient] = []
 
     def client(self, base_url: str = BASE_URL) -> httpx.AsyncClient:
