@@ -81,20 +81,16 @@ class Podman:
     root: Path
     runroot: Path
 
+    def argv(self, *args: str | Path) -> list[str | Path]:
+        store = ["--root", self.root, "--runroot", self.runroot, "--storage-driver", "overlay"]
+        return ["podman", *store, "--runtime", "runc", *args]
+
     def __call__(self, *args: str | Path, timeout: float = 600) -> str:
-        argv: list[str | Path] = [
-            "podman",
-            "--root",
-            self.root,
-            "--runroot",
-            self.runroot,
-            "--storage-driver",
-            "overlay",
-            "--runtime",
-            "runc",
-            *args,
-        ]
-        return run(argv, timeout=timeout).stdout
+        return run(self.argv(*args), timeout=timeout).stdout
+
+    def cleanup(self, *args: str) -> None:
+        """Run a clean-up command, whatever it answers."""
+        subprocess.run([str(a) for a in self.argv(*args)], capture_output=True, check=False)
 
     def run_registry(self, name: str, port: int, *options: str) -> str:
         """Start the image detached, port 5000 published on 127.0.0.1:``port``."""
@@ -141,40 +137,8 @@ def podman() -> Iterator[Podman]:
     try:
         yield store
     finally:
-        subprocess.run(
-            [
-                "podman",
-                "--root",
-                str(store.root),
-                "--runroot",
-                str(store.runroot),
-                "--storage-driver",
-                "overlay",
-                "--runtime",
-                "runc",
-                "rm",
-                "--all",
-                "--force",
-            ],
-            capture_output=True,
-            check=False,
-        )
-        subprocess.run(
-            [
-                "podman",
-                "--root",
-                str(store.root),
-                "--runroot",
-                str(store.runroot),
-                "--storage-driver",
-                "overlay",
-                "system",
-                "reset",
-                "--force",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        store.cleanup("rm", "--all", "--force")
+        store.cleanup("system", "reset", "--force")
         shutil.rmtree(top, ignore_errors=True)
 
 
@@ -213,24 +177,7 @@ def container(
     try:
         yield name, url
     finally:
-        subprocess.run(
-            [
-                "podman",
-                "--root",
-                str(podman.root),
-                "--runroot",
-                str(podman.runroot),
-                "--storage-driver",
-                "overlay",
-                "--runtime",
-                "runc",
-                "rm",
-                "--force",
-                name,
-            ],
-            capture_output=True,
-            check=False,
-        )
+        podman.cleanup("rm", "--force", name)
 
 
 def _oci_layout(path: Path) -> str:
