@@ -13,15 +13,35 @@ registries with auth or filesystem storage. Elsewhere::
 See docs/testing.md.
 """
 
-from dockyard.testing.client import (
-    PushedManifest,
-    RegistryClient,
-    RegistryError,
-    Response,
-    digest_of,
-    tar_layer,
-)
-from dockyard.testing.registry import DEFAULT_USERS, Registry, RegistryStartError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dockyard.testing.client import (
+        PushedManifest,
+        RegistryClient,
+        RegistryError,
+        Response,
+        digest_of,
+        tar_layer,
+    )
+    from dockyard.testing.registry import DEFAULT_USERS, Registry, RegistryStartError
+
+#: Where each public name lives. Loaded on first use: pytest imports this package (for
+#: the plugin) in every run, and most runs never start a registry.
+_EXPORTS = {
+    "PushedManifest": "client",
+    "RegistryClient": "client",
+    "RegistryError": "client",
+    "Response": "client",
+    "digest_of": "client",
+    "tar_layer": "client",
+    "DEFAULT_USERS": "registry",
+    "Registry": "registry",
+    "RegistryStartError": "registry",
+}
 
 __all__ = [
     "DEFAULT_USERS",
@@ -34,3 +54,10 @@ __all__ = [
     "digest_of",
     "tar_layer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -2,18 +2,19 @@
 
 Registered through the ``pytest11`` entry point, so it loads in every pytest run of an
 environment where dockyard is installed. It therefore only defines fixtures: no hooks,
-no options, and nothing beyond the standard library is imported until a test asks for a
-registry (``-p no:dockyard`` turns it off altogether).
+no options, and nothing is imported until a test asks for a registry (``-p no:dockyard``
+turns it off altogether).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dockyard.testing.registry import Registry
+if TYPE_CHECKING:
+    from dockyard.testing.registry import Registry
 
 
 @pytest.fixture
@@ -22,6 +23,8 @@ def registry_factory() -> Iterator[Callable[..., Registry]]:
 
     ``registry_factory(auth="token", users={"alice": "secret"}, storage="filesystem")``
     """
+    from dockyard.testing.registry import Registry
+
     started: list[Registry] = []
 
     def start(**options: Any) -> Registry:
