@@ -2,19 +2,31 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# `make serve` installs dockyard's runtime dependencies only; configurations that need an
+# optional extra name it (`make serve EXTRAS=s3,redis CONFIG=my.yml`).
+EXTRAS ?=
+comma  := ,
+# `make test` installs everything: every extra, the test tools and the benchmark harness.
+STAMP       := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-serve$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
-.PHONY: serve test lint typecheck bench clean
+.PHONY: serve test lint typecheck bench wheel clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.$(if $(EXTRAS),[$(EXTRAS)])'
+	touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,bench]'
-	touch $(STAMP)
+	touch $@ $(VENV)/.installed-serve
 
 ## Run the registry: filesystem storage in ./.data, port 5000.
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/dockyard serve $(CONFIG)
 
 ## Run the whole test suite (lint, types, tests).
@@ -32,5 +44,9 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## Build the wheel into dist/ (`pip install dist/dockyard-*.whl` elsewhere).
+wheel: | $(BIN)/python
+	$(BIN)/pip wheel --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache dist build

@@ -27,6 +27,9 @@ def from_config(config: Config) -> BlobDescriptorCache | None:
         if config.redis is None:
             raise ConfigError("storage.cache.blobdescriptor: redis needs a redis.addr")
         # Imported here so that a registry without Redis never loads the client.
+        from dockyard.extras import require
+
+        require("redis", "storage.cache.blobdescriptor: redis")
         from dockyard.storage.cache.redis import RedisBlobDescriptorCache
 
         return RedisBlobDescriptorCache.from_config(config.redis)

@@ -27,6 +27,9 @@ def create_driver(name: str, params: dict[str, Any]) -> StorageDriver:
         return InMemoryDriver()
     if name == "s3":
         # Imported by name so that the S3 dependencies load only when S3 is configured.
+        from dockyard.extras import require
+
+        require("s3", "the s3 storage driver")
         try:
             module = importlib.import_module("dockyard.storage.driver.s3")
         except ModuleNotFoundError as error:
