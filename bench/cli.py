@@ -207,7 +207,7 @@ def _upload_sample(workload: Workloads, *, chunked: bool, n: int) -> None:
     workload.upload_sample(chunked, n)
 
 
-def _reference_release(args: argparse.Namespace) -> str:
+def reference_release(args: argparse.Namespace) -> str:
     """The release measured against: as asked, else 3.1.1 if present, else 2.8.2."""
     if args.reference_cmd:
         return "custom"
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = QUICK if args.quick else FULL
     started = datetime.now(UTC)
     loadgen_tool = args.loadgen
-    release = _reference_release(args)
+    release = reference_release(args)
     specs: list[ServerSpec] = []
     if args.only in (None, "reference"):
         if release == "2.8.2":

@@ -12,7 +12,8 @@ The reference registry is distribution 3.1.1 by default (``registry-v3.1.1`` fro
 ``../shared/reference/``, beside the checkout), Debian's ``docker-registry`` (2.8.2)
 for the history table, or any command given with ``--reference-cmd``. Both releases
 read the same configuration; 3.1.1's S3 driver refuses to start when ``AWS_CA_BUNDLE``
-is set, so that variable is removed from its environment only.
+is set, so that variable is removed from its environment (and from that of a
+``--reference-cmd`` build, which is likely a 3.x one), and from no other.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from bench import procstats
 from bench.http import Connection
@@ -38,6 +39,8 @@ REFERENCE_3_1_1 = "registry-v3.1.1"
 #: The reference releases ``--reference`` knows, newest (the default) first.
 REFERENCES: Final = ("3.1.1", "2.8.2")
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Variables with which the S3 driver of distribution 3.x fails to start.
+_GO_S3_FAULTS: Final = ("AWS_CA_BUNDLE",)
 
 _CONFIG = """\
 version: 0.1
@@ -71,13 +74,8 @@ class Storage:
     own folder. ``redirect`` lets blob GETs and HEADs answer 307 to the backend.
     """
 
-    s3: dict[str, str] | None = None
+    s3: dict[str, Any] | None = None
     redirect: bool = False
-
-    @property
-    def kind(self) -> str:
-        """``filesystem`` or ``s3``."""
-        return "filesystem" if self.s3 is None else "s3"
 
     def driver_section(self, root: Path, name: str) -> str:
         """The driver's lines of the ``storage`` section, indented under it."""
@@ -139,7 +137,7 @@ def reference_spec(release: str, command: str | None = None) -> ServerSpec:
     Raises ServerError if 3.1.1 is asked for and no ``shared/reference/`` has it.
     """
     if command:
-        return ServerSpec("reference", shlex.split(command))
+        return ServerSpec("reference", shlex.split(command), unset_env=_GO_S3_FAULTS)
     if release == "2.8.2":
         return ServerSpec("reference", [DEBIAN_REFERENCE, "serve"])
     if release != "3.1.1":
@@ -148,7 +146,7 @@ def reference_spec(release: str, command: str | None = None) -> ServerSpec:
     if binary is None:
         looked = ", ".join(str(d) for d in shared_reference_dirs())
         raise ServerError(f"distribution 3.1.1 not found: no {REFERENCE_3_1_1} in {looked}")
-    return ServerSpec("reference", [str(binary), "serve"], unset_env=("AWS_CA_BUNDLE",))
+    return ServerSpec("reference", [str(binary), "serve"], unset_env=_GO_S3_FAULTS)
 
 
 def dockyard_spec(override: str | None, venv_bin: Path) -> ServerSpec:

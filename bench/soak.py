@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import images, machine, procstats, report
-from bench.cli import DEFAULT_OUT, server_version
+from bench.cli import DEFAULT_OUT, reference_release, server_version
 from bench.http import Connection, HttpError
 from bench.images import ACCEPT_MANIFESTS, Blob, Image
 from bench.servers import (
@@ -46,7 +46,6 @@ from bench.servers import (
     ServerError,
     ServerSpec,
     dockyard_spec,
-    find_reference_3_1_1,
     reference_spec,
 )
 
@@ -414,9 +413,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _specs(args: argparse.Namespace) -> tuple[str, list[ServerSpec]]:
-    release = "custom" if args.reference_cmd else args.reference
-    if release is None:
-        release = "3.1.1" if find_reference_3_1_1() is not None else "2.8.2"
+    release = reference_release(args)
     specs = []
     if args.only in (None, "reference"):
         specs.append(reference_spec(release, args.reference_cmd))
@@ -425,8 +422,8 @@ def _specs(args: argparse.Namespace) -> tuple[str, list[ServerSpec]]:
     return release, specs
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Soak each registry in turn; the results document."""
+def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    """Soak each registry in turn, its storage in ``scratch``; the results document."""
     warm_up = args.warm_up if args.warm_up is not None else default_warm_up(args.duration)
     settings = SoakSettings(
         duration=args.duration,
@@ -438,23 +435,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     release, specs = _specs(args)
     started = datetime.now(UTC)
     servers: dict[str, Any] = {}
-    scratch = Path(tempfile.mkdtemp(prefix="dockyard-soak-"))
-    try:
-        for spec in specs:
-            workdir = scratch / spec.name
-            workdir.mkdir()
-            _log(f"{spec.name}: {settings.variant} traffic for {settings.duration:.0f} s")
-            entry: dict[str, Any] = {"version": server_version(spec), "command": spec.argv}
-            try:
-                with RunningServer(spec, workdir) as server:
-                    entry.update(soak_one(server, settings, _log, spec.name))
-            except (ServerError, HttpError, OSError) as exc:
-                entry["failed"] = f"{type(exc).__name__}: {exc}"
-                entry.setdefault("figures", {})
-                _log(f"{spec.name}: FAILED: {exc}")
-            servers[spec.name] = entry
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    for n, spec in enumerate(specs):
+        workdir = scratch / spec.name
+        workdir.mkdir()
+        _log(f"{spec.name}: {settings.variant} traffic for {settings.duration:.0f} s")
+        entry: dict[str, Any] = {"version": server_version(spec), "command": spec.argv}
+        try:
+            with RunningServer(spec, workdir) as server:
+                entry.update(soak_one(server, settings, _log, spec.name))
+        except (ServerError, HttpError, OSError) as exc:
+            entry["failed"] = f"{type(exc).__name__}: {exc}"
+            entry.setdefault("figures", {})
+            _log(f"{spec.name}: FAILED: {exc}")
+        servers[spec.name] = entry
+        if n + 1 < len(specs):
+            # Hundreds of thousands of small files: removed now, not under the next server.
+            _log(f"{spec.name}: removing its storage")
+            shutil.rmtree(workdir, ignore_errors=True)
     return {
         "schema": 1,
         "started_at": started.isoformat(timespec="seconds"),
@@ -477,8 +474,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the soak and write its outputs; 1 if a registry failed or answered errors."""
     args = _parser().parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="dockyard-soak-"))
     try:
-        results = run(args)
+        return _run_and_write(args, scratch)
+    finally:
+        _log("removing the servers' storage")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_and_write(args: argparse.Namespace, scratch: Path) -> int:
+    try:
+        results = run(args, scratch)
     except ServerError as exc:
         _log(f"FAILED: {exc}")
         return 1
