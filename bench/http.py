@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 _RECV_SIZE = 4 << 20
 _MAX_HEADER_BYTES = 256 << 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class HttpError(Exception):
@@ -69,13 +70,17 @@ class Connection:
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._scratch = bytearray(_RECV_SIZE)
+        self._elsewhere: dict[tuple[str, int], Connection] = {}
 
     def close(self) -> None:
-        """Close the socket, if open."""
+        """Close the socket, if open, and those opened to follow redirects."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         self._buf.clear()
+        for other in self._elsewhere.values():
+            other.close()
+        self._elsewhere.clear()
 
     def __enter__(self) -> Connection:
         return self
@@ -126,6 +131,29 @@ class Connection:
         except BaseException:
             self.close()
             raise
+
+    def request_following(
+        self, method: str, target: str, headers: Mapping[str, str] | None = None, **kw: bool
+    ) -> Response:
+        """``request`` without a body, following redirects (to S3, say) as clients do.
+
+        Redirects to another host go over a keep-alive connection to that host, kept
+        for the next redirect there; the request headers are not sent along, since a
+        presigned URL carries its own authority.
+        """
+        response = self.request(method, target, headers, **kw)
+        conn: Connection = self
+        for _ in range(5):
+            if response.status not in _REDIRECTS:
+                return response
+            parts = urlsplit(response.header("location"))
+            if parts.hostname is not None:
+                key = (parts.hostname, parts.port or 80)
+                if key != (self.host, self.port):
+                    conn = self._elsewhere.get(key) or Connection(*key, timeout=self.timeout)
+                    self._elsewhere[key] = conn
+            response = conn.request(method, request_target(response.header("location")), **kw)
+        raise HttpError(f"{method} {target}: more than 5 redirects")
 
     def _fill(self) -> None:
         assert self._sock is not None

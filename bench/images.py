@@ -127,7 +127,8 @@ def upload_chunked(conn: Connection, repo: str, blob: Blob, chunk: int) -> None:
 
 def push_blob(conn: Connection, repo: str, blob: Blob) -> None:
     """Push as container clients do: HEAD to skip what exists, POST, PATCH, PUT."""
-    if conn.request("HEAD", f"/v2/{repo}/blobs/{blob.digest}").status == 200:
+    # A 307 (to the storage backend, where redirects are on) also says the blob exists.
+    if conn.request("HEAD", f"/v2/{repo}/blobs/{blob.digest}").status in (200, 307):
         return
     target = start_upload(conn, repo)
     headers = {**_OCTETS, "Content-Range": f"0-{blob.size - 1}"}
@@ -170,9 +171,23 @@ def push_image(conn: Connection, repo: str, tag: str, image: Image) -> None:
 
 def download(conn: Connection, repo: str, blob: Blob, *, verify: bool = False) -> int:
     """GET a blob, counting (or with ``verify``, checking) its bytes; return its length."""
-    r = conn.request("GET", f"/v2/{repo}/blobs/{blob.digest}", discard_body=not verify).expect(200)
+    target = f"/v2/{repo}/blobs/{blob.digest}"
+    r = conn.request_following("GET", target, discard_body=not verify).expect(200)
     if r.body_length != blob.size:
         raise HttpError(f"downloaded {r.body_length} bytes of {blob.size}")
     if verify and hashlib.sha256(r.body).hexdigest() != blob.digest.removeprefix("sha256:"):
         raise HttpError("downloaded blob does not match its digest")
     return r.body_length
+
+
+def pull_image(conn: Connection, repo: str, tag: str, image: Image) -> None:
+    """Pull ``image`` as a runtime does: its manifest by tag, then config and layers.
+
+    The manifest must be the one pushed; blobs are counted, not kept (their lengths are
+    checked), following redirects to the storage backend.
+    """
+    r = conn.request("GET", f"/v2/{repo}/manifests/{tag}", {"Accept": ACCEPT_MANIFESTS})
+    if r.expect(200).body != image.manifest.data:
+        raise HttpError(f"{repo}:{tag}: the manifest pulled is not the one pushed")
+    for blob in image.blobs[::-1]:  # the config first, as runtimes read it first
+        download(conn, repo, blob)

@@ -88,3 +88,8 @@ def usage(root: int) -> ProcessUsage:
         pss_now_bytes=sum(_kib_field(pid, "smaps_rollup", "Pss") for pid in tree),
         peak_rss_by_pid=peaks,
     )
+
+
+def rss_now(root: int) -> list[int]:
+    """The current RSS (``VmRSS``) of ``root`` and of every live descendant, root first."""
+    return [_kib_field(pid, "status", "VmRSS") for pid in (root, *_children(root))]

@@ -46,6 +46,17 @@ def _rows(results: dict[str, Any]) -> list[list[str]]:
 _HEAD = ["figure", "unit", "reference", "dockyard", "ratio", "ratio is", "target", "met"]
 
 
+def compared(results: dict[str, Any]) -> str:
+    """What was compared: the reference release and the storage, in a few words."""
+    release = results.get("reference", {}).get("release", "2.8.2")
+    reference = "a custom reference build" if release == "custom" else f"distribution {release}"
+    storage = results.get("storage", {"kind": "filesystem", "redirect": False})
+    where = "filesystem storage"
+    if storage["kind"] == "s3":
+        where = "S3 storage (SeaweedFS), redirects " + ("on" if storage["redirect"] else "off")
+    return f"dockyard vs {reference}, {where}"
+
+
 def machine_line(results: dict[str, Any]) -> str:
     """One line naming the machine and its measured limits."""
     m, lim = results["machine"], results["limits"]
@@ -72,6 +83,7 @@ def text_table(results: dict[str, Any]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
+    lines.append(compared(results))
     lines.append("machine: " + machine_line(results))
     for name, server in results["servers"].items():
         samples = server["samples"]
@@ -151,12 +163,11 @@ def draw_chart(path: Path, results: dict[str, Any]) -> None:
         ax.set_xlim(lo, hi)
         ax.set_yticks(ys, labels, fontsize=8)
         ax.set_xlabel(
-            "ratio (log scale); black bar = issue 6 target; dashed = parity; "
-            "green = met, red = missed"
+            "ratio (log scale); black bar = target; dashed = parity; green = met, red = missed"
         )
     m = results["machine"]
     ax.set_title(
-        f"dockyard vs reference registry — {m['cpu_model']}, {m['cores']} cores, "
+        f"{compared(results)} — {m['cpu_model']}, {m['cores']} cores, "
         f"{m['ram_gib']} GiB — {results['finished_at'][:16].replace('T', ' ')} UTC",
         fontsize=9,
     )

@@ -26,6 +26,9 @@ class Settings:
     push_images: int = 20
     push_workers: int = 8
     push_layer_size: int = 64 << 10
+    pull_clients: int = 8
+    pull_images: int = 20
+    pull_layer_size: int = 1 * MiB
     setup_workers: int = 8
     machine_probe_size: int = 256 * MiB
 
@@ -50,5 +53,8 @@ QUICK = Settings(
     push_images=6,
     push_workers=4,
     push_layer_size=16 << 10,
+    pull_clients=4,
+    pull_images=6,
+    pull_layer_size=64 << 10,
     machine_probe_size=16 * MiB,
 )

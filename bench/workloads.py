@@ -32,6 +32,7 @@ TAGS_REPO = "bench/tags"
 CATALOG_PREFIX = "bench/catalog/r"
 CATALOG_SOURCE = "bench/catalog-source"
 PUSH_PREFIX = "bench/push/image"
+PULL_PREFIX = "bench/pull/image"
 MiB = 1 << 20
 
 
@@ -95,8 +96,29 @@ def _parallel(
             f.result()
 
 
+def _clients(count: int, job: Callable[[Connection, int], None], server: RunningServer) -> None:
+    """Run ``job(conn, n)`` for every n < ``count`` at once, each on its own connection."""
+
+    def client(n: int) -> None:
+        with server.connect() as conn:
+            job(conn, n)
+
+    with ThreadPoolExecutor(count) as pool:
+        for f in [pool.submit(client, n) for n in range(count)]:
+            f.result()
+
+
 #: The figure groups, in the order a run measures them (each a ``Workloads`` method).
-GROUPS: Final = ("uploads", "download", "manifest_get", "head_blob", "tags_list", "catalog", "push")
+GROUPS: Final = (
+    "uploads",
+    "download",
+    "manifest_get",
+    "head_blob",
+    "tags_list",
+    "catalog",
+    "push",
+    "pull",
+)
 
 
 class Workloads:
@@ -222,6 +244,10 @@ class Workloads:
                 blob = images.large_blob(self.s.blob_size)
                 images.upload_monolithic(conn, UPLOAD_REPO, blob)
             images.download(conn, UPLOAD_REPO, blob, verify=True)
+            # 200 when the bytes pass through the server, 307 when it redirects to S3.
+            target = f"/v2/{UPLOAD_REPO}/blobs/{blob.digest}"
+            first = conn.request("GET", target, discard_body=True)
+            self.result.samples["blob_get_status"] = first.status
             speeds: list[float] = []
             with self._timed("download"):
                 for _ in range(self.s.download_samples):
@@ -408,3 +434,38 @@ class Workloads:
                 self.server,
             )
             self.result.figures["push_images_s"] = round(time.perf_counter() - started, 4)
+
+    # -- concurrent pulls ----------------------------------------------------------------
+
+    def pull(self) -> None:
+        """``pull_clients`` clients each pull all ``pull_images`` images at once: wall time.
+
+        Each client pulls as a runtime does — manifest by tag, then the config and every
+        layer, following redirects to the storage backend — over its own keep-alive
+        connection, starting at a different image so that they do not move in lockstep.
+        """
+        size = self.s.pull_layer_size
+        batch = [
+            Image.build([images.large_blob(size + j, block=MiB) for j in range(3)])
+            for _ in range(self.s.pull_images)
+        ]
+        _parallel(
+            self.s.setup_workers,
+            len(batch),
+            lambda conn, i: images.push_image(conn, f"{PULL_PREFIX}{i:03d}", "v1", batch[i]),
+            self.server,
+        )
+
+        def client(conn: Connection, n: int) -> None:
+            start = n * len(batch) // self.s.pull_clients
+            for i in range(len(batch)):
+                k = (start + i) % len(batch)
+                images.pull_image(conn, f"{PULL_PREFIX}{k:03d}", "v1", batch[k])
+
+        with self._timed("pull"):
+            started = time.perf_counter()
+            _clients(self.s.pull_clients, client, self.server)
+            self.result.figures["pull_images_s"] = round(time.perf_counter() - started, 4)
+        self.result.samples["pull_bytes"] = self.s.pull_clients * sum(
+            b.size for image in batch for b in image.blobs
+        )
