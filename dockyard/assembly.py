@@ -137,6 +137,7 @@ def api_settings(config: Config) -> ApiSettings:
         redirect_enabled=not config.storage.redirect_disabled,
         access_log=not config.log.accesslog_disabled,
         catalog_max_entries=config.catalog_maxentries,
+        chunk_min_length=config.http.chunkminlength,
     )
     purging = config.storage.uploadpurging
     if purging.enabled:

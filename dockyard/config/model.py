@@ -340,6 +340,11 @@ class HTTPConfig:
         minimum=1,
         shown="1",
     )
+    chunkminlength: int = option(
+        "dockyard: the smallest chunk (bytes) a chunked upload may send before its last, "
+        "advertised as OCI-Chunk-Min-Length and enforced; 0 advertises none.",
+        default=0,
+    )
     debug: DebugConfig | None = option(
         "The debug listener (see its keys below); unset, none runs.", default=None, custom=True
     )

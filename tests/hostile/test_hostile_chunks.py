@@ -5,10 +5,14 @@ and its content unchanged), while a short last chunk completes the upload."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from api_helpers import digest_of, relative
+
+from dockyard.assembly import api_settings
+from dockyard.config import from_dict
 
 MINIMUM = 1024
 
@@ -81,3 +85,14 @@ async def test_without_a_minimum_small_chunks_are_fine(
     location = (await client.post("/v2/a/b/blobs/uploads/")).headers["location"]
     first = await send(client, location, b"a", 0)
     assert (await send(client, first.headers["location"], b"b", 1)).status_code == 202
+
+
+def test_http_chunkminlength_sets_the_advertised_minimum(tmp_path: Path) -> None:
+    config = from_dict(
+        {
+            "version": "0.1",
+            "storage": {"filesystem": {"rootdirectory": str(tmp_path)}},
+            "http": {"secret": "s", "chunkminlength": MINIMUM},
+        }
+    )
+    assert api_settings(config).chunk_min_length == MINIMUM
