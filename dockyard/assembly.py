@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
+    from dockyard.proxy.registry import ProxyRegistry
     from dockyard.storage.cache.base import BlobDescriptorCache
     from dockyard.storage.driver.base import StorageDriver
+    from dockyard.storage.protocols import Registry
     from dockyard.storage.registry import StorageRegistry
 
 logger = logging.getLogger("dockyard.assembly")
@@ -44,10 +46,21 @@ class Assembly:
     cache: BlobDescriptorCache | None
     registry: StorageRegistry
     authorizer: Authorizer | None
+    #: The pull-through cache decorating ``registry``, when ``proxy`` is configured.
+    proxy: ProxyRegistry | None = None
+
+    @property
+    def services(self) -> Registry:
+        """What requests are served from: the registry, through the proxy if there is one."""
+        return self.proxy if self.proxy is not None else self.registry
 
     async def close(self) -> None:
-        """Release the driver's and the cache's connections."""
-        await self.registry.close()
+        """Release the upstream, driver and cache connections."""
+        try:
+            if self.proxy is not None:
+                await self.proxy.close()
+        finally:
+            await self.registry.close()
 
 
 def assemble(config: Config) -> Assembly:
@@ -61,7 +74,19 @@ def assemble(config: Config) -> Assembly:
     driver = build_driver(config)
     cache = build_cache(config)
     registry = StorageRegistry(driver, blob_descriptor_cache=cache)
-    return Assembly(config, driver, cache, registry, build_authorizer(config))
+    proxy = build_proxy(config, registry, driver)
+    return Assembly(config, driver, cache, registry, build_authorizer(config), proxy)
+
+
+def build_proxy(
+    config: Config, registry: StorageRegistry, driver: StorageDriver
+) -> ProxyRegistry | None:
+    """The pull-through cache ``proxy`` configures, decorating every repository it serves."""
+    if config.proxy is None:
+        return None
+    from dockyard.proxy.assemble import proxy_registry
+
+    return proxy_registry(config, registry, driver)
 
 
 def build_driver(config: Config) -> StorageDriver:
@@ -140,7 +165,11 @@ def build_app(config: Config) -> ASGIApp:
     from dockyard.api.middleware import HeadersMiddleware, PrefixMiddleware, RelativeUrlsMiddleware
 
     assembly = assemble(config)
-    app: ASGIApp = create_app(assembly.registry, api_settings(config), assembly.authorizer)
+    app: ASGIApp = create_app(assembly.services, api_settings(config), assembly.authorizer)
+    if assembly.proxy is not None:
+        from dockyard.proxy.namespaces import NamespaceMiddleware
+
+        app = NamespaceMiddleware(app, assembly.proxy)
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
     if config.http.relativeurls:
@@ -176,6 +205,8 @@ class Lifecycle:
         storage = self.assembly.config.storage
         if storage.uploadpurging.enabled and not storage.readonly:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
+        if self.assembly.proxy is not None and not storage.readonly:
+            self._tasks.append(asyncio.create_task(self.assembly.proxy.expire_periodically()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -253,6 +284,7 @@ __all__: list[str] = [
     "build_authorizer",
     "build_cache",
     "build_driver",
+    "build_proxy",
     "check",
     "data_dir",
 ]

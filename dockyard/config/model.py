@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from dockyard.config.declare import declared, option
 from dockyard.errors import DockyardError
+from dockyard.proxy.settings import ProxyConfig
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ TLS_VERSIONS: Final = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
 #: Sections the reference knows that dockyard accepts but does not act on.
 UNSUPPORTED_SECTIONS: Final = {
     "notifications": "webhook notifications are not supported; section ignored",
-    "proxy": "pull-through caching is not supported; section ignored",
     "middleware": "middleware is not supported; section ignored",
     "reporting": "error reporting services are not supported; section ignored",
     "health": "health checks beyond GET /v2/ are not supported; section ignored",
@@ -477,7 +477,8 @@ class Config:
         minimum=1,
         key="catalog.maxentries",
     )
-    #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
+    proxy: ProxyConfig | None = option("", default=None, custom=True)
+    #: Sections kept as given (``notifications``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.
     warnings: tuple[str, ...] = ()

@@ -36,6 +36,7 @@ from dockyard.config.model import (
     ValidationConfig,
 )
 from dockyard.config.values import duration, parse_addr, show_value
+from dockyard.proxy.settings import read_proxy
 
 
 class Section:
@@ -178,6 +179,7 @@ def build(
     http = _http(root.section("http"), cwd, warnings)
     auth = _auth(root.section("auth"))
     validation = _validation(root.section("validation"))
+    proxy = read_proxy(root.section("proxy")) if root.raw("proxy") else None
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
@@ -194,6 +196,7 @@ def build(
         auth=auth,
         redis=redis,
         validation=validation,
+        proxy=proxy,
         extra=extra,
         source=source,
     )

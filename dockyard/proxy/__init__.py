@@ -1,0 +1,7 @@
+"""The pull-through cache: repositories served from the store and filled from upstreams.
+
+``ProxyRegistry`` (``registry``) decorates the storage services of ``protocols.Registry``:
+reads of a proxied repository come from the store and, on a miss or a stale tag, from the
+upstream (``client``); pushes to it are refused. ``settings`` declares the ``proxy``
+section of the configuration.
+"""
