@@ -42,7 +42,7 @@ class Upstream(ServerProcess):
 
     def requests(self, method: str, path_pattern: str) -> int:
         """How many requests with ``method`` to a path matching ``path_pattern`` it served."""
-        pattern = re.compile(rf'"{method} ({path_pattern})(\?[^ ]*)? HTTP/1\.1" (\d+)')
+        pattern = re.compile(rf'"(?:{method}) ({path_pattern})(\?[^ ]*)? HTTP/1\.1" (\d+)')
         return sum(1 for line in self.stdout().splitlines() if pattern.search(line))
 
 
