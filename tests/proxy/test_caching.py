@@ -1,0 +1,155 @@
+"""What the pull-through cache keeps, and when it asks the upstream again."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from e2e_images import OCI_MANIFEST, OciLayout
+from e2e_processes import ServerProcess, copy
+from proxy_processes import StartMirror, StartUpstream
+
+
+async def _pull(client: httpx.AsyncClient, base: str, name: str, tag: str) -> None:
+    """Pull like a client does: the manifest, then every blob, each checked by digest."""
+    manifest = await client.get(
+        f"{base}/v2/{name}/manifests/{tag}", headers={"Accept": OCI_MANIFEST}
+    )
+    assert manifest.status_code == 200
+    document = manifest.json()
+    digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
+
+    async def blob(digest: str) -> None:
+        response = await client.get(f"{base}/v2/{name}/blobs/{digest}")
+        assert response.status_code == 200
+        assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
+
+    await asyncio.gather(*(blob(d) for d in digests))
+
+
+def _mirror_path(mirror_root: Path, *parts: str) -> Path:
+    return mirror_root.joinpath("docker", "registry", "v2", *parts)
+
+
+def test_concurrent_cold_pulls_make_one_upstream_get_per_blob(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=3, layer_size=2 * 1024 * 1024)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    mirror = start_mirror({"remoteurl": upstream.url}, workers=2)
+
+    async def pulls() -> None:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            await asyncio.gather(*(_pull(client, mirror.url, "team/app", "v1") for _ in range(40)))
+
+    asyncio.run(pulls())
+
+    for digest in image.blobs:
+        if digest == image.digest:
+            continue
+        assert upstream.requests("GET", f"/v2/team/app/blobs/{digest}") == 1, digest
+
+
+def test_cached_tags_still_pull_when_the_upstream_is_stopped(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout, tmp_path: Path
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=2)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    # A TTL this short makes the second pull revalidate the tag, which the upstream
+    # cannot answer any more.
+    mirror = start_mirror({"remoteurl": upstream.url, "ttl": "1s"})
+    copy(f"docker://{mirror.host}/team/app:v1", OciLayout(tmp_path / "first").ref("v1"))
+    upstream.stop()
+    time.sleep(1.1)
+
+    again = OciLayout(tmp_path / "again")
+    copy(f"docker://{mirror.host}/team/app:v1", again.ref("v1"))
+
+    assert again.resolve("v1")[0] == image.digest
+
+
+def test_stale_tag_is_revalidated_with_head_not_downloaded_again(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout
+) -> None:
+    upstream = start_upstream()
+    layout.add_image("v1", layers=1)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    mirror = start_mirror({"remoteurl": upstream.url, "ttl": "1s"})
+    url = f"{mirror.url}/v2/team/app/manifests/v1"
+    headers = {"Accept": OCI_MANIFEST}
+    first = httpx.get(url, headers=headers)
+    time.sleep(1.1)
+
+    second = httpx.get(url, headers=headers)
+
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert upstream.requests("GET", "/v2/team/app/manifests/v1") == 1
+    assert upstream.requests("HEAD", "/v2/team/app/manifests/v1") == 1
+
+
+def test_tag_moved_upstream_is_followed_once_the_ttl_has_passed(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout
+) -> None:
+    upstream = start_upstream()
+    layout.add_image("old", layers=1)
+    moved = layout.add_image("new", layers=1)
+    copy(layout.ref("old"), f"docker://{upstream.host}/team/app:v1")
+    mirror = start_mirror({"remoteurl": upstream.url, "ttl": "1s"})
+    url = f"{mirror.url}/v2/team/app/manifests/v1"
+    httpx.get(url, headers={"Accept": OCI_MANIFEST})
+    copy(layout.ref("new"), f"docker://{upstream.host}/team/app:v1")
+    time.sleep(1.1)
+
+    response = httpx.get(url, headers={"Accept": OCI_MANIFEST})
+
+    assert response.headers["docker-content-digest"] == moved.digest
+
+
+def test_expiry_in_one_repository_leaves_a_layer_another_repository_links(
+    start_upstream: StartUpstream,
+    start_mirror: StartMirror,
+    layout: OciLayout,
+    tmp_path: Path,
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=2)
+    for name in ("team/a", "team/b"):
+        copy(layout.ref("v1"), f"docker://{upstream.host}/{name}:v1")
+    mirror = start_mirror({"remoteurl": upstream.url, "ttl": "2s", "expiry": {"interval": "1s"}})
+    root = tmp_path / "mirror-root"
+    for name in ("team/a", "team/b"):
+        copy(f"docker://{mirror.host}/{name}:v1", OciLayout(tmp_path / name).ref("v1"))
+    layer = image.layers[0].split(":", 1)[1]
+    a_link = _mirror_path(root, "repositories", "team/a", "_layers", "sha256", layer, "link")
+    _wait_for(lambda: a_link.exists(), mirror)
+
+    # Pulls of B keep it fresh while A, untouched, outlives its TTL.
+    deadline = time.monotonic() + 15
+    while a_link.exists() and time.monotonic() < deadline:
+        httpx.head(f"{mirror.url}/v2/team/b/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        time.sleep(0.2)
+    assert not a_link.exists(), "repository A did not expire"
+    upstream.stop()
+
+    again = OciLayout(tmp_path / "again")
+    copy(f"docker://{mirror.host}/team/b:v1", again.ref("v1"))
+    assert again.blob(image.layers[0]) == image.blobs[image.layers[0]]
+    assert _mirror_path(root, "blobs", "sha256", layer[:2], layer, "data").exists()
+    gone = httpx.get(f"{mirror.url}/v2/team/a/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert gone.status_code == 503
+
+
+def _wait_for(condition: object, mirror: ServerProcess, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met; mirror log:\n{mirror.stderr()[-3000:]}")
+        time.sleep(0.1)
