@@ -159,7 +159,9 @@ class RegistryAuth(httpx.Auth):
         params = {"service": service} if service else {}
         if scope:
             params["scope"] = scope
-        headers = {"Authorization": self._basic} if self._basic is not None else {}
+        headers = {"User-Agent": "dockyard-proxy"}
+        if self._basic is not None:
+            headers["Authorization"] = self._basic
         return httpx.Request("GET", realm, params=params, headers=headers)
 
 
