@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, TypeVar
 
 from dockyard.errors import BlobUnknown, ManifestUnknown, TagUnknown
 from dockyard.manifest import Manifest
@@ -30,6 +30,7 @@ from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.protocols import Page, Registry, Repository
 
 logger = logging.getLogger("dockyard.proxy")
+T = TypeVar("T")
 
 #: Fetched content not asked for by the pull that fetched its manifest is fetched this
 #: long after, so that the pull's own requests receive their blobs as they arrive.
@@ -58,6 +59,7 @@ class ProxyRegistry:
         self._tasks: set[asyncio.Task[None]] = set()
         self._completing: set[tuple[str, str]] = set()
         self._touched: dict[str, float] = {}
+        self._shared: dict[str, asyncio.Future[Any]] = {}
         #: Indexes waiting for their manifests to be stored, by repository.
         self._waiting: dict[str, dict[str, tuple[Manifest, str | None]]] = {}
 
@@ -91,6 +93,15 @@ class ProxyRegistry:
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:
         return await self.inner.catalog(last, n)
+
+    async def once(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()``'s result, shared by every caller asking for ``key`` while it runs."""
+        running = self._shared.get(key)
+        if running is None:
+            running = asyncio.ensure_future(work())
+            self._shared[key] = running
+            running.add_done_callback(lambda _: self._shared.pop(key, None))
+        return await asyncio.shield(running)
 
     # --- background work ------------------------------------------------------------------
 

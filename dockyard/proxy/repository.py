@@ -337,7 +337,10 @@ class ProxyManifests:
                     manifest = await self.by_digest(record.digest)
                     await repository.hit()
                     return manifest
-            fetched = await client.manifest(route.remote, reference)
+            fetched = await repository.registry.once(
+                f"manifest\0{client.name}\0{route.remote}\0{reference}",
+                lambda: client.manifest(route.remote, reference),
+            )
         except UpstreamUnavailable as error:
             if record is None:
                 _unavailable(error)
@@ -372,7 +375,10 @@ class ProxyManifests:
             return manifest
         route = repository.route
         try:
-            fetched = await route.client.manifest(route.remote, str(digest))
+            fetched = await repository.registry.once(
+                f"manifest\0{route.client.name}\0{route.remote}\0{digest}",
+                lambda: route.client.manifest(route.remote, str(digest)),
+            )
         except (UpstreamNotFound, UpstreamDenied):
             raise ManifestUnknown(f"manifest {digest} is unknown to the registry") from None
         except UpstreamUnavailable as error:

@@ -24,6 +24,10 @@ from proxy_processes import (
     have,
     htpasswd,
 )
+from redis_server import redis_server
+
+# A real Redis for the tests of leases across instances.
+__all__ = ["redis_server"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -91,9 +95,10 @@ def start_mirror(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Start
         config: dict[str, Any] | None = None,
         port: int | None = None,
         name: str = "mirror",
+        root: Path | None = None,
     ) -> ServerProcess:
         port = port or free_port()
-        full = dockyard_config(tmp_path / f"{name}-root", port, workers=workers)
+        full = dockyard_config(root or tmp_path / f"{name}-root", port, workers=workers)
         full["proxy"] = proxy
         full.update(config or {})
         env = {"REGISTRY_HTTP_SECRET": secrets.token_hex(16)}

@@ -11,6 +11,7 @@ from pathlib import Path
 import bcrypt
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "cache"))
 
 from e2e_images import OciLayout
 from e2e_processes import (

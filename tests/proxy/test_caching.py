@@ -12,23 +12,28 @@ import pytest
 from e2e_images import OCI_MANIFEST, OciLayout
 from e2e_processes import ServerProcess, copy
 from proxy_processes import StartMirror, StartUpstream
+from redis_server import RedisServer
 
 
 async def _pull(client: httpx.AsyncClient, base: str, name: str, tag: str) -> None:
     """Pull like a client does: the manifest, then every blob, each checked by digest."""
+    digests = await _blob_digests(client, base, name, tag)
+    await asyncio.gather(*(_blob(client, base, name, d) for d in digests))
+
+
+async def _blob_digests(client: httpx.AsyncClient, base: str, name: str, tag: str) -> list[str]:
     manifest = await client.get(
         f"{base}/v2/{name}/manifests/{tag}", headers={"Accept": OCI_MANIFEST}
     )
     assert manifest.status_code == 200
     document = manifest.json()
-    digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
+    return [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
 
-    async def blob(digest: str) -> None:
-        response = await client.get(f"{base}/v2/{name}/blobs/{digest}")
-        assert response.status_code == 200
-        assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
 
-    await asyncio.gather(*(blob(d) for d in digests))
+async def _blob(client: httpx.AsyncClient, base: str, name: str, digest: str) -> None:
+    response = await client.get(f"{base}/v2/{name}/blobs/{digest}")
+    assert response.status_code == 200
+    assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
 
 
 def _mirror_path(mirror_root: Path, *parts: str) -> Path:
@@ -46,7 +51,52 @@ def test_concurrent_cold_pulls_make_one_upstream_get_per_blob(
     async def pulls() -> None:
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            # The tag is known first, so that every pull asks for the blobs at once.
+            await _blob_digests(client, mirror.url, "team/app", "v1")
             await asyncio.gather(*(_pull(client, mirror.url, "team/app", "v1") for _ in range(40)))
+
+    asyncio.run(pulls())
+
+    for digest in image.blobs:
+        if digest == image.digest:
+            continue
+        assert upstream.requests("GET", f"/v2/team/app/blobs/{digest}") == 1, digest
+
+
+def test_cold_pulls_through_two_instances_sharing_redis_make_one_upstream_get_per_blob(
+    start_upstream: StartUpstream,
+    start_mirror: StartMirror,
+    layout: OciLayout,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=3, layer_size=8 * 1024 * 1024)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    # One storage, but lock folders of their own: only Redis can keep them in step.
+    mirrors = [
+        start_mirror(
+            {"remoteurl": upstream.url, "lockdir": str(tmp_path / f"locks-{n}")},
+            config={"redis": {"addr": redis_server.addr}},
+            name=f"mirror-{n}",
+            root=tmp_path / "shared-root",
+        )
+        for n in (1, 2)
+    ]
+
+    async def pulls() -> None:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            # Both instances know the manifest; then every blob is asked of both at once.
+            for mirror in mirrors:
+                digests = await _blob_digests(client, mirror.url, "team/app", "v1")
+            await asyncio.gather(
+                *(
+                    _blob(client, mirrors[n % 2].url, "team/app", digest)
+                    for digest in digests
+                    for n in range(20)
+                )
+            )
 
     asyncio.run(pulls())
 
