@@ -12,6 +12,9 @@ import bcrypt
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "cache"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "scaleout"))
+
+import os
 
 from e2e_images import OciLayout
 from e2e_processes import (
@@ -22,10 +25,12 @@ from e2e_processes import (
     dockyard_process,
     have,
 )
+from scaleout_nginx import Balancer
 
 __all__ = [
     "DOCKER_REGISTRY",
     "OciLayout",
+    "RateLimiter",
     "ServerProcess",
     "StartMirror",
     "StartUpstream",
@@ -58,3 +63,50 @@ def htpasswd(path: Path, users: dict[str, str]) -> Path:
 
 StartUpstream = Callable[..., Upstream]
 StartMirror = Callable[..., ServerProcess]
+
+
+class RateLimiter(Balancer):
+    """nginx in front of an upstream, answering 429 with ``Retry-After`` to every manifest
+    request after the first in a minute, as a rate-limited public registry does."""
+
+    def config(self) -> str:
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return _RATE_LIMITED.format(
+            user=user, workdir=self.workdir, port=self.port, upstream=self.upstreams[0]
+        )
+
+    def requests(self, pattern: str) -> int:
+        """Requests in nginx's access log whose request line matches ``pattern``."""
+        log = self.workdir / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum(1 for line in lines if re.search(pattern, line))
+
+
+_RATE_LIMITED = """\
+{user}worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {workdir}/access.log;
+    client_body_temp_path {workdir}/client_body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    limit_req_zone $server_port zone=manifests:1m rate=1r/m;
+    limit_req_status 429;
+    server {{
+        listen 127.0.0.1:{port};
+        location ~ /manifests/ {{
+            limit_req zone=manifests nodelay;
+            add_header Retry-After 30 always;
+            proxy_pass http://{upstream};
+        }}
+        location / {{
+            proxy_pass http://{upstream};
+        }}
+    }}
+}}
+"""

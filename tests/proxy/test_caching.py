@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from e2e_images import OCI_MANIFEST, OciLayout
 from e2e_processes import ServerProcess, copy
-from proxy_processes import StartMirror, StartUpstream
+from proxy_processes import RateLimiter, StartMirror, StartUpstream
 from redis_server import RedisServer
 
 
@@ -203,3 +204,34 @@ def _wait_for(condition: object, mirror: ServerProcess, timeout: float = 10.0) -
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met; mirror log:\n{mirror.stderr()[-3000:]}")
         time.sleep(0.1)
+
+
+def test_rate_limited_upstream_is_not_asked_again_before_retry_after_and_cache_serves(
+    start_upstream: StartUpstream,
+    start_mirror: StartMirror,
+    layout: OciLayout,
+    tmp_path: Path,
+    free_port: Callable[[], int],
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=1)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    limiter = RateLimiter(tmp_path / "nginx", free_port(), [upstream.host]).start()
+    try:
+        mirror = start_mirror({"remoteurl": limiter.url, "ttl": "1s"})
+        url = f"{mirror.url}/v2/team/app/manifests/v1"
+        headers = {"Accept": OCI_MANIFEST}
+        assert httpx.get(url, headers=headers).status_code == 200
+        time.sleep(1.1)
+
+        answers = [httpx.get(url, headers=headers) for _ in range(3)]
+        uncached = httpx.get(f"{mirror.url}/v2/team/app/manifests/v2", headers=headers)
+
+        assert [a.headers["docker-content-digest"] for a in answers] == [image.digest] * 3
+        # One GET, one HEAD answered 429; nothing more until Retry-After passes.
+        assert limiter.requests(r'"(GET|HEAD) /v2/team/app/manifests/') == 2
+        assert limiter.requests(r'" 429 ') == 1
+        assert uncached.status_code == 429
+        assert uncached.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    finally:
+        limiter.stop()
