@@ -171,7 +171,7 @@ async def stream_from(
     subscriber: Subscriber,
     resume: Callable[[int], Awaitable[AsyncIterator[bytes]]],
 ) -> AsyncIterator[bytes]:
-    """The chunks of ``fetch`` as they arrive, the last one only once the store verified it.
+    """The bytes of ``fetch`` as they arrive, the last one only once the store verified it.
 
     ``resume(offset)`` reads the stored blob from ``offset``, for a client that lagged.
     """
@@ -187,9 +187,23 @@ async def stream_from(
                 yield held
                 sent += len(held)
             held = chunk
-        # Raises if the download or the verification failed: the client sees a cut
-        # transfer, never a complete wrong body.
-        await fetch.done
+        if held:
+            # Everything but the last byte may go; that one waits for the verification.
+            yield held[:-1]
+            sent += len(held) - 1
+            held = held[-1:]
+        try:
+            await fetch.done
+        except Exception as error:
+            # The body ends short of its Content-Length: the client sees a cut transfer,
+            # never a complete wrong body (and the store kept nothing).
+            logger.warning(
+                "proxy: %s failed (%s: %s); transfer cut",
+                fetch.key.replace("\0", " "),
+                type(error).__name__,
+                getattr(error, "message", error),
+            )
+            return
         if held is not None:
             yield held
             sent += len(held)

@@ -26,6 +26,7 @@ from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import (
     BlobUnknown,
+    DigestInvalid,
     ManifestBlobUnknown,
     ManifestUnknown,
     StorageUnavailable,
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dockyard.proxy")
 
 OCTET_STREAM: Final = "application/octet-stream"
+#: Blobs from this size on are sent to the first client as they arrive; smaller ones
+#: are sent once stored and verified, so a failure gets an error response of its own.
+STREAM_MIN_SIZE: Final = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -187,7 +191,7 @@ class ProxyBlobs:
         subscriber = fetch.subscribe() if offset == 0 and length is None else None
         try:
             size = await _upstream_errors(fetch.started)
-            if subscriber is None or size is None:
+            if subscriber is None or size is None or size < STREAM_MIN_SIZE:
                 await _upstream_errors(fetch.done)
                 await self.link(digest)
                 return await local()
@@ -288,6 +292,10 @@ async def _upstream_errors(awaitable: Awaitable[T]) -> T:
         raise BlobUnknown(f"blob unknown to upstream: {error.message}") from None
     except UpstreamUnavailable as error:
         _unavailable(error)
+    except DigestInvalid:
+        raise StorageUnavailable(
+            "the upstream sent content that does not match its digest; nothing was kept"
+        ) from None
 
 
 async def _file_chunks(content: BlobContent) -> AsyncIterator[bytes]:

@@ -235,3 +235,62 @@ def test_rate_limited_upstream_is_not_asked_again_before_retry_after_and_cache_s
         assert uncached.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
     finally:
         limiter.stop()
+
+
+def test_blob_failing_digest_verification_reaches_no_client_whole_and_is_not_kept(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout, tmp_path: Path
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=1, layer_size=1024 * 1024)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    layer = image.layers[0]
+    hex_digest = layer.split(":", 1)[1]
+    stored = tmp_path.joinpath(
+        "upstream",
+        "docker",
+        "registry",
+        "v2",
+        "blobs",
+        "sha256",
+        hex_digest[:2],
+        hex_digest,
+        "data",
+    )
+    corrupt = bytearray(stored.read_bytes())
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    stored.write_bytes(bytes(corrupt))
+    mirror = start_mirror({"remoteurl": upstream.url})
+    url = f"{mirror.url}/v2/team/app/blobs/{layer}"
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(url)
+
+    mirror_root = tmp_path / "mirror-root"
+    assert not _mirror_path(mirror_root, "blobs", "sha256", hex_digest[:2], hex_digest).exists()
+
+
+def test_small_blob_failing_digest_verification_is_answered_unavailable(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout, tmp_path: Path
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=1)
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    hex_digest = image.config.split(":", 1)[1]
+    stored = tmp_path.joinpath(
+        "upstream",
+        "docker",
+        "registry",
+        "v2",
+        "blobs",
+        "sha256",
+        hex_digest[:2],
+        hex_digest,
+        "data",
+    )
+    stored.write_bytes(stored.read_bytes().replace(b"amd64", b"arm64"))
+    mirror = start_mirror({"remoteurl": upstream.url})
+
+    response = httpx.get(f"{mirror.url}/v2/team/app/blobs/{image.config}")
+
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
