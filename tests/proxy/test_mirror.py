@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -108,3 +109,27 @@ def test_ns_parameter_routes_to_its_upstream_and_is_answered_with_oci_namespace(
     assert response.status_code == 200
     assert response.headers["docker-content-digest"] == image.digest
     assert response.headers["oci-namespace"] == "registry.corp.example"
+
+
+def test_multi_platform_index_pulls_whole_through_the_mirror(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout, tmp_path: Path
+) -> None:
+    upstream = start_upstream()
+    index = layout.add_index("multi", platforms=(("linux", "amd64"), ("linux", "arm64")))
+    copy(layout.ref("multi"), f"docker://{upstream.host}/team/multi:1", "--all")
+    mirror = start_mirror({"remoteurl": upstream.url})
+
+    pulled = OciLayout(tmp_path / "pulled")
+    copy(f"docker://{mirror.host}/team/multi:1", pulled.ref("1"), "--all")
+
+    assert pulled.resolve("1")[0] == index.digest
+    for digest, data in index.all_blobs().items():
+        assert pulled.blob(digest) == data
+    # Once every child is stored, the index is stored and tagged in the mirror's own store.
+    tag_link = tmp_path.joinpath(
+        "mirror-root", "docker/registry/v2/repositories/team/multi/_manifests/tags/1/current/link"
+    )
+    deadline = time.monotonic() + 10
+    while not tag_link.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert tag_link.read_text() == index.digest
