@@ -320,7 +320,7 @@ class UpstreamClient:
         if status < 300:
             return
         if status == 429:
-            delay = _retry_after(response.headers.get("retry-after"))
+            delay = retry_after_seconds(response.headers.get("retry-after"))
             self._blocked_until = time.monotonic() + delay
             logger.warning("upstream %s: 429, backing off %.0fs", self.name, delay)
             raise UpstreamUnavailable(
@@ -342,7 +342,7 @@ def _descriptor(response: httpx.Response) -> RemoteDescriptor:
     return RemoteDescriptor(digest, media_type, size)
 
 
-def _retry_after(value: str | None) -> float:
+def retry_after_seconds(value: str | None) -> float:
     """Seconds a ``Retry-After`` (seconds or an HTTP date) asks to wait."""
     if not value:
         return _DEFAULT_RETRY_AFTER
