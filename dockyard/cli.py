@@ -1,4 +1,4 @@
-"""The ``dockyard`` command line: ``serve``, ``gc`` and ``config check``."""
+"""The ``dockyard`` command line: ``serve``, ``gc``, ``export``, ``import`` and ``config check``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
 from dockyard import logs
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         help="also delete manifests that no tag points at",
     )
     gc.set_defaults(run=_gc)
+
+    _transfer_parsers(commands)
 
     config = commands.add_parser("config", help="work with configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -165,6 +168,89 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export and import --------------------------------------------------------------------
+
+
+def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export", help="write images of the registry into an OCI image layout"
+    )
+    export.add_argument("references", nargs="+", metavar="REF", help="name:tag or name@digest")
+    import_ = commands.add_parser("import", help="push the images of an OCI image layout")
+    import_.add_argument(
+        "--repository", help="push every image here (ref.name is then only the tag)"
+    )
+    for parser, run in ((export, _export), (import_, _import)):
+        parser.add_argument("--oci-layout", required=True, metavar="DIR", help="the layout")
+        parser.add_argument(
+            "--config", "-c", help=f"config.yml (default: ${CONFIG_PATH_ENV}, else ./.data)"
+        )
+        parser.add_argument("--json", action="store_true", help="report as JSON on stdout")
+        parser.set_defaults(run=run)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dockyard.ocilayout.transfer import export_images
+
+    return _transfer(
+        args,
+        "exported",
+        lambda registry, layout, progress: export_images(
+            registry, args.references, layout, progress
+        ),
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from dockyard.ocilayout.transfer import import_images
+
+    return _transfer(
+        args,
+        "imported",
+        lambda registry, layout, progress: import_images(
+            registry, layout, args.repository, progress
+        ),
+    )
+
+
+def _transfer(args: argparse.Namespace, verb: str, work: Any) -> int:
+    """Run an export or import over the registry the configuration describes, showing
+    each blob on a terminal and reporting each image (as JSON with ``--json``)."""
+    import json
+    from pathlib import Path
+
+    from dockyard import assembly
+    from dockyard.ocilayout.layout import OciLayout
+
+    args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
+    config = _load(args)
+    _setup_logging(args, config)
+    built = assembly.assemble(config)
+    on_terminal = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        if on_terminal:
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        try:
+            return await work(built.services, OciLayout(Path(args.oci_layout)), progress)
+        finally:
+            await built.close()
+
+    results = asyncio.run(run())
+    if args.json:
+        print(json.dumps([result.to_json() for result in results], indent=2))
+    else:
+        for result in results:
+            name = f"{result.repository}:{result.tag}" if result.tag else result.repository
+            print(
+                f"{verb} {name} {result.digest}: {result.blobs} blob(s), {result.bytes} "
+                f"bytes ({result.skipped} already there)"
+            )
+    return 0
+
+
 # --- config check -------------------------------------------------------------------------
 
 
@@ -185,6 +271,10 @@ def _config_check(args: argparse.Namespace) -> int:
     print(f"  delete:  {'enabled' if storage.delete_enabled else 'disabled'}")
     if storage.readonly:
         print("  read-only mode")
+    if config.proxy is not None:
+        for upstream in config.proxy.all_upstreams:
+            scope = upstream.prefix or "every other repository"
+            print(f"  proxy:   {scope} from {upstream.url} ({upstream.name})")
     return 0
 
 

@@ -15,7 +15,6 @@ import asyncio
 import builtins
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from dockyard.storage.protocols import (
     Tags,
     UploadStatus,
 )
+from dockyard.sync.content import content_chunks
 
 if TYPE_CHECKING:
     from dockyard.proxy.registry import ProxyRegistry
@@ -201,10 +201,7 @@ class ProxyBlobs:
             raise
 
         async def resume(at: int) -> AsyncIterator[bytes]:
-            content = await self.inner.open(digest, at)
-            if content.stream is not None:
-                return content.stream
-            return _file_chunks(content)
+            return content_chunks(await self.inner.open(digest, at), at)
 
         stream = stream_from(fetch, subscriber, resume)
         return BlobContent(Descriptor(OCTET_STREAM, digest, size), stream=stream)
@@ -296,25 +293,6 @@ async def _upstream_errors(awaitable: Awaitable[T]) -> T:
         raise StorageUnavailable(
             "the upstream sent content that does not match its digest; nothing was kept"
         ) from None
-
-
-async def _file_chunks(content: BlobContent) -> AsyncIterator[bytes]:
-    """The bytes of an opened local file, read in a worker thread."""
-    file = content.file
-    if file is None:
-        return
-    try:
-        while True:
-            chunk = await asyncio.to_thread(_read, file.fd, 1 << 20)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        file.close()
-
-
-def _read(fd: int, size: int) -> bytes:
-    return os.read(fd, size)
 
 
 class ProxyManifests:

@@ -46,7 +46,7 @@ class UpstreamConfig:
         shown="168h",
     )
     ratelimit: int = option(
-        "Requests per second sent to the upstream at most (0: unlimited).", default=0
+        "Requests per second each worker sends to the upstream at most (0: unlimited).", default=0
     )
     library: bool | None = option(
         "Look up single-name repositories (alpine) as library/alpine upstream.",

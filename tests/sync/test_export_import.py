@@ -1,0 +1,145 @@
+"""``dockyard export`` and ``dockyard import``: OCI image layouts in and out, digests kept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from e2e_images import OciLayout
+from e2e_processes import clean_environment, reference_process, skopeo
+
+
+def registry_config(tmp_path: Path, name: str, **extra: Any) -> Path:
+    path = tmp_path / f"{name}.yml"
+    config = {
+        "version": 0.1,
+        "storage": {"filesystem": {"rootdirectory": str(tmp_path / f"{name}-root")}},
+        "http": {"secret": "export-test"},
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def dockyard(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=clean_environment(),
+        timeout=120,
+        check=False,
+    )
+
+
+def index_digests(layout: Path) -> dict[str, str]:
+    document = json.loads((layout / "index.json").read_text())
+    return {
+        entry["annotations"]["org.opencontainers.image.ref.name"]: entry["digest"]
+        for entry in document["manifests"]
+    }
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> OciLayout:
+    return OciLayout(tmp_path / "source")
+
+
+def test_export_then_import_into_another_registry_keeps_every_digest(
+    tmp_path: Path, source: OciLayout
+) -> None:
+    image = source.add_image("v1", layers=2)
+    index = source.add_index("multi", platforms=(("linux", "amd64"), ("linux", "arm64")))
+    first, second = registry_config(tmp_path, "first"), registry_config(tmp_path, "second")
+    exported, again = tmp_path / "exported", tmp_path / "again"
+
+    steps = [
+        ("import", "--oci-layout", source.root, "--repository", "team/app", "-c", first),
+        ("export", "team/app:v1", "team/app:multi", "--oci-layout", exported, "-c", first),
+        ("import", "--oci-layout", exported, "-c", second),
+        ("export", "team/app:v1", "team/app:multi", "--oci-layout", again, "-c", second),
+    ]
+    for step in steps:
+        result = dockyard(*step)
+        assert result.returncode == 0, result.stderr
+
+    expected = {"team/app:v1": image.digest, "team/app:multi": index.digest}
+    assert index_digests(exported) == expected
+    assert index_digests(again) == expected
+    for digest, data in index.all_blobs().items() | image.blobs.items():
+        hex_digest = digest.split(":", 1)[1]
+        assert (again / "blobs" / "sha256" / hex_digest).read_bytes() == data
+
+
+def test_skopeo_reads_the_exported_layout(tmp_path: Path, source: OciLayout) -> None:
+    index = source.add_index("multi", platforms=(("linux", "amd64"), ("linux", "arm64")))
+    config = registry_config(tmp_path, "registry")
+    exported = tmp_path / "exported"
+    dockyard("import", "--oci-layout", source.root, "--repository", "team/app", "-c", config)
+    result = dockyard("export", "team/app:multi", "--oci-layout", exported, "-c", config)
+    assert result.returncode == 0, result.stderr
+
+    copied = OciLayout(tmp_path / "copied")
+    skopeo("copy", "--all", f"oci:{exported}:team/app:multi", copied.ref("multi"))
+
+    assert copied.resolve("multi")[0] == index.digest
+
+
+def test_export_reports_each_image_as_json_when_asked(tmp_path: Path, source: OciLayout) -> None:
+    image = source.add_image("v1", layers=3)
+    config = registry_config(tmp_path, "registry")
+    dockyard("import", "--oci-layout", source.root, "--repository", "team/app", "-c", config)
+
+    result = dockyard(
+        "export", "team/app:v1", "--oci-layout", tmp_path / "out", "--json", "-c", config
+    )
+
+    assert json.loads(result.stdout) == [
+        {
+            "repository": "team/app",
+            "tag": "v1",
+            "digest": image.digest,
+            "blobs": 4,
+            "bytes": sum(
+                len(data) for digest, data in image.blobs.items() if digest != image.digest
+            ),
+            "skipped": 0,
+        }
+    ]
+
+
+def test_import_of_a_layout_without_repository_names_says_to_pass_one(
+    tmp_path: Path, source: OciLayout
+) -> None:
+    source.add_image("v1", layers=1)
+    config = registry_config(tmp_path, "registry")
+
+    result = dockyard("import", "--oci-layout", source.root, "-c", config)
+
+    assert result.returncode == 1
+    assert "names no repository" in result.stderr
+    assert "--repository" in result.stderr
+
+
+def test_import_into_a_proxied_repository_is_refused(
+    tmp_path: Path, source: OciLayout, free_port: Callable[[], int]
+) -> None:
+    source.add_image("v1", layers=1)
+    upstream = reference_process(tmp_path, free_port(), tmp_path / "upstream-root").start()
+    try:
+        config = registry_config(tmp_path, "mirror", proxy={"remoteurl": upstream.url})
+
+        result = dockyard(
+            "import", "--oci-layout", source.root, "--repository", "team/app", "-c", config
+        )
+    finally:
+        upstream.stop()
+
+    assert result.returncode == 1
+    assert "is a pull-through cache of upstream remote" in result.stderr
