@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -275,6 +275,26 @@ class UpstreamClient:
             tags.extend(t for t in document.get("tags") or [] if isinstance(t, str))
             url = _next_page(response)
         return tags
+
+    async def referrers(self, repository: str, subject: Digest) -> list[dict[str, Any]] | None:
+        """The descriptors of the upstream's referrers index for ``subject``, every page;
+        None when the upstream has no referrers API (404)."""
+        found: list[dict[str, Any]] = []
+        url: str | None = f"/v2/{repository}/referrers/{subject}"
+        while url is not None:
+            try:
+                response = await self._request("GET", url)
+            except UpstreamNotFound:
+                return None
+            try:
+                manifests = response.json().get("manifests") or []
+            except ValueError:
+                raise UpstreamUnavailable(
+                    f"upstream {self.name} sent a referrers answer that is not JSON"
+                ) from None
+            found.extend(m for m in manifests if isinstance(m, dict))
+            url = _next_page(response)
+        return found
 
     @asynccontextmanager
     async def blob(self, repository: str, digest: Digest) -> AsyncIterator[httpx.Response]:

@@ -19,13 +19,14 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import (
     BlobUnknown,
     DigestInvalid,
+    DockyardError,
     ManifestBlobUnknown,
     ManifestUnknown,
     StorageUnavailable,
@@ -104,6 +105,7 @@ class ProxyRepository:
         self._manifests = ProxyManifests(self)
         self._tags = ProxyTags(self)
         self._uploads = RefusedUploads(self)
+        self._referrers = ProxyReferrers(self)
 
     @property
     def name(self) -> str:
@@ -126,8 +128,8 @@ class ProxyRepository:
         return self._tags
 
     @property
-    def referrers(self) -> Referrers:
-        return self.inner.referrers
+    def referrers(self) -> ProxyReferrers:
+        return self._referrers
 
     async def exists(self) -> bool:
         return await self.inner.exists() or await self.state.exists()
@@ -452,6 +454,58 @@ class ProxyTags:
 
     async def untag(self, tag: str) -> None:
         raise self.repository.refused()
+
+
+class ProxyReferrers:
+    """The referrers of a subject: the upstream's, when it has the API, and those stored."""
+
+    def __init__(self, repository: ProxyRepository) -> None:
+        self.repository = repository
+        self.inner: Referrers = repository.inner.referrers
+
+    async def list(
+        self, subject: Digest, artifact_type: str | None = None
+    ) -> builtins.list[Descriptor]:
+        stored = await self.inner.list(subject, artifact_type)
+        route = self.repository.route
+        try:
+            remote = await route.client.referrers(route.remote, subject)
+        except (UpstreamUnavailable, UpstreamDenied):
+            return stored
+        if remote is None:
+            return stored
+        listed = {descriptor.digest: descriptor for descriptor in stored}
+        for entry in remote:
+            descriptor = _descriptor(entry)
+            if descriptor is None or descriptor.digest in listed:
+                continue
+            if artifact_type is None or descriptor.artifact_type == artifact_type:
+                listed[descriptor.digest] = descriptor
+        return builtins.list(listed.values())
+
+    async def rebuild(self) -> int:
+        return await self.inner.rebuild()
+
+
+def _descriptor(entry: dict[str, Any]) -> Descriptor | None:
+    """A descriptor of an upstream's referrers index, or None if it is malformed."""
+    try:
+        digest = Digest.parse(str(entry["digest"]))
+        size = entry["size"]
+        media_type = entry["mediaType"]
+    except (KeyError, DockyardError):
+        return None
+    if not isinstance(size, int) or not isinstance(media_type, str):
+        return None
+    artifact_type = entry.get("artifactType")
+    annotations = entry.get("annotations")
+    return Descriptor(
+        media_type,
+        digest,
+        size,
+        artifact_type if isinstance(artifact_type, str) else None,
+        annotations if isinstance(annotations, dict) else None,
+    )
 
 
 class RefusedUploads:
