@@ -1,4 +1,5 @@
-"""The ``dockyard`` command line: ``serve``, ``gc``, ``export``, ``import`` and ``config check``."""
+"""The ``dockyard`` command line: ``serve``, ``gc``, ``export``, ``import``, ``sync`` and
+``config check``."""
 
 from __future__ import annotations
 
@@ -180,8 +181,24 @@ def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     import_.add_argument(
         "--repository", help="push every image here (ref.name is then only the tag)"
     )
-    for parser, run in ((export, _export), (import_, _import)):
-        parser.add_argument("--oci-layout", required=True, metavar="DIR", help="the layout")
+    sync = commands.add_parser("sync", help="copy repositories and tags of another registry")
+    sync.add_argument("--from", dest="source", required=True, metavar="URL", help="its base URL")
+    sync.add_argument(
+        "--repository",
+        action="append",
+        default=[],
+        help="a repository to copy (repeatable; default: every one the source's catalog lists)",
+    )
+    sync.add_argument("--prefix", default="", help="only repositories below this prefix")
+    sync.add_argument("--tags", metavar="REGEX", help="only tags this regular expression finds")
+    sync.add_argument("--username", help="user name at the source")
+    sync.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the password"
+    )
+    sync.add_argument("--ratelimit", type=int, default=0, help="requests per second at most")
+    for parser, run in ((export, _export), (import_, _import), (sync, _sync)):
+        if parser is not sync:
+            parser.add_argument("--oci-layout", required=True, metavar="DIR", help="the layout")
         parser.add_argument(
             "--config", "-c", help=f"config.yml (default: ${CONFIG_PATH_ENV}, else ./.data)"
         )
@@ -211,6 +228,64 @@ def _import(args: argparse.Namespace) -> int:
             registry, layout, args.repository, progress
         ),
     )
+
+
+def _sync(args: argparse.Namespace) -> int:
+    """Copy from another registry: one line per tag on stdout (and per blob on a
+    terminal), or a JSON report with ``--json``."""
+    import json
+    import re
+
+    from dockyard import assembly
+    from dockyard.proxy.client import UpstreamClient
+    from dockyard.proxy.settings import UpstreamConfig
+    from dockyard.sync.copy import SyncFilter, sync
+
+    args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
+    config = _load(args)
+    _setup_logging(args, config)
+    try:
+        tags = re.compile(args.tags) if args.tags else None
+    except re.error as error:
+        raise ConfigError(f"--tags: not a regular expression ({error})") from None
+    password = os.environ.get(args.password_env) if args.password_env else None
+    source = UpstreamClient(
+        UpstreamConfig(
+            name="source",
+            url=args.source.rstrip("/"),
+            username=args.username,
+            password=password,
+            ratelimit=args.ratelimit,
+        )
+    )
+    selection = SyncFilter(tuple(args.repository), args.prefix, tags)
+    built = assembly.assemble(config)
+    on_terminal = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        per_blob = message.startswith(" ")
+        if not per_blob and not args.json:
+            print(message, flush=True)
+        elif on_terminal:
+            print(message, file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        try:
+            return await sync(source, built.services, selection, progress)
+        finally:
+            await source.close()
+            await built.close()
+
+    report = asyncio.run(run())
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(
+            f"synced {len(report.tags_copied)} tag(s) ({len(report.tags_current)} already "
+            f"current): {report.manifests} manifest(s), {report.blobs} blob(s), "
+            f"{report.bytes} bytes"
+        )
+    return 0
 
 
 def _transfer(args: argparse.Namespace, verb: str, work: Any) -> int:

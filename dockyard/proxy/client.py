@@ -267,14 +267,26 @@ class UpstreamClient:
 
     async def tags(self, repository: str) -> list[str]:
         """Every tag of the repository upstream, following ``Link`` pages."""
-        tags: list[str] = []
-        url: str | None = f"/v2/{repository}/tags/list"
-        while url is not None:
-            response = await self._request("GET", url)
-            document = response.json()
-            tags.extend(t for t in document.get("tags") or [] if isinstance(t, str))
-            url = _next_page(response)
-        return tags
+        return await self._names(f"/v2/{repository}/tags/list", "tags")
+
+    async def catalog(self) -> list[str]:
+        """Every repository the upstream's catalog lists, following ``Link`` pages."""
+        return await self._names("/v2/_catalog", "repositories")
+
+    async def _names(self, url: str, key: str) -> list[str]:
+        names: list[str] = []
+        page: str | None = url
+        while page is not None:
+            response = await self._request("GET", page)
+            try:
+                listed = response.json().get(key) or []
+            except ValueError:
+                raise UpstreamUnavailable(
+                    f"upstream {self.name} sent a list that is not JSON"
+                ) from None
+            names.extend(name for name in listed if isinstance(name, str))
+            page = _next_page(response)
+        return names
 
     async def referrers(self, repository: str, subject: Digest) -> list[dict[str, Any]] | None:
         """The descriptors of the upstream's referrers index for ``subject``, every page;
