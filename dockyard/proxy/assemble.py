@@ -20,7 +20,9 @@ def proxy_registry(config: Config, registry: Registry, driver: StorageDriver) ->
     """``registry`` decorated by the proxy ``config.proxy`` describes."""
     proxy = config.proxy
     assert proxy is not None
-    return ProxyRegistry(registry, driver, proxy, build_leases(config))
+    return ProxyRegistry(
+        registry, driver, proxy, build_leases(config), read_only=config.storage.readonly
+    )
 
 
 def build_leases(config: Config) -> Leases:

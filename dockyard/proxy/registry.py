@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar
 
-from dockyard.errors import BlobUnknown, ManifestUnknown, TagUnknown
+from dockyard.errors import BlobUnknown, ManifestUnknown, StorageUnavailable, TagUnknown
 from dockyard.manifest import Manifest
 from dockyard.proxy.client import UpstreamClient
 from dockyard.proxy.fetch import BlobFetches
@@ -49,8 +49,13 @@ class ProxyRegistry:
         config: ProxyConfig,
         leases: Leases,
         clients: list[UpstreamClient] | None = None,
+        *,
+        read_only: bool = False,
     ) -> None:
         self.inner = inner
+        #: In read-only mode (while garbage is collected) only cached content is served:
+        #: nothing is fetched into the store.
+        self.read_only = read_only
         self.driver = driver
         self.config = config
         self.leases = leases
@@ -108,7 +113,7 @@ class ProxyRegistry:
     def complete(self, repository: ProxyRepository, manifest: Manifest, tag: str | None) -> None:
         """Store ``manifest`` in ``repository`` soon, fetching what it still lacks."""
         key = (repository.name, str(manifest.digest))
-        if key in self._completing:
+        if key in self._completing or self.read_only:
             return
         self._completing.add(key)
 
@@ -192,6 +197,12 @@ class ProxyRegistry:
                 await self.expire()
             except Exception:
                 logger.exception("proxy: expiry failed; retrying at the next interval")
+
+    def refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise StorageUnavailable(
+                "the registry is in read-only mode: only cached content is served"
+            )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -235,6 +235,7 @@ class ProxyBlobs:
         async def download(
             started: Callable[[int], None], send: Callable[[bytes], Awaitable[None]]
         ) -> Descriptor:
+            repository.registry.refuse_if_read_only()
             async with route.client.blob(route.remote, digest) as response:
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit():
@@ -313,10 +314,12 @@ class ProxyManifests:
         record = await repository.state.tag(reference)
         route = repository.route
         client = route.client
-        if record is not None and time.time() - record.checked < route.ttl.total_seconds():
+        fresh = record is not None and time.time() - record.checked < route.ttl.total_seconds()
+        if record is not None and (fresh or repository.registry.read_only):
             manifest = await self.by_digest(record.digest)
             await repository.hit()
             return manifest
+        repository.registry.refuse_if_read_only()
         try:
             if record is not None:
                 remote = await client.head_manifest(route.remote, reference)
@@ -362,6 +365,7 @@ class ProxyManifests:
             repository.registry.complete(repository, manifest, None)
             return manifest
         route = repository.route
+        repository.registry.refuse_if_read_only()
         try:
             fetched = await repository.registry.once(
                 f"manifest\0{route.client.name}\0{route.remote}\0{digest}",

@@ -294,3 +294,38 @@ def test_small_blob_failing_digest_verification_is_answered_unavailable(
 
     assert response.status_code == 503
     assert response.json()["errors"][0]["code"] == "UNAVAILABLE"
+
+
+def test_read_only_mirror_serves_what_it_cached_and_fetches_nothing(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout, tmp_path: Path
+) -> None:
+    upstream = start_upstream()
+    cached = layout.add_image("v1", layers=1)
+    layout.add_image("v2", layers=1)
+    for tag in ("v1", "v2"):
+        copy(layout.ref(tag), f"docker://{upstream.host}/team/app:{tag}")
+    root = tmp_path / "mirror-root"
+    writable = start_mirror({"remoteurl": upstream.url}, root=root)
+    copy(f"docker://{writable.host}/team/app:v1", OciLayout(tmp_path / "first").ref("v1"))
+    writable.stop()
+    read_only = start_mirror(
+        {"remoteurl": upstream.url},
+        root=root,
+        name="read-only",
+        config={
+            "storage": {
+                "filesystem": {"rootdirectory": str(root)},
+                "maintenance": {"readonly": {"enabled": True}},
+            }
+        },
+    )
+
+    again = OciLayout(tmp_path / "again")
+    copy(f"docker://{read_only.host}/team/app:v1", again.ref("v1"))
+    uncached = httpx.get(
+        f"{read_only.url}/v2/team/app/manifests/v2", headers={"Accept": OCI_MANIFEST}
+    )
+
+    assert again.resolve("v1")[0] == cached.digest
+    assert uncached.status_code == 503
+    assert upstream.requests("GET", "/v2/team/app/manifests/v2") == 0
