@@ -37,8 +37,17 @@ async def _blob(client: httpx.AsyncClient, base: str, name: str, digest: str) ->
     assert "sha256:" + hashlib.sha256(response.content).hexdigest() == digest
 
 
-def _mirror_path(mirror_root: Path, *parts: str) -> Path:
-    return mirror_root.joinpath("docker", "registry", "v2", *parts)
+def _layout_path(root: Path, *parts: str) -> Path:
+    """A path of the reference's storage layout below a registry's root."""
+    return root.joinpath("docker", "registry", "v2", *parts)
+
+
+def _upstream_blob(tmp_path: Path, digest: str) -> Path:
+    """Where the upstream keeps the blob's bytes (to corrupt them)."""
+    hex_digest = digest.split(":", 1)[1]
+    return _layout_path(
+        tmp_path / "upstream", "blobs", "sha256", hex_digest[:2], hex_digest, "data"
+    )
 
 
 def test_concurrent_cold_pulls_make_one_upstream_get_per_blob(
@@ -179,7 +188,7 @@ def test_expiry_in_one_repository_leaves_a_layer_another_repository_links(
     for name in ("team/a", "team/b"):
         copy(f"docker://{mirror.host}/{name}:v1", OciLayout(tmp_path / name).ref("v1"))
     layer = image.layers[0].split(":", 1)[1]
-    a_link = _mirror_path(root, "repositories", "team/a", "_layers", "sha256", layer, "link")
+    a_link = _layout_path(root, "repositories", "team/a", "_layers", "sha256", layer, "link")
     _wait_for(lambda: a_link.exists(), mirror)
 
     # Pulls of B keep it fresh while A, untouched, outlives its TTL.
@@ -193,7 +202,7 @@ def test_expiry_in_one_repository_leaves_a_layer_another_repository_links(
     again = OciLayout(tmp_path / "again")
     copy(f"docker://{mirror.host}/team/b:v1", again.ref("v1"))
     assert again.blob(image.layers[0]) == image.blobs[image.layers[0]]
-    assert _mirror_path(root, "blobs", "sha256", layer[:2], layer, "data").exists()
+    assert _layout_path(root, "blobs", "sha256", layer[:2], layer, "data").exists()
     gone = httpx.get(f"{mirror.url}/v2/team/a/manifests/v1", headers={"Accept": OCI_MANIFEST})
     assert gone.status_code == 503
 
@@ -245,17 +254,7 @@ def test_blob_failing_digest_verification_reaches_no_client_whole_and_is_not_kep
     copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
     layer = image.layers[0]
     hex_digest = layer.split(":", 1)[1]
-    stored = tmp_path.joinpath(
-        "upstream",
-        "docker",
-        "registry",
-        "v2",
-        "blobs",
-        "sha256",
-        hex_digest[:2],
-        hex_digest,
-        "data",
-    )
+    stored = _upstream_blob(tmp_path, layer)
     corrupt = bytearray(stored.read_bytes())
     corrupt[len(corrupt) // 2] ^= 0xFF
     stored.write_bytes(bytes(corrupt))
@@ -266,7 +265,7 @@ def test_blob_failing_digest_verification_reaches_no_client_whole_and_is_not_kep
         httpx.get(url)
 
     mirror_root = tmp_path / "mirror-root"
-    assert not _mirror_path(mirror_root, "blobs", "sha256", hex_digest[:2], hex_digest).exists()
+    assert not _layout_path(mirror_root, "blobs", "sha256", hex_digest[:2], hex_digest).exists()
 
 
 def test_small_blob_failing_digest_verification_is_answered_unavailable(
@@ -275,18 +274,7 @@ def test_small_blob_failing_digest_verification_is_answered_unavailable(
     upstream = start_upstream()
     image = layout.add_image("v1", layers=1)
     copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
-    hex_digest = image.config.split(":", 1)[1]
-    stored = tmp_path.joinpath(
-        "upstream",
-        "docker",
-        "registry",
-        "v2",
-        "blobs",
-        "sha256",
-        hex_digest[:2],
-        hex_digest,
-        "data",
-    )
+    stored = _upstream_blob(tmp_path, image.config)
     stored.write_bytes(stored.read_bytes().replace(b"amd64", b"arm64"))
     mirror = start_mirror({"remoteurl": upstream.url})
 
