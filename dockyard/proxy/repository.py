@@ -194,6 +194,9 @@ class ProxyBlobs:
         try:
             size = await _upstream_errors(fetch.started)
             if subscriber is None or size is None or size < STREAM_MIN_SIZE:
+                if subscriber is not None:
+                    fetch.unsubscribe(subscriber)
+                    subscriber = None
                 await _upstream_errors(fetch.done)
                 await self.link(digest)
                 return await local()
@@ -210,6 +213,8 @@ class ProxyBlobs:
 
     async def link(self, digest: Digest) -> bool:
         """Link the blob from a repository it was fetched into already, if any still has it."""
+        if self.repository.registry.read_only:
+            return False
         source = await self.repository.state.blob_source(digest)
         if source is None or source == self.repository.name:
             return False
