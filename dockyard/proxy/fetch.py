@@ -175,7 +175,9 @@ async def stream_from(
 
     ``resume(offset)`` reads the stored blob from ``offset``, for a client that lagged.
     """
-    held: bytes | None = None
+    # The last byte received waits for the next chunk, and the last of all for the
+    # verification: every other byte goes to the client as soon as it arrives.
+    held = b""
     sent = 0
     queue = subscriber.queue
     try:
@@ -183,15 +185,13 @@ async def stream_from(
             chunk = await queue.get()
             if chunk is _END:
                 break
-            if held is not None:
-                yield held
-                sent += len(held)
-            held = chunk
-        if held:
-            # Everything but the last byte may go; that one waits for the verification.
-            yield held[:-1]
-            sent += len(held) - 1
-            held = held[-1:]
+            if len(chunk) > 1 or held:
+                out = held + chunk[:-1]
+                held = chunk[-1:]
+                yield out
+                sent += len(out)
+            else:
+                held = chunk
         try:
             await fetch.done
         except Exception as error:
@@ -204,7 +204,7 @@ async def stream_from(
                 getattr(error, "message", error),
             )
             return
-        if held is not None:
+        if held:
             yield held
             sent += len(held)
         if subscriber.lagging:
