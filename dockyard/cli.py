@@ -177,6 +177,9 @@ def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "export", help="write images of the registry into an OCI image layout"
     )
     export.add_argument("references", nargs="+", metavar="REF", help="name:tag or name@digest")
+    export.add_argument(
+        "--with-referrers", action="store_true", help="also the manifests referring to each"
+    )
     import_ = commands.add_parser("import", help="push the images of an OCI image layout")
     import_.add_argument(
         "--repository", help="push every image here (ref.name is then only the tag)"
@@ -198,7 +201,9 @@ def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     sync.add_argument("--ratelimit", type=int, default=0, help="requests per second at most")
     for parser, run in ((export, _export), (import_, _import), (sync, _sync)):
         if parser is not sync:
-            parser.add_argument("--oci-layout", required=True, metavar="DIR", help="the layout")
+            target = parser.add_mutually_exclusive_group(required=True)
+            target.add_argument("--oci-layout", metavar="DIR", help="an OCI image layout")
+            target.add_argument("--oci-archive", metavar="FILE", help="an OCI archive (tar)")
         parser.add_argument(
             "--config", "-c", help=f"config.yml (default: ${CONFIG_PATH_ENV}, else ./.data)"
         )
@@ -213,7 +218,7 @@ def _export(args: argparse.Namespace) -> int:
         args,
         "exported",
         lambda registry, layout, progress: export_images(
-            registry, args.references, layout, progress
+            registry, args.references, layout, progress, with_referrers=args.with_referrers
         ),
     )
 
@@ -295,6 +300,7 @@ def _transfer(args: argparse.Namespace, verb: str, work: Any) -> int:
     from pathlib import Path
 
     from dockyard import assembly
+    from dockyard.ocilayout.archive import reading_archive, writing_archive
     from dockyard.ocilayout.layout import OciLayout
 
     args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
@@ -309,7 +315,12 @@ def _transfer(args: argparse.Namespace, verb: str, work: Any) -> int:
 
     async def run() -> Any:
         try:
-            return await work(built.services, OciLayout(Path(args.oci_layout)), progress)
+            if args.oci_layout:
+                return await work(built.services, OciLayout(Path(args.oci_layout)), progress)
+            archive = Path(args.oci_archive)
+            opening = writing_archive if verb == "exported" else reading_archive
+            async with opening(archive) as layout:
+                return await work(built.services, layout, progress)
         finally:
             await built.close()
 

@@ -75,10 +75,19 @@ def parse_image_reference(text: str) -> tuple[str, str | None, Digest | None]:
 
 
 async def export_images(
-    registry: Registry, references: list[str], layout: OciLayout, progress: Progress
+    registry: Registry,
+    references: list[str],
+    layout: OciLayout,
+    progress: Progress,
+    *,
+    with_referrers: bool = False,
 ) -> list[Transferred]:
     """Write the images ``references`` name into ``layout``; index.json names each one
-    ``name:tag`` (an image named by digest carries its repository in an annotation)."""
+    ``name:tag`` (an image named by digest carries its repository in an annotation).
+
+    ``with_referrers`` adds the manifests that refer to each image (signatures, SBOMs …),
+    listed in index.json after it, with their repository and no tag.
+    """
     parsed = [parse_image_reference(text) for text in references]
     await layout.create()
     copy = _Copy(progress)
@@ -91,17 +100,27 @@ async def export_images(
         result = Transferred(name, tag, manifest.digest)
         await _export_manifest(repository, manifest, layout, copy, result)
         annotations = {REF_NAME: f"{name}:{tag}"} if tag else {REPOSITORY: name}
-        entries.append(
-            {
-                "mediaType": manifest.media_type,
-                "digest": str(manifest.digest),
-                "size": len(manifest.body),
-                "annotations": annotations,
-            }
-        )
+        entries.append(_entry(manifest, annotations))
         results.append(result)
+        if with_referrers:
+            for referrer in await repository.referrers.list(manifest.digest):
+                if referrer.digest in copy.done:
+                    continue
+                referring = await repository.manifests.get(referrer.digest)
+                await _export_manifest(repository, referring, layout, copy, result)
+                copy.done.add(referrer.digest)
+                entries.append(_entry(referring, {REPOSITORY: name}))
     await layout.write_index(entries)
     return results
+
+
+def _entry(manifest: Manifest, annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "mediaType": manifest.media_type,
+        "digest": str(manifest.digest),
+        "size": len(manifest.body),
+        "annotations": annotations,
+    }
 
 
 async def _export_manifest(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_images import OciLayout
+from e2e_images import OCI_EMPTY, OCI_MANIFEST, Image, OciLayout, canonical
 from e2e_processes import reference_process, skopeo
 from sync_commands import dockyard, registry_config
 
@@ -117,3 +117,64 @@ def test_import_into_a_proxied_repository_is_refused(
 
     assert result.returncode == 1
     assert "is a pull-through cache of upstream remote" in result.stderr
+
+
+def test_oci_archive_round_trips_and_skopeo_reads_it(tmp_path: Path, source: OciLayout) -> None:
+    image = source.add_image("v1", layers=2)
+    first, second = registry_config(tmp_path, "first"), registry_config(tmp_path, "second")
+    archive = tmp_path / "out" / "app.tar"
+    dockyard("import", "--oci-layout", source.root, "--repository", "team/app", "-c", first)
+
+    exported = dockyard("export", "team/app:v1", "--oci-archive", archive, "-c", first)
+    imported = dockyard("import", "--oci-archive", archive, "-c", second)
+    copied = OciLayout(tmp_path / "copied")
+    skopeo("copy", f"oci-archive:{archive}:team/app:v1", copied.ref("v1"))
+    again = tmp_path / "again"
+    dockyard("export", "team/app:v1", "--oci-layout", again, "-c", second)
+
+    assert exported.returncode == 0, exported.stderr
+    assert imported.returncode == 0, imported.stderr
+    assert copied.resolve("v1")[0] == image.digest
+    assert index_digests(again) == {"team/app:v1": image.digest}
+
+
+def test_export_with_referrers_carries_an_images_signature_to_another_registry(
+    tmp_path: Path, source: OciLayout
+) -> None:
+    image = source.add_image("v1", layers=1)
+    signature = add_signature(source, image)
+    first, second = registry_config(tmp_path, "first"), registry_config(tmp_path, "second")
+    dockyard("import", "--oci-layout", source.root, "--repository", "team/app", "-c", first)
+    exported, again = tmp_path / "exported", tmp_path / "again"
+
+    dockyard("export", "team/app:v1", "--with-referrers", "--oci-layout", exported, "-c", first)
+    dockyard("import", "--oci-layout", exported, "-c", second)
+    dockyard("export", "team/app:v1", "--with-referrers", "--oci-layout", again, "-c", second)
+
+    entries = json.loads((again / "index.json").read_text())["manifests"]
+    assert [entry["digest"] for entry in entries] == [image.digest, signature]
+
+
+def add_signature(layout: OciLayout, subject: Image) -> str:
+    """An artifact whose subject is ``subject``, listed in the layout's index.json."""
+    config = layout.put_blob(b"{}")
+    payload = layout.put_blob(b"signature")
+    manifest = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example.signature.v1",
+            "config": {"mediaType": OCI_EMPTY, "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/octet-stream", "digest": payload, "size": 9}],
+            "subject": {
+                "mediaType": subject.media_type,
+                "digest": subject.digest,
+                "size": len(subject.manifest),
+            },
+        }
+    )
+    digest = layout.put_blob(manifest)
+    index = json.loads((layout.root / "index.json").read_text())
+    index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)})
+    (layout.root / "index.json").write_text(json.dumps(index))
+    return digest
