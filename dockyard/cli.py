@@ -194,6 +194,9 @@ def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     sync.add_argument("--prefix", default="", help="only repositories below this prefix")
     sync.add_argument("--tags", metavar="REGEX", help="only tags this regular expression finds")
+    sync.add_argument(
+        "--semver", metavar="RANGE", help="only versions in this range (>=1.2 <2, ^1.4, ~2.1)"
+    )
     sync.add_argument("--username", help="user name at the source")
     sync.add_argument(
         "--password-env", metavar="VAR", help="environment variable holding the password"
@@ -245,6 +248,7 @@ def _sync(args: argparse.Namespace) -> int:
     from dockyard.proxy.client import UpstreamClient
     from dockyard.proxy.settings import UpstreamConfig
     from dockyard.sync.copy import SyncFilter, sync
+    from dockyard.sync.semver import VersionRange
 
     args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
     config = _load(args)
@@ -263,7 +267,8 @@ def _sync(args: argparse.Namespace) -> int:
             ratelimit=args.ratelimit,
         )
     )
-    selection = SyncFilter(tuple(args.repository), args.prefix, tags)
+    versions = VersionRange(args.semver) if args.semver else None
+    selection = SyncFilter(tuple(args.repository), args.prefix, tags, versions)
     built = assembly.assemble(config)
     on_terminal = sys.stderr.isatty()
 

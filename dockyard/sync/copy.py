@@ -19,6 +19,7 @@ from dockyard.errors import BlobUnknown, ManifestUnknown, TagUnknown
 from dockyard.manifest import Manifest, parse_manifest
 from dockyard.proxy.client import UpstreamClient
 from dockyard.storage.protocols import Registry, Repository
+from dockyard.sync.semver import VersionRange
 
 #: Called with a message per tag (and per blob) copied, for a progress display.
 Progress = Callable[[str], None]
@@ -31,9 +32,13 @@ class SyncFilter:
     repositories: tuple[str, ...] = ()
     prefix: str = ""
     tags: re.Pattern[str] | None = None
+    versions: VersionRange | None = None
 
     def wants_tag(self, tag: str) -> bool:
-        return self.tags is None or self.tags.search(tag) is not None
+        """Whether the tag matches the regular expression and the version range (if set)."""
+        if self.tags is not None and self.tags.search(tag) is None:
+            return False
+        return self.versions is None or self.versions.matches(tag)
 
 
 @dataclass(slots=True)
