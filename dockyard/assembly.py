@@ -207,6 +207,10 @@ class Lifecycle:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
         if self.assembly.proxy is not None and not storage.readonly:
             self._tasks.append(asyncio.create_task(self.assembly.proxy.expire_periodically()))
+        if self.assembly.config.sync is not None and not storage.readonly:
+            from dockyard.sync.schedule import sync_periodically
+
+            self._tasks.append(asyncio.create_task(sync_periodically(self.assembly)))
 
     async def stop(self) -> None:
         for task in self._tasks:

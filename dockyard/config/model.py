@@ -21,6 +21,7 @@ from typing import Any, Final
 from dockyard.config.declare import declared, option
 from dockyard.errors import DockyardError
 from dockyard.proxy.settings import ProxyConfig
+from dockyard.sync.settings import SyncConfig
 
 logger = logging.getLogger(__name__)
 
@@ -478,6 +479,7 @@ class Config:
         key="catalog.maxentries",
     )
     proxy: ProxyConfig | None = option("", default=None, custom=True)
+    sync: SyncConfig | None = option("", default=None, custom=True)
     #: Sections kept as given (``notifications``, ``health`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.

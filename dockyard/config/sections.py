@@ -37,6 +37,7 @@ from dockyard.config.model import (
 )
 from dockyard.config.values import duration, parse_addr, show_value
 from dockyard.proxy.settings import read_proxy
+from dockyard.sync.settings import read_sync
 
 
 class Section:
@@ -180,6 +181,7 @@ def build(
     auth = _auth(root.section("auth"))
     validation = _validation(root.section("validation"))
     proxy = read_proxy(root.section("proxy")) if root.raw("proxy") else None
+    sync = read_sync(root.section("sync")) if root.raw("sync") else None
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
@@ -197,6 +199,7 @@ def build(
         redis=redis,
         validation=validation,
         proxy=proxy,
+        sync=sync,
         extra=extra,
         source=source,
     )

@@ -40,8 +40,7 @@ def build_leases(config: Config) -> Leases:
 def lock_directory(config: Config) -> Path:
     """``proxy.lockdir``, or a folder in the temporary directory named after the storage,
     so that every worker serving the same storage on this host finds the same one."""
-    assert config.proxy is not None
-    if config.proxy.lockdir:
+    if config.proxy is not None and config.proxy.lockdir:
         return Path(config.proxy.lockdir)
     parameters = config.storage.parameters
     where = "\0".join(

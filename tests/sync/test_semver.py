@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from dockyard.config import ConfigError, load
 from dockyard.sync.copy import SyncFilter
 from dockyard.sync.semver import RangeInvalid, VersionRange
 
@@ -43,3 +45,14 @@ def test_unreadable_range_is_refused(text: str) -> None:
 def test_sync_filter_needs_both_the_regex_and_the_range() -> None:
     selection = SyncFilter(tags=re.compile("^v"), versions=VersionRange("^1"))
     assert [tag for tag in TAGS if selection.wants_tag(tag)] == ["v1.5"]
+
+
+def test_sync_section_with_an_unreadable_range_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n"
+        "sync:\n  jobs:\n    - {from: 'https://a.example', semver: '>=one'}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path, {}, cwd=tmp_path)
+    assert info.value.message.startswith("sync.jobs[0].semver:")
