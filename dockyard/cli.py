@@ -363,8 +363,9 @@ def _config_check(args: argparse.Namespace) -> int:
     if storage.readonly:
         print("  read-only mode")
     if config.proxy is not None:
-        for upstream in config.proxy.all_upstreams:
-            scope = upstream.prefix or "every other repository"
+        upstreams = config.proxy.all_upstreams
+        for upstream in upstreams:
+            scope = upstream.prefix or ("every other repository" if len(upstreams) > 1 else "all")
             print(f"  proxy:   {scope} from {upstream.url} ({upstream.name})")
     return 0
 

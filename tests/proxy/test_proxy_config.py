@@ -90,3 +90,11 @@ async def test_rate_limit_spaces_requests_to_the_configured_rate() -> None:
     started = time.monotonic()
     await asyncio.gather(*(limiter.wait() for _ in range(5)))
     assert time.monotonic() - started >= 4 / 20
+
+
+def test_reference_environment_variable_sets_the_remote_url(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n")
+    config = load(path, {"REGISTRY_PROXY_REMOTEURL": "https://registry-1.docker.io"}, cwd=tmp_path)
+    assert config.proxy is not None
+    assert config.proxy.remoteurl == "https://registry-1.docker.io"
