@@ -64,6 +64,8 @@ OCTET_STREAM: Final = "application/octet-stream"
 #: Blobs from this size on are sent to the first client as they arrive; smaller ones
 #: are sent once stored and verified, so a failure gets an error response of its own.
 STREAM_MIN_SIZE: Final = 1024 * 1024
+#: Bytes read from the upstream at a time: fewer, larger writes to the store and client.
+UPSTREAM_CHUNK: Final = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -247,7 +249,7 @@ class ProxyBlobs:
                     started(int(declared))
 
                 async def chunks() -> AsyncIterator[bytes]:
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in response.aiter_bytes(UPSTREAM_CHUNK):
                         await send(chunk)
                         yield chunk
 
