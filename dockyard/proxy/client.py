@@ -274,39 +274,31 @@ class UpstreamClient:
         return await self._names("/v2/_catalog", "repositories")
 
     async def _names(self, url: str, key: str) -> list[str]:
-        names: list[str] = []
+        return [name async for name in self._listed(url, key) if isinstance(name, str)]
+
+    async def referrers(self, repository: str, subject: Digest) -> list[dict[str, Any]] | None:
+        """The descriptors of the upstream's referrers index for ``subject``, every page;
+        None when the upstream has no referrers API (404)."""
+        url = f"/v2/{repository}/referrers/{subject}"
+        try:
+            return [m async for m in self._listed(url, "manifests") if isinstance(m, dict)]
+        except UpstreamNotFound:
+            return None
+
+    async def _listed(self, url: str, key: str) -> AsyncIterator[Any]:
+        """The entries of the list ``key`` in a JSON answer, across its ``Link`` pages."""
         page: str | None = url
         while page is not None:
             response = await self._request("GET", page)
             try:
                 listed = response.json().get(key) or []
-            except ValueError:
+            except (ValueError, AttributeError):
                 raise UpstreamUnavailable(
-                    f"upstream {self.name} sent a list that is not JSON"
+                    f"upstream {self.name} sent a {key} list that is not JSON"
                 ) from None
-            names.extend(name for name in listed if isinstance(name, str))
+            for entry in listed:
+                yield entry
             page = _next_page(response)
-        return names
-
-    async def referrers(self, repository: str, subject: Digest) -> list[dict[str, Any]] | None:
-        """The descriptors of the upstream's referrers index for ``subject``, every page;
-        None when the upstream has no referrers API (404)."""
-        found: list[dict[str, Any]] = []
-        url: str | None = f"/v2/{repository}/referrers/{subject}"
-        while url is not None:
-            try:
-                response = await self._request("GET", url)
-            except UpstreamNotFound:
-                return None
-            try:
-                manifests = response.json().get("manifests") or []
-            except ValueError:
-                raise UpstreamUnavailable(
-                    f"upstream {self.name} sent a referrers answer that is not JSON"
-                ) from None
-            found.extend(m for m in manifests if isinstance(m, dict))
-            url = _next_page(response)
-        return found
 
     @asynccontextmanager
     async def blob(self, repository: str, digest: Digest) -> AsyncIterator[httpx.Response]:

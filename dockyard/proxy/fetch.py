@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.proxy.leases import Leases
+from dockyard.proxy.tasks import TaskSet
 
 logger = logging.getLogger("dockyard.proxy")
 
@@ -128,7 +129,7 @@ class BlobFetches:
     def __init__(self, leases: Leases) -> None:
         self.leases = leases
         self._running: dict[str, BlobFetch] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def fetch(self, key: str, present: Present, download: Download) -> BlobFetch:
         """The running fetch of ``key``, or a new one started with ``download``."""
@@ -148,17 +149,11 @@ class BlobFetches:
                 self._running.pop(key, None)
 
         # The download belongs to no request: a client that goes away does not stop it.
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run())
         return fetch
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 from dockyard.errors import BlobUnknown, ManifestUnknown, StorageUnavailable, TagUnknown
@@ -25,6 +25,7 @@ from dockyard.proxy.leases import Leases
 from dockyard.proxy.repository import ProxyRepository, Route
 from dockyard.proxy.settings import ProxyConfig
 from dockyard.proxy.state import ProxyState, proxied_repositories
+from dockyard.proxy.tasks import TaskSet
 from dockyard.reference import validate_name
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.protocols import Page, Registry, Repository
@@ -61,7 +62,7 @@ class ProxyRegistry:
         self.leases = leases
         self.clients = clients or [UpstreamClient(u) for u in config.all_upstreams]
         self.fetches = BlobFetches(leases)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._completing: set[tuple[str, str]] = set()
         self._touched: dict[str, float] = {}
         self._shared: dict[str, asyncio.Future[Any]] = {}
@@ -141,7 +142,7 @@ class ProxyRegistry:
             finally:
                 self._completing.discard(key)
 
-        self._spawn(run())
+        self._tasks.spawn(run())
 
     async def touch(self, repository: ProxyRepository) -> None:
         """Record a pull from the repository, restarting its TTL."""
@@ -204,18 +205,9 @@ class ProxyRegistry:
                 "the registry is in read-only mode: only cached content is served"
             )
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
         """Stop background work and close the upstream connections."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()
         await self.fetches.close()
         for client in self.clients:
             await client.close()
