@@ -36,6 +36,9 @@ T = TypeVar("T")
 #: Fetched content not asked for by the pull that fetched its manifest is fetched this
 #: long after, so that the pull's own requests receive their blobs as they arrive.
 COMPLETION_DELAY: Final = 1.0
+#: Indexes per repository kept waiting for their manifests (one platform pulled of many
+#: leaves the others' missing for good).
+_WAITING_INDEXES: Final = 32
 #: A repository's access time is written at most this often per worker.
 _TOUCH_SECONDS: Final = 60.0
 
@@ -125,6 +128,9 @@ class ProxyRegistry:
                 waiting = self._waiting.setdefault(repository.name, {})
                 if not stored:
                     waiting[str(manifest.digest)] = (manifest, tag)
+                    while len(waiting) > _WAITING_INDEXES:
+                        # The oldest goes; pulling it again brings it back.
+                        del waiting[next(iter(waiting))]
                     return
                 waiting.pop(str(manifest.digest), None)
                 if not manifest.is_index:
@@ -172,6 +178,7 @@ class ProxyRegistry:
                     continue
                 await self._unlink(name, state)
             self._touched.pop(name, None)
+            self._waiting.pop(name, None)
             expired.append(name)
             logger.info("proxy: %s expired (not pulled for %s)", name, route.ttl)
         return expired
