@@ -17,7 +17,7 @@ import email.utils
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -100,9 +100,11 @@ class _TokenCache:
 
 
 class RegistryAuth(httpx.Auth):
-    """Answers an upstream's challenge with the configured credentials (never a client's)."""
+    """Answers an upstream's challenge with the configured credentials (never a client's).
 
-    requires_response_body = True
+    Only the token service's answers are read here: every other response (a blob's
+    above all) reaches the caller unread, to be streamed.
+    """
 
     def __init__(self, username: str | None, password: str | None) -> None:
         self._basic: str | None = None
@@ -113,7 +115,14 @@ class RegistryAuth(httpx.Auth):
         #: The last challenge per host, so that later requests send a token up front.
         self._challenges: dict[str, dict[str, str]] = {}
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("the upstream client is asynchronous")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         request.headers.pop("Authorization", None)
         host = request.url.host
         challenge = self._challenges.get(host)
@@ -132,6 +141,7 @@ class RegistryAuth(httpx.Auth):
             token = self._tokens.get(key)
             if token is None:
                 token_response = yield self._token_request(key)
+                await token_response.aread()
                 token, expires_in = _parse_token(token_response)
                 if token is None:
                     return
