@@ -69,10 +69,18 @@ class RateLimiter(Balancer):
     """nginx in front of an upstream, answering 429 with ``Retry-After`` to every manifest
     request after the first in a minute, as a rate-limited public registry does."""
 
+    manifest_limit = "limit_req zone=manifests nodelay;"
+    server_extra = ""
+
     def config(self) -> str:
         user = "user root;\n" if os.geteuid() == 0 else ""
         return _RATE_LIMITED.format(
-            user=user, workdir=self.workdir, port=self.port, upstream=self.upstreams[0]
+            user=user,
+            workdir=self.workdir,
+            port=self.port,
+            upstream=self.upstreams[0],
+            manifest_limit=self.manifest_limit,
+            server_extra=self.server_extra,
         )
 
     def requests(self, pattern: str) -> int:
@@ -80,6 +88,13 @@ class RateLimiter(Balancer):
         log = self.workdir / "access.log"
         lines = log.read_text().splitlines() if log.exists() else []
         return sum(1 for line in lines if re.search(pattern, line))
+
+
+class SlowLink(RateLimiter):
+    """nginx in front of an upstream, sending every response at 1 MiB a second."""
+
+    manifest_limit = ""
+    server_extra = "limit_rate 1m;"
 
 
 _RATE_LIMITED = """\
@@ -99,8 +114,9 @@ http {{
     limit_req_status 429;
     server {{
         listen 127.0.0.1:{port};
+        {server_extra}
         location ~ /manifests/ {{
-            limit_req zone=manifests nodelay;
+            {manifest_limit}
             add_header Retry-After 30 always;
             proxy_pass http://{upstream};
         }}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from e2e_images import OCI_MANIFEST, OciLayout
 from e2e_processes import ServerProcess, copy
-from proxy_processes import RateLimiter, StartMirror, StartUpstream
+from proxy_processes import RateLimiter, SlowLink, StartMirror, StartUpstream
 from redis_server import RedisServer
 
 
@@ -317,3 +317,35 @@ def test_read_only_mirror_serves_what_it_cached_and_fetches_nothing(
     assert again.resolve("v1")[0] == cached.digest
     assert uncached.status_code == 503
     assert upstream.requests("GET", "/v2/team/app/manifests/v2") == 0
+
+
+def test_first_client_receives_a_cold_blob_while_the_mirror_still_fetches_it(
+    start_upstream: StartUpstream,
+    start_mirror: StartMirror,
+    layout: OciLayout,
+    tmp_path: Path,
+    free_port: Callable[[], int],
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=1, layer_size=3 * 1024 * 1024)
+    layer = image.layers[0]
+    copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    # Behind a 1 MiB/s link the upstream takes about three seconds to send the layer.
+    slow = SlowLink(tmp_path / "nginx", free_port(), [upstream.host]).start()
+    try:
+        mirror = start_mirror({"remoteurl": slow.url})
+        started = time.monotonic()
+        first_byte = None
+        received = hashlib.sha256()
+        with httpx.stream("GET", f"{mirror.url}/v2/team/app/blobs/{layer}", timeout=60) as r:
+            for chunk in r.iter_bytes():
+                if first_byte is None:
+                    first_byte = time.monotonic() - started
+                received.update(chunk)
+        total = time.monotonic() - started
+    finally:
+        slow.stop()
+
+    assert "sha256:" + received.hexdigest() == layer
+    assert first_byte is not None
+    assert first_byte < total / 2
