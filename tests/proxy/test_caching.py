@@ -349,3 +349,20 @@ def test_first_client_receives_a_cold_blob_while_the_mirror_still_fetches_it(
     assert "sha256:" + received.hexdigest() == layer
     assert first_byte is not None
     assert first_byte < total / 2
+
+
+def test_layer_fetched_for_one_repository_is_linked_into_another_without_fetching_again(
+    start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout, tmp_path: Path
+) -> None:
+    upstream = start_upstream()
+    image = layout.add_image("v1", layers=2)
+    for name in ("team/a", "team/b"):
+        copy(layout.ref("v1"), f"docker://{upstream.host}/{name}:v1")
+    mirror = start_mirror({"remoteurl": upstream.url})
+
+    copy(f"docker://{mirror.host}/team/a:v1", OciLayout(tmp_path / "a").ref("v1"))
+    pulled = OciLayout(tmp_path / "b")
+    copy(f"docker://{mirror.host}/team/b:v1", pulled.ref("v1"))
+
+    assert pulled.resolve("v1")[0] == image.digest
+    assert upstream.requests("GET", r"/v2/team/b/blobs/\S+") == 0
