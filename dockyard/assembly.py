@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from dockyard.api.settings import ApiSettings
     from dockyard.auth.base import Authorizer
     from dockyard.observability.assembly import Operations
+    from dockyard.proxy.registry import ProxyRegistry
     from dockyard.storage.cache.base import BlobDescriptorCache
     from dockyard.storage.driver.base import StorageDriver
+    from dockyard.storage.protocols import Registry
     from dockyard.storage.registry import StorageRegistry
 
 logger = logging.getLogger("dockyard.assembly")
@@ -46,10 +48,21 @@ class Assembly:
     cache: BlobDescriptorCache | None
     registry: StorageRegistry
     authorizer: Authorizer | None
+    #: The pull-through cache decorating ``registry``, when ``proxy`` is configured.
+    proxy: ProxyRegistry | None = None
+
+    @property
+    def services(self) -> Registry:
+        """What requests are served from: the registry, through the proxy if there is one."""
+        return self.proxy if self.proxy is not None else self.registry
 
     async def close(self) -> None:
-        """Release the driver's and the cache's connections."""
-        await self.registry.close()
+        """Release the upstream, driver and cache connections."""
+        try:
+            if self.proxy is not None:
+                await self.proxy.close()
+        finally:
+            await self.registry.close()
 
 
 def assemble(config: Config, ops: Operations | None = None) -> Assembly:
@@ -69,7 +82,19 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
         driver = ops.driver(driver)
         cache = ops.cache(cache)
     registry = StorageRegistry(driver, blob_descriptor_cache=cache)
-    return Assembly(config, driver, cache, registry, build_authorizer(config))
+    proxy = build_proxy(config, registry, driver)
+    return Assembly(config, driver, cache, registry, build_authorizer(config), proxy)
+
+
+def build_proxy(
+    config: Config, registry: StorageRegistry, driver: StorageDriver
+) -> ProxyRegistry | None:
+    """The pull-through cache ``proxy`` configures, decorating every repository it serves."""
+    if config.proxy is None:
+        return None
+    from dockyard.proxy.assemble import proxy_registry
+
+    return proxy_registry(config, registry, driver)
 
 
 def build_driver(config: Config) -> StorageDriver:
@@ -159,12 +184,16 @@ def build_app(config: Config) -> ASGIApp:
     # The interface reads the stores undecorated: browsing is not a pull to notify.
     ui = web_interface_routes(config, assembly) if config.ui.enabled else []
     app: ASGIApp = create_app(
-        ops.registry(assembly.registry),
+        ops.registry(assembly.services),
         api_settings(config),
         ops.authorizer(assembly.authorizer),
         ui,
     )
     app = ops.inner_app(app)
+    if assembly.proxy is not None:
+        from dockyard.proxy.namespaces import NamespaceMiddleware
+
+        app = NamespaceMiddleware(app, assembly.proxy)
     if config.http.headers:
         app = HeadersMiddleware(app, config.http.headers)
     if config.http.relativeurls:
@@ -215,6 +244,12 @@ class Lifecycle:
         storage = self.assembly.config.storage
         if storage.uploadpurging.enabled and not storage.readonly:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
+        if self.assembly.proxy is not None and not storage.readonly:
+            self._tasks.append(asyncio.create_task(self.assembly.proxy.expire_periodically()))
+        if self.assembly.config.sync is not None and not storage.readonly:
+            from dockyard.sync.schedule import sync_periodically
+
+            self._tasks.append(asyncio.create_task(sync_periodically(self.assembly)))
         if self.ops is not None:
             self.ops.start()
 
@@ -296,6 +331,7 @@ __all__: list[str] = [
     "build_authorizer",
     "build_cache",
     "build_driver",
+    "build_proxy",
     "check",
     "data_dir",
 ]

@@ -1,4 +1,5 @@
-"""The ``dockyard`` command line: ``serve``, ``gc`` and ``config check``."""
+"""The ``dockyard`` command line: ``serve``, ``gc``, ``export``, ``import``, ``sync`` and
+``config check``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
 from dockyard import logs
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
@@ -75,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
         help="also delete manifests that no tag points at",
     )
     gc.set_defaults(run=_gc)
+
+    _transfer_parsers(commands)
 
     config = commands.add_parser("config", help="work with configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -169,6 +173,179 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export and import --------------------------------------------------------------------
+
+
+def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export", help="write images of the registry into an OCI image layout"
+    )
+    export.add_argument("references", nargs="+", metavar="REF", help="name:tag or name@digest")
+    export.add_argument(
+        "--with-referrers", action="store_true", help="also the manifests referring to each"
+    )
+    import_ = commands.add_parser("import", help="push the images of an OCI image layout")
+    import_.add_argument(
+        "--repository", help="push every image here (ref.name is then only the tag)"
+    )
+    sync = commands.add_parser("sync", help="copy repositories and tags of another registry")
+    sync.add_argument("--from", dest="source", required=True, metavar="URL", help="its base URL")
+    sync.add_argument(
+        "--repository",
+        action="append",
+        default=[],
+        help="a repository to copy (repeatable; default: every one the source's catalog lists)",
+    )
+    sync.add_argument("--prefix", default="", help="only repositories below this prefix")
+    sync.add_argument("--tags", metavar="REGEX", help="only tags this regular expression finds")
+    sync.add_argument(
+        "--semver", metavar="RANGE", help="only versions in this range (>=1.2 <2, ^1.4, ~2.1)"
+    )
+    sync.add_argument("--username", help="user name at the source")
+    sync.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the password"
+    )
+    sync.add_argument("--ratelimit", type=int, default=0, help="requests per second at most")
+    for parser, run in ((export, _export), (import_, _import), (sync, _sync)):
+        if parser is not sync:
+            target = parser.add_mutually_exclusive_group(required=True)
+            target.add_argument("--oci-layout", metavar="DIR", help="an OCI image layout")
+            target.add_argument("--oci-archive", metavar="FILE", help="an OCI archive (tar)")
+        parser.add_argument(
+            "--config", "-c", help=f"config.yml (default: ${CONFIG_PATH_ENV}, else ./.data)"
+        )
+        parser.add_argument("--json", action="store_true", help="report as JSON on stdout")
+        parser.set_defaults(run=run)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dockyard.ocilayout.transfer import export_images
+
+    return _transfer(
+        args,
+        "exported",
+        lambda registry, layout, progress: export_images(
+            registry, args.references, layout, progress, with_referrers=args.with_referrers
+        ),
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from dockyard.ocilayout.transfer import import_images
+
+    return _transfer(
+        args,
+        "imported",
+        lambda registry, layout, progress: import_images(
+            registry, layout, args.repository, progress
+        ),
+    )
+
+
+def _sync(args: argparse.Namespace) -> int:
+    """Copy from another registry: one line per tag on stdout (and per blob on a
+    terminal), or a JSON report with ``--json``."""
+    import json
+    import re
+
+    from dockyard import assembly
+    from dockyard.proxy.client import UpstreamClient
+    from dockyard.proxy.settings import UpstreamConfig
+    from dockyard.sync.copy import SyncFilter, sync
+    from dockyard.sync.semver import VersionRange
+
+    args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
+    config = _load(args)
+    _setup_logging(args, config)
+    try:
+        tags = re.compile(args.tags) if args.tags else None
+    except re.error as error:
+        raise ConfigError(f"--tags: not a regular expression ({error})") from None
+    password = os.environ.get(args.password_env) if args.password_env else None
+    source = UpstreamClient(
+        UpstreamConfig(
+            name="source",
+            url=args.source.rstrip("/"),
+            username=args.username,
+            password=password,
+            ratelimit=args.ratelimit,
+        )
+    )
+    versions = VersionRange(args.semver) if args.semver else None
+    selection = SyncFilter(tuple(args.repository), args.prefix, tags, versions)
+    built = assembly.assemble(config)
+    on_terminal = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        per_blob = message.startswith(" ")
+        if not per_blob and not args.json:
+            print(message, flush=True)
+        elif on_terminal:
+            print(message, file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        try:
+            return await sync(source, built.services, selection, progress)
+        finally:
+            await source.close()
+            await built.close()
+
+    report = asyncio.run(run())
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(
+            f"synced {len(report.tags_copied)} tag(s) ({len(report.tags_current)} already "
+            f"current): {report.manifests} manifest(s), {report.blobs} blob(s), "
+            f"{report.bytes} bytes"
+        )
+    return 0
+
+
+def _transfer(args: argparse.Namespace, verb: str, work: Any) -> int:
+    """Run an export or import over the registry the configuration describes, showing
+    each blob on a terminal and reporting each image (as JSON with ``--json``)."""
+    import json
+    from pathlib import Path
+
+    from dockyard import assembly
+    from dockyard.ocilayout.archive import reading_archive, writing_archive
+    from dockyard.ocilayout.layout import OciLayout
+
+    args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
+    config = _load(args)
+    _setup_logging(args, config)
+    built = assembly.assemble(config)
+    on_terminal = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        if on_terminal:
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        try:
+            if args.oci_layout:
+                return await work(built.services, OciLayout(Path(args.oci_layout)), progress)
+            archive = Path(args.oci_archive)
+            opening = writing_archive if verb == "exported" else reading_archive
+            async with opening(archive) as layout:
+                return await work(built.services, layout, progress)
+        finally:
+            await built.close()
+
+    results = asyncio.run(run())
+    if args.json:
+        print(json.dumps([result.to_json() for result in results], indent=2))
+    else:
+        for result in results:
+            name = f"{result.repository}:{result.tag}" if result.tag else result.repository
+            print(
+                f"{verb} {name} {result.digest}: {result.blobs} blob(s), {result.bytes} "
+                f"bytes ({result.skipped} already there)"
+            )
+    return 0
+
+
 # --- config check -------------------------------------------------------------------------
 
 
@@ -189,6 +366,11 @@ def _config_check(args: argparse.Namespace) -> int:
     print(f"  delete:  {'enabled' if storage.delete_enabled else 'disabled'}")
     if storage.readonly:
         print("  read-only mode")
+    if config.proxy is not None:
+        upstreams = config.proxy.all_upstreams
+        for upstream in upstreams:
+            scope = upstream.prefix or ("every other repository" if len(upstreams) > 1 else "all")
+            print(f"  proxy:   {scope} from {upstream.url} ({upstream.name})")
     return 0
 
 

@@ -29,8 +29,9 @@ storage:
 http:
   addr: 127.0.0.1:5123
   secret: s3cr3t
-proxy:
-  remoteurl: https://registry-1.docker.io
+middleware:
+  registry:
+    - name: ARegistryMiddleware
 """
 
 
@@ -51,7 +52,7 @@ def test_config_check_prints_warnings_for_unsupported_sections(
 ) -> None:
     path = write(tmp_path, VALID.format(root=tmp_path / "data"))
     main(["config", "check", str(path)])
-    assert "warning: proxy: pull-through caching is not supported" in capsys.readouterr().out
+    assert "warning: middleware: middleware is not supported" in capsys.readouterr().out
 
 
 def test_config_check_never_prints_the_secret(

@@ -20,6 +20,8 @@ from typing import Any, Final
 
 from dockyard.config.declare import declared, option
 from dockyard.errors import DockyardError
+from dockyard.proxy.settings import ProxyConfig
+from dockyard.sync.settings import SyncConfig
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ LOG_LEVELS: Final = {
 TLS_VERSIONS: Final = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
 #: Sections the reference knows that dockyard accepts but does not act on.
 UNSUPPORTED_SECTIONS: Final = {
-    "proxy": "pull-through caching is not supported; section ignored",
     "middleware": "middleware is not supported; section ignored",
     "reporting": "error reporting services are not supported; section ignored",
     "compatibility": "compatibility options are not needed; section ignored",
@@ -666,7 +667,9 @@ class Config:
         "", default_factory=NotificationsConfig, custom=True
     )
     ui: UIConfig = option("", default_factory=UIConfig, custom=True)
-    #: Sections kept as given (``notifications``, ``proxy``, ``health`` …), unsupported.
+    proxy: ProxyConfig | None = option("", default=None, custom=True)
+    sync: SyncConfig | None = option("", default=None, custom=True)
+    #: Sections kept as given (``middleware``, ``reporting`` …), unsupported.
     extra: dict[str, Any] = field(default_factory=dict)
     #: What was ignored or defaulted while loading, for the operator.
     warnings: tuple[str, ...] = ()

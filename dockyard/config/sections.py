@@ -44,6 +44,8 @@ from dockyard.config.model import (
     ValidationConfig,
 )
 from dockyard.config.values import duration, parse_addr, show_value
+from dockyard.proxy.settings import read_proxy
+from dockyard.sync.settings import read_sync
 
 
 class Section:
@@ -190,6 +192,8 @@ def build(
     health = _health(root.section("health"), redis)
     notifications = _notifications(root.section("notifications"))
     ui = _ui(root.section("ui"))
+    proxy = read_proxy(root.section("proxy")) if root.raw("proxy") else None
+    sync = read_sync(root.section("sync")) if root.raw("sync") else None
     extra: dict[str, Any] = {}
     for name, reason in UNSUPPORTED_SECTIONS.items():
         value = root.raw(name)
@@ -210,6 +214,8 @@ def build(
         health=health,
         notifications=notifications,
         ui=ui,
+        proxy=proxy,
+        sync=sync,
         extra=extra,
         source=source,
     )

@@ -1,0 +1,189 @@
+"""Pull a large layer through dockyard as a mirror: cold, warm, against the upstream.
+
+Starts the reference registry (Debian's ``docker-registry``) as the upstream and pushes
+one layer of ``--size`` bytes (256 MiB by default) to it, then starts ``dockyard serve``
+with ``proxy.remoteurl`` pointing at it and measures, each pull streamed and its digest
+checked:
+
+1. ``upstream``: the layer pulled from the upstream directly;
+2. ``cold``: the first pull through the mirror (fetched, stored and verified while it
+   is sent);
+3. ``warm``: the same pull again, from the mirror's storage;
+4. ``push`` and ``local``: the layer pushed to a plain dockyard and pulled from it, for
+   reference (a cold pull writes the layer as a push does).
+
+The issue asks for ``cold`` at 0.8 of ``upstream`` or better and ``warm`` at the speed of
+``local``. Run ``python -m bench.proxy_figures [--size BYTES] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+MiB = 1 << 20
+_BLOCK = 4 * MiB
+_NAME = "bench/mirror"
+
+
+@dataclass
+class Pull:
+    """One measured pull."""
+
+    name: str
+    seconds: float
+    bytes: int
+
+    @property
+    def mib_per_second(self) -> float:
+        return self.bytes / MiB / self.seconds if self.seconds else 0.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _server(argv: list[str], config: dict[str, Any], workdir: Path, name: str) -> Iterator[str]:
+    """Run a registry with ``config`` until the block ends; yields its base URL."""
+    port = _free_port()
+    config["http"]["addr"] = f"127.0.0.1:{port}"
+    path = workdir / f"{name}.yml"
+    path.write_text(yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env["REGISTRY_HTTP_SECRET"] = secrets.token_hex(16)
+    with (workdir / f"{name}.log").open("wb") as log:
+        process = subprocess.Popen([*argv, str(path)], stdout=log, stderr=log, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/v2/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{name} did not start; see {workdir}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+def _config(root: Path) -> dict[str, Any]:
+    return {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(root)}},
+        "http": {},
+    }
+
+
+def _push(url: str, size: int, blocks: list[bytes]) -> str:
+    """Push ``size`` bytes cycling through ``blocks`` as one streamed upload; returns the
+    digest."""
+    hasher = hashlib.sha256()
+
+    def body() -> Iterator[bytes]:
+        sent = 0
+        while sent < size:
+            block = blocks[(sent // _BLOCK) % len(blocks)][: size - sent]
+            hasher.update(block)
+            sent += len(block)
+            yield block
+
+    with httpx.Client(timeout=600) as client:
+        start = client.post(f"{url}/v2/{_NAME}/blobs/uploads/")
+        location = httpx.URL(url).join(start.headers["location"])
+        patched = client.patch(location, content=body())
+        digest = "sha256:" + hasher.hexdigest()
+        patched.raise_for_status()
+        final = str(httpx.URL(url).join(patched.headers["location"]))
+        separator = "&" if "?" in final else "?"
+        done = client.put(f"{final}{separator}digest={digest}")
+        done.raise_for_status()
+    return digest
+
+
+def _pull(name: str, url: str, digest: str) -> Pull:
+    hasher = hashlib.sha256()
+    size = 0
+    started = time.perf_counter()
+    with (
+        httpx.Client(timeout=600) as client,
+        client.stream("GET", f"{url}/v2/{_NAME}/blobs/{digest}") as response,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_bytes(_BLOCK):
+            hasher.update(chunk)
+            size += len(chunk)
+    seconds = time.perf_counter() - started
+    if "sha256:" + hasher.hexdigest() != digest:
+        raise RuntimeError(f"{name}: the pulled bytes do not match {digest}")
+    return Pull(name, seconds, size)
+
+
+def measure(size: int) -> list[Pull]:
+    dockyard = [sys.executable, "-m", "dockyard.cli", "serve"]
+    blocks = [os.urandom(_BLOCK) for _ in range(4)]
+    with tempfile.TemporaryDirectory(prefix="dockyard-proxy-bench-") as folder:
+        work = Path(folder)
+        with _server(
+            ["docker-registry", "serve"], _config(work / "upstream"), work, "upstream"
+        ) as upstream:
+            digest = _push(upstream, size, blocks)
+            pulls = [_pull("upstream", upstream, digest)]
+            mirror_config = _config(work / "mirror")
+            mirror_config["proxy"] = {"remoteurl": upstream}
+            with _server(dockyard, mirror_config, work, "mirror") as mirror:
+                pulls.append(_pull("cold", mirror, digest))
+                pulls.append(_pull("warm", mirror, digest))
+        with _server(dockyard, _config(work / "local"), work, "local") as local:
+            started = time.perf_counter()
+            _push(local, size, blocks)
+            pulls.append(Pull("push", time.perf_counter() - started, size))
+            pulls.append(_pull("local", local, digest))
+    return pulls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256 * MiB, help="layer size in bytes")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    pulls = measure(args.size)
+    by_name = {pull.name: pull for pull in pulls}
+    for pull in pulls:
+        print(f"{pull.name:9} {pull.mib_per_second:8.1f} MiB/s  ({pull.seconds:.2f} s)")
+    cold = by_name["cold"].mib_per_second / by_name["upstream"].mib_per_second
+    warm = by_name["warm"].mib_per_second / by_name["local"].mib_per_second
+    print(f"cold / upstream: {cold:.2f} (issue: >= 0.8)   warm / local: {warm:.2f}")
+    if args.json:
+        figures = {"pulls": [asdict(p) | {"mib_per_second": p.mib_per_second} for p in pulls]}
+        figures |= {"cold_over_upstream": cold, "warm_over_local": warm}
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

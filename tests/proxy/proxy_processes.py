@@ -1,0 +1,128 @@
+"""The processes of the pull-through cache tests: a reference registry as the upstream,
+its access log read back to count the requests the mirror sent it."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import bcrypt
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "cache"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "scaleout"))
+
+import os
+
+from e2e_images import OciLayout
+from e2e_processes import (
+    DOCKER_REGISTRY,
+    ServerProcess,
+    clean_environment,
+    dockyard_config,
+    dockyard_process,
+    have,
+)
+from scaleout_nginx import Balancer
+
+__all__ = [
+    "DOCKER_REGISTRY",
+    "OciLayout",
+    "RateLimiter",
+    "ServerProcess",
+    "StartMirror",
+    "StartUpstream",
+    "Upstream",
+    "clean_environment",
+    "dockyard_config",
+    "dockyard_process",
+    "have",
+    "htpasswd",
+]
+
+
+class Upstream(ServerProcess):
+    """A reference registry serving as the upstream; its access log is its stdout."""
+
+    def requests(self, method: str, path_pattern: str) -> int:
+        """How many requests with ``method`` to a path matching ``path_pattern`` it served."""
+        pattern = re.compile(rf'"(?:{method}) ({path_pattern})(\?[^ ]*)? HTTP/1\.1" (\d+)')
+        return sum(1 for line in self.stdout().splitlines() if pattern.search(line))
+
+
+def htpasswd(path: Path, users: dict[str, str]) -> Path:
+    lines = [
+        f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+        for user, password in users.items()
+    ]
+    path.write_text("".join(lines))
+    return path
+
+
+StartUpstream = Callable[..., Upstream]
+StartMirror = Callable[..., ServerProcess]
+
+
+class RateLimiter(Balancer):
+    """nginx in front of an upstream, answering 429 with ``Retry-After`` to every manifest
+    request after the first in a minute, as a rate-limited public registry does."""
+
+    manifest_limit = "limit_req zone=manifests nodelay;"
+    server_extra = ""
+
+    def config(self) -> str:
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return _RATE_LIMITED.format(
+            user=user,
+            workdir=self.workdir,
+            port=self.port,
+            upstream=self.upstreams[0],
+            manifest_limit=self.manifest_limit,
+            server_extra=self.server_extra,
+        )
+
+    def requests(self, pattern: str) -> int:
+        """Requests in nginx's access log whose request line matches ``pattern``."""
+        log = self.workdir / "access.log"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum(1 for line in lines if re.search(pattern, line))
+
+
+class SlowLink(RateLimiter):
+    """nginx in front of an upstream, sending every response at 1 MiB a second."""
+
+    manifest_limit = ""
+    server_extra = "limit_rate 1m;"
+
+
+_RATE_LIMITED = """\
+{user}worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {workdir}/access.log;
+    client_body_temp_path {workdir}/client_body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    limit_req_zone $server_port zone=manifests:1m rate=1r/m;
+    limit_req_status 429;
+    server {{
+        listen 127.0.0.1:{port};
+        {server_extra}
+        location ~ /manifests/ {{
+            {manifest_limit}
+            add_header Retry-After 30 always;
+            proxy_pass http://{upstream};
+        }}
+        location / {{
+            proxy_pass http://{upstream};
+        }}
+    }}
+}}
+"""
