@@ -176,6 +176,12 @@ class Lifecycle:
         storage = self.assembly.config.storage
         if storage.uploadpurging.enabled and not storage.readonly:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
+        if storage.gc.enabled and not storage.readonly:
+            from dockyard.gc.run import collect_periodically
+
+            assembly = self.assembly
+            collecting = collect_periodically(assembly.driver, assembly.cache, assembly.config)
+            self._tasks.append(asyncio.create_task(collecting))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from importlib import metadata
 
 from dockyard import logs
@@ -64,16 +65,31 @@ def _parser() -> argparse.ArgumentParser:
     gc = commands.add_parser(
         "gc",
         aliases=["garbage-collect"],
-        help="delete blobs no manifest references (stop writes first: read-only mode)",
+        help="delete manifests and blobs nothing reaches (safe while serving)",
     )
     _config_argument(gc)
-    gc.add_argument("--dry-run", "-d", action="store_true", help="report, delete nothing")
+    gc.add_argument(
+        "--dry-run", "-d", action="store_true", help="list what would go, delete nothing"
+    )
     gc.add_argument(
         "--delete-untagged",
         "-m",
         action="store_true",
-        help="also delete manifests that no tag points at",
+        help="also delete manifests that no tag reaches",
     )
+    gc.add_argument(
+        "--keep-orphan-referrers",
+        action="store_true",
+        help="with --delete-untagged, keep referrers whose subject is deleted",
+    )
+    gc.add_argument(
+        "--grace",
+        type=_duration,
+        default=None,
+        help="keep blobs uploaded or linked this recently (default: "
+        "storage.maintenance.gc.grace, 1h)",
+    )
+    gc.add_argument("--json", action="store_true", help="write the report as JSON")
     gc.set_defaults(run=_gc)
 
     config = commands.add_parser("config", help="work with configuration files")
@@ -140,7 +156,10 @@ def _check(config: Config) -> None:
 
 def _gc(args: argparse.Namespace) -> int:
     from dockyard import assembly
-    from dockyard.storage.gc import collect
+    from dockyard.gc.lease import LeaseHeld
+    from dockyard.gc.report import TerminalProgress, render
+    from dockyard.gc.run import Options, collect_once, lease_for
+    from dockyard.storage.gc import GCResult
 
     config = _load(args)
     _setup_logging(args, config)
@@ -148,21 +167,41 @@ def _gc(args: argparse.Namespace) -> int:
         print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
     built = assembly.assemble(config)
+    options = Options(
+        dry_run=args.dry_run,
+        delete_untagged=args.delete_untagged or config.storage.gc.deleteuntagged,
+        keep_orphan_referrers=args.keep_orphan_referrers or config.storage.gc.keeporphanreferrers,
+        grace=args.grace if args.grace is not None else config.storage.gc.grace,
+    )
+    progress = TerminalProgress.if_terminal(sys.stderr)
 
-    async def run() -> object:
+    async def run() -> GCResult:
         try:
-            return await collect(
-                built.driver,
-                dry_run=args.dry_run,
-                delete_untagged=args.delete_untagged,
-                cache=built.cache,
-            )
+            lease = lease_for(config, built.driver)
+            return await collect_once(built.driver, built.cache, lease, options, progress)
         finally:
             await built.close()
 
-    result = asyncio.run(run())
-    print(("dry run: " if args.dry_run else "") + str(result))
+    try:
+        result = asyncio.run(run())
+    except LeaseHeld:
+        print("dockyard gc: another collection is running; try again later", file=sys.stderr)
+        return 1
+    finally:
+        if progress is not None:
+            progress.close()
+    sys.stdout.write(render(result, as_json=args.json))
     return 0
+
+
+def _duration(text: str) -> timedelta:
+    """A Go-style duration on the command line (``30s``, ``1h``)."""
+    from dockyard.config.values import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # --- config check -------------------------------------------------------------------------

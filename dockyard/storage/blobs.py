@@ -14,6 +14,7 @@ from typing import Final
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, DigestInvalid, RangeInvalid
+from dockyard.gc.guard import hold_blob
 from dockyard.reference import is_valid_name
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -220,6 +221,7 @@ class LinkedBlobStore:
     async def link(self, digest: Digest) -> None:
         """Link content that is already durable in the global store."""
         await write_link(self.driver, paths.layer_link(self.name, digest), digest)
+        await hold_blob(self.driver, digest)
 
     async def mount(self, digest: Digest, source: str) -> Descriptor:
         """Link a blob that repository ``source`` holds; ``BlobUnknown`` otherwise."""

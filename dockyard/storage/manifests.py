@@ -30,6 +30,7 @@ from dockyard.errors import (
     ManifestUnverified,
     TagUnknown,
 )
+from dockyard.gc.guard import hold_manifest
 from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.reference import validate_tag
@@ -266,6 +267,7 @@ class StorageManifests:
         if self._files is not None and manifest.media_type not in _SCHEMA1_TYPES:
             # On a local driver: checks and writes in one worker-thread hop.
             await asyncio.to_thread(_store_blocking, self._files, self.name, manifest)
+            await hold_manifest(self.driver, self.name, manifest)
             await self.referrers.add(manifest)
             return manifest
         await self._verify_references(manifest)
@@ -283,6 +285,7 @@ class StorageManifests:
             descriptor_to_bytes(manifest.descriptor()),
         )
         await write_link(self.driver, paths.manifest_revision_link(self.name, digest), digest)
+        await hold_manifest(self.driver, self.name, manifest)
         await self.referrers.add(manifest)
         return manifest
 

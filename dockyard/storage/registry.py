@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from dockyard.gc.guard import GuardedBlobs
 from dockyard.reference import validate_name
 from dockyard.storage import paths
 from dockyard.storage.blobs import GlobalBlobStore, LinkedBlobStore
@@ -41,7 +42,8 @@ class StorageRepository:
         linked = LinkedBlobStore(name, store)
         # The one place the cache decorates a repository's blobs: every store and every
         # handler sees the blobs through it. Uploads only add links, which it need not see.
-        self._blobs = cached_blobs(name, linked, store.cache)
+        # Outermost, so that every "exists" answered is held against a running collection.
+        self._blobs = GuardedBlobs(cached_blobs(name, linked, store.cache), self.driver)
         self._uploads = StorageUploads(name, linked, session_locks)
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)

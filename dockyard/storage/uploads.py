@@ -41,6 +41,7 @@ from dockyard.errors import (
     SizeInvalid,
     UploadOffsetMismatch,
 )
+from dockyard.gc.guard import hold_blob
 from dockyard.storage import local_uploads, paths
 from dockyard.storage.blobs import (
     BLOB_MEDIA_TYPE,
@@ -219,6 +220,7 @@ class StorageUploads:
                             size,
                             whole,
                         )
+                        await hold_blob(self.driver, digest)
                         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
             _, writer, hasher, _ = await self._write(upload_id, None, final_chunks)
             return await self._publish(upload_id, writer, hasher, digest, size)

@@ -1,0 +1,103 @@
+"""Running a collection: under the lease, from ``dockyard gc`` or on a schedule in the server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from dockyard.gc.lease import Lease, LeaseHeld, RedisLease, StorageLease, holding
+from dockyard.storage.gc import GCResult, Progress, collect_garbage
+
+if TYPE_CHECKING:
+    from dockyard.config import Config
+    from dockyard.storage.cache.base import BlobDescriptorCache
+    from dockyard.storage.driver.base import StorageDriver
+
+logger = logging.getLogger("dockyard.gc")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What one collection does."""
+
+    dry_run: bool = False
+    delete_untagged: bool = False
+    keep_orphan_referrers: bool = False
+    grace: timedelta = timedelta(hours=1)
+
+
+def lease_for(config: Config, driver: StorageDriver) -> Lease:
+    """The lease every instance of this configuration shares: Redis's if configured."""
+    if config.redis is not None:
+        from redis.asyncio import Redis
+
+        from dockyard.storage.cache.redis import connection_pool
+
+        return RedisLease(Redis(connection_pool=connection_pool(config.redis)))
+    return StorageLease(driver)
+
+
+async def collect_once(
+    driver: StorageDriver,
+    cache: BlobDescriptorCache | None,
+    lease: Lease,
+    options: Options,
+    progress: Progress | None = None,
+) -> GCResult:
+    """One collection under ``lease``; ``LeaseHeld`` if another collector holds it.
+
+    A dry run changes nothing and takes no lease.
+    """
+    if options.dry_run:
+        return await _collect(driver, cache, options, progress)
+    async with holding(lease):
+        return await _collect(driver, cache, options, progress)
+
+
+async def _collect(
+    driver: StorageDriver,
+    cache: BlobDescriptorCache | None,
+    options: Options,
+    progress: Progress | None,
+) -> GCResult:
+    return await collect_garbage(
+        driver,
+        dry_run=options.dry_run,
+        remove_untagged=options.delete_untagged,
+        grace=options.grace,
+        cache=cache,
+        keep_orphan_referrers=options.keep_orphan_referrers,
+        progress=progress,
+    )
+
+
+async def collect_periodically(
+    driver: StorageDriver, cache: BlobDescriptorCache | None, config: Config
+) -> None:
+    """Collect every ``storage.maintenance.gc.interval`` while the server runs.
+
+    Every worker of every instance runs this loop; the lease lets one collect at a time
+    and the others skip that round. The first round waits a random part of the interval.
+    """
+    settings = config.storage.gc
+    options = Options(
+        delete_untagged=settings.deleteuntagged,
+        keep_orphan_referrers=settings.keeporphanreferrers,
+        grace=settings.grace,
+    )
+    lease = lease_for(config, driver)
+    interval = settings.interval.total_seconds()
+    await asyncio.sleep(random.uniform(0, min(interval, 3600.0)))
+    while True:
+        try:
+            result = await collect_once(driver, cache, lease, options)
+            logger.info("gc: %s", result)
+        except LeaseHeld:
+            logger.debug("gc: another collector holds the lease; skipping this round")
+        except Exception:
+            logger.exception("gc: collection failed; retrying at the next interval")
+        await asyncio.sleep(interval)
