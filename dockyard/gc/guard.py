@@ -39,18 +39,23 @@ async def hold(
     driver: StorageDriver,
     blobs: Iterable[Digest],
     revisions: Sequence[tuple[str, Digest]] = (),
+    *,
+    published: bool = True,
 ) -> list[Digest]:
     """Record ``blobs`` and manifest ``revisions`` as in use and make sure they exist.
 
-    Returns the digests that are gone (the collector deleted them first); empty when
-    nothing runs or everything is in place. Call it after the operation's own write or
-    check, so that a collection starting before it is seen here.
+    Returns the digests that are gone (a collector deleted them first); empty when all
+    are in place. Call it after the operation's own write (``published``) or check.
+    After a write, the content is checked even when no collection runs now: one may have
+    run, and ended, since the writer last looked. After a mere check (a HEAD), it is
+    checked again only while a collection runs.
     """
-    if not await collecting(driver):
-        return []
     wanted = list(dict.fromkeys(blobs))
-    records = dict.fromkeys([*wanted, *(digest for _, digest in revisions)])
-    await asyncio.gather(*(driver.put_content(paths.gc_in_use(d), b"") for d in records))
+    if await collecting(driver):
+        records = dict.fromkeys([*wanted, *(digest for _, digest in revisions)])
+        await asyncio.gather(*(driver.put_content(paths.gc_in_use(d), b"") for d in records))
+    elif not published:
+        return []
     present = await asyncio.gather(
         *(_ensure(driver, paths.blob_data(d), paths.condemned_blob(d)) for d in wanted),
         *(
@@ -66,9 +71,9 @@ async def hold(
     return list(dict.fromkeys(d for d, ok in zip(every, present, strict=True) if not ok))
 
 
-async def hold_blob(driver: StorageDriver, digest: Digest) -> None:
-    """``hold`` one blob; ``BlobUnknown`` if the collector removed it first."""
-    if await hold(driver, [digest]):
+async def hold_blob(driver: StorageDriver, digest: Digest, *, published: bool = True) -> None:
+    """``hold`` one blob; ``BlobUnknown`` if a collector removed it first."""
+    if await hold(driver, [digest], published=published):
         raise BlobUnknown(digest)
 
 
@@ -76,7 +81,7 @@ async def hold_manifest(driver: StorageDriver, name: str, manifest: Manifest) ->
     """``hold`` a manifest just stored in ``name``: its body, blobs and child manifests.
 
     If any is gone, the revision is unlinked again and ``ManifestBlobUnknown`` raised: a
-    stored manifest never names content the collector removed.
+    stored manifest never names content a collector removed.
     """
     blobs = [manifest.digest, *(d.digest for d in manifest.blob_references)]
     children = [(name, d.digest) for d in manifest.manifests]
@@ -85,6 +90,18 @@ async def hold_manifest(driver: StorageDriver, name: str, manifest: Manifest) ->
         with contextlib.suppress(PathNotFound):
             await driver.delete(paths.manifest_revision_link(name, manifest.digest))
         raise ManifestBlobUnknown(missing)
+
+
+async def revive(driver: StorageDriver, digest: Digest) -> bool:
+    """Move a blob a running collection condemned back, recorded first; whether it was."""
+    if not await collecting(driver):
+        return False
+    await driver.put_content(paths.gc_in_use(digest), b"")
+    try:
+        await driver.move(paths.condemned_blob(digest), paths.blob_data(digest))
+    except PathNotFound:
+        return False
+    return True
 
 
 async def _ensure(driver: StorageDriver, path: str, condemned: str) -> bool:
@@ -113,8 +130,14 @@ class GuardedBlobs:
         self.driver = driver
 
     async def stat(self, digest: Digest) -> Descriptor:
-        descriptor = await self.inner.stat(digest)
-        await hold_blob(self.driver, digest)
+        try:
+            descriptor = await self.inner.stat(digest)
+        except BlobUnknown:
+            # Condemned by a running collection: moved back, and used from now on.
+            if not await revive(self.driver, digest):
+                raise
+            descriptor = await self.inner.stat(digest)
+        await hold_blob(self.driver, digest, published=False)
         return descriptor
 
     async def open(
