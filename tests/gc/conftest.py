@@ -3,9 +3,11 @@ with a collection step by step, and the registry over it."""
 
 from __future__ import annotations
 
+import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ for _folder in ("storage", "e2e"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.append(str(_TESTS / _folder))
 
+from e2e_processes import ServerProcess, dockyard_config, dockyard_process  # noqa: E402
 from gc_helpers import InterleavingDriver  # noqa: E402
 
 from dockyard.storage.driver.filesystem import FilesystemDriver  # noqa: E402
@@ -38,3 +41,26 @@ async def driver(
 @pytest.fixture
 def registry(driver: InterleavingDriver) -> StorageRegistry:
     return StorageRegistry(driver)
+
+
+StartServer = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[StartServer]:
+    """Start ``dockyard serve`` on ``root`` with ``storage`` merged into its storage section;
+    every server is stopped after the test. Its configuration is ``tmp_path/<name>.yml``."""
+    started: list[ServerProcess] = []
+
+    def start(root: Path, *, name: str, storage: dict[str, Any]) -> ServerProcess:
+        port = free_port()
+        config = dockyard_config(root, port)
+        config["storage"].update(storage)
+        environment = {"REGISTRY_HTTP_SECRET": secrets.token_hex(16)}
+        process = dockyard_process(tmp_path, port, config, env=environment, name=name)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
