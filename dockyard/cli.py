@@ -92,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--json", action="store_true", help="write the report as JSON")
     gc.set_defaults(run=_gc)
 
+    repo = commands.add_parser("repo", help="work with repositories")
+    repo_commands = repo.add_subparsers(dest="repo_command", required=True)
+    repo_delete = repo_commands.add_parser(
+        "delete",
+        help="delete a repository's tags, manifests and links (its content goes at the "
+        "next gc); safe while serving",
+    )
+    repo_delete.add_argument("name", help="the repository, e.g. library/app")
+    _config_argument(repo_delete)
+    repo_delete.set_defaults(run=_repo_delete)
+
     config = commands.add_parser("config", help="work with configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a configuration file")
@@ -202,6 +213,27 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# --- repo delete --------------------------------------------------------------------------
+
+
+def _repo_delete(args: argparse.Namespace) -> int:
+    from dockyard import assembly
+
+    config = _load(args)
+    _setup_logging(args, config)
+    built = assembly.assemble(config)
+
+    async def run() -> None:
+        try:
+            await built.registry.delete_repository(args.name)
+        finally:
+            await built.close()
+
+    asyncio.run(run())
+    print(f"deleted repository {args.name}; its content goes at the next gc")
+    return 0
 
 
 # --- config check -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class Endpoint(enum.Enum):
     MANIFEST = "manifest"  # /v2/<name>/manifests/<reference>
     TAGS = "tags"  # /v2/<name>/tags/list
     REFERRERS = "referrers"  # /v2/<name>/referrers/<digest>
+    REPOSITORY = "repository"  # /v2/_dockyard/repositories/<name> (dockyard's extension)
 
 
 #: A parsed API path: the endpoint, its repository and its last path argument.
@@ -42,6 +43,7 @@ _VALID_NAMES_LIMIT: Final = 4096
 
 _BASE: Final[Route] = (Endpoint.BASE, "", "")
 _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
+_REPOSITORIES: Final = "/v2/_dockyard/repositories/"
 
 
 def parse(path: str) -> Route:
@@ -54,7 +56,9 @@ def parse(path: str) -> Route:
         return _CATALOG
     head, _, last = path.rpartition("/")
     rest, _, kind = head.rpartition("/")
-    if kind == "manifests" and last:
+    if path.startswith(_REPOSITORIES):
+        endpoint, rest, last = Endpoint.REPOSITORY, "/v2/" + path[len(_REPOSITORIES) :], ""
+    elif kind == "manifests" and last:
         endpoint = Endpoint.MANIFEST
     elif kind == "blobs":
         if last == "uploads":

@@ -107,6 +107,12 @@ class StorageRegistry:
         """Repository names sorted lexically, after ``last``, at most ``n``."""
         return await catalog(self.driver, last, n)
 
+    async def delete_repository(self, name: str) -> None:
+        """Remove repository ``name``'s tags, manifests and links (content stays until GC)."""
+        from dockyard.maintenance.repositories import delete_repository
+
+        await delete_repository(self.driver, name)
+
     async def purge_uploads(self, older_than: timedelta) -> int:
         """Remove upload sessions of every repository started longer ago than ``older_than``."""
         return await purge_uploads(self.driver, older_than)

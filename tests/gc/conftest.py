@@ -52,12 +52,15 @@ def start_server(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Start
     every server is stopped after the test. Its configuration is ``tmp_path/<name>.yml``."""
     started: list[ServerProcess] = []
 
-    def start(root: Path, *, name: str, storage: dict[str, Any]) -> ServerProcess:
+    def start(
+        root: Path, *, name: str, storage: dict[str, Any], config: dict[str, Any] | None = None
+    ) -> ServerProcess:
         port = free_port()
-        config = dockyard_config(root, port)
-        config["storage"].update(storage)
+        full = dockyard_config(root, port)
+        full["storage"].update(storage)
+        full.update(config or {})
         environment = {"REGISTRY_HTTP_SECRET": secrets.token_hex(16)}
-        process = dockyard_process(tmp_path, port, config, env=environment, name=name)
+        process = dockyard_process(tmp_path, port, full, env=environment, name=name)
         started.append(process)
         return process.start()
 
