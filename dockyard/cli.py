@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -169,7 +170,7 @@ def _gc(args: argparse.Namespace) -> int:
     from dockyard import assembly
     from dockyard.gc.lease import LeaseHeld
     from dockyard.gc.report import TerminalProgress, render
-    from dockyard.gc.run import Options, collect_once, lease_for
+    from dockyard.gc.run import collect_once, lease_for, options_from
     from dockyard.storage.gc import GCResult
 
     config = _load(args)
@@ -178,11 +179,13 @@ def _gc(args: argparse.Namespace) -> int:
         print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
     built = assembly.assemble(config)
-    options = Options(
+    configured = options_from(config)
+    options = dataclasses.replace(
+        configured,
         dry_run=args.dry_run,
-        delete_untagged=args.delete_untagged or config.storage.gc.deleteuntagged,
-        keep_orphan_referrers=args.keep_orphan_referrers or config.storage.gc.keeporphanreferrers,
-        grace=args.grace if args.grace is not None else config.storage.gc.grace,
+        delete_untagged=args.delete_untagged or configured.delete_untagged,
+        keep_orphan_referrers=args.keep_orphan_referrers or configured.keep_orphan_referrers,
+        grace=args.grace if args.grace is not None else configured.grace,
     )
     progress = TerminalProgress.if_terminal(sys.stderr)
 

@@ -28,6 +28,20 @@ class Options:
     delete_untagged: bool = False
     keep_orphan_referrers: bool = False
     grace: timedelta = timedelta(hours=1)
+    #: Remove upload sessions (and S3 multipart uploads) older than this; None: keep.
+    purge_uploads_after: timedelta | None = None
+
+
+def options_from(config: Config) -> Options:
+    """The collection ``storage.maintenance`` configures."""
+    settings = config.storage.gc
+    purging = config.storage.uploadpurging
+    return Options(
+        delete_untagged=settings.deleteuntagged,
+        keep_orphan_referrers=settings.keeporphanreferrers,
+        grace=settings.grace,
+        purge_uploads_after=purging.age if purging.enabled and not purging.dryrun else None,
+    )
 
 
 def lease_for(config: Config, driver: StorageDriver) -> Lease:
@@ -72,6 +86,7 @@ async def _collect(
         cache=cache,
         keep_orphan_referrers=options.keep_orphan_referrers,
         progress=progress,
+        purge_uploads_after=options.purge_uploads_after,
     )
 
 
@@ -83,14 +98,9 @@ async def collect_periodically(
     Every worker of every instance runs this loop; the lease lets one collect at a time
     and the others skip that round. The first round waits a random part of the interval.
     """
-    settings = config.storage.gc
-    options = Options(
-        delete_untagged=settings.deleteuntagged,
-        keep_orphan_referrers=settings.keeporphanreferrers,
-        grace=settings.grace,
-    )
+    options = options_from(config)
     lease = lease_for(config, driver)
-    interval = settings.interval.total_seconds()
+    interval = config.storage.gc.interval.total_seconds()
     await asyncio.sleep(random.uniform(0, min(interval, 3600.0)))
     while True:
         try:

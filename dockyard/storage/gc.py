@@ -40,6 +40,7 @@ from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifests import load_manifest, revisions
 from dockyard.storage.referrers import StorageReferrers
 from dockyard.storage.tags import StorageTags
+from dockyard.storage.uploads import purge_uploads
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class GCResult:
     restored: list[Digest] = field(default_factory=list)
     #: Files under ``blobs/`` that are no blob's content (left alone, never deleted).
     strays: list[str] = field(default_factory=list)
+    #: Abandoned upload sessions removed (with their S3 multipart uploads).
+    uploads_purged: int = 0
 
     def __str__(self) -> str:
         verb = "would be swept" if self.dry_run else "swept"
@@ -77,6 +80,8 @@ class GCResult:
             f"{self.blobs_marked} blobs marked; {len(self.manifests_deleted)} manifests and "
             f"{len(self.blobs_deleted)} blobs ({self.bytes_freed} bytes) {verb}"
         )
+        if self.uploads_purged:
+            text += f"; {self.uploads_purged} abandoned uploads purged"
         if self.restored:
             text += f"; {len(self.restored)} kept because they were used meanwhile"
         if self.strays:
@@ -112,6 +117,7 @@ class GCResult:
             "bytes_freed": self.bytes_freed,
             "restored": [str(digest) for digest in self.restored],
             "strays": list(self.strays),
+            "uploads_purged": self.uploads_purged,
         }
 
 
@@ -137,11 +143,13 @@ async def collect_garbage(
     cache: BlobDescriptorCache | None = None,
     keep_orphan_referrers: bool = False,
     progress: Progress | None = None,
+    purge_uploads_after: timedelta | None = None,
 ) -> GCResult:
     """Collect once; ``dry_run`` only reports. Safe while any number of instances serve.
 
     At most one collection may run at a time (``dockyard.gc.lease``). Pass the registry's
-    blob-descriptor ``cache`` so swept blobs leave it too.
+    blob-descriptor ``cache`` so swept blobs leave it too. With ``purge_uploads_after``,
+    upload sessions started longer ago go too, with the S3 multipart uploads under them.
     """
     report = progress or _no_progress
     result = GCResult(dry_run=dry_run)
@@ -186,6 +194,8 @@ async def collect_garbage(
                     marked |= _named_by(manifest)
         result.blobs_marked = len(marked)
         await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
+        if purge_uploads_after is not None and not dry_run:
+            result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
     finally:
         await _end(driver, collection, dry_run)
     return result
@@ -200,6 +210,7 @@ async def collect(
     grace: timedelta = timedelta(0),
     keep_orphan_referrers: bool = False,
     progress: Progress | None = None,
+    purge_uploads_after: timedelta | None = None,
 ) -> GCResult:
     """``collect_garbage`` under the names the ``dockyard gc`` command uses."""
     return await collect_garbage(
@@ -210,6 +221,7 @@ async def collect(
         grace=grace,
         keep_orphan_referrers=keep_orphan_referrers,
         progress=progress,
+        purge_uploads_after=purge_uploads_after,
     )
 
 
