@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 #: How many repositories are marked, and blobs swept, at once (listing on S3 is slow).
 CONCURRENCY = 16
 
+#: Longer than the tick of the coarse clock file systems stamp modification times with.
+_CLOCK_TICK = 0.02
+
 T = TypeVar("T")
 
 #: Called with a phase name, how much of it is done, and its total (None while unknown).
@@ -248,6 +251,9 @@ async def _begin(driver: StorageDriver, collection: str, dry_run: bool) -> datet
     if dry_run:
         return datetime.now(UTC)
     marker = paths.gc_marker(collection)
+    # File systems stamp times from a coarse clock: waiting past one tick makes everything
+    # written before the collection was started strictly older than its T0.
+    await asyncio.sleep(_CLOCK_TICK)
     await driver.put_content(marker, datetime.now(UTC).isoformat().encode())
     return (await driver.stat(marker)).mod_time
 

@@ -17,7 +17,7 @@ for _folder in ("storage", "e2e"):
         sys.path.append(str(_TESTS / _folder))
 
 from e2e_processes import ServerProcess, dockyard_config, dockyard_process  # noqa: E402
-from gc_helpers import InterleavingDriver  # noqa: E402
+from gc_helpers import InterleavingDriver, StartServer  # noqa: E402
 
 from dockyard.storage.driver.filesystem import FilesystemDriver  # noqa: E402
 from dockyard.storage.driver.inmemory import InMemoryDriver  # noqa: E402
@@ -41,9 +41,6 @@ async def driver(
 @pytest.fixture
 def registry(driver: InterleavingDriver) -> StorageRegistry:
     return StorageRegistry(driver)
-
-
-StartServer = Callable[..., ServerProcess]
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from e2e_processes import ServerProcess
 from storage_helpers import RecordingDriver
 
 from dockyard.storage.driver.filesystem import FilesystemDriver
@@ -43,3 +44,7 @@ class InterleavingDriver(RecordingDriver):
         await self._run("before", "put", path)
         await super().put_content(path, content)
         await self._run("after", "put", path)
+
+
+#: ``start_server(root, name=…, storage={…}, config={…})``: a started ``dockyard serve``.
+StartServer = Callable[..., ServerProcess]

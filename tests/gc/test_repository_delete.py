@@ -10,8 +10,8 @@ from pathlib import Path
 import bcrypt
 import httpx
 import pytest
-from conftest import StartServer
 from e2e_processes import clean_environment
+from gc_helpers import StartServer
 from storage_helpers import push_image
 
 from dockyard.api.app import _access

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StartServer
 from e2e_processes import clean_environment
+from gc_helpers import StartServer
 from soak_client import pull_all, soak
 
 pytestmark = pytest.mark.e2e
