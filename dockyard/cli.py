@@ -93,6 +93,26 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--json", action="store_true", help="write the report as JSON")
     gc.set_defaults(run=_gc)
 
+    scrub = commands.add_parser(
+        "scrub", help="check (and --repair) the integrity of the storage; safe while serving"
+    )
+    _config_argument(scrub)
+    scrub.add_argument("--repository", metavar="GLOB", help="only repositories matching GLOB")
+    scrub.add_argument(
+        "--check",
+        choices=("sizes", "digests"),
+        default="sizes",
+        help="sizes (fast) or digests (hash every blob's content)",
+    )
+    scrub.add_argument("--rate", type=float, metavar="MB/s", help="hash at most this fast")
+    scrub.add_argument("--json", action="store_true", help="write the report as JSON")
+    scrub.add_argument(
+        "--repair",
+        action="store_true",
+        help="move corrupt content to quarantine and unlink it, so the next push uploads it",
+    )
+    scrub.set_defaults(run=_scrub)
+
     repo = commands.add_parser("repo", help="work with repositories")
     repo_commands = repo.add_subparsers(dest="repo_command", required=True)
     repo_delete = repo_commands.add_parser(
@@ -216,6 +236,51 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# --- scrub --------------------------------------------------------------------------------
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    import json
+
+    from dockyard import assembly
+    from dockyard.scrub.scrub import ScrubResult, scrub
+
+    config = _load(args)
+    _setup_logging(args, config)
+    built = assembly.assemble(config)
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(name: str, done: int, total: int) -> None:
+            print(f"\rscrub {done}/{total} {name}\033[K", end="", file=sys.stderr, flush=True)
+
+    async def run() -> ScrubResult:
+        try:
+            return await scrub(
+                built.driver,
+                repository=args.repository,
+                check=args.check,
+                rate=args.rate * 1_000_000 if args.rate else None,
+                repair=args.repair,
+                cache=built.cache,
+                progress=progress,
+            )
+        finally:
+            await built.close()
+
+    result = asyncio.run(run())
+    if progress is not None:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for problem in result.problems:
+            print(problem)
+        print(result)
+    unrepaired = [p for p in result.problems if not p.repaired]
+    return 1 if unrepaired else 0
 
 
 # --- repo delete --------------------------------------------------------------------------
