@@ -1,7 +1,8 @@
 """The soak: 16 clients push, pull, delete and mount while the server collects every 2 s.
 
-CI runs 30 seconds on filesystem storage; the full two-minute run is
-``DOCKYARD_SOAK_SECONDS=120 .venv/bin/pytest tests/gc/test_soak.py``.
+CI runs 30 seconds on filesystem storage; both full two-minute soaks (this one and the
+SeaweedFS + Redis + nginx one) are one command:
+``DOCKYARD_SOAK_SECONDS=120 .venv/bin/pytest tests/gc/test_soak.py tests/scaleout -k soak``.
 """
 
 from __future__ import annotations
