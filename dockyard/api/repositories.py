@@ -15,9 +15,6 @@ from dockyard.api.context import RequestContext
 from dockyard.api.responses import empty
 from dockyard.errors import Unsupported
 
-#: Where the extension lives: ``_dockyard`` cannot start a repository name.
-PREFIX = "/v2/_dockyard/repositories/"
-
 
 @runtime_checkable
 class DeletesRepositories(Protocol):

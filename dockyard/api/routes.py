@@ -43,6 +43,7 @@ _VALID_NAMES_LIMIT: Final = 4096
 
 _BASE: Final[Route] = (Endpoint.BASE, "", "")
 _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
+#: dockyard's extension (repository deletion): ``_dockyard`` cannot start a repository name.
 _REPOSITORIES: Final = "/v2/_dockyard/repositories/"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 _TESTS = Path(__file__).resolve().parents[1]
-for _folder in ("storage", "e2e"):
+for _folder in ("storage", "e2e", "cache"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.append(str(_TESTS / _folder))
 
