@@ -182,6 +182,12 @@ class Lifecycle:
             assembly = self.assembly
             collecting = collect_periodically(assembly.driver, assembly.cache, assembly.config)
             self._tasks.append(asyncio.create_task(collecting))
+        if storage.scrub.enabled:
+            from dockyard.scrub.scheduled import scrub_periodically
+
+            self._tasks.append(
+                asyncio.create_task(scrub_periodically(self.assembly.driver, self.assembly.config))
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -142,6 +142,20 @@ class GcConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScrubConfig:
+    """``storage.maintenance.scrub``: checking integrity periodically inside the server."""
+
+    enabled: bool = option("Scrub periodically while serving (logs what it finds).", default=False)
+    interval: timedelta = option("How often to scrub.", default=timedelta(days=7), shown="168h")
+    check: str = option(
+        "sizes (reads no content) or digests (hashes every blob).",
+        default="sizes",
+        choices=("sizes", "digests"),
+    )
+    rate: int = option("Hash at most this many MB per second (0: unlimited).", default=50)
+
+
+@dataclass(frozen=True, slots=True)
 class CacheConfig:
     """``storage.cache``: the blob descriptor cache (``inmemory``, ``redis`` or none)."""
 
@@ -269,6 +283,7 @@ class StorageConfig:
         "", default_factory=UploadPurgingConfig, key="maintenance.uploadpurging"
     )
     gc: GcConfig = option("", default_factory=GcConfig, key="maintenance.gc")
+    scrub: ScrubConfig = option("", default_factory=ScrubConfig, key="maintenance.scrub")
     readonly: bool = option(
         "Refuse every write (pushes, deletes); collection does not need it.",
         default=False,

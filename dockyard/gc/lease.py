@@ -68,14 +68,17 @@ class Lease(Protocol):
 class StorageLease:
     """The lease as a file in storage (``paths.GC_LEASE``)."""
 
-    def __init__(self, driver: StorageDriver, ttl: timedelta = LEASE_TTL) -> None:
+    def __init__(
+        self, driver: StorageDriver, ttl: timedelta = LEASE_TTL, path: str = paths.GC_LEASE
+    ) -> None:
         self.driver = driver
         self.ttl = ttl
+        self.path = path
         self.owner = uuid.uuid4().hex
 
     async def _holder(self) -> tuple[str, float] | None:
         try:
-            raw = json.loads(await self.driver.get_content(paths.GC_LEASE))
+            raw = json.loads(await self.driver.get_content(self.path))
             return str(raw["owner"]), float(raw["expires"])
         except (PathNotFound, ValueError, KeyError, TypeError):
             return None
@@ -83,7 +86,7 @@ class StorageLease:
     async def _write(self) -> None:
         expires = time.time() + self.ttl.total_seconds()
         body = json.dumps({"owner": self.owner, "expires": expires}).encode()
-        await self.driver.put_content(paths.GC_LEASE, body)
+        await self.driver.put_content(self.path, body)
 
     async def acquire(self) -> bool:
         holder = await self._holder()
@@ -105,26 +108,27 @@ class StorageLease:
         holder = await self._holder()
         if holder is not None and holder[0] == self.owner:
             with contextlib.suppress(PathNotFound):
-                await self.driver.delete(paths.GC_LEASE)
+                await self.driver.delete(self.path)
 
 
 class RedisLease:
     """The lease as a Redis key every instance sharing the storage also shares."""
 
-    def __init__(self, client: Redis, ttl: timedelta = LEASE_TTL) -> None:
+    def __init__(self, client: Redis, ttl: timedelta = LEASE_TTL, key: str = _REDIS_KEY) -> None:
         self.client = client
         self.ttl_ms = int(ttl.total_seconds() * 1000)
+        self.key = key
         self.owner = uuid.uuid4().hex
 
     async def acquire(self) -> bool:
-        return bool(await self.client.set(_REDIS_KEY, self.owner, nx=True, px=self.ttl_ms))
+        return bool(await self.client.set(self.key, self.owner, nx=True, px=self.ttl_ms))
 
     async def renew(self) -> bool:
-        renewed = await self.client.eval(_RENEW, 1, _REDIS_KEY, self.owner, self.ttl_ms)
+        renewed = await self.client.eval(_RENEW, 1, self.key, self.owner, self.ttl_ms)
         return bool(renewed)
 
     async def release(self) -> None:
-        await self.client.eval(_RELEASE, 1, _REDIS_KEY, self.owner)
+        await self.client.eval(_RELEASE, 1, self.key, self.owner)
 
 
 class LeaseHeld(Exception):

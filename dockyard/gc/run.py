@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from dockyard.gc.lease import Lease, LeaseHeld, RedisLease, StorageLease, holding
+from dockyard.storage import paths
 from dockyard.storage.gc import GCResult, Progress, collect_garbage
 
 if TYPE_CHECKING:
@@ -44,15 +45,17 @@ def options_from(config: Config) -> Options:
     )
 
 
-def lease_for(config: Config, driver: StorageDriver) -> Lease:
-    """The lease every instance of this configuration shares: Redis's if configured."""
+def lease_for(config: Config, driver: StorageDriver, job: str = "gc") -> Lease:
+    """The lease of ``job`` every instance of this configuration shares: in Redis if
+    configured, else in storage."""
     if config.redis is not None:
         from redis.asyncio import Redis
 
         from dockyard.storage.cache.redis import connection_pool
 
-        return RedisLease(Redis(connection_pool=connection_pool(config.redis)))
-    return StorageLease(driver)
+        client = Redis(connection_pool=connection_pool(config.redis))
+        return RedisLease(client, key=f"dockyard::{job}::lease")
+    return StorageLease(driver, path=f"{paths.DOCKYARD}/{job}/lease")
 
 
 async def collect_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -151,3 +152,21 @@ def test_scrub_repairs_a_corrupt_layer_of_a_served_image_and_a_push_and_pull_hea
     copy(f"docker://{server.host}/app:v1", pulled.ref("v1"))
     assert pulled.resolve("v1")[0] == image.digest
     assert pulled.blob(layer) == image.all_blobs()[layer]
+
+
+def test_scheduled_scrub_in_the_server_logs_a_corrupt_blob(
+    tmp_path: Path, start_server: StartServer
+) -> None:
+    layout = OciLayout(tmp_path / "layout")
+    image = layout.add_image("v1", layers=1)
+    root = tmp_path / "root"
+    scrubbing = {"enabled": True, "interval": "1s", "check": "digests", "rate": 0}
+    server = start_server(root, name="scheduled", storage={"maintenance": {"scrub": scrubbing}})
+    copy(layout.ref("v1"), f"docker://{server.host}/app:v1")
+    layer = image.layers[0]
+    data_file = root / paths.blob_data(Digest.parse(layer)).lstrip("/")
+    data_file.write_bytes(b"X" + data_file.read_bytes()[1:])
+    deadline = time.monotonic() + 20
+    while f"scrub: corrupt app: {layer}" not in server.stderr():
+        assert time.monotonic() < deadline, server.stderr()[-2000:]
+        time.sleep(0.2)
