@@ -210,10 +210,11 @@ def _gc(args: argparse.Namespace) -> int:
     progress = TerminalProgress.if_terminal(sys.stderr)
 
     async def run() -> GCResult:
+        lease = lease_for(config, built.driver)
         try:
-            lease = lease_for(config, built.driver)
             return await collect_once(built.driver, built.cache, lease, options, progress)
         finally:
+            await lease.close()
             await built.close()
 
     try:

@@ -64,6 +64,10 @@ class Lease(Protocol):
         """Give the lease back (only if still held)."""
         ...
 
+    async def close(self) -> None:
+        """Release the connection the lease uses, if any."""
+        ...
+
 
 class StorageLease:
     """The lease as a file in storage (``paths.GC_LEASE``)."""
@@ -110,6 +114,9 @@ class StorageLease:
             with contextlib.suppress(PathNotFound):
                 await self.driver.delete(self.path)
 
+    async def close(self) -> None:
+        return None
+
 
 class RedisLease:
     """The lease as a Redis key every instance sharing the storage also shares."""
@@ -129,6 +136,9 @@ class RedisLease:
 
     async def release(self) -> None:
         await self.client.eval(_RELEASE, 1, self.key, self.owner)
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
 
 class LeaseHeld(Exception):
