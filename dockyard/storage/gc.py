@@ -185,16 +185,22 @@ async def collect_garbage(
                 linked_by.setdefault(digest, []).append(found.name)
                 if recent:
                     marked.add(digest)
-        for found in marked_repositories:
-            for digest, manifest in sorted(found.doomed.items()):
-                deleted = await _delete_manifest(driver, found.name, manifest, started, dry_run)
-                if deleted:
-                    result.manifests_deleted.append((found.name, digest))
-                    result.sizes[digest] = len(manifest.body)
-                else:
-                    result.restored.append(digest)
-                    result.manifests_marked += 1
-                    marked |= _named_by(manifest)
+        doomed = [
+            (found.name, manifest)
+            for found in marked_repositories
+            for _, manifest in sorted(found.doomed.items())
+        ]
+        deleted = await _bounded(
+            _delete_manifest(driver, name, manifest, started, dry_run) for name, manifest in doomed
+        )
+        for (name, manifest), gone in zip(doomed, deleted, strict=True):
+            if gone:
+                result.manifests_deleted.append((name, manifest.digest))
+                result.sizes[manifest.digest] = len(manifest.body)
+            else:
+                result.restored.append(manifest.digest)
+                result.manifests_marked += 1
+                marked |= _named_by(manifest)
         result.blobs_marked = len(marked)
         await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
         if purge_uploads_after is not None and not dry_run:
