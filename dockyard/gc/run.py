@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -96,21 +97,32 @@ async def _collect(
 async def collect_periodically(
     driver: StorageDriver, cache: BlobDescriptorCache | None, config: Config
 ) -> None:
-    """Collect every ``storage.maintenance.gc.interval`` while the server runs.
-
-    Every worker of every instance runs this loop; the lease lets one collect at a time
-    and the others skip that round. The first round waits a random part of the interval.
-    """
+    """Collect every ``storage.maintenance.gc.interval`` while the server runs."""
     options = options_from(config)
-    lease = lease_for(config, driver)
-    interval = config.storage.gc.interval.total_seconds()
-    await asyncio.sleep(random.uniform(0, min(interval, 3600.0)))
+
+    async def collect() -> None:
+        logger.info("gc: %s", await _collect(driver, cache, options, None))
+
+    await every(config.storage.gc.interval, lease_for(config, driver), "gc", collect)
+
+
+async def every(
+    interval: timedelta, lease: Lease, job: str, run: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``job`` every ``interval`` under ``lease``, for as long as the server runs.
+
+    Every worker of every instance runs such a loop; the lease lets one run at a time and
+    the others skip that round. The first round waits a random part of the interval (at
+    most an hour), so instances started together do not all try at once.
+    """
+    seconds = interval.total_seconds()
+    await asyncio.sleep(random.uniform(0, min(seconds, 3600.0)))
     while True:
         try:
-            result = await collect_once(driver, cache, lease, options)
-            logger.info("gc: %s", result)
+            async with holding(lease):
+                await run()
         except LeaseHeld:
-            logger.debug("gc: another collector holds the lease; skipping this round")
+            logger.debug("%s: another instance holds the lease; skipping this round", job)
         except Exception:
-            logger.exception("gc: collection failed; retrying at the next interval")
-        await asyncio.sleep(interval)
+            logger.exception("%s: failed; retrying at the next interval", job)
+        await asyncio.sleep(seconds)
