@@ -244,6 +244,18 @@ class Lifecycle:
         storage = self.assembly.config.storage
         if storage.uploadpurging.enabled and not storage.readonly:
             self._tasks.append(asyncio.create_task(self._purge_uploads()))
+        if storage.gc.enabled and not storage.readonly:
+            from dockyard.gc.run import collect_periodically
+
+            assembly = self.assembly
+            collecting = collect_periodically(assembly.driver, assembly.cache, assembly.config)
+            self._tasks.append(asyncio.create_task(collecting))
+        if storage.scrub.enabled:
+            from dockyard.scrub.scheduled import scrub_periodically
+
+            self._tasks.append(
+                asyncio.create_task(scrub_periodically(self.assembly.driver, self.assembly.config))
+            )
         if self.assembly.proxy is not None and not storage.readonly:
             self._tasks.append(asyncio.create_task(self.assembly.proxy.expire_periodically()))
         if self.assembly.config.sync is not None and not storage.readonly:

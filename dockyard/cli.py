@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from importlib import metadata
 from typing import Any
 
@@ -66,19 +68,65 @@ def _parser() -> argparse.ArgumentParser:
     gc = commands.add_parser(
         "gc",
         aliases=["garbage-collect"],
-        help="delete blobs no manifest references (stop writes first: read-only mode)",
+        help="delete manifests and blobs nothing reaches (safe while serving)",
     )
     _config_argument(gc)
-    gc.add_argument("--dry-run", "-d", action="store_true", help="report, delete nothing")
+    gc.add_argument(
+        "--dry-run", "-d", action="store_true", help="list what would go, delete nothing"
+    )
     gc.add_argument(
         "--delete-untagged",
         "-m",
         action="store_true",
-        help="also delete manifests that no tag points at",
+        help="also delete manifests that no tag reaches",
     )
+    gc.add_argument(
+        "--keep-orphan-referrers",
+        action="store_true",
+        help="with --delete-untagged, keep referrers whose subject is deleted",
+    )
+    gc.add_argument(
+        "--grace",
+        type=_duration,
+        default=None,
+        help="keep blobs uploaded or linked this recently (default: "
+        "storage.maintenance.gc.grace, 1h)",
+    )
+    gc.add_argument("--json", action="store_true", help="write the report as JSON")
     gc.set_defaults(run=_gc)
 
     _transfer_parsers(commands)
+
+    scrub = commands.add_parser(
+        "scrub", help="check (and --repair) the integrity of the storage; safe while serving"
+    )
+    _config_argument(scrub)
+    scrub.add_argument("--repository", metavar="GLOB", help="only repositories matching GLOB")
+    scrub.add_argument(
+        "--check",
+        choices=("sizes", "digests"),
+        default="sizes",
+        help="sizes (fast) or digests (hash every blob's content)",
+    )
+    scrub.add_argument("--rate", type=float, metavar="MB/s", help="hash at most this fast")
+    scrub.add_argument("--json", action="store_true", help="write the report as JSON")
+    scrub.add_argument(
+        "--repair",
+        action="store_true",
+        help="move corrupt content to quarantine and unlink it, so the next push uploads it",
+    )
+    scrub.set_defaults(run=_scrub)
+
+    repo = commands.add_parser("repo", help="work with repositories")
+    repo_commands = repo.add_subparsers(dest="repo_command", required=True)
+    repo_delete = repo_commands.add_parser(
+        "delete",
+        help="delete a repository's tags, manifests and links (its content goes at the "
+        "next gc); safe while serving",
+    )
+    repo_delete.add_argument("name", help="the repository, e.g. library/app")
+    _config_argument(repo_delete)
+    repo_delete.set_defaults(run=_repo_delete)
 
     config = commands.add_parser("config", help="work with configuration files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -148,7 +196,10 @@ def _check(config: Config) -> None:
 
 def _gc(args: argparse.Namespace) -> int:
     from dockyard import assembly
-    from dockyard.storage.gc import collect
+    from dockyard.gc.lease import LeaseHeld
+    from dockyard.gc.report import TerminalProgress, render
+    from dockyard.gc.run import collect_once, lease_for, options_from
+    from dockyard.storage.gc import GCResult
 
     config = _load(args)
     _setup_logging(args, config)
@@ -156,20 +207,109 @@ def _gc(args: argparse.Namespace) -> int:
         print("dockyard gc: the inmemory driver keeps nothing to collect", file=sys.stderr)
         return 0
     built = assembly.assemble(config)
+    configured = options_from(config)
+    options = dataclasses.replace(
+        configured,
+        dry_run=args.dry_run,
+        delete_untagged=args.delete_untagged or configured.delete_untagged,
+        keep_orphan_referrers=args.keep_orphan_referrers or configured.keep_orphan_referrers,
+        grace=args.grace if args.grace is not None else configured.grace,
+    )
+    progress = TerminalProgress.if_terminal(sys.stderr)
 
-    async def run() -> object:
+    async def run() -> GCResult:
+        lease = lease_for(config, built.driver)
         try:
-            return await collect(
+            return await collect_once(built.driver, built.cache, lease, options, progress)
+        finally:
+            await lease.close()
+            await built.close()
+
+    try:
+        result = asyncio.run(run())
+    except LeaseHeld:
+        print("dockyard gc: another collection is running; try again later", file=sys.stderr)
+        return 1
+    finally:
+        if progress is not None:
+            progress.close()
+    sys.stdout.write(render(result, as_json=args.json))
+    return 0
+
+
+def _duration(text: str) -> timedelta:
+    """A Go-style duration on the command line (``30s``, ``1h``)."""
+    from dockyard.config.values import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# --- scrub --------------------------------------------------------------------------------
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    import json
+
+    from dockyard import assembly
+    from dockyard.scrub.scrub import ScrubResult, scrub
+
+    config = _load(args)
+    _setup_logging(args, config)
+    built = assembly.assemble(config)
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(name: str, done: int, total: int) -> None:
+            print(f"\rscrub {done}/{total} {name}\033[K", end="", file=sys.stderr, flush=True)
+
+    async def run() -> ScrubResult:
+        try:
+            return await scrub(
                 built.driver,
-                dry_run=args.dry_run,
-                delete_untagged=args.delete_untagged,
+                repository=args.repository,
+                check=args.check,
+                rate=args.rate * 1_000_000 if args.rate else None,
+                repair=args.repair,
                 cache=built.cache,
+                progress=progress,
             )
         finally:
             await built.close()
 
     result = asyncio.run(run())
-    print(("dry run: " if args.dry_run else "") + str(result))
+    if progress is not None:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for problem in result.problems:
+            print(problem)
+        print(result)
+    unrepaired = [p for p in result.problems if not p.repaired]
+    return 1 if unrepaired else 0
+
+
+# --- repo delete --------------------------------------------------------------------------
+
+
+def _repo_delete(args: argparse.Namespace) -> int:
+    from dockyard import assembly
+
+    config = _load(args)
+    _setup_logging(args, config)
+    built = assembly.assemble(config)
+
+    async def run() -> None:
+        try:
+            await built.registry.delete_repository(args.name)
+        finally:
+            await built.close()
+
+    asyncio.run(run())
+    print(f"deleted repository {args.name}; its content goes at the next gc")
     return 0
 
 

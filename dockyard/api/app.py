@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dockyard.api import base, blobs, catalog, manifests, referrers, tags, uploads
+from dockyard.api import base, blobs, catalog, manifests, referrers, repositories, tags, uploads
 from dockyard.api.access_log import RequestLog, current_request, logged_path
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.errors import MethodUnsupported, error_response, internal_error, json_error
@@ -57,6 +57,7 @@ HANDLERS: Final[Mapping[Endpoint, Mapping[str, Handler]]] = {
     },
     Endpoint.TAGS: {"GET": tags.get},
     Endpoint.REFERRERS: {"GET": referrers.get},
+    Endpoint.REPOSITORY: {"DELETE": repositories.delete},
     # Uploads: ``.../blobs/uploads/`` opens sessions; ``.../blobs/uploads/<id>`` is one.
     Endpoint.UPLOAD: {"POST": uploads.post},
 }

@@ -30,6 +30,7 @@ class Endpoint(enum.Enum):
     MANIFEST = "manifest"  # /v2/<name>/manifests/<reference>
     TAGS = "tags"  # /v2/<name>/tags/list
     REFERRERS = "referrers"  # /v2/<name>/referrers/<digest>
+    REPOSITORY = "repository"  # /v2/_dockyard/repositories/<name> (dockyard's extension)
 
 
 #: A parsed API path: the endpoint, its repository and its last path argument.
@@ -46,6 +47,8 @@ _ENCODED_SLASH: Final = re.compile(rb"%2f", re.IGNORECASE)
 
 _BASE: Final[Route] = (Endpoint.BASE, "", "")
 _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
+#: dockyard's extension (repository deletion): ``_dockyard`` cannot start a repository name.
+_REPOSITORIES: Final = "/v2/_dockyard/repositories/"
 
 
 def parse(path: str, raw_path: bytes | None = None) -> Route:
@@ -65,7 +68,9 @@ def parse(path: str, raw_path: bytes | None = None) -> Route:
         return _CATALOG
     head, _, last = path.rpartition("/")
     rest, _, kind = head.rpartition("/")
-    if kind == "manifests" and last:
+    if path.startswith(_REPOSITORIES):
+        endpoint, rest, last = Endpoint.REPOSITORY, "/v2/" + path[len(_REPOSITORIES) :], ""
+    elif kind == "manifests" and last:
         endpoint = Endpoint.MANIFEST
     elif kind == "blobs":
         if last == "uploads":

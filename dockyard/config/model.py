@@ -119,6 +119,42 @@ class UploadPurgingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GcConfig:
+    """``storage.maintenance.gc``: online garbage collection inside the server."""
+
+    enabled: bool = option(
+        "Collect garbage periodically while serving (one instance at a time).", default=False
+    )
+    interval: timedelta = option("How often to collect.", default=timedelta(hours=24), shown="24h")
+    grace: timedelta = option(
+        "Keep unreferenced blobs uploaded or linked this recently: the longest a client may "
+        "take between uploading a layer and pushing the manifest that names it.",
+        default=timedelta(hours=1),
+        shown="1h",
+    )
+    deleteuntagged: bool = option(
+        "Also delete manifests no tag reaches (with their referrers).", default=False
+    )
+    keeporphanreferrers: bool = option(
+        "With deleteuntagged, keep referrers whose subject is gone.", default=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubConfig:
+    """``storage.maintenance.scrub``: checking integrity periodically inside the server."""
+
+    enabled: bool = option("Scrub periodically while serving (logs what it finds).", default=False)
+    interval: timedelta = option("How often to scrub.", default=timedelta(days=7), shown="168h")
+    check: str = option(
+        "sizes (reads no content) or digests (hashes every blob).",
+        default="sizes",
+        choices=("sizes", "digests"),
+    )
+    rate: int = option("Hash at most this many MB per second (0: unlimited).", default=50)
+
+
+@dataclass(frozen=True, slots=True)
 class CacheConfig:
     """``storage.cache``: the blob descriptor cache (``inmemory``, ``redis`` or none)."""
 
@@ -245,8 +281,10 @@ class StorageConfig:
     uploadpurging: UploadPurgingConfig = option(
         "", default_factory=UploadPurgingConfig, key="maintenance.uploadpurging"
     )
+    gc: GcConfig = option("", default_factory=GcConfig, key="maintenance.gc")
+    scrub: ScrubConfig = option("", default_factory=ScrubConfig, key="maintenance.scrub")
     readonly: bool = option(
-        "Refuse every write (pushes, deletes), e.g. while collecting garbage.",
+        "Refuse every write (pushes, deletes); collection does not need it.",
         default=False,
         key="maintenance.readonly.enabled",
     )

@@ -291,6 +291,10 @@ def _storage(root: Section, cwd: Path, redis: RedisConfig | None, has_file: bool
     config = read(StorageConfig, section, driver=driver, params=params, cache=cache)
     if config.uploadpurging.enabled and config.uploadpurging.interval <= timedelta(0):
         raise ConfigError("storage.maintenance.uploadpurging.interval: must be positive")
+    if config.gc.enabled and config.gc.interval <= timedelta(0):
+        raise ConfigError("storage.maintenance.gc.interval: must be positive")
+    if config.scrub.enabled and config.scrub.interval <= timedelta(0):
+        raise ConfigError("storage.maintenance.scrub.interval: must be positive")
     section.finish()
     return config
 

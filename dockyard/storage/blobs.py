@@ -13,6 +13,7 @@ from typing import Final
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, DigestInvalid, RangeInvalid
+from dockyard.gc.guard import hold_blob
 from dockyard.reference import is_valid_name
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -216,6 +217,7 @@ class LinkedBlobStore:
     async def link(self, digest: Digest) -> None:
         """Link content that is already durable in the global store."""
         await self.driver.put_content(paths.layer_link(self.name, digest), link_bytes(digest))
+        await hold_blob(self.driver, digest)
 
     async def mount(self, digest: Digest, source: str) -> Descriptor:
         """Link a blob that repository ``source`` holds; ``BlobUnknown`` otherwise."""

@@ -1,63 +1,140 @@
-"""Garbage collection: mark-and-sweep over the blob store, like ``registry garbage-collect``.
+"""Garbage collection while the registry serves: mark, condemn, re-check, then delete.
 
-Mark: every manifest revision of every repository is reachable, with its config, layers
-and (for indexes) child manifests. With ``remove_untagged``, only manifests reachable from
-a tag are kept (tagged manifests, the children of kept indexes and the referrers of kept
-manifests, transitively); the others are deleted like a ``DELETE`` of the manifest.
-Sweep: every blob in ``blobs/`` that was not marked is deleted.
+A collection writes its marker (``paths.gc_marker``); from then on writers record what they use
+(``dockyard.gc.guard``). Its time in storage is T0.
 
-As with the reference registry, run it while nothing is pushed (read-only mode): a blob
-uploaded for a manifest that is not pushed yet is unreferenced and would be swept.
-``grace`` keeps blobs younger than it, which makes a live collection safe for pushes that
-complete within that time.
+Mark: every manifest revision of every repository is kept, with its body, config,
+layers and (for indexes) child manifests. With ``delete_untagged``, only manifests
+reachable from a tag are kept (tagged manifests, the children of kept indexes and the
+referrers of kept manifests, transitively; with ``keep_orphan_referrers`` also referrers
+whose subject is gone); the others are deleted. Blobs a repository linked since
+T0 - ``grace`` (an upload or mount whose manifest has not come yet) are kept too.
+
+Sweep: a blob neither marked nor written since T0 - ``grace`` is first moved aside
+(``paths.condemned_blob``); only then are the writers' records read. A blob a writer
+recorded since T0 is moved back, the rest deleted. Untagged manifests go the same way
+through their revision links. ``docs/collection.md`` argues why each interleaving with
+a push, a mount or a HEAD is safe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from dockyard.digest import Digest, is_digest
-from dockyard.errors import BlobUnknown, ManifestInvalid, ManifestUnknown, ManifestUnverified
+from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
+from dockyard.gc.guard import collecting
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.manifests import load_manifest, revisions
-from dockyard.storage.registry import StorageRegistry
+from dockyard.storage.referrers import StorageReferrers
+from dockyard.storage.tags import StorageTags
+from dockyard.storage.uploads import purge_uploads
 
 logger = logging.getLogger(__name__)
+
+#: How many repositories are marked, and blobs swept, at once (listing on S3 is slow).
+CONCURRENCY = 16
+
+#: Longer than the tick of the coarse clock file systems stamp modification times with.
+_CLOCK_TICK = 0.02
+
+T = TypeVar("T")
+
+#: Called with a phase name, how much of it is done, and its total (None while unknown).
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(slots=True)
 class GCResult:
     """What a collection found and did (or would do, in a dry run)."""
 
+    dry_run: bool = False
     repositories: int = 0
     manifests_marked: int = 0
     blobs_marked: int = 0
     manifests_deleted: list[tuple[str, Digest]] = field(default_factory=list)
     blobs_deleted: list[Digest] = field(default_factory=list)
+    #: The size of every deleted manifest and blob, by digest.
+    sizes: dict[Digest, int] = field(default_factory=dict)
     bytes_freed: int = 0
+    #: Condemned content a writer used during the collection, so put back.
+    restored: list[Digest] = field(default_factory=list)
     #: Files under ``blobs/`` that are no blob's content (left alone, never deleted).
     strays: list[str] = field(default_factory=list)
+    #: Abandoned upload sessions removed (with their S3 multipart uploads).
+    uploads_purged: int = 0
 
     def __str__(self) -> str:
+        verb = "would be swept" if self.dry_run else "swept"
         text = (
             f"{self.repositories} repositories, {self.manifests_marked} manifests and "
             f"{self.blobs_marked} blobs marked; {len(self.manifests_deleted)} manifests and "
-            f"{len(self.blobs_deleted)} blobs ({self.bytes_freed} bytes) swept"
+            f"{len(self.blobs_deleted)} blobs ({self.bytes_freed} bytes) {verb}"
         )
+        if self.uploads_purged:
+            text += f"; {self.uploads_purged} abandoned uploads purged"
+        if self.restored:
+            text += f"; {len(self.restored)} kept because they were used meanwhile"
         if self.strays:
             text += f"; {len(self.strays)} stray files under blobs/ skipped: " + ", ".join(
                 self.strays
             )
         return text
+
+    def lines(self) -> list[str]:
+        """Every deleted (or, in a dry run, deletable) manifest and blob with its size."""
+        listed = [
+            f"manifest {name}@{digest} {self.sizes.get(digest, 0)}"
+            for name, digest in self.manifests_deleted
+        ]
+        listed += [f"blob {digest} {self.sizes.get(digest, 0)}" for digest in self.blobs_deleted]
+        return listed
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``dockyard gc --json``)."""
+        return {
+            "dry_run": self.dry_run,
+            "repositories": self.repositories,
+            "manifests_marked": self.manifests_marked,
+            "blobs_marked": self.blobs_marked,
+            "manifests_deleted": [
+                {"repository": name, "digest": str(digest), "size": self.sizes.get(digest, 0)}
+                for name, digest in self.manifests_deleted
+            ],
+            "blobs_deleted": [
+                {"digest": str(digest), "size": self.sizes.get(digest, 0)}
+                for digest in self.blobs_deleted
+            ],
+            "bytes_freed": self.bytes_freed,
+            "restored": [str(digest) for digest in self.restored],
+            "strays": list(self.strays),
+            "uploads_purged": self.uploads_purged,
+        }
+
+
+@dataclass(slots=True)
+class _Repository:
+    """What marking one repository found."""
+
+    name: str
+    marked: set[Digest] = field(default_factory=set)
+    manifests_marked: int = 0
+    #: Untagged, unreachable manifests old enough to delete, with their parse.
+    doomed: dict[Digest, Manifest] = field(default_factory=dict)
+    #: Every blob the repository links, and whether the link is younger than the cutoff.
+    links: dict[Digest, bool] = field(default_factory=dict)
 
 
 async def collect_garbage(
@@ -67,48 +144,69 @@ async def collect_garbage(
     remove_untagged: bool = False,
     grace: timedelta = timedelta(0),
     cache: BlobDescriptorCache | None = None,
+    keep_orphan_referrers: bool = False,
+    progress: Progress | None = None,
+    purge_uploads_after: timedelta | None = None,
 ) -> GCResult:
-    """Mark reachable blobs and delete the rest; ``dry_run`` only reports.
+    """Collect once; ``dry_run`` only reports. Safe while any number of instances serve.
 
-    Pass the registry's blob-descriptor ``cache`` so swept blobs leave it too (a shared
-    Redis cache would otherwise answer for them until its entries expire).
+    At most one collection may run at a time (``dockyard.gc.lease``). Pass the registry's
+    blob-descriptor ``cache`` so swept blobs leave it too. With ``purge_uploads_after``,
+    upload sessions started longer ago go too, with the S3 multipart uploads under them.
     """
-    registry = StorageRegistry(driver, blob_descriptor_cache=cache)
-    result = GCResult()
-    marked: set[Digest] = set()
-    for name in await repository_names(driver):
-        result.repositories += 1
-        repository = registry.repository(name)
-        manifests: dict[Digest, Manifest] = {}
-        for digest in await revisions(driver, name):
-            try:
-                manifest = await load_manifest(driver, name, digest)
-            except (ManifestInvalid, ManifestUnverified):
-                # Not understood (say, an unsigned schema1 payload the reference stored):
-                # keep it and everything it seems to name, never sweep on a guess.
+    report = progress or _no_progress
+    result = GCResult(dry_run=dry_run)
+    collection = uuid.uuid4().hex
+    started = await _begin(driver, collection, dry_run)
+    cutoff = started - grace
+    # Storage clocks may count whole seconds (S3): a record stamped in T0's second counts.
+    started = started.replace(microsecond=0)
+    try:
+        names = await repository_names(driver)
+        result.repositories = len(names)
+        done = 0
+
+        async def mark(name: str) -> _Repository:
+            nonlocal done
+            found = await _mark_repository(
+                driver, name, remove_untagged, keep_orphan_referrers, cutoff, dry_run
+            )
+            done += 1
+            report("mark", done, len(names))
+            return found
+
+        marked_repositories = await _bounded(mark(name) for name in names)
+        marked: set[Digest] = set()
+        linked_by: dict[Digest, list[str]] = {}
+        for found in marked_repositories:
+            marked |= found.marked
+            result.manifests_marked += found.manifests_marked
+            for digest, recent in found.links.items():
+                linked_by.setdefault(digest, []).append(found.name)
+                if recent:
+                    marked.add(digest)
+        doomed = [
+            (found.name, manifest)
+            for found in marked_repositories
+            for _, manifest in sorted(found.doomed.items())
+        ]
+        deleted = await _bounded(
+            _delete_manifest(driver, name, manifest, started, dry_run) for name, manifest in doomed
+        )
+        for (name, manifest), gone in zip(doomed, deleted, strict=True):
+            if gone:
+                result.manifests_deleted.append((name, manifest.digest))
+                result.sizes[manifest.digest] = len(manifest.body)
+            else:
+                result.restored.append(manifest.digest)
                 result.manifests_marked += 1
-                marked.add(digest)
-                marked.update(await _digests_named_in(driver, digest))
-                continue
-            if manifest is not None:
-                manifests[digest] = manifest
-        keep = set(manifests)
-        if remove_untagged:
-            keep = _reachable_from(set((await repository.tags.current()).values()), manifests)
-            for digest in sorted(set(manifests) - keep):
-                result.manifests_deleted.append((name, digest))
-                if not dry_run:
-                    with contextlib.suppress(ManifestUnknown):
-                        await repository.manifests.delete(digest)
-        for digest in keep:
-            manifest = manifests[digest]
-            result.manifests_marked += 1
-            marked.add(digest)
-            marked.update(d.digest for d in manifest.blob_references)
-            marked.update(d.digest for d in manifest.manifests)
-    result.blobs_marked = len(marked)
-    cutoff = datetime.now(UTC) - grace if grace > timedelta(0) else None
-    await _sweep(registry, marked, result, dry_run, cutoff)
+                marked |= _named_by(manifest)
+        result.blobs_marked = len(marked)
+        await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
+        if purge_uploads_after is not None and not dry_run:
+            result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
+    finally:
+        await _end(driver, collection, dry_run)
     return result
 
 
@@ -118,11 +216,163 @@ async def collect(
     dry_run: bool = False,
     delete_untagged: bool = False,
     cache: BlobDescriptorCache | None = None,
+    grace: timedelta = timedelta(0),
+    keep_orphan_referrers: bool = False,
+    progress: Progress | None = None,
+    purge_uploads_after: timedelta | None = None,
 ) -> GCResult:
     """``collect_garbage`` under the names the ``dockyard gc`` command uses."""
     return await collect_garbage(
-        driver, dry_run=dry_run, remove_untagged=delete_untagged, cache=cache
+        driver,
+        dry_run=dry_run,
+        remove_untagged=delete_untagged,
+        cache=cache,
+        grace=grace,
+        keep_orphan_referrers=keep_orphan_referrers,
+        progress=progress,
+        purge_uploads_after=purge_uploads_after,
     )
+
+
+def _no_progress(phase: str, done: int, total: int | None) -> None:
+    return None
+
+
+async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
+    """Run ``jobs`` at most ``CONCURRENCY`` at a time; results in order."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(job: Awaitable[T]) -> T:
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+# --- the marker and the writers' records --------------------------------------------------
+
+
+async def _begin(driver: StorageDriver, collection: str, dry_run: bool) -> datetime:
+    """Start a collection: T0, as storage's clock stamps the marker (writers' clock too)."""
+    if dry_run:
+        return datetime.now(UTC)
+    marker = paths.gc_marker(collection)
+    # File systems stamp times from a coarse clock: waiting past one tick makes everything
+    # written before the collection was started strictly older than its T0.
+    await asyncio.sleep(_CLOCK_TICK)
+    await driver.put_content(marker, datetime.now(UTC).isoformat().encode())
+    return (await driver.stat(marker)).mod_time
+
+
+async def _end(driver: StorageDriver, collection: str, dry_run: bool) -> None:
+    """Remove the marker, and the writers' records unless another collection runs."""
+    if dry_run:
+        return
+    with contextlib.suppress(PathNotFound):
+        await driver.delete(paths.gc_marker(collection))
+    if not await collecting(driver):
+        # Records written from now on are older than any later collection's T0: ignored.
+        with contextlib.suppress(PathNotFound):
+            await driver.delete(paths.GC_IN_USE)
+
+
+async def _recorded_since(driver: StorageDriver, digest: Digest, started: datetime) -> bool:
+    """Whether a writer recorded ``digest`` as in use since the collection started."""
+    try:
+        info = await driver.stat(paths.gc_in_use(digest))
+    except PathNotFound:
+        return False
+    return info.mod_time >= started
+
+
+async def _restore(driver: StorageDriver, condemned: str, path: str) -> None:
+    """Move condemned content back (a writer may have done it already)."""
+    with contextlib.suppress(PathNotFound):
+        await driver.move(condemned, path)
+
+
+# --- mark ---------------------------------------------------------------------------------
+
+
+async def _mark_repository(
+    driver: StorageDriver,
+    name: str,
+    remove_untagged: bool,
+    keep_orphan_referrers: bool,
+    cutoff: datetime,
+    dry_run: bool,
+) -> _Repository:
+    found = _Repository(name)
+    manifests: dict[Digest, Manifest] = {}
+    for digest in await revisions(driver, name):
+        if not dry_run:
+            # Left by a collector that stopped half-way: undecided, so back it goes.
+            await _restore(
+                driver,
+                paths.condemned_revision_link(name, digest),
+                paths.manifest_revision_link(name, digest),
+            )
+        try:
+            manifest = await load_manifest(driver, name, digest)
+        except (ManifestInvalid, ManifestUnverified):
+            # Not understood (say, an unsigned schema1 payload the reference stored):
+            # keep it and everything it seems to name, never sweep on a guess.
+            found.manifests_marked += 1
+            found.marked.add(digest)
+            found.marked.update(await _digests_named_in(driver, digest))
+            continue
+        if manifest is not None:
+            manifests[digest] = manifest
+    keep = set(manifests)
+    if remove_untagged:
+        tags = StorageTags(name, driver)
+        roots = set((await tags.current()).values())
+        if keep_orphan_referrers:
+            roots |= {
+                d for d, m in manifests.items() if m.subject and m.subject.digest not in manifests
+            }
+        keep = _reachable_from(roots, manifests)
+        for digest in set(manifests) - keep:
+            if await _linked_before(driver, paths.manifest_revision_link(name, digest), cutoff):
+                found.doomed[digest] = manifests[digest]
+            else:
+                keep.add(digest)
+    for digest in keep:
+        found.manifests_marked += 1
+        found.marked |= _named_by(manifests[digest])
+    found.links = await _layer_links(driver, name, cutoff)
+    return found
+
+
+def _named_by(manifest: Manifest) -> set[Digest]:
+    """The manifest's own body, its blobs and its child manifests."""
+    named = {manifest.digest}
+    named.update(d.digest for d in manifest.blob_references)
+    named.update(d.digest for d in manifest.manifests)
+    return named
+
+
+async def _linked_before(driver: StorageDriver, link: str, cutoff: datetime) -> bool:
+    try:
+        return (await driver.stat(link)).mod_time < cutoff
+    except PathNotFound:
+        return False
+
+
+async def _layer_links(driver: StorageDriver, name: str, cutoff: datetime) -> dict[Digest, bool]:
+    """Every blob ``name`` links, and whether it linked it at or after ``cutoff``."""
+    links: dict[Digest, bool] = {}
+    with contextlib.suppress(PathNotFound):
+        async for info in driver.walk(paths.layers_dir(name)):
+            if info.is_dir or not info.path.endswith("/link"):
+                continue
+            parts = info.path.rsplit("/", 3)
+            try:
+                digest = Digest.parse(f"{parts[-3]}:{parts[-2]}")
+            except (ValueError, DigestInvalid):
+                continue
+            links[digest] = links.get(digest, False) or info.mod_time >= cutoff
+    return links
 
 
 async def _digests_named_in(driver: StorageDriver, digest: Digest) -> set[Digest]:
@@ -164,18 +414,73 @@ def _reachable_from(roots: set[Digest], manifests: dict[Digest, Manifest]) -> se
     return reachable
 
 
-async def _sweep(
-    registry: StorageRegistry,
-    marked: set[Digest],
-    result: GCResult,
-    dry_run: bool,
-    cutoff: datetime | None,
-) -> None:
-    doomed: list[tuple[Digest, int]] = []
+# --- deleting untagged manifests ----------------------------------------------------------
+
+
+async def _delete_manifest(
+    driver: StorageDriver, name: str, manifest: Manifest, started: datetime, dry_run: bool
+) -> bool:
+    """Delete an unreachable manifest unless a writer used or tagged it meanwhile.
+
+    Returns whether it was deleted. Its revision link is moved aside first, then the
+    writers' records and the tags are read: a push of the same manifest since T0 either
+    finds the link gone and puts it back, or has recorded it and the link comes back here.
+    """
+    if dry_run:
+        return True
+    digest = manifest.digest
+    link = paths.manifest_revision_link(name, digest)
+    condemned = paths.condemned_revision_link(name, digest)
+    try:
+        await driver.move(link, condemned)
+    except PathNotFound:
+        return True  # deleted by someone else meanwhile
+    tagged = await StorageTags(name, driver).lookup(digest)
+    if tagged or await _recorded_since(driver, digest, started):
+        await _restore(driver, condemned, link)
+        return False
     with contextlib.suppress(PathNotFound):
-        async for info in registry.driver.walk(paths.BLOBS):
+        await driver.delete(condemned)
+    try:
+        await driver.stat(link)
+        return False  # pushed again meanwhile: its descriptor and referrer entry stay
+    except PathNotFound:
+        pass
+    await StorageReferrers(name, driver).remove(manifest)
+    for extra in (paths.manifest_descriptor(name, digest), paths.schema1_signed(name, digest)):
+        with contextlib.suppress(PathNotFound):
+            await driver.delete(extra)
+    with contextlib.suppress(PathNotFound):
+        await driver.delete(paths.manifest_revision_dir(name, digest))
+    return True
+
+
+# --- sweep --------------------------------------------------------------------------------
+
+
+async def _sweep(
+    driver: StorageDriver,
+    marked: set[Digest],
+    cutoff: datetime,
+    started: datetime,
+    cache: BlobDescriptorCache | None,
+    linked_by: dict[Digest, list[str]],
+    result: GCResult,
+    report: Progress,
+) -> None:
+    candidates: list[tuple[Digest, int]] = []
+    leftovers: list[Digest] = []
+    with contextlib.suppress(PathNotFound):
+        async for info in driver.walk(paths.BLOBS):
             if info.is_dir:
                 continue
+            if info.path.endswith("/condemned"):
+                digest = paths.blob_digest_from_data_path(
+                    info.path.removesuffix("condemned") + "data"
+                )
+                if digest is not None:
+                    leftovers.append(digest)
+                    continue
             digest = paths.blob_digest_from_data_path(info.path)
             if digest is None:
                 # Not the layout's: someone else's file. Reported, never swept on a guess.
@@ -183,16 +488,59 @@ async def _sweep(
                 logger.warning("gc: skipping %s under blobs/: not a blob's content", stray)
                 result.strays.append(stray)
                 continue
-            if digest in marked:
-                continue
-            if cutoff is None or info.mod_time < cutoff:
-                doomed.append((digest, info.size))
-    # Deleting after the walk keeps the walk's listing consistent.
-    for digest, size in doomed:
-        if not dry_run:
-            try:
-                await registry.blob_store.delete(digest)
-            except BlobUnknown:
-                continue
-        result.blobs_deleted.append(digest)
-        result.bytes_freed += size
+            if digest not in marked and info.mod_time < cutoff:
+                candidates.append((digest, info.size))
+    if not result.dry_run:
+        for digest in leftovers:
+            # A collector that stopped half-way left it undecided: it goes back.
+            await _restore(driver, paths.condemned_blob(digest), paths.blob_data(digest))
+    done = 0
+
+    async def sweep(digest: Digest, size: int) -> None:
+        nonlocal done
+        deleted = result.dry_run or await _sweep_blob(
+            driver, digest, started, cache, linked_by.get(digest, [])
+        )
+        if deleted:
+            result.blobs_deleted.append(digest)
+            result.sizes[digest] = size
+            result.bytes_freed += size
+        else:
+            result.restored.append(digest)
+        done += 1
+        report("sweep", done, len(candidates))
+
+    await _bounded(sweep(digest, size) for digest, size in candidates)
+    result.blobs_deleted.sort()
+
+
+async def _sweep_blob(
+    driver: StorageDriver,
+    digest: Digest,
+    started: datetime,
+    cache: BlobDescriptorCache | None,
+    repositories: list[str],
+) -> bool:
+    """Condemn, forget, re-check, then delete or restore one blob; whether it was deleted."""
+    data = paths.blob_data(digest)
+    condemned = paths.condemned_blob(digest)
+    try:
+        await driver.move(data, condemned)
+    except PathNotFound:
+        return False
+    if cache is not None:
+        # Forgotten after the move and before the re-check: an "exists" answered from the
+        # cache either came before (and its writer's record is seen below) or not at all.
+        await cache.clear(digest)
+        for name in repositories:
+            scoped = cache.repository(name)
+            if scoped is not None:
+                await scoped.clear(digest)
+    if await _recorded_since(driver, digest, started):
+        await _restore(driver, condemned, data)
+        return False
+    try:
+        await driver.delete(condemned)
+    except PathNotFound:
+        return False  # a writer moved it back first
+    return True

@@ -29,6 +29,7 @@ from dockyard.errors import (
     ManifestUnverified,
     TagUnknown,
 )
+from dockyard.gc.guard import hold_manifest
 from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest import policy as manifest_policy
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
@@ -252,6 +253,7 @@ class StorageManifests:
             extra = Put(paths.schema1_signed(self.name, manifest.digest), body)
         name = self.name
         await self.driver.run(lambda: _store(name, manifest, stored, extra, children))
+        await hold_manifest(self.driver, self.name, manifest)
         await self.referrers.add(manifest)
         return manifest
 

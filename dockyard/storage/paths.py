@@ -191,3 +191,32 @@ def repository_name_of(path: str) -> str | None:
         if component.startswith("_"):
             return "/".join(components[:index]) or None
     return None
+
+
+# --- online garbage collection (dockyard's; see docs/collection.md) ------------------------
+
+GC: Final = f"{DOCKYARD}/gc"
+#: Holds one marker per running collection: while it is not empty, writers record.
+GC_COLLECTING: Final = f"{GC}/collecting"
+GC_LEASE: Final = f"{GC}/lease"
+GC_IN_USE: Final = f"{GC}/inuse"
+
+
+def gc_marker(collection: str) -> str:
+    """The marker of one running collection; its time in storage is the collection's T0."""
+    return f"{GC_COLLECTING}/{collection}"
+
+
+def gc_in_use(digest: Digest) -> str:
+    """A writer's record that ``digest`` (a blob or a manifest) is in use right now."""
+    return f"{GC_IN_USE}/{digest.algorithm}/{digest.hex}"
+
+
+def condemned_blob(digest: Digest) -> str:
+    """A blob's content moved aside by the collector, until it is deleted or restored."""
+    return f"{blob_dir(digest)}/condemned"
+
+
+def condemned_revision_link(name: str, digest: Digest) -> str:
+    """A revision link moved aside by the collector (``deleteuntagged``)."""
+    return f"{manifest_revision_dir(name, digest)}/condemned"

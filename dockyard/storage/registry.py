@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from dockyard.gc.guard import GuardedBlobs
 from dockyard.reference import validate_name
 from dockyard.storage import paths
 from dockyard.storage.blobs import GlobalBlobStore, LinkedBlobStore
@@ -42,7 +43,8 @@ class StorageRepository:
         linked = LinkedBlobStore(name, store)
         # The one place the cache decorates a repository's blobs: every store and every
         # handler sees the blobs through it. Uploads only add links, which it need not see.
-        self._blobs = cached_blobs(name, linked, store.cache)
+        # Outermost, so that every "exists" answered is held against a running collection.
+        self._blobs = GuardedBlobs(cached_blobs(name, linked, store.cache), self.driver)
         self._uploads = StorageUploads(name, linked, session_locks)
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)
@@ -110,6 +112,12 @@ class StorageRegistry:
         """The open upload sessions of ``repositories``, oldest first."""
         names = [validate_name(name) for name in repositories]
         return await upload_sessions(self.driver, lambda name: self.repository(name).uploads, names)
+
+    async def delete_repository(self, name: str) -> None:
+        """Remove repository ``name``'s tags, manifests and links (content stays until GC)."""
+        from dockyard.maintenance.repositories import delete_repository
+
+        await delete_repository(self.driver, name)
 
     async def purge_uploads(self, older_than: timedelta) -> int:
         """Remove upload sessions of every repository started longer ago than ``older_than``."""

@@ -46,6 +46,7 @@ from dockyard.errors import (
     SizeInvalid,
     UploadOffsetMismatch,
 )
+from dockyard.gc.guard import hold_blob
 from dockyard.storage import paths
 from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, read_link
 from dockyard.storage.blobs import write_link as link_step
@@ -221,6 +222,7 @@ class StorageUploads:
                         name, upload_id, resumed.writer, resumed.hasher, digest, size, True
                     )
                 )
+        await hold_blob(self.driver, digest)
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
     async def upload(

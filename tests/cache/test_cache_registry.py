@@ -12,6 +12,7 @@ from redis_server import RedisServer
 
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown
+from dockyard.gc.guard import GuardedBlobs
 from dockyard.storage import paths
 from dockyard.storage.cache.cached import CachedBlobs
 from dockyard.storage.cache.redis import RedisBlobDescriptorCache, blob_key, link_key
@@ -32,7 +33,10 @@ async def read(stream: AsyncIterator[bytes] | None) -> bytes:
 
 
 def test_redis_cached_registry_caches_repository_links(registry: StorageRegistry) -> None:
-    assert isinstance(registry.repository(REPO).blobs, CachedBlobs)
+    blobs = registry.repository(REPO).blobs
+    # The collection guard is outermost; the cache decorates what it guards.
+    assert isinstance(blobs, GuardedBlobs)
+    assert isinstance(blobs.inner, CachedBlobs)
 
 
 async def test_cold_cache_answers_from_storage_and_fills_itself(

@@ -44,11 +44,12 @@ def test_gc_sweeps_the_blobs_of_a_deleted_image_and_keeps_the_rest(
     server.stop()
     config = tmp_path / "gc.yml"
 
-    report = gc(tmp_path, config, "--dry-run")
-    assert report.startswith("dry run:")
+    report = gc(tmp_path, config, "--dry-run", "--grace", "0s")
+    assert report.splitlines()[-1].startswith("dry run:")
+    assert all(f"blob {digest} {len(data)}" in report for digest, data in doomed.blobs.items())
     assert all(blob_file(root, digest).exists() for digest in doomed.blobs)
 
-    gc(tmp_path, config)
+    gc(tmp_path, config, "--grace", "0s")
     assert not any(blob_file(root, digest).exists() for digest in doomed.blobs)
     assert all(blob_file(root, digest).read_bytes() == data for digest, data in kept.blobs.items())
 

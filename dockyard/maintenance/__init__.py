@@ -1,0 +1,1 @@
+"""Maintenance of a storage root beyond collection: deleting repositories, scrubbing."""

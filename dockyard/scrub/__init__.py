@@ -1,0 +1,1 @@
+"""Scrubbing a storage root online: integrity checks and repairs (``dockyard scrub``)."""
