@@ -14,28 +14,36 @@ from dockyard.api.responses import (
     empty,
 )
 from dockyard.digest import Digest
-from dockyard.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid, Unsupported
-from dockyard.reference import TAG_MAX_LENGTH, Reference, is_valid_tag, validate_tag
+from dockyard.errors import (
+    ManifestTooLarge,
+    ManifestUnknown,
+    SizeInvalid,
+    TagInvalid,
+    Unsupported,
+)
+from dockyard.reference import TAG_MAX_LENGTH, Reference, validate_tag
 
 
 def _existing(ctx: RequestContext) -> Digest | str:
-    """The digest or tag of a read or delete: one that is not a valid tag names nothing.
-
-    The conformance suite asks for ``.INVALID_MANIFEST_NAME`` and expects 404, as the
-    reference registry's router answers; a malformed digest stays ``DIGEST_INVALID``.
-    (A plain union rather than a ``Reference``: this runs on every pull.)
-    """
+    """The digest or tag of a read or delete (a plain union rather than a ``Reference``:
+    this runs on every pull). Tags are validated by the stores; see ``_unknown``."""
     arg = ctx.arg
-    if ":" in arg:
-        return Digest.parse(arg)
-    if not is_valid_tag(arg):
-        raise ManifestUnknown(f"manifest {arg[:TAG_MAX_LENGTH]!r} is unknown")
-    return arg
+    return Digest.parse(arg) if ":" in arg else arg
+
+
+def _unknown(ctx: RequestContext) -> ManifestUnknown:
+    """What a tag that is not valid names: nothing. The conformance suite asks for
+    ``.INVALID_MANIFEST_NAME`` and expects 404, as the reference registry's router
+    answers; a malformed digest stays ``DIGEST_INVALID``."""
+    return ManifestUnknown(f"manifest {ctx.arg[:TAG_MAX_LENGTH]!r} is unknown")
 
 
 async def get(ctx: RequestContext) -> Response:
     """The manifest's bytes exactly as pushed, typed with its stored media type."""
-    manifest = await ctx.repository.manifests.get(_existing(ctx))
+    try:
+        manifest = await ctx.repository.manifests.get(_existing(ctx))
+    except TagInvalid:
+        raise _unknown(ctx) from None
     digest = str(manifest.digest).encode()
     etag = b'"%s"' % digest
     if_none_match = ctx.raw_header(b"if-none-match")
@@ -56,7 +64,10 @@ async def get(ctx: RequestContext) -> Response:
 
 async def head(ctx: RequestContext) -> Response:
     """200 with the manifest's type, length and digest, and no body."""
-    descriptor = await ctx.repository.manifests.stat(_existing(ctx))
+    try:
+        descriptor = await ctx.repository.manifests.stat(_existing(ctx))
+    except TagInvalid:
+        raise _unknown(ctx) from None
     digest = str(descriptor.digest).encode()
     return PreparedResponse(
         200,
@@ -112,6 +123,9 @@ async def delete(ctx: RequestContext) -> Response:
     repository = ctx.repository
     if isinstance(reference, Digest):
         await repository.manifests.delete(reference)
-    else:
+        return empty(202)
+    try:
         await repository.tags.untag(reference)
+    except TagInvalid:
+        raise _unknown(ctx) from None
     return empty(202)

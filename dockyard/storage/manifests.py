@@ -35,7 +35,7 @@ from dockyard.manifest import policy as manifest_policy
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
-from dockyard.storage.blobs import GlobalBlobStore, linked_blob_size, read_link, write_link
+from dockyard.storage.blobs import GlobalBlobStore, link_target, linked_blob_size, write_link
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
 from dockyard.storage.driver.plan import Each, Plan, Put, Read, Size
 from dockyard.storage.manifest_cache import ManifestCache
@@ -295,12 +295,15 @@ def _revision(name: str, digest: Digest) -> Plan[tuple[bool, bytes | None]]:
 
 
 def _tagged_revision(name: str, tag: str) -> Plan[tuple[Digest | None, bool, bytes | None]]:
-    """Plan: the digest ``tag`` points at (None if it is unknown), then ``_revision``."""
-    digest = yield from read_link(paths.tag_current_link(name, tag))
+    """Plan: the digest ``tag`` points at (None if it is unknown), then ``_revision``
+    (written out rather than composed: this is the hottest plan of a pull)."""
+    digest = link_target((yield Read(paths.tag_current_link(name, tag))))
     if digest is None:
         return None, False, None
-    linked, filed = yield from _revision(name, digest)
-    return digest, linked, filed
+    if (yield Size(paths.manifest_revision_link(name, digest))) is None:
+        return digest, False, None
+    filed: bytes | None = yield Read(paths.manifest_descriptor(name, digest))
+    return digest, True, filed
 
 
 def _store(

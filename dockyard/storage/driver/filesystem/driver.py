@@ -103,7 +103,6 @@ class FilesystemDriver(StorageDriver):
         self._memo_decided = False
         self._files = _LocalFiles(self._root)
         self._steps = _Steps(self, self._files)
-        self._memo_steps: Callable[[Step], Any] = _no_memo
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
@@ -193,7 +192,7 @@ class FilesystemDriver(StorageDriver):
             )
         memo.refresh()
         try:
-            return drive(plan(), self._memo_steps)
+            return _answer_from_memo(plan(), memo)
         except _Miss:
             pass
         loop = asyncio.get_running_loop()
@@ -210,8 +209,6 @@ class FilesystemDriver(StorageDriver):
             self._memo = ReadMemo.for_root(
                 _LocalFiles(self._root), self._list_names_blocking, self._root
             )
-            if self._memo is not None:
-                self._memo_steps = _MemoSteps(self._memo).execute
         return self._memo
 
     async def close(self) -> None:
@@ -900,35 +897,34 @@ async def _waited(future: asyncio.Future[_T]) -> _T:
         raise
 
 
-def _no_memo(step: Step) -> Any:
-    raise _Miss()
-
-
 class _Miss(BaseException):
     """The memo cannot answer this step: run the plan in a thread. (A BaseException, so
     that it leaves the plan at once rather than being handed to it.)"""
 
 
-class _MemoSteps:
-    """Reading steps answered from the read memo on the event loop; any other is a miss."""
-
-    def __init__(self, memo: ReadMemo) -> None:
-        self._memo = memo
-
-    def execute(self, step: Step) -> Any:
-        memo = self._memo
-        try:
-            if isinstance(step, Read):
-                return memo.read(step.path)
-            if isinstance(step, Size):
-                return memo.size(step.path)
-            if isinstance(step, Listing):
-                return [memo.names(path) for path in step.paths]
-        except Unremembered:
-            raise _Miss() from None
-        if isinstance(step, Each):
-            return [drive(plan(), self.execute) for plan in step.plans]
-        raise _Miss()
+def _answer_from_memo(plan: Plan[_T], memo: ReadMemo) -> _T:
+    """``plan``'s result with every read answered from ``memo``; ``_Miss`` at the first
+    step it cannot answer (any step but a read). The hot path of a pull: kept lean."""
+    answer: Any = None
+    try:
+        while True:
+            step = plan.send(answer)
+            kind = type(step)
+            if kind is Read:
+                answer = memo.read(step.path)  # type: ignore[union-attr]
+            elif kind is Size:
+                answer = memo.size(step.path)  # type: ignore[union-attr]
+            elif kind is Listing:
+                answer = [memo.names(path) for path in step.paths]  # type: ignore[union-attr]
+            elif kind is Each:
+                answer = [_answer_from_memo(each(), memo) for each in step.plans]  # type: ignore[union-attr]
+            else:
+                raise _Miss()
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    except Unremembered:
+        raise _Miss() from None
 
 
 class _Steps:

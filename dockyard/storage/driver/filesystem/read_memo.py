@@ -47,7 +47,7 @@ DEFAULT_CAPACITY: Final = 2048
 
 _Key = tuple[str, str]  # ("read" | "size" | "names", storage path)
 _Value = bytes | int | tuple[str, ...] | None
-#: Blocking ``list_names`` of the driver (``StorageDriver.blocking_list_names``).
+#: The driver's ``list_names`` for worker threads.
 Lister = Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]
 T = TypeVar("T")
 
