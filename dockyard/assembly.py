@@ -76,6 +76,11 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     """
     from dockyard.storage.registry import StorageRegistry
 
+    if config.redis is not None:
+        # Everything Redis serves (cache, leases, probes) needs the client: say so first.
+        from dockyard.extras import require
+
+        require("redis", "the redis section")
     driver = build_driver(config)
     cache = build_cache(config)
     if ops is not None:
