@@ -73,9 +73,10 @@ class CollectionRun:
     manifests_deleted: int
     blobs_deleted: int
     bytes_freed: int
-    #: Blobs left after the collection and their bytes: the storage used at ``ended``.
-    blobs_kept: int
-    bytes_kept: int
+    #: Blobs in storage after the collection and their bytes: the storage used at ``ended``
+    #: (a dry run deletes nothing, so it counts what it would have deleted too).
+    blobs_stored: int
+    bytes_stored: int
     uploads_purged: int
 
     @classmethod
@@ -88,8 +89,8 @@ class CollectionRun:
             manifests_deleted=len(result.manifests_deleted),
             blobs_deleted=len(result.blobs_deleted),
             bytes_freed=result.bytes_freed,
-            blobs_kept=result.blobs_kept,
-            bytes_kept=result.bytes_kept,
+            blobs_stored=result.blobs_kept + (len(result.blobs_deleted) if result.dry_run else 0),
+            bytes_stored=result.bytes_kept + (result.bytes_freed if result.dry_run else 0),
             uploads_purged=result.uploads_purged,
         )
 
@@ -101,8 +102,8 @@ class CollectionRun:
             "manifests_deleted": self.manifests_deleted,
             "blobs_deleted": self.blobs_deleted,
             "bytes_freed": self.bytes_freed,
-            "blobs_kept": self.blobs_kept,
-            "bytes_kept": self.bytes_kept,
+            "blobs_stored": self.blobs_stored,
+            "bytes_stored": self.bytes_stored,
             "uploads_purged": self.uploads_purged,
         }
 
@@ -115,8 +116,8 @@ class CollectionRun:
             manifests_deleted=int(data["manifests_deleted"]),
             blobs_deleted=int(data["blobs_deleted"]),
             bytes_freed=int(data["bytes_freed"]),
-            blobs_kept=int(data["blobs_kept"]),
-            bytes_kept=int(data["bytes_kept"]),
+            blobs_stored=int(data["blobs_stored"]),
+            bytes_stored=int(data["bytes_stored"]),
             uploads_purged=int(data["uploads_purged"]),
         )
 

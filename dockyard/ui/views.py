@@ -633,7 +633,7 @@ class RegistryStatus:
     session_count: int
     session_bytes: int
     oldest_sessions: list[UploadStatus]
-    #: The last garbage collection (its ``bytes_kept`` is the storage used); None: never.
+    #: The last garbage collection (its ``bytes_stored`` is the storage used); None: never.
     collection: CollectionRun | None
     #: The last scrub; None: never.
     scrub: ScrubRun | None

@@ -235,8 +235,22 @@ async def test_a_collection_records_what_it_deleted_and_the_storage_it_left(
     assert not run.dry_run
     assert (run.manifests_deleted, run.blobs_deleted) == (1, 3)
     assert run.bytes_freed == result.bytes_freed > 8192
-    assert (run.blobs_kept, run.bytes_kept) == await _stored_blob_bytes(ui)
+    assert (run.blobs_stored, run.bytes_stored) == await _stored_blob_bytes(ui)
     assert run.started <= run.ended
+
+
+async def test_a_dry_run_collection_records_the_storage_as_it_stands(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    await store(ui.registry, "library/alpine", image(layer_size=8192))
+    driver = ui.registry.driver
+    options = Options(dry_run=True, delete_untagged=True, grace=timedelta(0))
+    await collect_once(driver, None, StorageLease(driver), options)
+    run = await ui.registry.last_collection()
+    assert run is not None
+    assert run.dry_run
+    assert run.blobs_deleted == 3
+    assert (run.blobs_stored, run.bytes_stored) == await _stored_blob_bytes(ui)
 
 
 async def test_status_page_shows_the_storage_used_as_of_the_last_collection(
@@ -250,7 +264,7 @@ async def test_status_page_shows_the_storage_used_as_of_the_last_collection(
     assert run is not None
     page = (await ui.client().get("/ui/status")).text
     assert (
-        f'id="storage-used">{human_size(run.bytes_kept)} in 3 blobs, as of the last '
+        f'id="storage-used">{human_size(run.bytes_stored)} in 3 blobs, as of the last '
         f"collection ({views.timestamp(run.ended)})<"
     ) in page
     assert 'id="last-collection">Ran from ' in page
