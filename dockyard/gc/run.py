@@ -69,7 +69,7 @@ async def collect_once(
 ) -> GCResult:
     """One collection under ``lease``; ``LeaseHeld`` if another collector holds it.
 
-    A dry run changes nothing and takes no lease.
+    A dry run deletes nothing and takes no lease; it records its result like any run.
     """
     if options.dry_run:
         return await _collect(driver, cache, options, progress)

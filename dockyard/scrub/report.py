@@ -23,6 +23,8 @@ class ScrubRun:
     ended: datetime
     repair: bool
     check: str
+    #: The glob of repositories scrubbed; None: all of them.
+    selection: str | None
     repositories: int
     manifests: int
     blobs: int
@@ -32,7 +34,14 @@ class ScrubRun:
 
     @classmethod
     def of(
-        cls, result: ScrubResult, *, check: str, repair: bool, started: datetime, ended: datetime
+        cls,
+        result: ScrubResult,
+        *,
+        check: str,
+        repair: bool,
+        selection: str | None,
+        started: datetime,
+        ended: datetime,
     ) -> ScrubRun:
         """The record of ``result``, a scrub that ran from ``started`` to ``ended``."""
         return cls(
@@ -40,6 +49,7 @@ class ScrubRun:
             ended=ended,
             repair=repair,
             check=check,
+            selection=selection,
             repositories=result.repositories,
             manifests=result.manifests,
             blobs=result.blobs,
@@ -54,6 +64,7 @@ class ScrubRun:
             "ended": self.ended.isoformat(),
             "repair": self.repair,
             "check": self.check,
+            "selection": self.selection,
             "repositories": self.repositories,
             "manifests": self.manifests,
             "blobs": self.blobs,
@@ -69,6 +80,7 @@ class ScrubRun:
             ended=datetime.fromisoformat(data["ended"]),
             repair=bool(data["repair"]),
             check=str(data["check"]),
+            selection=None if data["selection"] is None else str(data["selection"]),
             repositories=int(data["repositories"]),
             manifests=int(data["manifests"]),
             blobs=int(data["blobs"]),

@@ -153,9 +153,10 @@ async def scrub(
     with contextlib.suppress(PathNotFound):
         await driver.delete(CHECKPOINT)
     ended = datetime.now(UTC)
-    await record_scrub(
-        driver, ScrubRun.of(result, check=check, repair=repair, started=started, ended=ended)
+    run = ScrubRun.of(
+        result, check=check, repair=repair, selection=repository, started=started, ended=ended
     )
+    await record_scrub(driver, run)
     return result
 
 

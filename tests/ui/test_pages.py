@@ -281,11 +281,23 @@ async def test_status_page_shows_the_problems_the_last_scrub_found(make_ui: Make
     await scrub(driver, check="digests")
     run = await ui.registry.last_scrub()
     assert run is not None
-    assert (run.repositories, run.problems, run.repaired) == (1, 1, 0)
+    assert (run.repositories, run.problems, run.repaired, run.selection) == (1, 1, 0, None)
     page = (await ui.client().get("/ui/status")).text
     assert 'id="last-scrub">Scrub (digests) from ' in page
     assert "1 repositories, 1 manifests and 2 blobs checked" in page
     assert "1 problems found, 0 repaired<" in page
+
+
+async def test_status_page_says_which_repositories_the_last_scrub_covered(
+    make_ui: MakeUI,
+) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "team/api", image(), "1")
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    await scrub(ui.registry.driver, repository="team/*")
+    page = (await ui.client().get("/ui/status")).text
+    assert "Scrub (sizes, repositories matching <code>team/*</code>) from " in page
+    assert ": 1 repositories, 1 manifests and 2 blobs checked" in page
 
 
 async def test_search_finds_names_containing_the_text(make_ui: MakeUI) -> None:
