@@ -7,10 +7,11 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dockyard.gc.lease import Lease, LeaseHeld, RedisLease, StorageLease, holding
+from dockyard.gc.report import CollectionRun, record_collection
 from dockyard.storage import paths
 from dockyard.storage.gc import GCResult, Progress, collect_garbage
 
@@ -68,7 +69,7 @@ async def collect_once(
 ) -> GCResult:
     """One collection under ``lease``; ``LeaseHeld`` if another collector holds it.
 
-    A dry run changes nothing and takes no lease.
+    A dry run deletes nothing and takes no lease; it records its result like any run.
     """
     if options.dry_run:
         return await _collect(driver, cache, options, progress)
@@ -82,7 +83,9 @@ async def _collect(
     options: Options,
     progress: Progress | None,
 ) -> GCResult:
-    return await collect_garbage(
+    """One collection, its result recorded in storage for the status page."""
+    started = datetime.now(UTC)
+    result = await collect_garbage(
         driver,
         dry_run=options.dry_run,
         remove_untagged=options.delete_untagged,
@@ -92,6 +95,8 @@ async def _collect(
         progress=progress,
         purge_uploads_after=options.purge_uploads_after,
     )
+    await record_collection(driver, CollectionRun.of(result, started, datetime.now(UTC)))
+    return result
 
 
 async def collect_periodically(

@@ -57,6 +57,8 @@ from dockyard.storage.protocols import (
 if TYPE_CHECKING:
     from dockyard.auth.base import Access, Authorizer, Principal
     from dockyard.auth.base import Request as AuthRequest
+    from dockyard.gc.report import CollectionRun
+    from dockyard.scrub.report import ScrubRun
 
 logger = logging.getLogger("dockyard.notifications")
 
@@ -351,6 +353,12 @@ class NotifyingRegistry:
 
     async def upload_sessions(self, repositories: Sequence[str]) -> builtins.list[UploadStatus]:
         return await self.inner.upload_sessions(repositories)
+
+    async def last_collection(self) -> CollectionRun | None:
+        return await self.inner.last_collection()
+
+    async def last_scrub(self) -> ScrubRun | None:
+        return await self.inner.last_scrub()
 
 
 class NotifyingRepository:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from dockyard.errors import BlobUnknown, ManifestUnknown, StorageUnavailable, TagUnknown
 from dockyard.manifest import Manifest
@@ -29,6 +29,10 @@ from dockyard.proxy.tasks import TaskSet
 from dockyard.reference import validate_name
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.protocols import Page, Registry, Repository, UploadStatus
+
+if TYPE_CHECKING:
+    from dockyard.gc.report import CollectionRun
+    from dockyard.scrub.report import ScrubRun
 
 logger = logging.getLogger("dockyard.proxy")
 T = TypeVar("T")
@@ -105,6 +109,12 @@ class ProxyRegistry:
 
     async def upload_sessions(self, repositories: Sequence[str]) -> list[UploadStatus]:
         return await self.inner.upload_sessions(repositories)
+
+    async def last_collection(self) -> CollectionRun | None:
+        return await self.inner.last_collection()
+
+    async def last_scrub(self) -> ScrubRun | None:
+        return await self.inner.last_scrub()
 
     async def once(self, key: str, work: Callable[[], Awaitable[T]]) -> T:
         """``work()``'s result, shared by every caller asking for ``key`` while it runs."""

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.manifest.base import Manifest
+from dockyard.scrub.report import ScrubRun, record_scrub
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
@@ -134,6 +135,7 @@ async def scrub(
 
     ``rate`` limits hashing to that many bytes per second. Safe while the registry serves.
     """
+    started = datetime.now(UTC)
     result = ScrubResult()
     names = sorted(n for n in await repository_names(driver) if _matches(n, repository))
     checkpoint = await _checkpoint(driver, repository, check)
@@ -150,6 +152,11 @@ async def scrub(
             progress(name, done, len(names))
     with contextlib.suppress(PathNotFound):
         await driver.delete(CHECKPOINT)
+    ended = datetime.now(UTC)
+    run = ScrubRun.of(
+        result, check=check, repair=repair, selection=repository, started=started, ended=ended
+    )
+    await record_scrub(driver, run)
     return result
 
 

@@ -75,6 +75,9 @@ class GCResult:
     strays: list[str] = field(default_factory=list)
     #: Abandoned upload sessions removed (with their S3 multipart uploads).
     uploads_purged: int = 0
+    #: Blobs left in storage after the sweep, and their bytes: the storage used.
+    blobs_kept: int = 0
+    bytes_kept: int = 0
 
     def __str__(self) -> str:
         verb = "would be swept" if self.dry_run else "swept"
@@ -121,6 +124,8 @@ class GCResult:
             "restored": [str(digest) for digest in self.restored],
             "strays": list(self.strays),
             "uploads_purged": self.uploads_purged,
+            "blobs_kept": self.blobs_kept,
+            "bytes_kept": self.bytes_kept,
         }
 
 
@@ -490,6 +495,9 @@ async def _sweep(
                 continue
             if digest not in marked and info.mod_time < cutoff:
                 candidates.append((digest, info.size))
+            else:
+                result.blobs_kept += 1
+                result.bytes_kept += info.size
     if not result.dry_run:
         for digest in leftovers:
             # A collector that stopped half-way left it undecided: it goes back.
@@ -507,6 +515,8 @@ async def _sweep(
             result.bytes_freed += size
         else:
             result.restored.append(digest)
+            result.blobs_kept += 1
+            result.bytes_kept += size
         done += 1
         report("sweep", done, len(candidates))
 

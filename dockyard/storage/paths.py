@@ -200,6 +200,10 @@ GC: Final = f"{DOCKYARD}/gc"
 GC_COLLECTING: Final = f"{GC}/collecting"
 GC_LEASE: Final = f"{GC}/lease"
 GC_IN_USE: Final = f"{GC}/inuse"
+#: The report of the last collection (JSON), for the status page.
+GC_LAST_RUN: Final = f"{GC}/last-run.json"
+#: The report of the last scrub (JSON), for the status page.
+SCRUB_LAST_RUN: Final = f"{DOCKYARD}/scrub/last-run.json"
 
 
 def gc_marker(collection: str) -> str:

@@ -12,12 +12,16 @@ import builtins
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import Manifest
 from dockyard.storage.driver.base import OpenFile
+
+if TYPE_CHECKING:
+    from dockyard.gc.report import CollectionRun
+    from dockyard.scrub.report import ScrubRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,4 +265,12 @@ class Registry(Protocol):
 
     async def upload_sessions(self, repositories: Sequence[str]) -> list[UploadStatus]:
         """The open upload sessions of ``repositories``, oldest first."""
+        ...
+
+    async def last_collection(self) -> CollectionRun | None:
+        """What the last garbage collection did; None if none ran."""
+        ...
+
+    async def last_scrub(self) -> ScrubRun | None:
+        """What the last scrub checked and found; None if none ran."""
         ...

@@ -13,7 +13,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from dockyard.gc.guard import GuardedBlobs
+from dockyard.gc.report import CollectionRun, last_collection
 from dockyard.reference import validate_name
+from dockyard.scrub.report import ScrubRun, last_scrub
 from dockyard.storage import paths
 from dockyard.storage.blobs import GlobalBlobStore, LinkedBlobStore
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -112,6 +114,14 @@ class StorageRegistry:
         """The open upload sessions of ``repositories``, oldest first."""
         names = [validate_name(name) for name in repositories]
         return await upload_sessions(self.driver, lambda name: self.repository(name).uploads, names)
+
+    async def last_collection(self) -> CollectionRun | None:
+        """What the last garbage collection did, as it recorded; None if none ran."""
+        return await last_collection(self.driver)
+
+    async def last_scrub(self) -> ScrubRun | None:
+        """What the last scrub checked and found, as it recorded; None if none ran."""
+        return await last_scrub(self.driver)
 
     async def delete_repository(self, name: str) -> None:
         """Remove repository ``name``'s tags, manifests and links (content stays until GC)."""

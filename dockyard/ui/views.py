@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, ManifestUnknown, NameUnknown, TagUnknown
+from dockyard.gc.report import CollectionRun
 from dockyard.manifest.base import Manifest
+from dockyard.scrub.report import ScrubRun
 from dockyard.storage.driver.base import OpenFile
 from dockyard.storage.protocols import Registry, Repository, UploadStatus
 
@@ -631,6 +633,10 @@ class RegistryStatus:
     session_count: int
     session_bytes: int
     oldest_sessions: list[UploadStatus]
+    #: The last garbage collection (its ``bytes_stored`` is the storage used); None: never.
+    collection: CollectionRun | None
+    #: The last scrub; None: never.
+    scrub: ScrubRun | None
 
 
 async def all_repositories(registry: Registry) -> list[str]:
@@ -639,7 +645,7 @@ async def all_repositories(registry: Registry) -> list[str]:
 
 
 async def registry_status(registry: Registry) -> RegistryStatus:
-    """Repositories and the open upload sessions of all of them."""
+    """Repositories, the open upload sessions of all of them, the last collection and scrub."""
     names = await all_repositories(registry)
     sessions = await registry.upload_sessions(names)
     return RegistryStatus(
@@ -647,6 +653,8 @@ async def registry_status(registry: Registry) -> RegistryStatus:
         session_count=len(sessions),
         session_bytes=sum(session.offset for session in sessions),
         oldest_sessions=sessions[:SESSIONS_SHOWN],
+        collection=await registry.last_collection(),
+        scrub=await registry.last_scrub(),
     )
 
 

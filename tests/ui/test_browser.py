@@ -21,6 +21,7 @@ from ui_browser import (
     chromium,
     free_port,
     pushing_client,
+    run_maintenance,
     start_registry,
 )
 from ui_images import (
@@ -101,6 +102,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             push(client, "team/doomed", image(), "keep")
             push(client, "team/doomed", image(), "remove-me")
             push(client, "public/base", image(), "1.0")
+        run_maintenance(workdir)
         browser = chromium()
         try:
             yield Site(server.url, browser, alpine, multi, sbom, signature)
@@ -248,6 +250,9 @@ def test_status_page_shows_the_registry_to_catalog_users(site: Site) -> None:
     site.sign_in("alice")
     site.open("/ui/status")
     assert site.text("repository-count") == "3"
+    assert "as of the last collection" in site.text("storage-used")
+    assert "0 manifests and 0 blobs deleted" in site.text("last-collection")
+    assert "0 problems found" in site.text("last-scrub")
     site.screenshot("status")
 
 

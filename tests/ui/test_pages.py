@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ui_app import MakeUI
+from ui_app import UI, MakeUI
 from ui_auth import PASSWORDS, token_server_auth, write_htpasswd
 from ui_forms import csrf_of, sign_in
 from ui_images import (
@@ -21,6 +22,11 @@ from ui_images import (
     store,
 )
 
+from dockyard.digest import Digest
+from dockyard.gc.lease import StorageLease
+from dockyard.gc.run import Options, collect_once
+from dockyard.scrub.scrub import scrub
+from dockyard.storage import paths
 from dockyard.ui import views
 from dockyard.ui.views import human_size
 
@@ -193,7 +199,8 @@ async def test_status_page_needs_the_catalog(make_ui: MakeUI, htpasswd: Path) ->
     status = await alice.get("/ui/status")
     assert status.status_code == 200
     assert 'id="repository-count">1<' in status.text
-    assert "no collection runs" in status.text
+    assert 'id="last-collection">Never run' in status.text
+    assert 'id="last-scrub">Never run' in status.text
 
 
 async def test_status_page_lists_open_upload_sessions(make_ui: MakeUI) -> None:
@@ -203,6 +210,94 @@ async def test_status_page_lists_open_upload_sessions(make_ui: MakeUI) -> None:
     page = (await ui.client().get("/ui/status")).text
     assert 'id="session-count">1 open' in page
     assert f"<code>{session.id}</code>" in page
+
+
+async def _stored_blob_bytes(ui: UI) -> tuple[int, int]:
+    """How many blobs storage holds and their bytes, counted from the files."""
+    count = size = 0
+    async for info in ui.registry.driver.walk(paths.BLOBS):
+        if not info.is_dir and info.path.endswith("/data"):
+            count, size = count + 1, size + info.size
+    return count, size
+
+
+async def test_a_collection_records_what_it_deleted_and_the_storage_it_left(
+    make_ui: MakeUI,
+) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    await store(ui.registry, "library/alpine", image(layer_size=8192))
+    driver = ui.registry.driver
+    options = Options(delete_untagged=True, grace=timedelta(0))
+    result = await collect_once(driver, None, StorageLease(driver), options)
+    run = await ui.registry.last_collection()
+    assert run is not None
+    assert not run.dry_run
+    assert (run.manifests_deleted, run.blobs_deleted) == (1, 3)
+    assert run.bytes_freed == result.bytes_freed > 8192
+    assert (run.blobs_stored, run.bytes_stored) == await _stored_blob_bytes(ui)
+    assert run.started <= run.ended
+
+
+async def test_a_dry_run_collection_records_the_storage_as_it_stands(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    await store(ui.registry, "library/alpine", image(layer_size=8192))
+    driver = ui.registry.driver
+    options = Options(dry_run=True, delete_untagged=True, grace=timedelta(0))
+    await collect_once(driver, None, StorageLease(driver), options)
+    run = await ui.registry.last_collection()
+    assert run is not None
+    assert run.dry_run
+    assert run.blobs_deleted == 3
+    assert (run.blobs_stored, run.bytes_stored) == await _stored_blob_bytes(ui)
+
+
+async def test_status_page_shows_the_storage_used_as_of_the_last_collection(
+    make_ui: MakeUI,
+) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    driver = ui.registry.driver
+    await collect_once(driver, None, StorageLease(driver), Options(grace=timedelta(0)))
+    run = await ui.registry.last_collection()
+    assert run is not None
+    page = (await ui.client().get("/ui/status")).text
+    assert (
+        f'id="storage-used">{human_size(run.bytes_stored)} in 3 blobs, as of the last '
+        f"collection ({views.timestamp(run.ended)})<"
+    ) in page
+    assert 'id="last-collection">Ran from ' in page
+    assert "0 manifests and 0 blobs deleted, 0 B reclaimed<" in page
+
+
+async def test_status_page_shows_the_problems_the_last_scrub_found(make_ui: MakeUI) -> None:
+    ui = await make_ui()
+    document = image()
+    await store(ui.registry, "library/alpine", document, "3.20")
+    driver = ui.registry.driver
+    layer = next(d for d, data in document.blobs.items() if len(data) == 2048)
+    await driver.put_content(paths.blob_data(Digest.parse(layer)), b"x" * 2048)
+    await scrub(driver, check="digests")
+    run = await ui.registry.last_scrub()
+    assert run is not None
+    assert (run.repositories, run.problems, run.repaired, run.selection) == (1, 1, 0, None)
+    page = (await ui.client().get("/ui/status")).text
+    assert 'id="last-scrub">Scrub (digests) from ' in page
+    assert "1 repositories, 1 manifests and 2 blobs checked" in page
+    assert "1 problems found, 0 repaired<" in page
+
+
+async def test_status_page_says_which_repositories_the_last_scrub_covered(
+    make_ui: MakeUI,
+) -> None:
+    ui = await make_ui()
+    await store(ui.registry, "team/api", image(), "1")
+    await store(ui.registry, "library/alpine", image(), "3.20")
+    await scrub(ui.registry.driver, repository="team/*")
+    page = (await ui.client().get("/ui/status")).text
+    assert "Scrub (sizes, repositories matching <code>team/*</code>) from " in page
+    assert ": 1 repositories, 1 manifests and 2 blobs checked" in page
 
 
 async def test_search_finds_names_containing_the_text(make_ui: MakeUI) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,18 @@ def free_port() -> int:
 def start_registry(workdir: Path, port: int, htpasswd: Path) -> ServerProcess:
     config = registry_config(workdir / "root", port, htpasswd)
     return dockyard_process(workdir, port, config, name="dockyard-ui").start()
+
+
+def run_maintenance(workdir: Path) -> None:
+    """``dockyard gc`` and ``dockyard scrub`` on the served root, as an operator runs them."""
+    config = workdir / "dockyard-ui.yml"
+    for command in ("gc", "scrub"):
+        subprocess.run(
+            [sys.executable, "-m", "dockyard.cli", command, str(config)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def pushing_client(
