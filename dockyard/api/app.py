@@ -28,7 +28,7 @@ from dockyard.api.access_log import RequestLog, current_request, logged_path
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.errors import MethodUnsupported, error_response, internal_error, json_error
 from dockyard.api.responses import API_VERSION, PreparedResponse
-from dockyard.api.routes import Endpoint, parse
+from dockyard.api.routes import Endpoint, NameValidator, parse
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
 from dockyard.auth.base import Access, Authorizer
@@ -146,6 +146,8 @@ class RegistryApp:
         self.fallback = fallback
         #: Paths of routes that ``fallback`` serves even below ``/v2`` (auth endpoints).
         self.reserved = reserved
+        #: Repository names this application has found valid (bounded).
+        self.names = NameValidator()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -162,7 +164,7 @@ class RegistryApp:
         record = current_request.get()
         name = ""
         try:
-            endpoint, name, arg = parse(path, scope.get("raw_path"))
+            endpoint, name, arg = parse(path, scope.get("raw_path"), self.names)
             if record is not None:
                 record.repository = name or None
             handlers = _UPLOAD_SESSION if endpoint is _UPLOAD and arg else HANDLERS[endpoint]

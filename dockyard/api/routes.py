@@ -36,12 +36,6 @@ class Endpoint(enum.Enum):
 #: A parsed API path: the endpoint, its repository and its last path argument.
 Route = tuple[Endpoint, str, str]
 
-#: Repository names already found valid. A registry serves a limited set of names over and
-#: over, and the name grammar is the costliest step of reading a path; cleared when
-#: full, so paths with ever new names cannot grow it.
-_VALID_NAMES: Final[set[str]] = set()
-_VALID_NAMES_LIMIT: Final = 4096
-
 #: A percent-encoded ``/`` in the path as sent (``%2F``, any case).
 _ENCODED_SLASH: Final = re.compile(rb"%2f", re.IGNORECASE)
 
@@ -51,7 +45,51 @@ _CATALOG: Final[Route] = (Endpoint.CATALOG, "", "")
 _REPOSITORIES: Final = "/v2/_dockyard/repositories/"
 
 
-def parse(path: str, raw_path: bytes | None = None) -> Route:
+def check_name(name: str) -> None:
+    """Raise ``NameInvalid`` unless ``name`` follows the repository name grammar."""
+    if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
+        raise NameInvalid(f"invalid repository name {name[:NAME_MAX_LENGTH]!r}")
+
+
+class NameValidator:
+    """Checks repository names, remembering the ones already found valid.
+
+    A registry serves a limited set of names over and over, and the name grammar is the
+    costliest step of reading a path. The memo belongs to the application that owns this
+    object and is bounded in entries and in characters: it is emptied when either bound
+    is reached, so paths with ever new names cannot grow it.
+    """
+
+    __slots__ = ("_chars", "_names", "max_chars", "max_entries")
+
+    def __init__(self, max_entries: int = 4096, max_chars: int = 256 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._names: set[str] = set()
+        self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @property
+    def chars(self) -> int:
+        """How many characters the remembered names hold in total."""
+        return self._chars
+
+    def check(self, name: str) -> None:
+        """Raise ``NameInvalid`` unless ``name`` is a valid repository name."""
+        names = self._names
+        if name in names:
+            return
+        check_name(name)
+        if len(names) >= self.max_entries or self._chars + len(name) > self.max_chars:
+            names.clear()
+            self._chars = 0
+        names.add(name)
+        self._chars += len(name)
+
+
+def parse(path: str, raw_path: bytes | None = None, names: NameValidator | None = None) -> Route:
     """Parse an API path; ``RouteUnknown`` if no endpoint serves it, ``NameInvalid`` if
     it does but the repository name is malformed. A plain tuple: this runs on every
     request, where building a frozen dataclass costs more than the parse.
@@ -59,6 +97,8 @@ def parse(path: str, raw_path: bytes | None = None) -> Route:
     ``raw_path`` is the path as sent (ASGI ``raw_path``), before the server decoded it:
     an encoded ``/`` there is part of a segment, never a separator, so ``a%2Fb`` must
     not alias the repository ``a/b`` (nor an encoded slash move a tag or digest).
+
+    ``names`` is the caller's memo of valid names; without one every name is checked.
     """
     if raw_path is not None and b"%" in raw_path and _ENCODED_SLASH.search(raw_path):
         raise NameInvalid("an encoded '/' (%2F) is not a separator of repository names")
@@ -91,10 +131,8 @@ def parse(path: str, raw_path: bytes | None = None) -> Route:
     if not rest.startswith("/v2/"):
         raise RouteUnknown()
     name = rest[4:]
-    if name not in _VALID_NAMES:
-        if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
-            raise NameInvalid(f"invalid repository name {name[:NAME_MAX_LENGTH]!r}")
-        if len(_VALID_NAMES) >= _VALID_NAMES_LIMIT:
-            _VALID_NAMES.clear()
-        _VALID_NAMES.add(name)
+    if names is None:
+        check_name(name)
+    else:
+        names.check(name)
     return endpoint, name, last

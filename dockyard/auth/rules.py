@@ -29,7 +29,6 @@ token grants is the intersection of what was asked for and what the deciding rul
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ _TOKEN: Final = re.compile(r"\*\*|\*|\?|\$\{user\}")
 ANY_USER: Final = "*"
 
 
-@functools.lru_cache(maxsize=4096)
 def _compile(pattern: str, user: str | None) -> re.Pattern[str] | None:
     parts: list[str] = []
     position = 0
@@ -85,14 +83,46 @@ class Rule:
             return self.anonymous
         return user in self.users or ANY_USER in self.users or bool(self.groups & user_groups)
 
-    def matches(self, resource_type: str, name: str, user: str | None) -> bool:
+    def matches(
+        self, resource_type: str, name: str, user: str | None, patterns: PatternMemo
+    ) -> bool:
         if resource_type != self.resource_type:
             return False
         for pattern in self.patterns:
-            compiled = _compile(pattern, user)
+            compiled = patterns.compiled(pattern, user)
             if compiled is not None and compiled.fullmatch(name):
                 return True
         return False
+
+
+class PatternMemo:
+    """Rule patterns compiled for a user (``${user}`` differs per user), remembered.
+
+    Owned by one ``AccessRules``; bounded because the user names come from requests:
+    emptied when ``max_entries`` is reached.
+    """
+
+    __slots__ = ("_compiled", "max_entries")
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._compiled: dict[tuple[str, str | None], re.Pattern[str] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def compiled(self, pattern: str, user: str | None) -> re.Pattern[str] | None:
+        """``pattern`` as a regular expression for ``user``; ``None`` if it cannot match."""
+        key = (pattern, user)
+        memo = self._compiled
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        if len(memo) >= self.max_entries:
+            memo.clear()
+        result = memo[key] = _compile(pattern, user)
+        return result
 
 
 class AccessRules:
@@ -100,6 +130,7 @@ class AccessRules:
 
     def __init__(self, rules: Iterable[Rule], groups: Mapping[str, Iterable[str]]) -> None:
         self.rules = tuple(rules)
+        self.patterns = PatternMemo()
         self._groups_of: dict[str, set[str]] = {}
         for group, members in groups.items():
             for member in members:
@@ -114,7 +145,9 @@ class AccessRules:
             return frozenset()
         user_groups = self.groups_of(user)
         for rule in self.rules:
-            if rule.matches(resource_type, name, user) and rule.applies_to(user, user_groups):
+            if rule.matches(resource_type, name, user, self.patterns) and rule.applies_to(
+                user, user_groups
+            ):
                 return rule.actions
         return frozenset()
 

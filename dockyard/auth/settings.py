@@ -6,7 +6,7 @@ strings; both are accepted where the meaning is unambiguous.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from dockyard.auth.errors import AuthConfigError
@@ -26,7 +26,7 @@ def section(parent: Mapping[str, Any], name: str, key: str) -> dict[str, Any]:
     return dict(value)
 
 
-def reject_unknown(values: Mapping[str, Any], known: set[str], key: str) -> None:
+def reject_unknown(values: Mapping[str, Any], known: Set[str], key: str) -> None:
     for name in values:
         if name not in known:
             raise AuthConfigError(

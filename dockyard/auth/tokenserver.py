@@ -63,20 +63,13 @@ from dockyard.auth.rules import AccessRules, rules_from_config
 from dockyard.auth.scope import parse_scopes
 from dockyard.auth.signingkey import SigningKey, generated_signing_key, load_signing_key
 from dockyard.auth.token import TokenVerifier
+from dockyard.config.declare import key_of
+from dockyard.config.model import TokenServerAuthConfig
 
 log = logging.getLogger(__name__)
 
-OPTIONS: Final = {
-    "enabled",
-    "htpasswd",
-    "key",
-    "expiration",
-    "refreshexpiration",
-    "path",
-    "jwkspath",
-    "groups",
-    "rules",
-}
+#: The keys of ``auth.tokenserver``, as the configuration model declares them.
+OPTIONS: Final = frozenset(key_of(item) for item in dataclasses.fields(TokenServerAuthConfig))
 _MAX_FORM: Final = 64 * 1024
 _MAX_SCOPES: Final = 100
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}

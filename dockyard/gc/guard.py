@@ -21,6 +21,7 @@ from dockyard.errors import BlobUnknown, ManifestBlobUnknown
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
+from dockyard.storage.driver.plan import Listing, Plan
 from dockyard.storage.protocols import BlobContent, Blobs
 
 #: How often a writer retries finding content that a restore is moving back right now.
@@ -28,11 +29,14 @@ _ENSURE_ATTEMPTS = 3
 
 
 async def collecting(driver: StorageDriver) -> bool:
-    """Whether a collection is running (read fresh from storage: the argument needs it)."""
-    try:
-        return bool(await driver.list(paths.GC_COLLECTING))
-    except PathNotFound:
-        return False
+    """Whether a collection is running. The argument needs a fresh answer: a reading plan
+    gives one (a driver answers it from memory only while it is told of every change)."""
+    return await driver.run(_collecting, reads_only=True)
+
+
+def _collecting() -> Plan[bool]:
+    (names,) = yield Listing([paths.GC_COLLECTING])
+    return bool(names)
 
 
 async def hold(

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import DUMMY_DIGEST, OCI_MANIFEST, SECRET, error_codes, push_blob, push_image
+from starlette.types import Receive, Scope, Send
 
 from dockyard.api import routes
+from dockyard.api.app import RegistryApp
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.settings import ApiSettings
 from dockyard.api.upload_state import UploadStateCodec
@@ -259,12 +261,46 @@ def test_header_lookup_returns_the_first_of_repeated_headers(
 # --- routing --------------------------------------------------------------------------------
 
 
-def test_valid_names_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routes, "_VALID_NAMES_LIMIT", 2)
-    monkeypatch.setattr(routes, "_VALID_NAMES", set())
+def test_valid_names_are_remembered_within_an_entry_bound() -> None:
+    names = routes.NameValidator(max_entries=2)
     for name in ("a", "b", "c", "d", "e"):
-        routes.parse(f"/v2/{name}/tags/list")
-        assert len(routes._VALID_NAMES) <= 2
+        routes.parse(f"/v2/{name}/tags/list", names=names)
+        assert len(names) <= 2
+
+
+def test_valid_names_are_remembered_within_a_character_bound() -> None:
+    names = routes.NameValidator(max_chars=10)
+    for name in ("abcd", "efgh", "ijkl", "mnop"):
+        routes.parse(f"/v2/{name}/tags/list", names=names)
+        assert names.chars <= 10
+
+
+async def test_each_application_owns_its_memo_of_valid_names(
+    registry: StorageRegistry,
+) -> None:
+    services = _context(registry, []).services
+    one = RegistryApp(services, _not_found, frozenset())
+    two = RegistryApp(services, _not_found, frozenset())
+    transport = httpx.ASGITransport(app=one)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+        assert (await client.get("/v2/library/app/tags/list")).status_code == 404
+    assert len(one.names) == 1
+    assert len(two.names) == 0
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_the_routes_module_keeps_no_memo_of_names() -> None:
+    routes.parse("/v2/library/app/tags/list")
+    mutable = [
+        name
+        for name, value in vars(routes).items()
+        if isinstance(value, (set, dict, list)) and not name.startswith("__")
+    ]
+    assert mutable == []
 
 
 async def test_invalid_tags_stay_unknown_after_valid_ones(client: httpx.AsyncClient) -> None:
@@ -275,8 +311,9 @@ async def test_invalid_tags_stay_unknown_after_valid_ones(client: httpx.AsyncCli
 
 
 def test_invalid_names_stay_invalid_after_valid_ones() -> None:
-    routes.parse("/v2/library/app/tags/list")
+    names = routes.NameValidator()
+    routes.parse("/v2/library/app/tags/list", names=names)
     with pytest.raises(NameInvalid):
-        routes.parse("/v2/library/App/tags/list")
+        routes.parse("/v2/library/App/tags/list", names=names)
     with pytest.raises(NameInvalid):
-        routes.parse("/v2/library/App/tags/list")
+        routes.parse("/v2/library/App/tags/list", names=names)

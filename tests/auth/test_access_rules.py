@@ -126,3 +126,20 @@ def test_no_rules_grant_nothing() -> None:
 def test_invalid_rule_is_a_config_error_naming_the_key(rule: dict[str, Any], key: str) -> None:
     with pytest.raises(AuthConfigError, match=f"auth.tokenserver.{key}"):
         rules_from_config([rule], {}, "auth.tokenserver")
+
+
+def test_patterns_compiled_for_many_users_stay_within_the_rules_own_bound() -> None:
+    rules = rules_from_config(RULES, GROUPS, "auth.tokenserver")
+    rules.patterns.max_entries = 8
+    for index in range(50):
+        user = f"user{index}"
+        assert "push" in rules.allowed(user, "repository", f"{user}/app")
+        assert len(rules.patterns) <= 8
+
+
+def test_each_rule_set_compiles_its_own_patterns() -> None:
+    first = rules_from_config(RULES, GROUPS, "auth.tokenserver")
+    second = rules_from_config(RULES, GROUPS, "auth.tokenserver")
+    first.allowed("bob", "repository", "bob/app")
+    assert len(first.patterns) > 0
+    assert len(second.patterns) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from dockyard.auth import AuthConfigError, from_config
 from dockyard.auth.basic import HtpasswdAuthorizer
 from dockyard.auth.token import TokenAuthorizer
 from dockyard.config import load
+from dockyard.config.declare import key_of
+from dockyard.config.model import TokenServerAuthConfig
 from dockyard.errors import DockyardError
 
 
@@ -165,3 +168,13 @@ def test_disabled_tokenserver_serves_nothing_and_trusts_nothing(tmp_path: Path) 
     assert isinstance(authorizer, TokenAuthorizer)
     assert authorizer.routes() == []
     assert not (tmp_path / "auth").exists()
+
+
+def test_an_unknown_token_server_key_is_named_with_the_keys_the_model_declares(
+    tmp_path: Path,
+) -> None:
+    declared = sorted(key_of(item) for item in fields(TokenServerAuthConfig))
+    with pytest.raises(AuthConfigError) as raised:
+        from_config({"token": token(), "tokenserver": {"expiraton": "10m"}}, data_dir=tmp_path)
+    assert str(raised.value).startswith("auth.tokenserver.expiraton: unknown option")
+    assert f"(known: {', '.join(declared)})" in str(raised.value)
