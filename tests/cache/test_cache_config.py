@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from dockyard.assembly import build_cache
 from dockyard.config import ConfigError, from_dict
-from dockyard.storage.cache import from_config
 from dockyard.storage.cache.memory import MemoryBlobDescriptorCache
 from dockyard.storage.cache.redis import RedisBlobDescriptorCache
 
@@ -24,28 +24,28 @@ def config(
 
 
 def test_no_cache_section_means_no_cache(tmp_path: Path) -> None:
-    assert from_config(config(tmp_path, None)) is None
+    assert build_cache(config(tmp_path, None)) is None
 
 
 def test_inmemory_cache_holds_blobdescriptorsize_entries(tmp_path: Path) -> None:
-    cache = from_config(config(tmp_path, {"blobdescriptor": "inmemory", "blobdescriptorsize": 42}))
+    cache = build_cache(config(tmp_path, {"blobdescriptor": "inmemory", "blobdescriptorsize": 42}))
     assert isinstance(cache, MemoryBlobDescriptorCache)
     assert cache.size == 42
 
 
 def test_inmemory_cache_size_defaults_to_ten_thousand(tmp_path: Path) -> None:
-    cache = from_config(config(tmp_path, {"blobdescriptor": "inmemory"}))
+    cache = build_cache(config(tmp_path, {"blobdescriptor": "inmemory"}))
     assert isinstance(cache, MemoryBlobDescriptorCache)
     assert cache.size == 10000
 
 
 def test_zero_blobdescriptorsize_is_refused_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"storage\.cache\.blobdescriptorsize"):
-        from_config(config(tmp_path, {"blobdescriptor": "inmemory", "blobdescriptorsize": 0}))
+        build_cache(config(tmp_path, {"blobdescriptor": "inmemory", "blobdescriptorsize": 0}))
 
 
 async def test_redis_cache_comes_from_the_redis_section(tmp_path: Path) -> None:
-    cache = from_config(
+    cache = build_cache(
         config(
             tmp_path,
             {"blobdescriptor": "redis"},
@@ -66,7 +66,7 @@ async def test_redis_cache_is_chosen_by_the_reference_environment_variables(
         "REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR": "redis",
         "REGISTRY_REDIS_ADDR": "localhost:6398",
     }
-    cache = from_config(config(tmp_path, None, env))
+    cache = build_cache(config(tmp_path, None, env))
     assert isinstance(cache, RedisBlobDescriptorCache)
     assert cache.client.connection_pool.connection_kwargs["port"] == 6398
     await cache.close()
