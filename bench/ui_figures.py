@@ -274,8 +274,8 @@ def rate_figures(
 async def _in_process_get(root: Path, ui_enabled: bool, calls: int) -> float:
     """Microseconds one manifest GET takes through the whole app, called directly (no
     sockets, no granian): the best of five runs of ``calls`` calls."""
+    from dockyard.assembly import build_app
     from dockyard.config import from_dict
-    from dockyard.server import build_app
 
     app = build_app(
         from_dict(

@@ -10,7 +10,7 @@
   architecture and OS are in ``indexes.platformlist``.
 
 The stores call ``admit`` once per push, after parsing and before checking references;
-the policy is set at start-up by ``configure`` (``dockyard.server``).
+the policy is set at start-up by ``configure`` (``dockyard.assembly``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ only the HTTP layer knows (request id, client address, host, user agent, and the
 the authorizer admitted) comes from ``NotificationMiddleware``, which puts the ASGI scope
 in a context variable for the request, and from ``ActorRecorder``, a decorator around
 the authorizer that notes the admitted user in that scope. Both are applied once, in
-``dockyard.server.build_app``.
+``dockyard.assembly.build_app``.
 
 Events of writes are queued durably before the response starts (a push the client saw
 succeed always has its event on disk); events of reads are queued without waiting, so

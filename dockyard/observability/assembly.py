@@ -1,6 +1,6 @@
 """What metrics, readiness, notifications and tracing add to one serving process.
 
-``Operations`` is built from the configuration by ``dockyard.server.build_app``, which
+``Operations`` is built from the configuration by ``dockyard.assembly.build_app``, which
 hands it each piece to decorate (driver, cache, registry, authorizer, app) and starts and
 stops it with the app. Every decorator is applied only when its feature is configured,
 so a registry without them pays nothing on its hot path.
