@@ -137,12 +137,10 @@ def build_cache(config: Config) -> BlobDescriptorCache | None:
 
 def build_authorizer(config: Config) -> Authorizer | None:
     """The access control ``auth`` configures, or None when it configures none."""
-    if not config.auth:
+    if not config.auth.enabled:
         return None
     from dockyard.auth import from_config as auth_from_config
-    from dockyard.auth import ratelimit
 
-    ratelimit.configure(ratelimit.from_config(config.auth_ratelimit))
     return auth_from_config(config.auth, data_dir=data_dir(config))
 
 

@@ -502,7 +502,7 @@ def _config_check(args: argparse.Namespace) -> int:
     print(f"{args.config}: valid")
     print(f"  storage: {storage.driver} {where}".rstrip())
     print(f"  listen:  {config.http.addr}" + (" (TLS)" if config.http.tls else ""))
-    print(f"  auth:    {', '.join(sorted(config.auth)) or 'none'}")
+    print(f"  auth:    {', '.join(config.auth.schemes) or 'none'}")
     print(f"  delete:  {'enabled' if storage.delete_enabled else 'disabled'}")
     if storage.readonly:
         print("  read-only mode")

@@ -20,6 +20,7 @@ from dockyard.config import (
     parse_addr,
     parse_duration,
 )
+from dockyard.config.model import AuthConfig, HtpasswdAuthConfig
 
 # The reference registry's own example configuration (cmd/registry/config-example.yml),
 # plus the sections its documentation lists; dockyard must start on it unchanged.
@@ -203,7 +204,8 @@ def test_defaults_match_the_reference(tmp_path: Path) -> None:
     assert config.storage.uploadpurging.interval == timedelta(hours=24)
     assert config.storage.cache.blobdescriptor is None
     assert config.redis is None
-    assert config.auth == {}
+    assert config.auth == AuthConfig()
+    assert not config.auth.enabled
 
 
 def test_filesystem_without_rootdirectory_uses_the_reference_default(tmp_path: Path) -> None:
@@ -233,7 +235,7 @@ def test_reference_example_config_loads_unchanged(tmp_path: Path) -> None:
     assert config.http.secret == "asecretforlocaldevelopment"
     assert config.http.draintimeout == timedelta(seconds=60)
     assert config.http.headers == {"X-Content-Type-Options": ("nosniff",)}
-    assert config.auth == {"htpasswd": {"realm": "basic-realm", "path": "/path/to/htpasswd"}}
+    assert config.auth.htpasswd == HtpasswdAuthConfig(realm="basic-realm", path="/path/to/htpasswd")
     assert config.redis is not None
     assert config.redis.addr == "localhost:6379"
     assert config.redis.pool_maxactive == 64
@@ -521,7 +523,7 @@ def test_environment_matches_keys_that_contain_underscores(tmp_path: Path) -> No
 
 def test_environment_reaches_auth_options(tmp_path: Path) -> None:
     config = env_config(tmp_path, {"REGISTRY_AUTH_HTPASSWD_PATH": "/etc/htpasswd"})
-    assert config.auth == {"htpasswd": {"path": "/etc/htpasswd"}}
+    assert config.auth.htpasswd == HtpasswdAuthConfig(path="/etc/htpasswd")
 
 
 def test_environment_durations_are_parsed(tmp_path: Path) -> None:
@@ -678,7 +680,7 @@ def test_an_unknown_auth_key_is_warned_about_like_any_other(tmp_path: Path) -> N
     text = "version: 0.1\nauth:\n  htpasswd:\n    path: /etc/htpasswd\n    relam: x\n"
     config = load_text(tmp_path, text)
     assert "auth.htpasswd.relam: unknown key; ignored" in config.warnings
-    assert config.auth == {"htpasswd": {"path": "/etc/htpasswd"}}
+    assert config.auth.htpasswd == HtpasswdAuthConfig(path="/etc/htpasswd")
 
 
 @pytest.mark.parametrize(
@@ -687,12 +689,12 @@ def test_an_unknown_auth_key_is_warned_about_like_any_other(tmp_path: Path) -> N
 def test_auth_and_storage_durations_share_one_grammar(
     tmp_path: Path, value: object, seconds: float
 ) -> None:
-    from dockyard.auth import settings
-
     config = load_text(
         tmp_path,
         f"version: 0.1\nstorage:\n  inmemory:\n  maintenance:\n    uploadpurging:\n"
-        f"      age: {value}\n",
+        f"      age: {value}\nauth:\n  token:\n    realm: r\n    service: s\n"
+        f"    issuer: i\n    leeway: {value}\n",
     )
     assert config.storage.uploadpurging.age == timedelta(seconds=seconds)
-    assert settings.duration({"leeway": value}, "leeway", "auth.token", 0.0) == seconds
+    assert config.auth.token is not None
+    assert config.auth.token.leeway == timedelta(seconds=seconds)

@@ -24,103 +24,70 @@ the server's signing key without a ``rootcertbundle`` or ``jwks``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from dockyard.auth import settings
 from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import HtpasswdAuthorizer
 from dockyard.auth.errors import AuthConfigError
 from dockyard.auth.htpasswd import HtpasswdFile
-from dockyard.auth.jwt import ALGORITHMS
 from dockyard.auth.keys import TrustedKeys, as_public_key, load_certificates, load_jwks
-from dockyard.auth.token import DEFAULT_LEEWAY, TokenAuthorizer, TokenVerifier
+from dockyard.auth.ratelimit import AttemptLimiter, policy_of
+from dockyard.auth.token import TokenAuthorizer, TokenVerifier
 from dockyard.auth.tokenserver import token_server_from_config
-from dockyard.config.declare import key_of
-from dockyard.config.model import AUTH_SCHEMES, HtpasswdAuthConfig, TokenAuthConfig
-
-SCHEMES = tuple(AUTH_SCHEMES)
-#: The keys of each scheme's section, as the configuration model declares them.
-HTPASSWD_OPTIONS = {key_of(item) for item in fields(HtpasswdAuthConfig)}
-TOKEN_OPTIONS = {key_of(item) for item in fields(TokenAuthConfig)}
-
-
-def from_config(auth_section: Mapping[str, Any] | None, *, data_dir: Path) -> Authorizer | None:
-    """The authorizer the ``auth`` section asks for, or ``None`` when it asks for none."""
-    if not auth_section:
-        return None
-    for name in auth_section:
-        if name not in SCHEMES:
-            raise AuthConfigError(
-                f"auth.{name}", "unsupported auth scheme (dockyard supports htpasswd and token)"
-            )
-    if "htpasswd" in auth_section and ("token" in auth_section or "tokenserver" in auth_section):
-        raise AuthConfigError("auth", "configure either htpasswd or token, not both")
-    if "htpasswd" in auth_section:
-        return htpasswd_from_config(settings.section(auth_section, "htpasswd", "auth.htpasswd"))
-    if "tokenserver" in auth_section and "token" not in auth_section:
-        raise AuthConfigError("auth.token", "is required by auth.tokenserver (realm, service, …)")
-    token = settings.section(auth_section, "token", "auth.token")
-    server = (
-        settings.section(auth_section, "tokenserver", "auth.tokenserver")
-        if "tokenserver" in auth_section
-        else None
-    )
-    return token_from_config(token, server, data_dir=data_dir)
+from dockyard.config.model import (
+    AuthConfig,
+    HtpasswdAuthConfig,
+    TokenAuthConfig,
+    TokenServerAuthConfig,
+)
 
 
-def htpasswd_from_config(values: Mapping[str, Any]) -> HtpasswdAuthorizer:
-    key = "auth.htpasswd"
-    settings.reject_unknown(values, HTPASSWD_OPTIONS, key)
-    realm = settings.string(values, "realm", key, default="dockyard")
-    path = Path(settings.string(values, "path", key)).expanduser()
-    return HtpasswdAuthorizer(realm, HtpasswdFile(path, key=f"{key}.path"))
+def from_config(auth: AuthConfig, *, data_dir: Path) -> Authorizer | None:
+    """The authorizer ``auth`` describes, or ``None`` when it configures no scheme.
+
+    ``auth`` was checked when the configuration was loaded; what can fail here is loading
+    the files it names (htpasswd, certificates, keys), and the error names their key.
+    """
+    limiter = AttemptLimiter(policy_of(auth.ratelimit))
+    if auth.htpasswd is not None:
+        return htpasswd_from_config(auth.htpasswd, limiter)
+    if auth.token is not None:
+        return token_from_config(auth.token, auth.tokenserver, limiter, data_dir=data_dir)
+    return None
 
 
-def _algorithms(values: Mapping[str, Any], key: str) -> frozenset[str]:
-    names = settings.string_list(values, "signingalgorithms", key)
-    for name in names:
-        if name not in ALGORITHMS:
-            raise AuthConfigError(
-                f"{key}.signingalgorithms",
-                f"unsupported signing algorithm {name!r} (supported: {', '.join(ALGORITHMS)})",
-            )
-    return frozenset(names or ALGORITHMS)
+def htpasswd_from_config(
+    config: HtpasswdAuthConfig, limiter: AttemptLimiter | None = None
+) -> HtpasswdAuthorizer:
+    """HTTP Basic against the users of ``auth.htpasswd.path``."""
+    users = HtpasswdFile(Path(config.path), key="auth.htpasswd.path", limiter=limiter)
+    return HtpasswdAuthorizer(config.realm, users)
 
 
 def token_from_config(
-    values: Mapping[str, Any], server_values: Mapping[str, Any] | None, *, data_dir: Path
+    config: TokenAuthConfig,
+    server_config: TokenServerAuthConfig | None,
+    limiter: AttemptLimiter | None = None,
+    *,
+    data_dir: Path,
 ) -> TokenAuthorizer:
+    """Bearer tokens signed by the keys ``auth.token`` trusts, and by the built-in token
+    server's when ``auth.tokenserver`` is enabled."""
     key = "auth.token"
-    settings.reject_unknown(values, TOKEN_OPTIONS, key)
-    if settings.boolean(values, "autoredirect", key):
-        raise AuthConfigError(f"{key}.autoredirect", "is not supported; set realm instead")
-    realm = settings.string(values, "realm", key)
-    service = settings.string(values, "service", key)
-    issuer = settings.string(values, "issuer", key)
-    algorithms = _algorithms(values, key)
-    leeway = settings.duration(values, "leeway", key, DEFAULT_LEEWAY, allow_zero=True)
     trusted = TrustedKeys()
     roots = []
-    bundle = settings.optional_string(values, "rootcertbundle", key)
-    if bundle is not None:
-        roots = load_certificates(Path(bundle).expanduser(), f"{key}.rootcertbundle")
+    if config.rootcertbundle is not None:
+        roots = load_certificates(Path(config.rootcertbundle), f"{key}.rootcertbundle")
         for cert in roots:
             trusted.add(as_public_key(cert.public_key()))
-    jwks = settings.optional_string(values, "jwks", key)
-    if jwks is not None:
-        for kid, public in load_jwks(Path(jwks).expanduser(), f"{key}.jwks"):
+    if config.jwks is not None:
+        for kid, public in load_jwks(Path(config.jwks), f"{key}.jwks"):
             trusted.add(public, [kid] if kid else [])
     routes: Sequence[object] = ()
     server = None
-    if server_values is not None and settings.boolean(
-        server_values, "enabled", "auth.tokenserver", default=True
-    ):
-        server = token_server_from_config(
-            server_values, realm=realm, service=service, issuer=issuer, data_dir=data_dir
-        )
+    if server_config is not None and server_config.enabled:
+        server = token_server_from_config(server_config, config, limiter, data_dir=data_dir)
         trusted.add(server.signing_key.public_key, [server.signing_key.kid])
         routes = server.routes()
     if len(trusted) == 0:
@@ -128,11 +95,11 @@ def token_from_config(
             key, "needs a signing key to trust: set rootcertbundle or jwks, or enable tokenserver"
         )
     verifier = TokenVerifier(
-        issuer=issuer,
-        service=service,
+        issuer=config.issuer,
+        service=config.service,
         trusted=trusted,
         roots=roots,
-        algorithms=algorithms,
-        leeway=leeway,
+        algorithms=frozenset(config.signingalgorithms),
+        leeway=config.leeway.total_seconds(),
     )
-    return TokenAuthorizer(realm, verifier, routes, server)
+    return TokenAuthorizer(config.realm, verifier, routes, server)

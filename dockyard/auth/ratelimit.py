@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from dockyard.config.model import IPNetwork
 from dockyard.errors import TooManyRequests
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: About what one remembered address or user name costs (key, record, table slot).
 ENTRY_BYTES: Final = 320
@@ -178,7 +178,7 @@ class AttemptLimiter:
     def __init__(
         self, policy: AttemptPolicy | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.policy = policy if policy is not None else current_policy()
+        self.policy = policy if policy is not None else AttemptPolicy()
         self.clock = clock
         self.addresses = _Table("client addresses", self.policy.max_entries)
         self.users = _Table("user names", self.policy.max_entries)
@@ -226,28 +226,12 @@ class AttemptLimiter:
             self.users.clear(username)
 
 
-def from_config(limits: AuthRateLimitConfig) -> AttemptPolicy:
+def policy_of(limits: AuthRateLimitConfig) -> AttemptPolicy:
     """The policy ``auth.ratelimit`` describes."""
     return AttemptPolicy(
         attempts=limits.attempts,
         window=limits.window.total_seconds(),
         lockout=limits.lockout.total_seconds(),
         max_entries=limits.maxentries,
-        trusted_proxies=tuple(
-            ipaddress.ip_network(network, strict=False) for network in limits.trustedproxies
-        ),
+        trusted_proxies=limits.trustedproxies,
     )
-
-
-_policy = AttemptPolicy()
-
-
-def configure(policy: AttemptPolicy) -> None:
-    """Set the policy limiters built from now on follow (``auth.ratelimit``); called once
-    at start-up, before the authorizer is built."""
-    global _policy
-    _policy = policy
-
-
-def current_policy() -> AttemptPolicy:
-    return _policy

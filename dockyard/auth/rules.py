@@ -32,16 +32,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from dockyard.auth import settings
 from dockyard.auth.base import Access
-from dockyard.auth.errors import AuthConfigError
 from dockyard.auth.scope import ALL_ACTIONS
+from dockyard.config.model import AccessRuleConfig, TokenServerAuthConfig
 from dockyard.reference import is_valid_component, is_valid_name
 
-REPOSITORY_ACTIONS: Final = frozenset({"pull", "push", "delete", ALL_ACTIONS})
-_RULE_OPTIONS: Final = {"repositories", "registry", "users", "groups", "anonymous", "actions"}
 _TOKEN: Final = re.compile(r"\*\*|\*|\?|\$\{user\}")
 ANY_USER: Final = "*"
 
@@ -77,6 +74,18 @@ class Rule:
     users: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
     anonymous: bool = False
+
+    @classmethod
+    def of(cls, config: AccessRuleConfig) -> Rule:
+        """The rule one entry of ``auth.tokenserver.rules`` describes."""
+        return cls(
+            resource_type=config.resource_type,
+            patterns=config.patterns,
+            actions=frozenset(config.actions),
+            users=frozenset(config.users),
+            groups=frozenset(config.groups),
+            anonymous=config.anonymous,
+        )
 
     def applies_to(self, user: str | None, user_groups: frozenset[str]) -> bool:
         if user is None:
@@ -162,49 +171,6 @@ class AccessRules:
         return granted
 
 
-def rules_from_config(raw_rules: Any, raw_groups: Any, key: str) -> AccessRules:
-    """Validate ``rules`` and ``groups`` options; errors name ``key.rules[i].option``."""
-    groups: dict[str, list[str]] = {}
-    if raw_groups is not None:
-        if not isinstance(raw_groups, Mapping):
-            raise AuthConfigError(f"{key}.groups", "must map group names to lists of users")
-        for name in raw_groups:
-            groups[str(name)] = settings.string_list(raw_groups, name, f"{key}.groups")
-    if raw_rules is None:
-        raw_rules = []
-    if not isinstance(raw_rules, list):
-        raise AuthConfigError(f"{key}.rules", "must be a list of rules")
-    rules = [_rule(raw, f"{key}.rules[{i}]", groups) for i, raw in enumerate(raw_rules)]
-    return AccessRules(rules, groups)
-
-
-def _rule(raw: Any, key: str, groups: Mapping[str, list[str]]) -> Rule:
-    if not isinstance(raw, Mapping):
-        raise AuthConfigError(key, "must be a mapping")
-    settings.reject_unknown(raw, _RULE_OPTIONS, key)
-    if ("repositories" in raw) == ("registry" in raw):
-        raise AuthConfigError(key, "needs exactly one of repositories or registry")
-    resource_type = "repository" if "repositories" in raw else "registry"
-    option = "repositories" if resource_type == "repository" else "registry"
-    patterns = settings.string_list(raw, option, key)
-    if not patterns:
-        raise AuthConfigError(f"{key}.{option}", "must name at least one pattern")
-    actions = frozenset(settings.string_list(raw, "actions", key))
-    if resource_type == "repository":
-        unknown = sorted(actions - REPOSITORY_ACTIONS)
-        if unknown:
-            raise AuthConfigError(
-                f"{key}.actions", f"unknown action(s) {', '.join(unknown)} (pull, push, delete, *)"
-            )
-    rule_groups = frozenset(settings.string_list(raw, "groups", key))
-    for group in sorted(rule_groups):
-        if group not in groups:
-            raise AuthConfigError(f"{key}.groups", f"group {group!r} is not defined")
-    return Rule(
-        resource_type=resource_type,
-        patterns=tuple(patterns),
-        actions=actions,
-        users=frozenset(settings.string_list(raw, "users", key)),
-        groups=rule_groups,
-        anonymous=settings.boolean(raw, "anonymous", key),
-    )
+def rules_from_config(server: TokenServerAuthConfig) -> AccessRules:
+    """The rules and groups of ``auth.tokenserver``, as the configuration checked them."""
+    return AccessRules((Rule.of(rule) for rule in server.rules), server.groups)

@@ -40,36 +40,32 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dockyard.auth import jwt, settings
+from dockyard.auth import jwt
 from dockyard.auth.base import Access
 from dockyard.auth.credentials import parse_basic, quote
-from dockyard.auth.errors import AuthConfigError
 from dockyard.auth.htpasswd import HtpasswdFile
 from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import TrustedKeys
-from dockyard.auth.ratelimit import TooManyAttempts
+from dockyard.auth.ratelimit import AttemptLimiter, TooManyAttempts
 from dockyard.auth.rules import AccessRules, rules_from_config
 from dockyard.auth.scope import parse_scopes
 from dockyard.auth.signingkey import SigningKey, generated_signing_key, load_signing_key
 from dockyard.auth.token import TokenVerifier
-from dockyard.config.declare import key_of
-from dockyard.config.model import TokenServerAuthConfig
+from dockyard.config.model import TokenAuthConfig, TokenServerAuthConfig
 
 log = logging.getLogger(__name__)
 
-#: The keys of ``auth.tokenserver``, as the configuration model declares them.
-OPTIONS: Final = frozenset(key_of(item) for item in dataclasses.fields(TokenServerAuthConfig))
 _MAX_FORM: Final = 64 * 1024
 _MAX_SCOPES: Final = 100
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -331,39 +327,32 @@ def _error(status: int, error: str, description: str) -> Response:
 
 
 def token_server_from_config(
-    values: Mapping[str, Any], *, realm: str, service: str, issuer: str, data_dir: Path
+    config: TokenServerAuthConfig,
+    token: TokenAuthConfig,
+    limiter: AttemptLimiter | None = None,
+    *,
+    data_dir: Path,
 ) -> TokenServer:
-    """The token server ``auth.tokenserver`` describes."""
+    """The token server ``auth.tokenserver`` describes, for the service of ``auth.token``."""
     key = "auth.tokenserver"
-    settings.reject_unknown(values, OPTIONS, key)
-    users_path = settings.optional_string(values, "htpasswd", key)
     users = (
-        HtpasswdFile(Path(users_path).expanduser(), key=f"{key}.htpasswd")
-        if users_path is not None
+        HtpasswdFile(Path(config.htpasswd), key=f"{key}.htpasswd", limiter=limiter)
+        if config.htpasswd is not None
         else None
     )
-    key_path = settings.optional_string(values, "key", key)
     signing_key = (
-        load_signing_key(Path(key_path).expanduser(), f"{key}.key")
-        if key_path is not None
+        load_signing_key(Path(config.key), f"{key}.key")
+        if config.key is not None
         else generated_signing_key(data_dir, f"{key}.key")
     )
-    path = settings.string(values, "path", key, default=urlsplit(realm).path or "/auth/token")
-    jwks_path = settings.string(values, "jwkspath", key, default="/auth/jwks.json")
-    for option, value in (("path", path), ("jwkspath", jwks_path)):
-        if not value.startswith("/") or value.startswith("/v2"):
-            raise AuthConfigError(f"{key}.{option}", "must be an absolute path outside /v2/")
-    expiration = settings.duration(values, "expiration", key, 300.0)
-    if expiration < 60:
-        raise AuthConfigError(f"{key}.expiration", "must be at least 60s (clients require it)")
     return TokenServer(
-        service=service,
-        issuer=issuer,
+        service=token.service,
+        issuer=token.issuer,
         signing_key=signing_key,
-        rules=rules_from_config(values.get("rules"), values.get("groups"), key),
+        rules=rules_from_config(config),
         users=users,
-        expiration=expiration,
-        refresh_expiration=settings.duration(values, "refreshexpiration", key, 30 * 86400.0),
-        path=path,
-        jwks_path=jwks_path,
+        expiration=config.expiration.total_seconds(),
+        refresh_expiration=config.refreshexpiration.total_seconds(),
+        path=config.path,
+        jwks_path=config.jwkspath,
     )

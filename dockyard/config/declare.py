@@ -39,6 +39,8 @@ class Declared:
     inert: bool = False
     #: Read by hand in ``sections`` (legacy spellings, values checked against others).
     custom: bool = False
+    #: The key must be set (to a value that is not empty); the field has no default.
+    required: bool = False
 
 
 def option(
@@ -52,9 +54,10 @@ def option(
     shown: str | None = None,
     inert: bool = False,
     custom: bool = False,
+    required: bool = False,
 ) -> Any:
     """A dataclass field for one configuration key (see ``Declared``)."""
-    declared = Declared(doc, key, choices, minimum, shown, inert, custom)
+    declared = Declared(doc, key, choices, minimum, shown, inert, custom, required)
     metadata = {"declared": declared}
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=metadata)
@@ -116,6 +119,8 @@ def read(cls: type[T], section: Section, **given: Any) -> T:
             values[item.name] = default_of(item)
             continue
         values[item.name] = read_value(target, leaf, field_type(cls, item.name), item, meta)
+        if meta.required and values[item.name] in (None, ""):
+            raise target.missing(leaf)
     for child in children.values():
         child.finish()
     return cls(**values, **given)

@@ -13,6 +13,7 @@ section's dataclass; to add a section, add its dataclass and one ``option`` fiel
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
@@ -463,6 +464,26 @@ class ValidationConfig:
     )
 
 
+#: Signing algorithms ``auth.token.signingalgorithms`` may name: the asymmetric JWS ones
+#: (``dockyard.auth.jwt`` implements exactly these; none, HS256 and the like never verify).
+TOKEN_SIGNING_ALGORITHMS: Final = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+#: What a repository rule of ``auth.tokenserver.rules`` may allow (``*``: every action).
+REPOSITORY_ACTIONS: Final = ("pull", "push", "delete", "*")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True, slots=True)
 class AuthRateLimitConfig:
     """``auth.ratelimit``: failed password attempts allowed per client address and per
@@ -481,38 +502,74 @@ class AuthRateLimitConfig:
         default=10000,
         minimum=1,
     )
-    trustedproxies: tuple[str, ...] = option(
-        "Proxies (addresses or networks) whose X-Forwarded-For names the client.", default=()
+    trustedproxies: tuple[IPNetwork, ...] = option(
+        "Proxies (addresses or networks) whose X-Forwarded-For names the client.",
+        default=(),
+        custom=True,
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HtpasswdAuthConfig:
     """``auth.htpasswd``: HTTP Basic against an htpasswd file of bcrypt entries."""
 
     realm: str = option("The realm of the Basic challenge.", default="dockyard")
-    path: str | None = option("The htpasswd file (required).", default=None)
+    path: str = option("The htpasswd file (required).", required=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TokenAuthConfig:
     """``auth.token``: bearer tokens from a token service (or dockyard's own)."""
 
-    realm: str | None = option("URL of the token service (required).", default=None)
-    service: str | None = option("This registry's name in tokens (required).", default=None)
-    issuer: str | None = option("The issuer tokens must name (required).", default=None)
+    realm: str = option("URL of the token service (required).", required=True)
+    service: str = option("This registry's name in tokens (required).", required=True)
+    issuer: str = option("The issuer tokens must name (required).", required=True)
     rootcertbundle: str | None = option("Certificates (PEM) whose keys sign tokens.", default=None)
     jwks: str | None = option("A JSON Web Key Set file of keys that sign tokens.", default=None)
     signingalgorithms: tuple[str, ...] = option(
-        "Accepted signing algorithms.", default=(), shown="every asymmetric one"
+        "Accepted signing algorithms.",
+        default=TOKEN_SIGNING_ALGORITHMS,
+        shown="every asymmetric one",
+        custom=True,
     )
-    leeway: timedelta | None = option(
-        "dockyard: clock skew allowed on expiry and not-before.", default=None, shown="60s"
+    leeway: timedelta = option(
+        "dockyard: clock skew allowed on expiry and not-before.",
+        default=timedelta(seconds=60),
+        shown="60s",
     )
     autoredirect: bool = option("Not supported; set realm.", default=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessRuleConfig:
+    """One entry of ``auth.tokenserver.rules``: who may do what to which resources.
+
+    Exactly one of ``repositories`` and ``registry`` is set; ``groups`` are names of
+    ``auth.tokenserver.groups``.
+    """
+
+    repositories: tuple[str, ...] = option(
+        "Repository name patterns (*, ** and ${user}).", default=(), custom=True
+    )
+    registry: tuple[str, ...] = option(
+        "Registry resources (catalog), instead of repositories.", default=(), custom=True
+    )
+    users: tuple[str, ...] = option("Users it applies to (*: anyone logged in).", default=())
+    groups: tuple[str, ...] = option("Groups it applies to.", default=())
+    anonymous: bool = option("It applies to callers without credentials too.", default=False)
+    actions: tuple[str, ...] = option("What it allows: pull, push, delete, *.", default=())
+
+    @property
+    def resource_type(self) -> str:
+        """``repository`` or ``registry``: the kind of resource the patterns name."""
+        return "repository" if self.repositories else "registry"
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return self.repositories or self.registry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TokenServerAuthConfig:
     """``auth.tokenserver``: dockyard's built-in token server, for ``auth.token``."""
 
@@ -521,22 +578,23 @@ class TokenServerAuthConfig:
     key: str | None = option(
         "Signing key (PEM); unset, one is generated under the storage root.", default=None
     )
-    expiration: timedelta | None = option(
-        "Lifetime of access tokens (at least 60s).", default=None, shown="5m"
+    expiration: timedelta = option(
+        "Lifetime of access tokens (at least 60s).", default=timedelta(minutes=5), shown="5m"
     )
-    refreshexpiration: timedelta | None = option(
-        "Lifetime of refresh tokens.", default=None, shown="720h"
+    refreshexpiration: timedelta = option(
+        "Lifetime of refresh tokens.", default=timedelta(hours=720), shown="720h"
     )
-    path: str | None = option(
-        "Where tokens are served.", default=None, shown="the path of auth.token.realm"
+    path: str = option(
+        "Where tokens are served.",
+        default="/auth/token",
+        shown="the path of auth.token.realm",
+        custom=True,
     )
-    jwkspath: str | None = option(
-        "Where the signing keys are published.", default=None, shown="/auth/jwks.json"
-    )
-    groups: dict[str, Any] = option(
+    jwkspath: str = option("Where the signing keys are published.", default="/auth/jwks.json")
+    groups: dict[str, tuple[str, ...]] = option(
         "Named lists of users for rules.", default_factory=dict, custom=True
     )
-    rules: tuple[Any, ...] = option(
+    rules: tuple[AccessRuleConfig, ...] = option(
         "Access rules: repositories (patterns with *, ** and ${user}), users, groups, "
         "anonymous, actions.",
         default=(),
@@ -544,12 +602,29 @@ class TokenServerAuthConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """``auth``: access control, one scheme (htpasswd, or token with or without the
+    built-in token server), and the limit on failed password attempts."""
+
+    htpasswd: HtpasswdAuthConfig | None = option("", default=None, custom=True)
+    token: TokenAuthConfig | None = option("", default=None, custom=True)
+    tokenserver: TokenServerAuthConfig | None = option("", default=None, custom=True)
+    ratelimit: AuthRateLimitConfig = option("", default_factory=AuthRateLimitConfig, custom=True)
+
+    @property
+    def schemes(self) -> tuple[str, ...]:
+        """The names of the sections configured (``htpasswd``, ``token``, ``tokenserver``)."""
+        return tuple(name for name in AUTH_SCHEMES if getattr(self, name) is not None)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any access control is configured (else anyone may push and pull)."""
+        return self.htpasswd is not None or self.token is not None
+
+
 #: Every authentication scheme's section.
-AUTH_SCHEMES: Final[dict[str, type[Any]]] = {
-    "htpasswd": HtpasswdAuthConfig,
-    "token": TokenAuthConfig,
-    "tokenserver": TokenServerAuthConfig,
-}
+AUTH_SCHEMES: Final = ("htpasswd", "token", "tokenserver")
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,14 +680,12 @@ class HealthConfig:
         custom=True,
     )
     http: tuple[str, ...] = option(
-        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, "
-        "threshold.",
+        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, threshold.",
         default=(),
         custom=True,
     )
     tcp: tuple[str, ...] = option(
-        "Addresses that must accept connections: entries of addr, timeout, interval, "
-        "threshold.",
+        "Addresses that must accept connections: entries of addr, timeout, interval, threshold.",
         default=(),
         custom=True,
     )
@@ -686,11 +759,7 @@ class Config:
     http: HTTPConfig = option("", custom=True)
     version: str = option("The configuration format: 0.1 (required).", default="0.1", custom=True)
     log: LogConfig = option("", default_factory=LogConfig)
-    #: Authentication scheme name → its options, passed through to ``dockyard.auth``.
-    auth: dict[str, dict[str, Any]] = option("", default_factory=dict, custom=True)
-    auth_ratelimit: AuthRateLimitConfig = option(
-        "", default_factory=AuthRateLimitConfig, key="auth.ratelimit", custom=True
-    )
+    auth: AuthConfig = option("", default_factory=AuthConfig, custom=True)
     redis: RedisConfig | None = option("", default=None, custom=True)
     validation: ValidationConfig = option("", default_factory=ValidationConfig, custom=True)
     #: ``catalog.maxentries``: the most repositories one catalog page returns.

@@ -17,12 +17,10 @@ from typing import Any, Final
 
 from dockyard.config.declare import declared, default_of, field_type, key_of
 from dockyard.config.model import (
-    AUTH_SCHEMES,
     DEPRECATED_KEYS,
     DRIVER_PARAMS,
     ENV_PREFIX,
     UNSUPPORTED_SECTIONS,
-    AuthRateLimitConfig,
     Config,
 )
 
@@ -82,11 +80,6 @@ def rows() -> Iterator[Row]:
                     doc = (params.__doc__ or "").split(":", 1)[-1].strip().splitlines()[0]
                     yield Row(f"storage.{driver}", "mapping", "", f"No parameters: {doc}")
                 yield from _describe(params, f"storage.{driver}")
-        if name == "auth":
-            for scheme, options in AUTH_SCHEMES.items():
-                yield from _describe(options, f"auth.{scheme}")
-            yield from _describe(AuthRateLimitConfig, "auth.ratelimit")
-            continue
         yield from _describe(Config, "", only=name)
 
 

@@ -9,10 +9,10 @@ import ssl
 from dataclasses import fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from dockyard.config.declare import declared, key_of, read
+from dockyard.config.declare import key_of, read
 from dockyard.config.environment import EnvText, plain
 from dockyard.config.model import (
     AUTH_SCHEMES,
@@ -20,9 +20,13 @@ from dockyard.config.model import (
     DEFAULT_DATA_DIR,
     DRIVER_PARAMS,
     LOG_LEVELS,
+    REPOSITORY_ACTIONS,
     STORAGE_DRIVERS,
     STORAGE_OPTIONS,
+    TOKEN_SIGNING_ALGORITHMS,
     UNSUPPORTED_SECTIONS,
+    AccessRuleConfig,
+    AuthConfig,
     AuthRateLimitConfig,
     CacheConfig,
     Config,
@@ -33,6 +37,7 @@ from dockyard.config.model import (
     FilesystemParams,
     HealthCheckConfig,
     HealthConfig,
+    HtpasswdAuthConfig,
     HTTPConfig,
     LogConfig,
     NotificationsConfig,
@@ -40,6 +45,8 @@ from dockyard.config.model import (
     S3Params,
     StorageConfig,
     TLSConfig,
+    TokenAuthConfig,
+    TokenServerAuthConfig,
     UIConfig,
     ValidationConfig,
 )
@@ -149,6 +156,20 @@ class Section:
             f"{self.key(name)}: expected a list of strings, got {show_value(value, name)}"
         )
 
+    def names(self, name: str) -> tuple[str, ...]:
+        """A list of names (users, algorithms, networks): ``strings``, where an entry may
+        also be several names separated by commas (``REGISTRY_…=ES256,RS256``)."""
+        return tuple(
+            part.strip()
+            for value in self.strings(name)
+            for part in value.split(",")
+            if part.strip()
+        )
+
+    def missing(self, name: str) -> ConfigError:
+        """The error for a required key that is not set."""
+        return ConfigError(f"{self.key(name)}: required")
+
     def mapping(self, name: str) -> dict[str, str]:
         """A mapping of strings (``log.fields``), values as text."""
         value = self.raw(name)
@@ -186,8 +207,7 @@ def build(
     redis = _redis(root.section("redis")) if root.has("redis") else None
     storage = _storage(root, cwd, redis, has_file)
     http = _http(root.section("http"), cwd, warnings)
-    auth = _auth(root.section("auth"))
-    auth_ratelimit = _auth_ratelimit(root.section("auth").section("ratelimit"))
+    auth = _auth(root.section("auth"), cwd)
     validation = _validation(root.section("validation"))
     health = _health(root.section("health"), redis)
     notifications = _notifications(root.section("notifications"))
@@ -208,7 +228,6 @@ def build(
         storage=storage,
         http=http,
         auth=auth,
-        auth_ratelimit=auth_ratelimit,
         redis=redis,
         validation=validation,
         health=health,
@@ -470,47 +489,166 @@ def _headers(section: Section) -> dict[str, tuple[str, ...]]:
     return headers
 
 
-def _auth(section: Section) -> dict[str, dict[str, Any]]:
-    """Each scheme's options, their types checked and unknown keys reported; the auth
-    package builds the authorizer from what remains."""
-    auth: dict[str, dict[str, Any]] = {}
-    for name in list(section.data):
-        if name == "ratelimit":  # not a scheme: see _auth_ratelimit
-            continue
-        options = section.raw(str(name))
-        if options is None:
-            options = {}
-        if not isinstance(options, dict):
-            raise ConfigError(f"auth.{name}: expected a mapping, got {show_value(options)}")
-        scheme = str(name).lower()
-        declaration = AUTH_SCHEMES.get(scheme)
-        if declaration is not None:
-            child = Section(options, f"auth.{scheme}", section.warnings)
-            read(declaration, child)
-            passthrough = [
-                key_of(item)
-                for item in fields(declaration)
-                if getattr(declared(item), "custom", False)
-            ]
-            for key in passthrough:
-                child.raw(key)
-            child.finish()
-            options = {k: v for k, v in options.items() if k in child.used}
-            _check_htpasswd_file(options, scheme)
-        auth[scheme] = plain(options)
-    return auth
+def _auth(section: Section, cwd: Path) -> AuthConfig:
+    """``auth``: one scheme's section, typed and checked, and the rate limit.
+
+    A section named after no scheme is an error rather than a warning: ignoring a
+    misspelt ``htpasswd`` would serve without access control.
+    """
+    for name in section.data:
+        if name != "ratelimit" and str(name).lower() not in AUTH_SCHEMES:
+            raise ConfigError(
+                f"{section.key(str(name))}: unsupported auth scheme "
+                "(dockyard supports htpasswd and token, with tokenserver)"
+            )
+    schemes = {str(name).lower(): str(name) for name in section.data if name != "ratelimit"}
+    if "htpasswd" in schemes and ("token" in schemes or "tokenserver" in schemes):
+        raise ConfigError("auth: configure either htpasswd or token, not both")
+    if "tokenserver" in schemes and "token" not in schemes:
+        raise ConfigError("auth.token: required by auth.tokenserver (realm, service, issuer)")
+    htpasswd = token = tokenserver = None
+    if "htpasswd" in schemes:
+        htpasswd = _htpasswd(section.section(schemes["htpasswd"]), cwd)
+    if "token" in schemes:
+        token = _token(section.section(schemes["token"]), cwd)
+    if "tokenserver" in schemes and token is not None:
+        tokenserver = _tokenserver(section.section(schemes["tokenserver"]), token, cwd)
+    ratelimit = _auth_ratelimit(section.section("ratelimit"))
+    section.finish()
+    return AuthConfig(htpasswd=htpasswd, token=token, tokenserver=tokenserver, ratelimit=ratelimit)
+
+
+def _file(section: Section, name: str, cwd: Path) -> str | None:
+    """A file path option, absolute (relative to the working directory as given)."""
+    value = section.text(name)
+    return str(cwd / Path(value).expanduser()) if value else None
+
+
+def _htpasswd(section: Section, cwd: Path) -> HtpasswdAuthConfig:
+    config = read(HtpasswdAuthConfig, section)
+    section.finish()
+    path = _file(section, "path", cwd) or config.path
+    _check_htpasswd_file(section.key("path"), path)
+    return replace(config, path=path)
+
+
+def _token(section: Section, cwd: Path) -> TokenAuthConfig:
+    algorithms = section.names("signingalgorithms")
+    for name in algorithms:
+        if name not in TOKEN_SIGNING_ALGORITHMS:
+            raise ConfigError(
+                f"{section.key('signingalgorithms')}: unsupported signing algorithm "
+                f"{show_value(name)} (supported: {', '.join(TOKEN_SIGNING_ALGORITHMS)})"
+            )
+    config = read(
+        TokenAuthConfig, section, signingalgorithms=algorithms or TOKEN_SIGNING_ALGORITHMS
+    )
+    section.finish()
+    if config.autoredirect:
+        raise ConfigError(f"{section.key('autoredirect')}: not supported; set realm instead")
+    if config.leeway < timedelta(0):
+        raise ConfigError(f"{section.key('leeway')}: must not be negative")
+    return replace(
+        config,
+        rootcertbundle=_file(section, "rootcertbundle", cwd),
+        jwks=_file(section, "jwks", cwd),
+    )
+
+
+def _tokenserver(section: Section, token: TokenAuthConfig, cwd: Path) -> TokenServerAuthConfig:
+    path = section.text("path") or urlsplit(token.realm).path or "/auth/token"
+    groups = _groups(section.section("groups"))
+    rules = _rules(section, groups)
+    config = read(TokenServerAuthConfig, section, path=path, groups=groups, rules=rules)
+    section.finish()
+    for name in ("path", "jwkspath"):
+        value = getattr(config, name)
+        if not value.startswith("/") or value == "/v2" or value.startswith("/v2/"):
+            raise ConfigError(
+                f"{section.key(name)}: must be an absolute path outside /v2/, "
+                f"got {show_value(value)}"
+            )
+    if config.expiration < timedelta(seconds=60):
+        raise ConfigError(f"{section.key('expiration')}: must be at least 60s (clients require it)")
+    if config.refreshexpiration <= timedelta(0):
+        raise ConfigError(f"{section.key('refreshexpiration')}: must be positive")
+    users = _file(section, "htpasswd", cwd)
+    if users is not None:
+        _check_htpasswd_file(section.key("htpasswd"), users)
+    return replace(config, htpasswd=users, key=_file(section, "key", cwd))
+
+
+def _groups(section: Section) -> dict[str, tuple[str, ...]]:
+    """``auth.tokenserver.groups``: group name → its users."""
+    groups = {str(name): section.names(str(name)) for name in list(section.data)}
+    section.finish()
+    return groups
+
+
+#: The keys of an access rule, as ``AccessRuleConfig`` declares them.
+_RULE_KEYS: Final = frozenset(key_of(item) for item in fields(AccessRuleConfig))
+
+
+def _rules(section: Section, groups: dict[str, tuple[str, ...]]) -> tuple[AccessRuleConfig, ...]:
+    """``auth.tokenserver.rules``, each checked; an unknown key in a rule is an error, not a
+    warning, because a rule read without it would grant something other than written."""
+    entries = section.raw("rules")
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise ConfigError(f"{section.key('rules')}: expected a list of rules")
+    rules = []
+    for i, entry in enumerate(entries):
+        item = Section(entry, f"{section.key('rules')}[{i}]", section.warnings)
+        for name in item.data:
+            if name not in _RULE_KEYS:
+                raise ConfigError(
+                    f"{item.key(str(name))}: unknown key of an access rule "
+                    f"(known: {', '.join(sorted(_RULE_KEYS))})"
+                )
+        if item.has("repositories") == item.has("registry"):
+            raise ConfigError(f"{item.path}: needs exactly one of repositories or registry")
+        kind = "repositories" if item.has("repositories") else "registry"
+        patterns = item.names(kind)
+        if not patterns:
+            raise ConfigError(f"{item.key(kind)}: must name at least one pattern")
+        rule = read(
+            AccessRuleConfig,
+            item,
+            repositories=patterns if kind == "repositories" else (),
+            registry=patterns if kind == "registry" else (),
+            users=item.names("users"),
+            groups=item.names("groups"),
+            actions=item.names("actions"),
+        )
+        item.finish()
+        unknown = sorted(set(rule.actions) - set(REPOSITORY_ACTIONS))
+        if kind == "repositories" and unknown:
+            raise ConfigError(
+                f"{item.key('actions')}: unknown action(s) {', '.join(unknown)} "
+                f"(pull, push, delete, *)"
+            )
+        for group in sorted(set(rule.groups)):
+            if group not in groups:
+                raise ConfigError(f"{item.key('groups')}: group {group!r} is not defined")
+        rules.append(rule)
+    return tuple(rules)
 
 
 def _auth_ratelimit(section: Section) -> AuthRateLimitConfig:
-    config = read(AuthRateLimitConfig, section)
-    for i, network in enumerate(config.trustedproxies):
+    networks = []
+    for i, network in enumerate(section.names("trustedproxies")):
         try:
-            ipaddress.ip_network(network, strict=False)
+            networks.append(ipaddress.ip_network(network, strict=False))
         except ValueError:
             raise ConfigError(
                 f"auth.ratelimit.trustedproxies[{i}]: not an IP address or network"
             ) from None
+    config = read(AuthRateLimitConfig, section, trustedproxies=tuple(networks))
     section.finish()
+    for name in ("window", "lockout"):
+        if config.attempts > 0 and getattr(config, name) <= timedelta(0):
+            raise ConfigError(f"{section.key(name)}: must be positive")
     return config
 
 
@@ -557,22 +695,19 @@ def _validation(section: Section) -> ValidationConfig:
     )
 
 
-def _check_htpasswd_file(options: dict[str, Any], scheme: str) -> None:
+def _check_htpasswd_file(key: str, path: str) -> None:
     """An htpasswd path that names a folder is refused, saying why.
 
     The reference registry starts with one (Debian's packaged configuration points
     ``auth.htpasswd.path`` at ``/etc/docker/registry``) and then refuses every login;
     dockyard stops at start-up instead, with the key named.
     """
-    name = "path" if scheme == "htpasswd" else "htpasswd" if scheme == "tokenserver" else None
-    value = options.get(name) if name else None
-    if isinstance(value, str) and value and Path(value).expanduser().is_dir():
+    if Path(path).is_dir():
         raise ConfigError(
-            f"auth.{scheme}.{name}: {value} is a folder, not an htpasswd file (the reference "
+            f"{key}: {path} is a folder, not an htpasswd file (the reference "
             "registry starts with it but then refuses every login; Debian's packaged "
             "config.yml has this); point it at a file made with `htpasswd -B`"
         )
-
 
 
 def _indexes(section: Section) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -13,10 +13,10 @@ import bcrypt
 import httpx
 import pytest
 from api_helpers import SECRET, digest_of, push_blob, relative
+from auth_helpers import build_authorizer
 
 from dockyard.api.app import create_app
 from dockyard.api.settings import ApiSettings
-from dockyard.auth import from_config
 from dockyard.logs import JsonFormatter, RequestIdFilter, TextFormatter
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.registry import StorageRegistry
@@ -66,7 +66,7 @@ async def test_access_log_names_the_authenticated_user(
     users = tmp_path / "htpasswd"
     hashed = bcrypt.hashpw(b"correct-horse", bcrypt.gensalt(4)).decode()
     users.write_text(f"alice:{hashed}\n")
-    authorizer = from_config({"htpasswd": {"path": str(users)}}, data_dir=tmp_path)
+    authorizer = build_authorizer({"htpasswd": {"path": str(users)}}, data_dir=tmp_path)
     app = create_app(registry, ApiSettings(secret=SECRET, access_log=True), authorizer)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:

@@ -17,8 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from dockyard.auth import jwt
+from dockyard.auth import Authorizer, from_config, jwt
 from dockyard.auth.keys import PrivateKey, libtrust_key_id
+from dockyard.auth.rules import AccessRules, rules_from_config
+from dockyard.config import from_dict
+from dockyard.config.model import AuthConfig
 
 ISSUER = "test-issuer"
 SERVICE = "registry.test"
@@ -179,3 +182,25 @@ class RegistryAuth(httpx.Auth):
             return
         request.headers["authorization"] = "Bearer " + token_response.json()["token"]
         yield request
+
+
+def auth_config(section: Mapping[str, Any] | None) -> AuthConfig:
+    """``section`` read as config.yml's ``auth`` section, typed and checked as ``serve``
+    reads it (a bad value raises ``ConfigError`` naming its key)."""
+    tree = {"version": "0.1", "storage": {"inmemory": {}}, "auth": dict(section or {})}
+    return from_dict(tree).auth
+
+
+def build_authorizer(section: Mapping[str, Any] | None, *, data_dir: Path) -> Authorizer | None:
+    """The authorizer ``serve`` builds from ``section`` as config.yml's ``auth``."""
+    return from_config(auth_config(section), data_dir=data_dir)
+
+
+def access_rules(rules: Any, groups: Any = None) -> AccessRules:
+    """The token server's access rules ``rules`` and ``groups`` describe, as configured."""
+    token = {"realm": REALM, "service": SERVICE, "issuer": ISSUER}
+    server = auth_config(
+        {"token": token, "tokenserver": {"rules": rules, "groups": groups or {}}}
+    ).tokenserver
+    assert server is not None
+    return rules_from_config(server)

@@ -15,9 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, RegistryAuth, write_htpasswd
-
-from dockyard.auth import from_config
+from auth_helpers import ISSUER, REALM, SERVICE, RegistryAuth, build_authorizer, write_htpasswd
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 USERS = {"admin": "admin-pw"}
@@ -41,7 +39,7 @@ def client(
                 ],
             },
         }
-    http = app_client(from_config(section, data_dir=tmp_path / "data"))
+    http = app_client(build_authorizer(section, data_dir=tmp_path / "data"))
     http.auth = RegistryAuth(("admin", "admin-pw"))
     return http
 

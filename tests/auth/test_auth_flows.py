@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
+from auth_helpers import ISSUER, REALM, SERVICE, basic, build_authorizer, write_htpasswd
 
-from dockyard.auth import from_config
 from dockyard.auth.base import Authorizer
 
 RULES: list[dict[str, Any]] = [
@@ -30,7 +29,7 @@ def client(
         "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
         "tokenserver": {"htpasswd": str(users), "rules": RULES},
     }
-    return app_client(from_config(section, data_dir=tmp_path / "data"))
+    return app_client(build_authorizer(section, data_dir=tmp_path / "data"))
 
 
 async def token(client: httpx.AsyncClient, user: str | None, *scopes: str) -> dict[str, str]:

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
-
-from dockyard.auth import from_config
+from auth_helpers import ISSUER, REALM, SERVICE, basic, build_authorizer, write_htpasswd
 
 PASSWORD = "correct-horse-battery-staple"
 WRONG = "Tr0ub4dor&3-wrong"
@@ -61,7 +59,7 @@ async def test_htpasswd_flows_log_no_passwords(
 ) -> None:
     users = write_htpasswd(tmp_path / "htpasswd", {"alice": PASSWORD})
     client = app_client(
-        from_config({"htpasswd": {"path": str(users)}}, data_dir=tmp_path), access_log=True
+        build_authorizer({"htpasswd": {"path": str(users)}}, data_dir=tmp_path), access_log=True
     )
     await client.get("/v2/", auth=("alice", PASSWORD))
     await client.get("/v2/", auth=("alice", WRONG))
@@ -86,7 +84,7 @@ async def test_token_flows_log_no_passwords_or_tokens(
             "rules": [{"repositories": "**", "users": ["*"], "actions": ["*"]}],
         },
     }
-    client = app_client(from_config(section, data_dir=tmp_path / "d"), access_log=True)
+    client = app_client(build_authorizer(section, data_dir=tmp_path / "d"), access_log=True)
     scope = {"service": SERVICE, "scope": "repository:a/b:pull", "offline_token": "true"}
     issued = (
         await client.get(

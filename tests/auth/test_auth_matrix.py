@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, docker_like, write_htpasswd
+from auth_helpers import ISSUER, REALM, SERVICE, build_authorizer, docker_like, write_htpasswd
 
-from dockyard.auth import from_config
 from dockyard.auth.base import Authorizer
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
@@ -74,7 +73,7 @@ def htpasswd_client(
 ) -> httpx.AsyncClient:
     users = write_htpasswd(tmp_path / "htpasswd", PASSWORDS)
     return app_client(
-        from_config({"htpasswd": {"realm": "dockyard", "path": str(users)}}, data_dir=tmp_path)
+        build_authorizer({"htpasswd": {"realm": "dockyard", "path": str(users)}}, data_dir=tmp_path)
     )
 
 
@@ -87,7 +86,7 @@ def token_client(
         "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
         "tokenserver": {"htpasswd": str(users), "groups": {"devs": ["carol"]}, "rules": RULES},
     }
-    return app_client(from_config(section, data_dir=tmp_path / "data"))
+    return app_client(build_authorizer(section, data_dir=tmp_path / "data"))
 
 
 def passed_authorization(response: httpx.Response) -> bool:

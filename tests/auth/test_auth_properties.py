@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import string
 
+from auth_helpers import access_rules
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,13 +14,12 @@ from dockyard.auth import jwt
 from dockyard.auth.base import Access
 from dockyard.auth.credentials import parse_basic
 from dockyard.auth.jwt import TokenInvalid
-from dockyard.auth.rules import rules_from_config
 from dockyard.auth.scope import parse_scopes
 
 COMPONENT = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=8)
 NAME = st.lists(COMPONENT, min_size=1, max_size=4).map("/".join)
-NAMESPACE_RULES = rules_from_config(
-    [{"repositories": "${user}/**", "users": ["*"], "actions": ["*"]}], {}, "k"
+NAMESPACE_RULES = access_rules(
+    [{"repositories": "${user}/**", "users": ["*"], "actions": ["*"]}], {}
 )
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, ec_key, mint
+from auth_helpers import ISSUER, REALM, SERVICE, build_authorizer, ec_key, mint
 
-from dockyard.auth import from_config
 from dockyard.auth.keys import public_jwk
 
 SIGNER = ec_key()
@@ -27,7 +26,7 @@ def build(
     section = {"token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER, "jwks": str(key)}}
 
     def make(**settings: bool) -> httpx.AsyncClient:
-        client = app_client(from_config(section, data_dir=tmp_path), **settings)
+        client = app_client(build_authorizer(section, data_dir=tmp_path), **settings)
         client.headers["authorization"] = f"Bearer {mint(SIGNER, access=EVERYTHING)}"
         return client
 

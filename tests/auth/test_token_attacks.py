@@ -15,6 +15,7 @@ from auth_helpers import (
     ISSUER,
     REALM,
     SERVICE,
+    build_authorizer,
     certificate,
     challenge_params,
     der_b64,
@@ -24,7 +25,7 @@ from auth_helpers import (
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dockyard.auth import b64url, from_config, jwt
+from dockyard.auth import b64url, jwt
 from dockyard.auth.base import Authorizer
 from dockyard.auth.keys import public_jwk
 
@@ -38,7 +39,7 @@ def client(
 ) -> httpx.AsyncClient:
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [{**public_jwk(SIGNER.public_key()), "kid": "k1"}]}))
-    authorizer = from_config(
+    authorizer = build_authorizer(
         {"token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER, "jwks": str(jwks)}},
         data_dir=tmp_path,
     )

@@ -13,6 +13,7 @@ from auth_helpers import (
     ISSUER,
     REALM,
     SERVICE,
+    build_authorizer,
     certificate,
     challenge_params,
     der_b64,
@@ -23,7 +24,7 @@ from auth_helpers import (
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from dockyard.auth import from_config, jwt
+from dockyard.auth import jwt
 from dockyard.auth.base import Access, AuthChallenge, Authorizer, Request
 from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import PrivateKey, jwk_thumbprint
@@ -37,7 +38,7 @@ def authorizer_for(tmp_path: Path, *certs: x509.Certificate, **extra: object) ->
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(b"".join(pem(c) for c in certs or (ROOT_CERT,)))
     section = {"realm": REALM, "service": SERVICE, "issuer": ISSUER, "rootcertbundle": str(bundle)}
-    authorizer = from_config({"token": {**section, **extra}}, data_dir=tmp_path)
+    authorizer = build_authorizer({"token": {**section, **extra}}, data_dir=tmp_path)
     assert isinstance(authorizer, TokenAuthorizer)
     return authorizer
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
+from auth_helpers import ISSUER, REALM, SERVICE, basic, build_authorizer, write_htpasswd
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dockyard.auth import b64url, from_config
+from dockyard.auth import b64url
 from dockyard.auth.base import Authorizer
 from dockyard.auth.keys import key_from_jwk
 
@@ -40,7 +40,7 @@ def config(tmp_path: Path, **server: Any) -> dict[str, Any]:
 def client(
     tmp_path: Path, app_client: Callable[[Authorizer | None], httpx.AsyncClient]
 ) -> httpx.AsyncClient:
-    return app_client(from_config(config(tmp_path), data_dir=tmp_path / "data"))
+    return app_client(build_authorizer(config(tmp_path), data_dir=tmp_path / "data"))
 
 
 def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -213,7 +213,7 @@ async def test_post_refresh_grant_issues_a_new_access_token(client: httpx.AsyncC
 async def test_refresh_token_stops_working_when_the_password_changes(
     tmp_path: Path, app_client: Callable[[Authorizer | None], httpx.AsyncClient]
 ) -> None:
-    client = app_client(from_config(config(tmp_path), data_dir=tmp_path / "data"))
+    client = app_client(build_authorizer(config(tmp_path), data_dir=tmp_path / "data"))
     body = (await get_token(client, auth=("alice", "wonderland"), offline_token="true")).json()
     write_htpasswd(tmp_path / "htpasswd", {"alice": "new-password", "bob": "builder"})
     await asyncio.sleep(1.05)  # the file is looked at again after the check interval
@@ -283,7 +283,7 @@ async def test_configured_rsa_key_signs_rs256(
         )
     )
     client = app_client(
-        from_config(config(tmp_path, key=str(key_path)), data_dir=tmp_path / "data")
+        build_authorizer(config(tmp_path, key=str(key_path)), data_dir=tmp_path / "data")
     )
     token = (
         await get_token(client, "repository:alice/a:pull", auth=("alice", "wonderland"))
@@ -297,7 +297,9 @@ async def test_configured_rsa_key_signs_rs256(
 async def test_configured_expiration_is_used(
     tmp_path: Path, app_client: Callable[[Authorizer | None], httpx.AsyncClient]
 ) -> None:
-    client = app_client(from_config(config(tmp_path, expiration="15m"), data_dir=tmp_path / "d"))
+    client = app_client(
+        build_authorizer(config(tmp_path, expiration="15m"), data_dir=tmp_path / "d")
+    )
     assert (await get_token(client, auth=("alice", "wonderland"))).json()["expires_in"] == 900
 
 
@@ -306,7 +308,7 @@ async def test_token_path_follows_the_realm(
 ) -> None:
     cfg = config(tmp_path)
     cfg["token"]["realm"] = "https://registry.test/v1/token"
-    client = app_client(from_config(cfg, data_dir=tmp_path / "d"))
+    client = app_client(build_authorizer(cfg, data_dir=tmp_path / "d"))
     assert (await client.get("/v1/token", params={"service": SERVICE})).status_code == 200
 
 
@@ -315,6 +317,6 @@ async def test_token_server_without_users_serves_anonymous_callers(
 ) -> None:
     cfg = config(tmp_path)
     del cfg["tokenserver"]["htpasswd"]
-    client = app_client(from_config(cfg, data_dir=tmp_path / "d"))
+    client = app_client(build_authorizer(cfg, data_dir=tmp_path / "d"))
     assert (await get_token(client, "repository:public/a:pull")).status_code == 200
     assert (await get_token(client, auth=("alice", "wonderland"))).status_code == 401

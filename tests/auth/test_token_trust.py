@@ -7,9 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
+from auth_helpers import ISSUER, REALM, SERVICE, basic, build_authorizer, write_htpasswd
 
-from dockyard.auth import from_config
 from dockyard.auth.signingkey import CERT_FILE
 
 RULES = [{"repositories": "${user}/**", "users": ["*"], "actions": ["pull", "push"]}]
@@ -23,7 +22,7 @@ def issuer(tmp_path: Path, app_client: Callable[..., httpx.AsyncClient]) -> http
         "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
         "tokenserver": {"htpasswd": str(users), "rules": RULES},
     }
-    return app_client(from_config(section, data_dir=tmp_path / "issuer"))
+    return app_client(build_authorizer(section, data_dir=tmp_path / "issuer"))
 
 
 async def alice_token(issuer: httpx.AsyncClient) -> str:
@@ -40,7 +39,7 @@ def verifier(
     app_client: Callable[..., httpx.AsyncClient], tmp_path: Path, **keys: str
 ) -> httpx.AsyncClient:
     section = {"realm": REALM, "service": SERVICE, "issuer": ISSUER, **keys}
-    return app_client(from_config({"token": section}, data_dir=tmp_path / "verifier"))
+    return app_client(build_authorizer({"token": section}, data_dir=tmp_path / "verifier"))
 
 
 async def test_instance_trusting_the_generated_certificate_accepts_its_tokens(
@@ -66,7 +65,7 @@ async def test_instance_trusting_the_published_jwks_accepts_its_tokens(
 async def test_instance_trusting_another_key_rejects_its_tokens(
     tmp_path: Path, issuer: httpx.AsyncClient, app_client: Callable[..., httpx.AsyncClient]
 ) -> None:
-    from_config(
+    build_authorizer(
         {"token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER}, "tokenserver": {}},
         data_dir=tmp_path / "stranger",
     )

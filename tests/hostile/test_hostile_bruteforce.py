@@ -16,14 +16,12 @@ from unittest import mock
 import httpx
 import pytest
 from api_helpers import SECRET
-from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
+from auth_helpers import ISSUER, REALM, SERVICE, basic, build_authorizer, write_htpasswd
 
+from dockyard import assembly
 from dockyard.api.app import create_app
 from dockyard.api.settings import ApiSettings
-from dockyard.assembly import build_authorizer
-from dockyard.auth import from_config
 from dockyard.auth import htpasswd as htpasswd_module
-from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import HtpasswdAuthorizer
 from dockyard.auth.htpasswd import HtpasswdFile
 from dockyard.auth.ratelimit import (
@@ -198,20 +196,15 @@ async def test_token_server_answers_429_with_retry_after(
     tmp_path: Path, hostile_client: Callable[..., httpx.AsyncClient]
 ) -> None:
     path = write_htpasswd(tmp_path / "htpasswd", {"alice": "right"})
-    from dockyard.auth import ratelimit
-
-    previous = ratelimit.current_policy()
-    ratelimit.configure(POLICY)
-    try:
-        authorizer: Authorizer = from_config(
-            {
-                "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
-                "tokenserver": {"htpasswd": str(path)},
-            },
-            data_dir=tmp_path,
-        )
-    finally:
-        ratelimit.configure(previous)
+    authorizer = build_authorizer(
+        {
+            "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
+            "tokenserver": {"htpasswd": str(path)},
+            "ratelimit": {"attempts": 3, "window": "60s", "lockout": "120s", "maxentries": 100},
+        },
+        data_dir=tmp_path,
+    )
+    assert authorizer is not None
     client = hostile_client(authorizer)
     for _ in range(3):
         response = await client.get("/auth/token", headers={"authorization": basic("x", "y")})
@@ -234,13 +227,7 @@ def test_auth_ratelimit_configures_the_authorizer(tmp_path: Path) -> None:
             },
         }
     )
-    from dockyard.auth import ratelimit
-
-    previous = ratelimit.current_policy()
-    try:
-        authorizer = build_authorizer(config)
-    finally:
-        ratelimit.configure(previous)
+    authorizer = assembly.build_authorizer(config)
     assert isinstance(authorizer, HtpasswdAuthorizer)
     assert authorizer.users.limiter.policy == AttemptPolicy(4, 120.0, 900.0, 50)
     assert not [w for w in config.warnings if w.startswith("auth")]

@@ -12,9 +12,8 @@ from pathlib import Path
 import bcrypt
 import httpx
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, basic, write_htpasswd
+from auth_helpers import ISSUER, REALM, SERVICE, basic, build_authorizer, write_htpasswd
 
-from dockyard.auth import from_config
 from dockyard.auth import htpasswd as htpasswd_module
 from dockyard.auth.base import Authorizer
 from dockyard.auth.basic import HtpasswdAuthorizer
@@ -119,7 +118,7 @@ async def test_missing_file_is_not_logged_on_every_request_within_the_interval(
 def token_client(
     tmp_path: Path, users_file: Path, hostile_client: ClientFactory
 ) -> tuple[httpx.AsyncClient, Authorizer]:
-    authorizer = from_config(
+    authorizer = build_authorizer(
         {
             "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
             "tokenserver": {"htpasswd": str(users_file)},

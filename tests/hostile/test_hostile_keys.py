@@ -7,16 +7,15 @@ import logging
 from pathlib import Path
 
 import pytest
-from auth_helpers import ISSUER, REALM, SERVICE, ec_key
+from auth_helpers import ISSUER, REALM, SERVICE, build_authorizer, ec_key
 from cryptography.hazmat.primitives import serialization
 
-from dockyard.auth import from_config
 from dockyard.auth.signingkey import CERT_FILE, KEY_FILE
 
 
 def token_server(data_dir: Path, key: Path | None = None) -> None:
     server: dict[str, str] = {"key": str(key)} if key is not None else {}
-    from_config(
+    build_authorizer(
         {"token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER}, "tokenserver": server},
         data_dir=data_dir,
     )

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
+from auth_helpers import access_rules
 
 from dockyard.auth.base import Access
-from dockyard.auth.rules import AccessRules, rules_from_config
+from dockyard.auth.rules import AccessRules
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-NAMESPACES = rules_from_config(
-    [{"repositories": "${user}/**", "users": ["*"], "actions": ["pull", "push"]}], {}, "k"
+NAMESPACES = access_rules(
+    [{"repositories": "${user}/**", "users": ["*"], "actions": ["pull", "push"]}], {}
 )
 
 
@@ -58,7 +59,7 @@ def test_user_name_that_is_one_path_component_gets_its_namespace() -> None:
 
 def test_readme_rules_give_user_public_only_pull_on_the_shared_namespace() -> None:
     section = readme_token_server()
-    rules = rules_from_config(section["rules"], section.get("groups"), "auth.tokenserver")
+    rules = access_rules(section["rules"], section.get("groups"))
     assert granted(rules, "public", "public/x") == {"pull"}
     assert granted(rules, "alice", "alice/x") == {"pull", "push", "delete"}
     assert granted(rules, None, "public/x") == {"pull"}

@@ -13,6 +13,7 @@ from auth_helpers import (
     ISSUER,
     REALM,
     SERVICE,
+    build_authorizer,
     certificate,
     challenge_params,
     der_b64,
@@ -25,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ObjectIdentifier
 
-from dockyard.auth import b64url, from_config
+from dockyard.auth import b64url
 from dockyard.auth.base import Authorizer
 from dockyard.auth.keys import public_jwk
 
@@ -60,7 +61,7 @@ def token_client(
         "jwks": str(jwks),
         "rootcertbundle": str(bundle),
     }
-    return hostile_client(from_config({"token": section}, data_dir=tmp_path))
+    return hostile_client(build_authorizer({"token": section}, data_dir=tmp_path))
 
 
 async def assert_invalid_token(client: httpx.AsyncClient, token: str) -> None:
@@ -128,7 +129,7 @@ def token_server_client(
     tmp_path: Path, hostile_client: Callable[[Authorizer | None], httpx.AsyncClient]
 ) -> httpx.AsyncClient:
     users = write_htpasswd(tmp_path / "htpasswd", {"alice": "secret"})
-    authorizer = from_config(
+    authorizer = build_authorizer(
         {
             "token": {"realm": REALM, "service": SERVICE, "issuer": ISSUER},
             "tokenserver": {"htpasswd": str(users)},
