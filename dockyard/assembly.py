@@ -110,7 +110,7 @@ def build_driver(config: Config) -> StorageDriver:
     if storage.driver == "filesystem":
         _check_root(config)
     try:
-        return create_driver(storage.driver, dict(storage.parameters))
+        return create_driver(storage.params)
     except DockyardError as error:
         message = error.message
         if not message.startswith(f"storage.{storage.driver}"):

@@ -35,6 +35,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dockyard.config import from_dict
+from dockyard.config.model import S3Params
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.driver.s3 import S3Driver
 
@@ -82,6 +84,10 @@ class SeaweedFS:
             "secure": False,
             **extra,
         }
+
+    def params(self, rootdirectory: str = "", **extra: Any) -> S3Params:
+        """``driver_params`` read as config.yml's ``storage.s3``, as ``serve`` reads it."""
+        return s3_params(self.driver_params(rootdirectory, **extra))
 
     def env(self, rootdirectory: str = "") -> dict[str, str]:
         """The reference registry's environment variables selecting this server."""
@@ -255,8 +261,16 @@ async def s3_driver_factory(
     """
     server: SeaweedFS = request.getfixturevalue("seaweedfs")
     root = request.node.stash.setdefault(_ROOT, f"tests/{uuid.uuid4().hex}")
-    driver = S3Driver.from_params(server.driver_params(root, **params))
+    driver = S3Driver(server.params(root, **params))
     try:
         yield driver
     finally:
         await driver.close()
+
+
+def s3_params(section: dict[str, Any]) -> S3Params:
+    """``section`` read as config.yml's ``storage.s3``, typed and checked as ``serve`` reads
+    it (a bad value raises ``ConfigError`` naming its key)."""
+    params = from_dict({"version": "0.1", "storage": {"s3": section}}).storage.params
+    assert isinstance(params, S3Params)
+    return params

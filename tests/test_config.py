@@ -20,7 +20,7 @@ from dockyard.config import (
     parse_addr,
     parse_duration,
 )
-from dockyard.config.model import AuthConfig, HtpasswdAuthConfig
+from dockyard.config.model import AuthConfig, HtpasswdAuthConfig, S3Params
 
 # The reference registry's own example configuration (cmd/registry/config-example.yml),
 # plus the sections its documentation lists; dockyard must start on it unchanged.
@@ -278,7 +278,7 @@ def test_storage_short_form_names_the_driver(tmp_path: Path) -> None:
     assert config.storage.parameters == {}
 
 
-def test_s3_parameters_are_passed_through_to_the_driver(tmp_path: Path) -> None:
+def test_s3_parameters_are_read_into_typed_values(tmp_path: Path) -> None:
     config = load_text(
         tmp_path,
         """\
@@ -293,13 +293,50 @@ def test_s3_parameters_are_passed_through_to_the_driver(tmp_path: Path) -> None:
         """,
     )
     assert config.storage.driver == "s3"
-    assert config.storage.parameters == {
-        "bucket": "images",
-        "region": "us-east-1",
-        "regionendpoint": "http://127.0.0.1:8333",
-        "secure": False,
-        "chunksize": 5242880,
-    }
+    assert config.storage.params == S3Params(
+        bucket="images",
+        region="us-east-1",
+        regionendpoint="http://127.0.0.1:8333",
+        secure=False,
+        chunksize=5242880,
+    )
+
+
+def test_s3_spellings_of_none_and_empty_values_leave_options_unset(tmp_path: Path) -> None:
+    text = (
+        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    storageclass: NONE\n"
+        "    objectacl: none\n    regionendpoint: ''\n    rootdirectory: /registry/\n"
+    )
+    params = load_text(tmp_path, text).storage.params
+    assert isinstance(params, S3Params)
+    assert (params.storageclass, params.objectacl, params.regionendpoint) == (None, None, None)
+    assert params.rootdirectory == "registry"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("chunksize", 5 * 1024 * 1024 - 1, "must be at least 5242880"),
+        ("chunksize", 6 * 1024**3, "must be at most 5368709120"),
+        ("list_page_size", 1001, "must be at most 1000"),
+        ("multipartcopymaxconcurrency", 0, "must be at least 1"),
+    ],
+)
+def test_s3_sizes_outside_what_s3_allows_are_refused_naming_the_key(
+    tmp_path: Path, key: str, value: int, message: str
+) -> None:
+    text = f"version: 0.1\nstorage:\n  s3:\n    bucket: b\n    {key}: {value}\n"
+    assert error_of(tmp_path, text).startswith(f"storage.s3.{key}: {message}")
+
+
+def test_s3_credentials_are_kept_out_of_the_configurations_repr(tmp_path: Path) -> None:
+    text = (
+        "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    accesskey: AKIDSHOWN\n"
+        "    secretkey: hidden-secret\n    sessiontoken: hidden-token\n"
+    )
+    shown = repr(load_text(tmp_path, text))
+    assert "AKIDSHOWN" not in shown
+    assert "hidden" not in shown
 
 
 def test_deprecated_loglevel_sets_the_level_with_a_warning(tmp_path: Path) -> None:
@@ -490,7 +527,7 @@ def test_environment_selects_the_storage_driver_replacing_the_files(tmp_path: Pa
         "    enabled: true\n",
     )
     assert config.storage.driver == "s3"
-    assert config.storage.parameters == {"bucket": "images"}
+    assert config.storage.params == S3Params(bucket="images")
     assert config.storage.delete_enabled
 
 
@@ -504,7 +541,7 @@ def test_environment_driver_parameters_are_read_as_yaml_scalars(tmp_path: Path) 
             "REGISTRY_STORAGE_S3_CHUNKSIZE": "5242880",
         },
     )
-    assert config.storage.parameters == {"bucket": "images", "secure": False, "chunksize": 5242880}
+    assert config.storage.params == S3Params(bucket="images", secure=False, chunksize=5242880)
 
 
 def test_environment_selects_inmemory_storage(tmp_path: Path) -> None:

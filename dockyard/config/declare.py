@@ -33,6 +33,7 @@ class Declared:
     key: str | None = None
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     #: The default as the reference shows it, where the field's own default is not it.
     shown: str | None = None
     #: Accepted for compatibility with the reference registry, but it changes nothing.
@@ -41,6 +42,8 @@ class Declared:
     custom: bool = False
     #: The key must be set (to a value that is not empty); the field has no default.
     required: bool = False
+    #: A credential: kept out of the dataclass's ``repr`` (and so out of logs).
+    secret: bool = False
 
 
 def option(
@@ -51,17 +54,19 @@ def option(
     key: str | None = None,
     choices: tuple[str, ...] = (),
     minimum: int | None = None,
+    maximum: int | None = None,
     shown: str | None = None,
     inert: bool = False,
     custom: bool = False,
     required: bool = False,
+    secret: bool = False,
 ) -> Any:
     """A dataclass field for one configuration key (see ``Declared``)."""
-    declared = Declared(doc, key, choices, minimum, shown, inert, custom, required)
+    declared = Declared(doc, key, choices, minimum, maximum, shown, inert, custom, required, secret)
     metadata = {"declared": declared}
     if default_factory is not MISSING:
-        return field(default_factory=default_factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
+        return field(default_factory=default_factory, metadata=metadata, repr=not secret)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 def declared(item: dataclasses.Field[Any]) -> Declared | None:
@@ -139,7 +144,7 @@ def read_value(
     if kind is bool:
         return section.boolean(name, default)
     if kind is int:
-        return section.integer(name, default, minimum=meta.minimum or 0)
+        return section.integer(name, default, minimum=meta.minimum or 0, maximum=meta.maximum)
     if kind is timedelta:
         return section.duration(name, default)
     if kind is str:

@@ -188,71 +188,93 @@ class InMemoryParams:
     """``storage.inmemory``: content in this process's memory, gone when it stops."""
 
 
-@dataclass(frozen=True, slots=True)
+MiB: Final = 1 << 20
+GiB: Final = 1 << 30
+#: S3's smallest part (all but the last of an upload) and largest part or single copy.
+S3_MIN_PART_SIZE: Final = 5 * MiB
+S3_MAX_PART_SIZE: Final = 5 * GiB
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class S3Params:
-    """``storage.s3``: content as objects in one bucket of AWS S3 or a compatible store.
+    """``storage.s3``: content as objects in one bucket of AWS S3 or a compatible store."""
 
-    Unset keys take the driver's defaults (shown); ranges are checked by the driver when
-    ``serve`` or ``config check`` builds it.
-    """
-
-    bucket: str | None = option("The bucket's name (required).", default=None)
-    region: str | None = option("The bucket's region.", default=None, shown="us-east-1")
+    bucket: str = option("The bucket's name (required).", required=True)
+    region: str = option("The bucket's region.", default="us-east-1")
     regionendpoint: str | None = option(
         "The endpoint of an S3-compatible store (http://host:port); unset for AWS.",
         default=None,
     )
-    accesskey: str | None = option("Access key id; unset for the SDK's chain.", default=None)
-    secretkey: str | None = option("Secret access key.", default=None)
-    sessiontoken: str | None = option("Session token of temporary credentials.", default=None)
-    rootdirectory: str | None = option("A key prefix below which content is kept.", default=None)
-    forcepathstyle: bool | None = option(
+    accesskey: str | None = option(
+        "Access key id; unset for the SDK's chain.", default=None, secret=True
+    )
+    secretkey: str | None = option("Secret access key.", default=None, secret=True)
+    sessiontoken: str | None = option(
+        "Session token of temporary credentials.", default=None, secret=True
+    )
+    rootdirectory: str = option(
+        "A key prefix below which content is kept.", default="", custom=True
+    )
+    forcepathstyle: bool = option(
         "Address the bucket in the path, not the host name (most S3-compatible stores).",
-        default=None,
-        shown="false",
+        default=False,
     )
-    secure: bool | None = option("Use https to the endpoint.", default=None, shown="true")
-    skipverify: bool | None = option(
-        "Do not verify the endpoint's TLS certificate.", default=None, shown="false"
+    secure: bool = option("Use https to the endpoint.", default=True)
+    skipverify: bool = option("Do not verify the endpoint's TLS certificate.", default=False)
+    chunksize: int = option(
+        "Bytes per multipart part (5 MiB to 5 GiB).",
+        default=10 * MiB,
+        minimum=S3_MIN_PART_SIZE,
+        maximum=S3_MAX_PART_SIZE,
     )
-    chunksize: int | None = option(
-        "Bytes per multipart part (5 MiB to 5 GiB).", default=None, shown="10485760"
+    multipartcopythresholdsize: int = option(
+        "Objects from this size on are copied in parts.",
+        default=32 * MiB,
+        maximum=S3_MAX_PART_SIZE,
     )
-    multipartcopythresholdsize: int | None = option(
-        "Objects from this size on are copied in parts.", default=None, shown="33554432"
+    multipartcopychunksize: int = option(
+        "Bytes per part of a multipart copy.",
+        default=32 * MiB,
+        minimum=S3_MIN_PART_SIZE,
+        maximum=S3_MAX_PART_SIZE,
     )
-    multipartcopychunksize: int | None = option(
-        "Bytes per part of a multipart copy.", default=None, shown="33554432"
-    )
-    multipartcopymaxconcurrency: int | None = option(
-        "Parts copied at once.", default=None, shown="8"
+    multipartcopymaxconcurrency: int = option(
+        "Parts copied at once.", default=8, minimum=1, maximum=1000
     )
     storageclass: str | None = option(
-        "Storage class of new objects; NONE sends none.", default=None, shown="STANDARD"
+        "Storage class of new objects; NONE sends none.",
+        default="STANDARD",
+        custom=True,
     )
-    encrypt: bool | None = option(
-        "Server-side encryption of new objects (with keyid: aws:kms).",
-        default=None,
-        shown="false",
+    encrypt: bool = option(
+        "Server-side encryption of new objects (with keyid: aws:kms).", default=False
     )
     keyid: str | None = option("KMS key id for encryption.", default=None)
     objectacl: str | None = option(
-        "Canned ACL of new objects; unset or none sends none.", default=None
+        "Canned ACL of new objects; unset or none sends none.", default=None, custom=True
     )
     useragent: str | None = option("Added to the client's User-Agent.", default=None)
-    usedualstack: bool | None = option("Use the dual-stack endpoint.", default=None)
-    accelerate: bool | None = option("Use S3 Transfer Acceleration.", default=None)
-    maxconnections: int | None = option(
-        "dockyard: connections in the client's pool.", default=None, shown="64"
+    usedualstack: bool = option("Use the dual-stack endpoint.", default=False)
+    accelerate: bool = option("Use S3 Transfer Acceleration.", default=False)
+    maxconnections: int = option(
+        "dockyard: connections in the client's pool.", default=64, minimum=1, maximum=10_000
     )
-    list_page_size: int | None = option(
-        "dockyard: keys per listing request (at most 1000).", default=None, shown="1000"
+    list_page_size: int = option(
+        "dockyard: keys per listing request (at most 1000).", default=1000, minimum=1, maximum=1000
     )
     v4auth: bool | None = option("Requests are always signed v4.", default=None, inert=True)
     loglevel: str | None = option("The reference's SDK log level.", default=None, inert=True)
     multipartcombinesmallpart: bool | None = option(
         "The reference's small-part combining.", default=None, inert=True
     )
+
+    def endpoint_url(self) -> str | None:
+        """The endpoint with a scheme, or None for AWS's own endpoints."""
+        if not self.regionendpoint:
+            return None
+        if "://" in self.regionendpoint:
+            return self.regionendpoint
+        return ("https://" if self.secure else "http://") + self.regionendpoint
 
 
 DriverParams = FilesystemParams | InMemoryParams | S3Params
@@ -292,7 +314,8 @@ class StorageConfig:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """The driver's parameters as its factory takes them: the keys that are set."""
+        """The driver's parameters that are set, by key (for showing and naming storage;
+        the driver itself is built from ``params``)."""
         return {
             item.name: value
             for item in fields(self.params)

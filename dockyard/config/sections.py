@@ -115,7 +115,9 @@ class Section:
             )
         return value
 
-    def integer(self, name: str, default: int | None, minimum: int = 0) -> int | None:
+    def integer(
+        self, name: str, default: int | None, minimum: int = 0, maximum: int | None = None
+    ) -> int | None:
         value = self.raw(name)
         if value is None:
             return default
@@ -130,6 +132,8 @@ class Section:
             )
         if number < minimum:
             raise ConfigError(f"{self.key(name)}: must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ConfigError(f"{self.key(name)}: must be at most {maximum}, got {number}")
         return number
 
     def duration(self, name: str, default: timedelta | None) -> timedelta | None:
@@ -320,14 +324,34 @@ def _storage(root: Section, cwd: Path, redis: RedisConfig | None, has_file: bool
 
 def _driver_params(section: Section, cwd: Path) -> DriverParams:
     name = section.path.rsplit(".", 1)[-1]
+    if name == "s3":
+        return _s3_params(section)
     params = read(DRIVER_PARAMS[name], section)
     section.finish()
     if isinstance(params, FilesystemParams):
         root = cwd / Path(params.rootdirectory).expanduser()
         params = replace(params, rootdirectory=str(root))
-    elif isinstance(params, S3Params) and not params.bucket:
-        raise ConfigError(f"{section.key('bucket')}: required for the s3 driver")
     return params
+
+
+def _s3_params(section: Section) -> S3Params:
+    """``storage.s3``, with the reference's spellings of "none" and empty values unset."""
+    storageclass = section.text("storageclass") or "STANDARD"
+    objectacl = section.text("objectacl") or "none"
+    params = read(
+        S3Params,
+        section,
+        rootdirectory=(section.text("rootdirectory") or "").strip("/"),
+        storageclass=None if storageclass.upper() == "NONE" else storageclass,
+        objectacl=None if objectacl.lower() == "none" else objectacl,
+    )
+    section.finish()
+    empty: dict[str, Any] = {
+        item.name: None
+        for item in fields(params)
+        if getattr(params, item.name) == "" and item.default is None
+    }
+    return replace(params, **empty)
 
 
 def _cache(section: Section, redis: RedisConfig | None) -> CacheConfig:

@@ -17,16 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
-from s3_server import SeaweedFS
+from s3_server import SeaweedFS, s3_params
 
 from dockyard.cli import EXIT_CONFIG, main
+from dockyard.config import ConfigError
 from dockyard.storage.driver.base import (
     InvalidOffset,
     PathNotFound,
     StorageDriverError,
     Unsupported,
 )
-from dockyard.storage.driver.s3 import S3Driver, S3Error, S3ParameterInvalid, S3Params
+from dockyard.storage.driver.s3 import S3Driver, S3Error
 
 MiB = 1 << 20
 OpenS3 = Callable[..., Awaitable[S3Driver]]
@@ -39,7 +40,7 @@ async def open_s3(seaweedfs: SeaweedFS) -> AsyncIterator[OpenS3]:
     drivers: list[S3Driver] = []
 
     async def open_driver(**params: Any) -> S3Driver:
-        driver = S3Driver.from_params(seaweedfs.driver_params(root, **params))
+        driver = S3Driver(seaweedfs.params(root, **params))
         drivers.append(driver)
         return driver
 
@@ -80,8 +81,7 @@ async def raw_etag(driver: S3Driver, path: str) -> str:
 
 
 async def test_server_rejects_a_wrong_secret(seaweedfs: SeaweedFS) -> None:
-    params = seaweedfs.driver_params("tests/wrong", secretkey="not-the-secret")
-    driver = S3Driver.from_params(params)
+    driver = S3Driver(seaweedfs.params("tests/wrong", secretkey="not-the-secret"))
     try:
         with pytest.raises(S3Error, match="SignatureDoesNotMatch"):
             await driver.put_content("/file", b"x")
@@ -91,8 +91,7 @@ async def test_server_rejects_a_wrong_secret(seaweedfs: SeaweedFS) -> None:
 
 async def test_errors_do_not_reveal_credentials(seaweedfs: SeaweedFS) -> None:
     secret = "wrong-" + uuid.uuid4().hex
-    params = seaweedfs.driver_params("tests/wrong", secretkey=secret)
-    driver = S3Driver.from_params(params)
+    driver = S3Driver(seaweedfs.params("tests/wrong", secretkey=secret))
     try:
         with pytest.raises(StorageDriverError) as caught:
             await driver.get_content("/file")
@@ -106,14 +105,16 @@ async def test_errors_do_not_reveal_credentials(seaweedfs: SeaweedFS) -> None:
 
 
 async def test_unreachable_endpoint_error_does_not_reveal_it() -> None:
-    driver = S3Driver.from_params(
-        {
-            "bucket": "b",
-            "regionendpoint": "http://127.0.0.1:9",
-            "accesskey": "AKIDHIDDEN",
-            "secretkey": "hidden-secret",
-            "forcepathstyle": True,
-        }
+    driver = S3Driver(
+        s3_params(
+            {
+                "bucket": "b",
+                "regionendpoint": "http://127.0.0.1:9",
+                "accesskey": "AKIDHIDDEN",
+                "secretkey": "hidden-secret",
+                "forcepathstyle": True,
+            }
+        )
     )
     try:
         with pytest.raises(S3Error) as caught:
@@ -128,7 +129,7 @@ async def test_unreachable_endpoint_error_does_not_reveal_it() -> None:
 
 
 def test_params_from_environment_strings() -> None:
-    params = S3Params.parse(
+    params = s3_params(
         {
             "bucket": "b",
             "regionendpoint": "s3.local:9000",
@@ -142,17 +143,17 @@ def test_params_from_environment_strings() -> None:
 
 
 def test_params_reject_a_chunk_size_below_the_s3_minimum() -> None:
-    with pytest.raises(S3ParameterInvalid, match="chunksize"):
-        S3Params.parse({"bucket": "b", "chunksize": 5 * MiB - 1})
+    with pytest.raises(ConfigError, match=r"^storage.s3.chunksize: must be at least 5242880"):
+        s3_params({"bucket": "b", "chunksize": 5 * MiB - 1})
 
 
 def test_params_require_a_bucket() -> None:
-    with pytest.raises(S3ParameterInvalid, match="bucket"):
-        S3Params.parse({"region": "us-east-1"})
+    with pytest.raises(ConfigError, match=r"^storage.s3.bucket: required"):
+        s3_params({"region": "us-east-1"})
 
 
 def test_params_storage_class_none_sends_no_storage_class() -> None:
-    assert S3Params.parse({"bucket": "b", "storageclass": "NONE"}).storageclass is None
+    assert s3_params({"bucket": "b", "storageclass": "NONE"}).storageclass is None
 
 
 async def raw_encryption(driver: S3Driver, path: str) -> str | None:
@@ -202,11 +203,12 @@ async def test_writer_resumes_from_a_second_driver_instance(open_s3: OpenS3) -> 
 _CHILD = textwrap.dedent(
     """
     import asyncio, json, sys
+    from dockyard.config import from_dict
     from dockyard.storage.driver.s3 import S3Driver
 
     async def main() -> None:
         params, path, size = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-        driver = S3Driver.from_params(params)
+        driver = S3Driver(from_dict({"version": "0.1", "storage": {"s3": params}}).storage.params)
         writer = await driver.writer(path, append=sys.argv[4] == "append")
         await writer.write(bytes(range(256)) * (size // 256))
         await writer.close()
@@ -664,8 +666,7 @@ async def test_reader_reconnects_where_a_dropped_connection_stopped(
     await s3.put_content("/blob", content)
     proxy = CuttingProxy(seaweedfs.endpoint, cut_after=MiB)
     async with proxy as endpoint:
-        params = seaweedfs.driver_params(s3.params.rootdirectory)
-        reader = S3Driver.from_params({**params, "regionendpoint": endpoint})
+        reader = S3Driver(seaweedfs.params(s3.params.rootdirectory, regionendpoint=endpoint))
         try:
             read = b"".join([chunk async for chunk in await reader.reader("/blob", 5)])
         finally:
@@ -684,8 +685,7 @@ async def test_reader_fails_rather_than_mix_contents_replaced_while_reconnecting
         await s3.put_content("/blob", pattern(3 * MiB, 2))
 
     async with CuttingProxy(seaweedfs.endpoint, MiB, before_reconnect=replace) as endpoint:
-        params = seaweedfs.driver_params(s3.params.rootdirectory)
-        reader = S3Driver.from_params({**params, "regionendpoint": endpoint})
+        reader = S3Driver(seaweedfs.params(s3.params.rootdirectory, regionendpoint=endpoint))
         try:
             with pytest.raises(S3Error, match="PreconditionFailed"):
                 async for _ in await reader.reader("/blob"):

@@ -18,13 +18,14 @@ from e2e_checks import assert_same_in_layout, assert_served
 from e2e_images import OCI_INDEX, OCI_MANIFEST, Image, OciLayout, sha256
 from e2e_processes import ServerProcess, StartDockyard, StartReference, copy
 
+from dockyard.config.model import FilesystemParams
 from dockyard.digest import Digest
 from dockyard.storage.driver import create_driver
 from dockyard.storage.registry import StorageRegistry
 
 
 def filesystem_registry(root: Path) -> StorageRegistry:
-    return StorageRegistry(create_driver("filesystem", {"rootdirectory": str(root)}))
+    return StorageRegistry(create_driver(FilesystemParams(rootdirectory=str(root))))
 
 
 async def chunks(data: bytes, size: int = 20_000) -> AsyncIterator[bytes]:

@@ -36,7 +36,7 @@ GC_ENV = {
 
 
 async def blobs_in_bucket(cluster: Cluster) -> set[str]:
-    driver = S3Driver.from_params(cluster.seaweedfs.driver_params(cluster.rootdirectory))
+    driver = S3Driver(cluster.seaweedfs.params(cluster.rootdirectory))
     found: set[str] = set()
     try:
         async for info in driver.walk(paths.BLOBS):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
+from dockyard.config.model import DriverParams, FilesystemParams, InMemoryParams
 from dockyard.storage.driver.base import StorageDriver, Unsupported
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.driver.inmemory import InMemoryDriver
@@ -16,26 +16,25 @@ __all__ = ["DRIVERS", "create_driver"]
 DRIVERS = ("filesystem", "inmemory", "s3")
 
 
-def create_driver(name: str, params: dict[str, Any]) -> StorageDriver:
-    """The driver configured as ``storage.<name>`` with that section's ``params``.
+def create_driver(params: DriverParams) -> StorageDriver:
+    """The driver that ``params`` (a ``storage.<driver>`` section, as the configuration
+    read it) configure.
 
-    Raises ``Unsupported`` for an unknown name or a driver that is not available.
+    Raises ``Unsupported`` for a driver that is not available.
     """
-    if name == "filesystem":
-        return FilesystemDriver.from_params(params)
-    if name == "inmemory":
+    if isinstance(params, FilesystemParams):
+        return FilesystemDriver(params.rootdirectory)
+    if isinstance(params, InMemoryParams):
         return InMemoryDriver()
-    if name == "s3":
-        # Imported by name so that the S3 dependencies load only when S3 is configured.
-        from dockyard.extras import require
+    # Imported by name so that the S3 dependencies load only when S3 is configured.
+    from dockyard.extras import require
 
-        require("s3", "the s3 storage driver")
-        try:
-            module = importlib.import_module("dockyard.storage.driver.s3")
-        except ModuleNotFoundError as error:
-            if error.name != "dockyard.storage.driver.s3":
-                raise
-            raise Unsupported("the s3 storage driver is not available") from None
-        driver: StorageDriver = module.S3Driver.from_params(params)
-        return driver
-    raise Unsupported(f"unknown storage driver {name!r}")
+    require("s3", "the s3 storage driver")
+    try:
+        module = importlib.import_module("dockyard.storage.driver.s3")
+    except ModuleNotFoundError as error:
+        if error.name != "dockyard.storage.driver.s3":
+            raise
+        raise Unsupported("the s3 storage driver is not available") from None
+    driver: StorageDriver = module.S3Driver(params)
+    return driver

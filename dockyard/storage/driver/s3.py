@@ -62,7 +62,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
@@ -71,6 +71,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dockyard.config.model import S3_MIN_PART_SIZE, MiB, S3Params
 from dockyard.storage.driver.base import (
     FileInfo,
     FileWriter,
@@ -82,12 +83,6 @@ from dockyard.storage.driver.base import (
     validate_path,
 )
 
-MiB: Final = 1 << 20
-GiB: Final = 1 << 30
-
-#: S3's smallest part (all but the last) and largest part or single copy.
-MIN_PART_SIZE: Final = 5 * MiB
-MAX_PART_SIZE: Final = 5 * GiB
 MAX_PARTS: Final = 10_000
 #: DeleteObjects takes at most this many keys per request.
 DELETE_BATCH: Final = 1000
@@ -110,132 +105,6 @@ _NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUplo
 
 class S3Error(StorageDriverError):
     """A request to the object store failed."""
-
-
-class S3ParameterInvalid(StorageDriverError):
-    """A ``storage.s3`` parameter is invalid; the message names the key."""
-
-
-# --- configuration ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class S3Params:
-    """The ``storage.s3`` configuration section, with the reference registry's keys.
-
-    dockyard adds ``maxconnections`` (the client's connection pool) and
-    ``list_page_size``; of the reference's keys, ``v4auth`` (always v4), ``loglevel`` and
-    ``multipartcombinesmallpart`` are accepted and ignored.
-    """
-
-    bucket: str
-    region: str = "us-east-1"
-    regionendpoint: str | None = None
-    accesskey: str | None = field(default=None, repr=False)
-    secretkey: str | None = field(default=None, repr=False)
-    sessiontoken: str | None = field(default=None, repr=False)
-    rootdirectory: str = ""
-    forcepathstyle: bool = False
-    secure: bool = True
-    skipverify: bool = False
-    chunksize: int = 10 * MiB
-    multipartcopythresholdsize: int = 32 * MiB
-    multipartcopychunksize: int = 32 * MiB
-    multipartcopymaxconcurrency: int = 8
-    storageclass: str | None = "STANDARD"
-    encrypt: bool = False
-    keyid: str | None = None
-    #: A canned ACL sent with every new object; None sends none (the bucket's default),
-    #: which also works on buckets whose owner disabled ACLs.
-    objectacl: str | None = None
-    useragent: str | None = None
-    usedualstack: bool = False
-    accelerate: bool = False
-    maxconnections: int = 64
-    #: Keys per ListObjectsV2 page (S3's maximum is 1000); smaller values serve tests.
-    list_page_size: int = 1000
-
-    @classmethod
-    def parse(cls, params: dict[str, Any]) -> S3Params:
-        """Validate a configuration section; unknown keys of the reference are ignored."""
-        bucket = _text(params, "bucket")
-        if not bucket:
-            raise S3ParameterInvalid("storage.s3.bucket: required")
-        storageclass = _text(params, "storageclass", "STANDARD") or "STANDARD"
-        objectacl = _text(params, "objectacl") or "none"
-        return cls(
-            bucket=bucket,
-            region=_text(params, "region", "us-east-1") or "us-east-1",
-            regionendpoint=_text(params, "regionendpoint") or None,
-            accesskey=_text(params, "accesskey") or None,
-            secretkey=_text(params, "secretkey") or None,
-            sessiontoken=_text(params, "sessiontoken") or None,
-            rootdirectory=(_text(params, "rootdirectory") or "").strip("/"),
-            forcepathstyle=_flag(params, "forcepathstyle", False),
-            secure=_flag(params, "secure", True),
-            skipverify=_flag(params, "skipverify", False),
-            chunksize=_size(params, "chunksize", 10 * MiB, MIN_PART_SIZE, MAX_PART_SIZE),
-            multipartcopythresholdsize=_size(
-                params, "multipartcopythresholdsize", 32 * MiB, 0, MAX_PART_SIZE
-            ),
-            multipartcopychunksize=_size(
-                params, "multipartcopychunksize", 32 * MiB, MIN_PART_SIZE, MAX_PART_SIZE
-            ),
-            multipartcopymaxconcurrency=_size(params, "multipartcopymaxconcurrency", 8, 1, 1000),
-            storageclass=None if storageclass.upper() == "NONE" else storageclass,
-            encrypt=_flag(params, "encrypt", False),
-            keyid=_text(params, "keyid") or None,
-            objectacl=None if objectacl.lower() == "none" else objectacl,
-            useragent=_text(params, "useragent") or None,
-            usedualstack=_flag(params, "usedualstack", False),
-            accelerate=_flag(params, "accelerate", False),
-            maxconnections=_size(params, "maxconnections", 64, 1, 10_000),
-            list_page_size=_size(params, "list_page_size", 1000, 1, 1000),
-        )
-
-    def endpoint_url(self) -> str | None:
-        """The endpoint with a scheme, or None for AWS's own endpoints."""
-        if not self.regionendpoint:
-            return None
-        if "://" in self.regionendpoint:
-            return self.regionendpoint
-        return ("https://" if self.secure else "http://") + self.regionendpoint
-
-
-def _text(params: dict[str, Any], key: str, default: str | None = None) -> str | None:
-    value = params.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, str | int | float):
-        raise S3ParameterInvalid(f"storage.s3.{key}: expected a string")
-    return str(value)
-
-
-def _flag(params: dict[str, Any], key: str, default: bool) -> bool:
-    value = params.get(key)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise S3ParameterInvalid(f"storage.s3.{key}: expected true or false")
-
-
-def _size(params: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = params.get(key)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise S3ParameterInvalid(f"storage.s3.{key}: expected an integer") from None
-    if isinstance(value, bool) or not low <= number <= high:
-        raise S3ParameterInvalid(f"storage.s3.{key}: must be between {low} and {high}")
-    return number
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -325,11 +194,6 @@ class S3Driver(StorageDriver):
         self._client: Any = None
         self._stack: AsyncExitStack | None = None
         self._client_lock = asyncio.Lock()
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> S3Driver:
-        """A driver from the ``storage.s3`` configuration section."""
-        return cls(S3Params.parse(params))
 
     @property
     def params(self) -> S3Params:
@@ -1083,7 +947,7 @@ class _S3Writer(FileWriter):
         if not self._dirty:
             self._done = True
             return
-        if len(self._tail) >= MIN_PART_SIZE:
+        if len(self._tail) >= S3_MIN_PART_SIZE:
             await self._upload_part(len(self._tail))
         metadata = {_META_PARTS: _format_ranges(p.number for p in self._parts)}
         if self._upload_id is not None:

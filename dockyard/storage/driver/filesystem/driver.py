@@ -104,11 +104,6 @@ class FilesystemDriver(StorageDriver):
         self._files = _LocalFiles(self._root)
         self._steps = _Steps(self, self._files)
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FilesystemDriver:
-        """A driver from the ``storage.filesystem`` configuration section."""
-        return cls(str(params.get("rootdirectory") or DEFAULT_ROOT))
-
     @property
     def root(self) -> str:
         """The absolute local directory holding the content."""
