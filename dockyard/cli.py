@@ -238,11 +238,12 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _duration(text: str) -> timedelta:
-    """A Go-style duration on the command line (``30s``, ``1h``)."""
-    from dockyard.config.values import parse_duration
+    """A duration on the command line, in the configuration's grammar (``30s``, ``1h``,
+    ``90`` seconds)."""
+    from dockyard.config.values import duration
 
     try:
-        return parse_duration(text)
+        return duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

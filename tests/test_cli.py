@@ -96,6 +96,51 @@ def test_config_check_rejects_an_unknown_auth_scheme(
     assert "configuration error: auth.kerberos" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("auth:\n  htpasswd:\n    realm: r\n", "auth.htpasswd.path: required"),
+        ("auth:\n  htpasswd:\n    path: {tmp}/absent\n", "auth.htpasswd.path: cannot read"),
+        (
+            "auth:\n  token:\n    realm: https://r/auth\n    service: s\n    issuer: i\n"
+            "  tokenserver:\n    rules:\n      - repositories: a/*\n        user: [bob]\n",
+            "auth.tokenserver.rules[0].user: unknown key of an access rule",
+        ),
+        (
+            "auth:\n  token:\n    realm: https://r/auth\n    service: s\n    issuer: i\n"
+            "  tokenserver:\n    expiration: 10s\n",
+            "auth.tokenserver.expiration: must be at least 60s",
+        ),
+        ("auth:\n  ratelimit:\n    lockout: soon\n", "auth.ratelimit.lockout: expected a duration"),
+        ("http:\n  tls:\n    certificate: {tmp}/cert.pem\n    key: {tmp}/cert.pem\n", None),
+    ],
+)
+def test_config_check_refuses_what_serve_would_fail_on_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, message: str | None
+) -> None:
+    (tmp_path / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+    if message is None:
+        message = "http.tls.certificate: not a PEM certificate"
+    text = "version: 0.1\nstorage: inmemory\n" + section.format(tmp=tmp_path)
+    path = write(tmp_path, text)
+    assert main(["config", "check", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"configuration error: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_config_check_names_the_auth_scheme_it_validated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the token server keeps its key in ./.data
+    text = (
+        "version: 0.1\nstorage: inmemory\nauth:\n  token:\n    realm: https://r/auth\n"
+        "    service: s\n    issuer: i\n  tokenserver:\n    enabled: true\n"
+    )
+    assert main(["config", "check", str(write(tmp_path, text))]) == 0
+    assert "auth:    token, tokenserver" in capsys.readouterr().out
+
+
 def test_serve_with_an_invalid_file_exits_before_listening(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
