@@ -1,6 +1,7 @@
 """Access control: htpasswd, bearer tokens and the built-in token server.
 
-``from_config`` (``factory``) turns the ``auth`` section of config.yml into an
+``from_config`` (``factory``) turns the ``auth`` section of config.yml, as the
+configuration model read and checked it (``dockyard.config.model.AuthConfig``), into an
 ``Authorizer`` (``base``):
 
 - ``basic`` + ``htpasswd``: HTTP Basic against bcrypt entries of an htpasswd file;
