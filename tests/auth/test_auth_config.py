@@ -250,3 +250,18 @@ def test_the_token_server_serves_tokens_at_the_path_of_the_realm_by_default() ->
     config = auth_config({"token": token(realm="https://r.example/login/token"), "tokenserver": {}})
     assert config.tokenserver is not None
     assert config.tokenserver.path == "/login/token"
+
+
+def test_each_authorizer_limits_failed_logins_by_its_own_ratelimit(tmp_path: Path) -> None:
+    users = str(write_htpasswd(tmp_path / "h", {"a": "b"}))
+    strict = build_authorizer(
+        {"htpasswd": {"path": users}, "ratelimit": {"attempts": 2, "trustedproxies": "10.0.0.0/8"}},
+        data_dir=tmp_path,
+    )
+    default = build_authorizer({"htpasswd": {"path": users}}, data_dir=tmp_path)
+    assert isinstance(strict, HtpasswdAuthorizer)
+    assert isinstance(default, HtpasswdAuthorizer)
+    assert strict.users.limiter.policy.attempts == 2
+    assert strict.users.limiter.address_of("10.1.2.3", "192.0.2.7") == "192.0.2.7"
+    assert default.users.limiter.policy.attempts == 10
+    assert default.users.limiter.address_of("10.1.2.3", "192.0.2.7") == "10.1.2.3"
