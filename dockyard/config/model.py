@@ -413,6 +413,9 @@ class HTTPConfig:
     )
     #: True when ``secret`` was generated because the configuration had none.
     secret_generated: bool = False
+    #: The ``(host, port)`` a TCP ``addr`` names, as listening takes it (``:5000`` is
+    #: every interface); unused with ``net: unix``.
+    bind: tuple[str, int] = ("0.0.0.0", 5000)  # noqa: S104 - every interface, as ``:5000``
     http2_disabled: bool = option(
         "The reference's HTTP/2 switch; dockyard serves HTTP/1.1.",
         default=False,
@@ -426,12 +429,6 @@ class HTTPConfig:
         inert=True,
     )
 
-    @property
-    def bind(self) -> tuple[str, int]:
-        """The ``(host, port)`` to listen on for a TCP ``addr``."""
-        from dockyard.config.values import parse_addr  # values imports this module
-
-        return parse_addr(self.addr, "http.addr")
 
 
 @dataclass(frozen=True, slots=True)

@@ -375,8 +375,7 @@ def _cache(section: Section, redis: RedisConfig | None) -> CacheConfig:
 def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
     net = section.choice("net", "tcp", ("tcp", "unix"))
     addr = section.text("addr", DEFAULT_ADDR) or DEFAULT_ADDR
-    if net == "tcp":
-        parse_addr(addr, "http.addr")
+    bind = parse_addr(addr if net == "tcp" else DEFAULT_ADDR, "http.addr")
     prefix = _prefix(section.text("prefix", "") or "")
     host = section.text("host")
     if host is not None:
@@ -403,6 +402,7 @@ def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
         host=host,
         secret=secret,
         secret_generated=generated,
+        bind=bind,
         tls=tls,
         headers=headers,
         debug=debug,
