@@ -329,10 +329,12 @@ def test_s3_sizes_outside_what_s3_allows_are_refused_naming_the_key(
     assert error_of(tmp_path, text).startswith(f"storage.s3.{key}: {message}")
 
 
-def test_s3_credentials_are_kept_out_of_the_configurations_repr(tmp_path: Path) -> None:
+def test_credentials_are_kept_out_of_the_configurations_repr(tmp_path: Path) -> None:
     text = (
         "version: 0.1\nstorage:\n  s3:\n    bucket: b\n    accesskey: AKIDSHOWN\n"
         "    secretkey: hidden-secret\n    sessiontoken: hidden-token\n"
+        "http:\n  secret: hidden-upload-secret\n"
+        "redis:\n  addr: localhost:6379\n  password: hidden-password\n"
     )
     shown = repr(load_text(tmp_path, text))
     assert "AKIDSHOWN" not in shown

@@ -373,6 +373,7 @@ class HTTPConfig:
         "Signs the upload state in Location URLs. Set it, the same on every instance "
         "behind one name; unset, a random one is generated at start.",
         custom=True,
+        secret=True,
     )
     addr: str = option(
         "host:port to listen on (:5000 is every interface), or a socket path with net: unix.",
@@ -437,7 +438,7 @@ class RedisConfig:
 
     addr: str = option("host:port of the Redis server (required).", custom=True)
     username: str | None = option("ACL user name.", default=None)
-    password: str | None = option("Password.", default=None)
+    password: str | None = option("Password.", default=None, secret=True)
     db: int = option("Database number.", default=0)
     dialtimeout: timedelta | None = option("Connect timeout.", default=None)
     readtimeout: timedelta | None = option("Read timeout.", default=None)
