@@ -431,7 +431,6 @@ class HTTPConfig:
     )
 
 
-
 @dataclass(frozen=True, slots=True)
 class RedisConfig:
     """``redis``: the connection shared by caches and scale-out state."""
