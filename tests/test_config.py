@@ -565,6 +565,27 @@ def test_environment_reaches_auth_options(tmp_path: Path) -> None:
     assert config.auth.htpasswd == HtpasswdAuthConfig(path="/etc/htpasswd")
 
 
+def test_environment_lists_are_read_as_yaml_lists_or_comma_separated_names(
+    tmp_path: Path,
+) -> None:
+    environ = {
+        "REGISTRY_AUTH_RATELIMIT_TRUSTEDPROXIES": "[10.0.0.0/8, 192.168.1.1]",
+        "REGISTRY_VALIDATION_MANIFESTS_URLS_ALLOW": "[^https://a/, ^https://b/]",
+        "REGISTRY_AUTH_TOKEN_REALM": "https://r/auth",
+        "REGISTRY_AUTH_TOKEN_SERVICE": "s",
+        "REGISTRY_AUTH_TOKEN_ISSUER": "i",
+        "REGISTRY_AUTH_TOKEN_SIGNINGALGORITHMS": "ES256, RS256",
+    }
+    config = env_config(tmp_path, environ)
+    assert [str(n) for n in config.auth.ratelimit.trustedproxies] == [
+        "10.0.0.0/8",
+        "192.168.1.1/32",
+    ]
+    assert config.validation.manifest_urls_allow == ("^https://a/", "^https://b/")
+    assert config.auth.token is not None
+    assert config.auth.token.signingalgorithms == ("ES256", "RS256")
+
+
 def test_environment_durations_are_parsed(tmp_path: Path) -> None:
     config = env_config(tmp_path, {"REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE": "10m"})
     assert config.storage.uploadpurging.age == timedelta(minutes=10)

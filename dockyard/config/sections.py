@@ -149,9 +149,13 @@ class Section:
             ) from None
 
     def strings(self, name: str) -> tuple[str, ...]:
+        """A list of strings; one string is a list of one. From the environment, a YAML
+        flow list (``[a.pem, b.pem]``) is a list, as the reference reads it."""
         value = self.raw(name)
         if value is None:
             return ()
+        if isinstance(value, EnvText) and isinstance(listed := plain(value), list):
+            value = listed
         if isinstance(value, str):
             return (value,)
         if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
