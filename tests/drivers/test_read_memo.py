@@ -334,6 +334,25 @@ async def test_a_mutable_plan_result_is_not_shared_between_callers(root: Path) -
     await driver.close()
 
 
+def _read_each(paths: list[str]) -> Plan[list[bytes | None]]:
+    contents = []
+    for path in paths:
+        contents.append((yield Read(path)))
+    return contents
+
+
+async def test_a_plan_whose_arguments_do_not_hash_is_answered_and_follows_changes(
+    root: Path,
+) -> None:
+    driver = FilesystemDriver(root)
+    plan = functools.partial(_read_each, [LINK])
+    for _ in range(2):
+        assert await driver.run(plan, reads_only=True) == [b"sha256:" + b"a" * 64]
+    write(root, LINK, b"w")
+    assert await driver.run(plan, reads_only=True) == [b"w"]
+    await driver.close()
+
+
 def test_file_system_type_names_the_mount_holding_the_folder() -> None:
     assert file_system_type("/proc/self") == "proc"
 

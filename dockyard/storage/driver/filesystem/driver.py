@@ -200,6 +200,8 @@ class FilesystemDriver(StorageDriver):
                 return memo.result(key)  # type: ignore[return-value]
             except Unremembered:
                 pass
+            except TypeError:  # an argument that does not hash
+                key = None
         try:
             result = _answer_from_memo(plan(), memo)
         except _Miss:
@@ -914,9 +916,10 @@ def _plan_key(plan: Callable[[], Plan[Any]]) -> Hashable | None:
     """What names a read-only plan's result for the read memo, or None if nothing can.
 
     A plan made by a module-level function, called as it is or through a
-    ``functools.partial`` of hashable arguments, computes its result from those
-    arguments and the files it reads alone; a lambda or a nested function may depend on
-    anything it closes over, so its result is never remembered whole.
+    ``functools.partial`` of its arguments, computes its result from those arguments
+    and the files it reads alone; a lambda or a nested function may depend on anything
+    it closes over, so its result is never remembered whole. (Arguments that do not
+    hash are found out by the memo's look-up.)
     """
     if type(plan) is functools.partial:
         if plan.keywords:
@@ -926,8 +929,7 @@ def _plan_key(plan: Callable[[], Plan[Any]]) -> Hashable | None:
         function, args = plan, ()
     if type(function) is not FunctionType or "<" in function.__qualname__:
         return None
-    key = (function, args)
-    return key if _is_hashable(key) else None
+    return (function, args)
 
 
 def _is_hashable(value: object) -> bool:
