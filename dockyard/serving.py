@@ -15,6 +15,7 @@ import gc
 import logging
 import socket
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 logger = logging.getLogger("dockyard.server")
+
+#: Threads for blocking work (file I/O, hashing of large bodies): most of their time
+#: they wait on the disk (a sync, a journal commit), so many more than there are cores
+#: can usefully wait at once, and syncs that wait together are committed together.
+IO_THREADS: Final = 32
 
 #: Worker processes when ``http.workers`` is unset: one, in the ``dockyard serve``
 #: process itself. Several need granian's supervisor process besides; they raise
@@ -192,6 +198,9 @@ def _serve_in_process(config: Config, options: dict[str, Any], kill_timeout: int
         server = EmbeddedServer(partial(worker_app, config), **options)
         server.workers_kill_timeout = kill_timeout
         loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="dockyard-io")
+        )
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, server.stop)
         await server.serve()

@@ -76,10 +76,22 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        identity = _request_id(scope)
+        id_token = request_id.set(identity)
+        try:
+            if self.enabled:
+                await self._logged(scope, receive, send, identity)
+            else:
+                # Without an access line there is nothing to record: only the id goes out.
+                await self.app(scope, receive, _tagging(send, identity))
+        finally:
+            request_id.reset(id_token)
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send, identity: str) -> None:
+        """Handle the request while recording what its access line says, then write it."""
         started = time.perf_counter()
-        record = RequestRecord(_request_id(scope))
-        id_header = (_REQUEST_ID, record.id.encode("ascii"))
-        id_token = request_id.set(record.id)
+        record = RequestRecord(identity)
+        id_header = (_REQUEST_ID, identity.encode("ascii"))
         record_token = current_request.set(record)
 
         async def counting_receive() -> Message:
@@ -98,12 +110,22 @@ class RequestLog:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive if self.enabled else receive, recording_send)
+            await self.app(scope, counting_receive, recording_send)
         finally:
-            if self.enabled:
-                _log_access(scope, record, time.perf_counter() - started)
+            _log_access(scope, record, time.perf_counter() - started)
             current_request.reset(record_token)
-            request_id.reset(id_token)
+
+
+def _tagging(send: Send, identity: str) -> Send:
+    """``send`` adding the request id to the response's headers."""
+    id_header = (_REQUEST_ID, identity.encode("ascii"))
+
+    async def tagging_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), id_header]
+        await send(message)
+
+    return tagging_send
 
 
 def logged_path(scope: Scope) -> str:

@@ -41,7 +41,7 @@ class LocalFileResponse(Response):
     """Bytes ``[offset, offset + length)`` of a file a driver opened, read in worker threads.
 
     The response owns the file and closes it when done. A file shorter than ``length``
-    answers as a failure before the first byte if the range fits in one piece; a longer
+    answers as a failure before the first byte if the range fits in two pieces; a longer
     one found short raises mid-body (the server then cuts the connection and the client
     sees a short body). A client that goes away stops the reading: granian keeps
     accepting bodies it can no longer send.
@@ -66,8 +66,10 @@ class LocalFileResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             fd = self.file.fd
-            if self.length <= self.piece_size:
+            if self.length <= 2 * self.piece_size:
                 # Small blobs (configs, layers of small images): one thread hop, no buffers.
+                # Up to two pieces, reused buffers gain nothing: both would be fresh, and
+                # filling them costs more than one read into bytes of the exact size.
                 body = await _waited(_read_range(fd, self.length, self.offset))
                 await send(self._start())
                 await send({"type": "http.response.body", "body": body})

@@ -8,6 +8,7 @@ the garbage collector, never a link to nothing.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from dockyard.descriptor import Descriptor
@@ -187,8 +188,8 @@ class LinkedBlobStore:
         The link and the content's size in one plan: a HEAD of a blob is the hottest path
         of a pull.
         """
-        name = self.name
-        size = await self.driver.run(lambda: linked_blob_size(name, digest), reads_only=True)
+        plan = functools.partial(linked_blob_size, self.name, digest)
+        size = await self.driver.run(plan, reads_only=True)
         if size is None:
             raise BlobUnknown(digest)
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=size)

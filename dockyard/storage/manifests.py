@@ -166,7 +166,7 @@ class StorageManifests:
     async def exists(self, digest: Digest) -> bool:
         """Whether the repository links the manifest revision."""
         path = paths.manifest_revision_link(self.name, digest)
-        return await self.driver.run(lambda: _exists(path), reads_only=True)
+        return await self.driver.run(functools.partial(_exists, path), reads_only=True)
 
     async def _require(self, digest: Digest) -> None:
         if not await self.exists(digest):
@@ -186,15 +186,16 @@ class StorageManifests:
     async def _find(self, reference: Digest | str) -> tuple[Digest, bool, bytes | None]:
         """The digest a reference names, whether its revision is linked here, and its
         filed descriptor: one plan (by tag the hottest request of a pull)."""
+        # Partials of module-level plans, so a driver may remember their results whole.
         name = self.name
         if isinstance(reference, Digest):
             linked, filed = await self.driver.run(
-                lambda: _revision(name, reference), reads_only=True
+                functools.partial(_revision, name, reference), reads_only=True
             )
             return reference, linked, filed
         validate_tag(reference)
         found, linked, filed = await self.driver.run(
-            lambda: _tagged_revision(name, reference), reads_only=True
+            functools.partial(_tagged_revision, name, reference), reads_only=True
         )
         if found is None:
             raise TagUnknown(f"tag {reference} is unknown")

@@ -46,7 +46,7 @@ class StorageTags:
         """The digest ``tag`` points at; ``TagUnknown`` if absent."""
         validate_tag(tag)
         path = paths.tag_current_link(self.name, tag)
-        digest = await self.driver.run(lambda: read_link(path), reads_only=True)
+        digest = await self.driver.run(functools.partial(read_link, path), reads_only=True)
         if digest is None:
             raise TagUnknown(f"tag {tag} is unknown")
         return digest

@@ -192,6 +192,13 @@ async def test_file_of_one_piece_is_sent_as_one_body(blob: Path) -> None:
     assert server.content == DATA[3 : 3 + PIECE]
 
 
+async def test_file_of_two_pieces_is_sent_as_one_body(blob: Path) -> None:
+    server = CopyingServer()
+    await _serve(_response(blob, 5, 2 * PIECE), server.send)
+    assert [m["type"] for m in server.messages] == ["http.response.start", "http.response.body"]
+    assert server.content == DATA[5 : 5 + 2 * PIECE]
+
+
 async def test_reading_stops_once_the_client_has_gone(blob: Path) -> None:
     client = Client()
     server = CopyingServer()

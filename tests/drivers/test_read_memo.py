@@ -7,6 +7,7 @@ Real files and a real inotify queue; changes are made the ways registries make t
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import subprocess
@@ -265,6 +266,90 @@ async def test_a_reading_plan_sees_a_change_made_after_it_was_learned(root: Path
     await driver.run(_read_tag, reads_only=True)
     write(root, LINK, b"sha256:" + b"b" * 64)
     assert await driver.run(_read_tag, reads_only=True) == b"sha256:" + b"b" * 64
+    await driver.close()
+
+
+def _read(path: str) -> Plan[bytes | None]:
+    content: bytes | None = yield Read(path)
+    return content
+
+
+def _read_as_list(path: str) -> Plan[list[bytes | None]]:
+    return [(yield Read(path))]
+
+
+async def test_plans_differing_only_in_arguments_get_their_own_results(root: Path) -> None:
+    other = paths.tag_current_link("app", "v2")
+    write(root, other, b"sha256:" + b"2" * 64)
+    driver = FilesystemDriver(root)
+    for _ in range(2):  # learned, then answered from memory
+        assert await driver.run(functools.partial(_read, LINK), reads_only=True) == (
+            b"sha256:" + b"a" * 64
+        )
+        assert await driver.run(functools.partial(_read, other), reads_only=True) == (
+            b"sha256:" + b"2" * 64
+        )
+    await driver.close()
+
+
+async def test_a_plan_result_remembered_whole_follows_another_process_s_change(
+    root: Path,
+) -> None:
+    driver = FilesystemDriver(root)
+    plan = functools.partial(_read, LINK)
+    await driver.run(plan, reads_only=True)
+    await driver.run(plan, reads_only=True)
+    script = "import os,sys; p=sys.argv[1]; open(p+'.t','wb').write(b'x'); os.replace(p+'.t',p)"
+    subprocess.run([sys.executable, "-c", script, str(root / LINK.lstrip("/"))], check=True)
+    assert await driver.run(plan, reads_only=True) == b"x"
+    await driver.close()
+
+
+async def test_a_plan_result_is_dropped_with_a_read_it_rested_on(root: Path) -> None:
+    # The tag's read is evicted (and its folder unwatched) by later reads: the plan's
+    # whole result must not outlive it, or a change would go unseen.
+    driver = FilesystemDriver(root)
+    memo = driver._read_memo()
+    assert memo is not None
+    memo.capacity = 1
+    plan = functools.partial(_read, LINK)
+    await driver.run(plan, reads_only=True)
+    await driver.run(plan, reads_only=True)
+    other = paths.tag_current_link("app", "v2")
+    write(root, other, b"y")
+    await driver.run(functools.partial(_read, other), reads_only=True)
+    write(root, LINK, b"z")
+    assert await driver.run(plan, reads_only=True) == b"z"
+    await driver.close()
+
+
+async def test_a_mutable_plan_result_is_not_shared_between_callers(root: Path) -> None:
+    driver = FilesystemDriver(root)
+    plan = functools.partial(_read_as_list, LINK)
+    first = await driver.run(plan, reads_only=True)
+    first.append(b"changed by the caller")
+    second = await driver.run(plan, reads_only=True)
+    second.append(b"changed by the caller")
+    assert await driver.run(plan, reads_only=True) == [b"sha256:" + b"a" * 64]
+    await driver.close()
+
+
+def _read_each(paths: list[str]) -> Plan[list[bytes | None]]:
+    contents = []
+    for path in paths:
+        contents.append((yield Read(path)))
+    return contents
+
+
+async def test_a_plan_whose_arguments_do_not_hash_is_answered_and_follows_changes(
+    root: Path,
+) -> None:
+    driver = FilesystemDriver(root)
+    plan = functools.partial(_read_each, [LINK])
+    for _ in range(2):
+        assert await driver.run(plan, reads_only=True) == [b"sha256:" + b"a" * 64]
+    write(root, LINK, b"w")
+    assert await driver.run(plan, reads_only=True) == [b"w"]
     await driver.close()
 
 

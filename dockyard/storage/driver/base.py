@@ -291,7 +291,10 @@ class StorageDriver(ABC):
 
         Here each step is awaited through the async interface. ``reads_only`` promises
         that the plan only reads, so a driver may answer it from what it remembers; and
-        ``plan`` may be called more than once, so a driver may start over.
+        ``plan`` may be called more than once, so a driver may start over. A read-only
+        plan made by a module-level function (itself, or a ``functools.partial`` of it)
+        computes its result from its arguments and what it reads alone, so a driver
+        that knows the files did not change may hand out that result again.
         """
         return await self._drive(plan())
 

@@ -23,14 +23,16 @@ import asyncio
 import builtins
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import random
 import re
 import shutil
 import stat as statmod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from datetime import UTC, datetime
+from types import FunctionType
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from dockyard.storage.driver.base import (
@@ -177,8 +179,9 @@ class FilesystemDriver(StorageDriver):
     async def run(self, plan: Callable[[], Plan[_T]], *, reads_only: bool = False) -> _T:
         """Carry out a plan whole in one worker thread: a step on a local disk costs less
         than a hand-off to a thread. A plan that only reads is first answered from the
-        read memo, on the event loop, when the memo holds every read it makes; else its
-        thread's reads teach the memo."""
+        read memo, on the event loop, when the memo holds every read it makes (or its
+        whole result, for a plan ``_plan_key`` names); else its thread's reads teach the
+        memo."""
         memo = self._read_memo() if reads_only else None
         if memo is None:
             # The executor's future directly: no task, no context copy as ``to_thread``.
@@ -186,10 +189,22 @@ class FilesystemDriver(StorageDriver):
                 asyncio.get_running_loop().run_in_executor(None, drive, plan(), self._steps.execute)
             )
         memo.refresh()
+        key = _plan_key(plan)
+        if key is not None:
+            try:
+                return memo.result(key)  # type: ignore[return-value]
+            except Unremembered:
+                pass
+            except TypeError:  # an argument that does not hash
+                key = None
         try:
-            return _answer_from_memo(plan(), memo)
+            result = _answer_from_memo(plan(), memo)
         except _Miss:
             pass
+        else:
+            if key is not None and _is_hashable(result):
+                memo.keep_result(key, result)
+            return result
         loop = asyncio.get_running_loop()
         recording = memo.recording()
         thread = loop.run_in_executor(None, drive, plan(), _Steps(self, recording).execute)
@@ -890,6 +905,36 @@ async def _waited(future: asyncio.Future[_T]) -> _T:
         if not future.done():
             await asyncio.wait([future])
         raise
+
+
+def _plan_key(plan: Callable[[], Plan[Any]]) -> Hashable | None:
+    """What names a read-only plan's result for the read memo, or None if nothing can.
+
+    A plan made by a module-level function, called as it is or through a
+    ``functools.partial`` of its arguments, computes its result from those arguments
+    and the files it reads alone; a lambda or a nested function may depend on anything
+    it closes over, so its result is never remembered whole. (Arguments that do not
+    hash are found out by the memo's look-up.)
+    """
+    if type(plan) is functools.partial:
+        if plan.keywords:
+            return None
+        function, args = plan.func, plan.args
+    else:
+        function, args = plan, ()
+    if type(function) is not FunctionType or "<" in function.__qualname__:
+        return None
+    return (function, args)
+
+
+def _is_hashable(value: object) -> bool:
+    """Whether ``value`` hashes: immutable by Python's convention, so a remembered result
+    may be handed to every caller."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 class _Miss(BaseException):

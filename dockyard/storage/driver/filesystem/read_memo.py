@@ -25,7 +25,7 @@ import builtins
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Final, Protocol, TypeVar
 
 from dockyard.storage.driver.filesystem.inotify import (
@@ -50,6 +50,8 @@ _Value = bytes | int | tuple[str, ...] | None
 #: The driver's ``list_names`` for worker threads.
 Lister = Callable[[Sequence[str]], builtins.list[builtins.list[str] | None]]
 T = TypeVar("T")
+#: What ``ReadMemo.result`` finds for a plan it holds no result of.
+_NOTHING: Final = object()
 
 
 class FileReads(Protocol):
@@ -146,6 +148,10 @@ class ReadMemo:
         self.capacity = capacity
         self._values: OrderedDict[_Key, tuple[_Value, int]] = OrderedDict()
         self._keys_of: dict[int, set[_Key]] = {}
+        #: Whole results of plans answered from the remembered reads, by plan and
+        #: arguments (see ``result``). They hold while every remembered read does, so
+        #: they are all dropped whenever any remembered read is.
+        self._results: dict[Hashable, object] = {}
         self._recordings: set[Recording] = set()
 
     @classmethod
@@ -184,6 +190,24 @@ class ReadMemo:
         assert value is None or isinstance(value, tuple)
         return None if value is None else list(value)
 
+    def result(self, key: Hashable) -> object:
+        """The remembered result of the plan ``key`` names; ``Unremembered`` if none."""
+        found = self._results.get(key, _NOTHING)
+        if found is _NOTHING:
+            raise Unremembered()
+        return found
+
+    def keep_result(self, key: Hashable, value: object) -> None:
+        """Remember ``value``, the result of plan ``key`` answered wholly from memory.
+
+        The plan must be a function of ``key`` and the files it reads, and ``value``
+        immutable: every caller gets this very object.
+        """
+        results = self._results
+        if len(results) >= self.capacity:
+            del results[next(iter(results))]
+        results[key] = value
+
     def _recall(self, key: _Key) -> _Value:
         entry = self._values.get(key)
         if entry is None:
@@ -193,6 +217,8 @@ class ReadMemo:
 
     def refresh(self) -> None:
         """Forget what changed: apply every queued event."""
+        if not self.inotify.pending():
+            return
         for wd, mask in self.inotify.events():
             if mask & IN_Q_OVERFLOW:
                 self._forget_everything()
@@ -238,6 +264,7 @@ class ReadMemo:
     # --- forgetting -----------------------------------------------------------------------
 
     def _drop_key(self, key: _Key, wd: int) -> None:
+        self._results.clear()
         keys = self._keys_of.get(wd)
         if keys is None:
             return
@@ -251,6 +278,7 @@ class ReadMemo:
         keys = self._keys_of.pop(wd, None)
         if keys is None:
             return
+        self._results.clear()
         for key in keys:
             self._values.pop(key, None)
         if still_watched and not self._watched_by_other_recording(wd):
@@ -260,6 +288,7 @@ class ReadMemo:
         for recording in self._recordings:
             recording.overflowed = True
         self._values.clear()
+        self._results.clear()
         for wd in list(self._keys_of):
             if not self._watched_by_other_recording(wd):
                 self.inotify.unwatch(wd)
