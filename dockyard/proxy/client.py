@@ -312,10 +312,16 @@ class UpstreamClient:
 
     @asynccontextmanager
     async def blob(self, repository: str, digest: Digest) -> AsyncIterator[httpx.Response]:
-        """The upstream's response for the blob, its body not yet read."""
+        """The upstream's response for the blob, its body not yet read.
+
+        The body is asked for as it is stored (``identity``): its bytes are the blob's,
+        whatever a CDN on the way could compress, so it can be read raw.
+        """
         await self._before()
         request = self._http.build_request(
-            "GET", f"/v2/{repository}/blobs/{digest}", headers={"Accept": "*/*"}
+            "GET",
+            f"/v2/{repository}/blobs/{digest}",
+            headers={"Accept": "*/*", "Accept-Encoding": "identity"},
         )
         try:
             response = await self._http.send(request, stream=True)

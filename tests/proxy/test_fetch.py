@@ -27,7 +27,11 @@ async def test_first_client_receives_bytes_before_the_download_has_finished(
         started: Callable[[int], None], send: Callable[[bytes], Awaitable[None]]
     ) -> Descriptor:
         started(12)
-        await send(b"first-")
+        # Each chunk goes out once the next has arrived (the last once verified); the
+        # client takes the first before the second comes.
+        await send(b"fir")
+        await asyncio.sleep(0.05)
+        await send(b"st-")
         await release.wait()
         await send(b"second")
         return Descriptor("application/octet-stream", DIGEST, 12)
