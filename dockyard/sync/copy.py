@@ -4,7 +4,9 @@ Reads the source through ``UpstreamClient`` (its Basic or token authentication, 
 limit and back-off) and writes through the registry's services, as a push would: blobs
 through the verified upload path, child manifests before their index, referrers after
 their subject, the tag last. What is there already is skipped (a tag pointing at the
-same digest, a blob linked already), so an interrupted sync resumes where it stopped.
+same digest, a blob linked already), so an interrupted sync resumes where it stopped;
+the referrers of a tag that is current are still asked for, so that a signature added
+at the source since the last run is copied too.
 
 With a platform filter, an index is copied with only the children of those platforms
 (and their blobs), and stored as it is, byte for byte: its digest stays the source's, so
@@ -99,6 +101,9 @@ async def _sync_tag(
 ) -> None:
     remote = await source.head_manifest(name, tag)
     if remote.digest is not None and await _current(target, tag, remote.digest, platforms):
+        # Signatures and SBOMs are added to an image after it is pushed: ask for them.
+        stored = await target.manifests.get(remote.digest)
+        await _copy_manifest(source, name, target, stored, platforms, report, progress)
         report.tags_current.append(f"{name}:{tag}")
         return
     fetched = await source.manifest(name, tag)

@@ -12,6 +12,7 @@ import httpx
 from e2e_images import OCI_INDEX, OCI_MANIFEST, OciLayout
 from e2e_processes import copy, dockyard_config, dockyard_process, reference_process
 from sync_commands import dockyard, registry_config
+from test_skopeo import SBOM_TYPE, SIGNATURE_TYPE, push_artifact
 
 
 def test_sync_copies_the_tags_a_regex_selects_and_resumes_without_copying_again(
@@ -130,3 +131,38 @@ def test_sync_with_an_unreadable_platform_names_it(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "--platform: 'amd64' is not a platform" in result.stderr
+
+
+def test_sync_copies_referrers_and_those_added_at_the_source_after_a_first_run(
+    tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    source_layout = OciLayout(tmp_path / "source")
+    image = source_layout.add_image("v1", layers=1)
+    port = free_port()
+    upstream = dockyard_process(
+        tmp_path, port, dockyard_config(tmp_path / "upstream-root", port), name="upstream"
+    ).start()
+    try:
+        copy(source_layout.ref("v1"), f"docker://{upstream.host}/signed/app:v1")
+        sbom = push_artifact(upstream, "signed/app", image, SBOM_TYPE, b'{"packages":[]}')
+        config = registry_config(tmp_path, "local")
+        command = ("sync", "--from", upstream.url, "--repository", "signed/app", "--json")
+        first = dockyard(*command, "-c", config)
+        signature = push_artifact(upstream, "signed/app", image, SIGNATURE_TYPE, b"signed")
+        second = dockyard(*command, "-c", config)
+    finally:
+        upstream.stop()
+    port = free_port()
+    server = dockyard_process(
+        tmp_path, port, dockyard_config(tmp_path / "local-root", port), name="served"
+    ).start()
+    try:
+        listed = httpx.get(f"{server.url}/v2/signed/app/referrers/{image.digest}").json()
+    finally:
+        server.stop()
+
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["manifests"] == 2
+    assert json.loads(second.stdout)["tags_current"] == ["signed/app:v1"]
+    assert json.loads(second.stdout)["manifests"] == 1
+    assert {m["digest"] for m in listed["manifests"]} == {sbom.digest, signature.digest}
