@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -172,7 +172,7 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 
 async def teed(
     chunks: AsyncIterator[bytes], send: Callable[[bytes], Awaitable[None]]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """``chunks``, read by a task of their own that hands each to ``send`` (the clients)
     as it arrives, up to ``_AHEAD_CHUNKS`` ahead of whoever consumes this (the store).
 

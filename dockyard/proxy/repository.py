@@ -250,8 +250,9 @@ class ProxyBlobs:
                 # As read (no re-chunking copies); the store gathers them into batches.
                 encoding = response.headers.get("content-encoding", "identity")
                 body = response.aiter_raw() if encoding == "identity" else response.aiter_bytes()
-                chunks = teed(body, send)
-                descriptor = await repository.inner.uploads.upload(digest, chunks)
+                # Closed here on any failure: its reader stops before the response closes.
+                async with contextlib.aclosing(teed(body, send)) as chunks:
+                    descriptor = await repository.inner.uploads.upload(digest, chunks)
             await repository.state.note_blob(digest)
             await repository.hit()
             logger.info(
