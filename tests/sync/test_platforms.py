@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from dockyard.config import ConfigError, load
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.sync.platforms import Platform, PlatformFilter, PlatformInvalid
@@ -54,14 +51,3 @@ def test_empty_filter_selects_every_child() -> None:
 def test_unreadable_platform_is_refused(text: str) -> None:
     with pytest.raises(PlatformInvalid):
         Platform.parse(text)
-
-
-def test_sync_section_with_an_unreadable_platform_names_the_key(tmp_path: Path) -> None:
-    path = tmp_path / "config.yml"
-    path.write_text(
-        "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n"
-        "sync:\n  jobs:\n    - {from: 'https://a.example', platforms: [linux/amd64, arm64]}\n"
-    )
-    with pytest.raises(ConfigError) as info:
-        load(path, {}, cwd=tmp_path)
-    assert info.value.message.startswith("sync.jobs[0].platforms:")
