@@ -13,7 +13,12 @@ checked:
    reference (a cold pull writes the layer as a push does).
 
 The issue asks for ``cold`` at 0.8 of ``upstream`` or better and ``warm`` at the speed of
-``local``. Run ``python -m bench.proxy_figures [--size BYTES] [--json PATH]``.
+``local``. Each cold pull is paired with an upstream pull taken just before it, and the
+ratios are computed per pair. ``--runs N`` repeats everything N times and reports
+medians and the spread; ``--dockyard-cmd 'CMD {config}'`` measures another build in the
+same runs, in turns (``python -m bench.proxy_figures --runs 3 --dockyard-cmd
+'/work/baseline/.venv/bin/dockyard serve {config}'``).
+Run ``python -m bench.proxy_figures [--size BYTES] [--runs N] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,11 +51,13 @@ _NAME = "bench/mirror"
 
 @dataclass
 class Pull:
-    """One measured pull."""
+    """One measured pull (or push) of one build in one run."""
 
     name: str
     seconds: float
     bytes: int
+    build: str = "this"
+    run: int = 0
 
     @property
     def mib_per_second(self) -> float:
@@ -64,15 +73,22 @@ def _free_port() -> int:
 
 @contextmanager
 def _server(argv: list[str], config: dict[str, Any], workdir: Path, name: str) -> Iterator[str]:
-    """Run a registry with ``config`` until the block ends; yields its base URL."""
+    """Run a registry with ``config`` until the block ends; yields its base URL.
+
+    ``argv`` gets the configuration's path appended, or put in place of ``{config}``.
+    """
     port = _free_port()
     config["http"]["addr"] = f"127.0.0.1:{port}"
     path = workdir / f"{name}.yml"
     path.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env["REGISTRY_HTTP_SECRET"] = secrets.token_hex(16)
+    if "{config}" in argv:
+        argv = [str(path) if arg == "{config}" else arg for arg in argv]
+    else:
+        argv = [*argv, str(path)]
     with (workdir / f"{name}.log").open("wb") as log:
-        process = subprocess.Popen([*argv, str(path)], stdout=log, stderr=log, env=env)
+        process = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -125,7 +141,7 @@ def _push(url: str, size: int, blocks: list[bytes]) -> str:
     return digest
 
 
-def _pull(name: str, url: str, digest: str) -> Pull:
+def _pull(name: str, url: str, digest: str, build: str = "this", run: int = 0) -> Pull:
     hasher = hashlib.sha256()
     size = 0
     started = time.perf_counter()
@@ -140,48 +156,102 @@ def _pull(name: str, url: str, digest: str) -> Pull:
     seconds = time.perf_counter() - started
     if "sha256:" + hasher.hexdigest() != digest:
         raise RuntimeError(f"{name}: the pulled bytes do not match {digest}")
-    return Pull(name, seconds, size)
+    return Pull(name, seconds, size, build, run)
 
 
-def measure(size: int) -> list[Pull]:
-    dockyard = [sys.executable, "-m", "dockyard.cli", "serve"]
+def measure(size: int, runs: int = 1, builds: dict[str, list[str]] | None = None) -> list[Pull]:
+    """Every pull of every run, each build's turn rotated from run to run."""
+    builds = builds or {"this": [sys.executable, "-m", "dockyard.cli", "serve"]}
     blocks = [os.urandom(_BLOCK) for _ in range(4)]
+    pulls: list[Pull] = []
     with tempfile.TemporaryDirectory(prefix="dockyard-proxy-bench-") as folder:
         work = Path(folder)
         with _server(
             ["docker-registry", "serve"], _config(work / "upstream"), work, "upstream"
         ) as upstream:
             digest = _push(upstream, size, blocks)
-            pulls = [_pull("upstream", upstream, digest)]
-            mirror_config = _config(work / "mirror")
-            mirror_config["proxy"] = {"remoteurl": upstream}
-            with _server(dockyard, mirror_config, work, "mirror") as mirror:
-                pulls.append(_pull("cold", mirror, digest))
-                pulls.append(_pull("warm", mirror, digest))
-        with _server(dockyard, _config(work / "local"), work, "local") as local:
-            started = time.perf_counter()
-            _push(local, size, blocks)
-            pulls.append(Pull("push", time.perf_counter() - started, size))
-            pulls.append(_pull("local", local, digest))
+            for run in range(runs):
+                names = list(builds)
+                turn = names[run % len(names) :] + names[: run % len(names)]
+                for build in turn:
+                    pulls += _measure_build(
+                        work, upstream, digest, size, blocks, build, run, builds[build]
+                    )
     return pulls
+
+
+def _measure_build(
+    work: Path,
+    upstream: str,
+    digest: str,
+    size: int,
+    blocks: list[bytes],
+    build: str,
+    run: int,
+    argv: list[str],
+) -> list[Pull]:
+    """One build's pulls of one run, each registry on a fresh root."""
+    pulls = [_pull("upstream", upstream, digest, build, run)]
+    mirror_config = _config(work / f"mirror-{build}-{run}")
+    mirror_config["proxy"] = {"remoteurl": upstream}
+    with _server(argv, mirror_config, work, f"mirror-{build}-{run}") as mirror:
+        pulls.append(_pull("cold", mirror, digest, build, run))
+        pulls.append(_pull("warm", mirror, digest, build, run))
+    with _server(argv, _config(work / f"local-{build}-{run}"), work, f"local-{build}") as local:
+        started = time.perf_counter()
+        _push(local, size, blocks)
+        pulls.append(Pull("push", time.perf_counter() - started, size, build, run))
+        pulls.append(_pull("local", local, digest, build, run))
+    return pulls
+
+
+def ratios(pulls: list[Pull]) -> dict[str, dict[str, list[float]]]:
+    """Per build, ``cold / upstream`` and ``warm / local`` of every run."""
+    found: dict[str, dict[str, list[float]]] = {}
+    keyed = {(p.build, p.run, p.name): p.mib_per_second for p in pulls}
+    for build, run in sorted({(p.build, p.run) for p in pulls}):
+        entry = found.setdefault(build, {"cold_over_upstream": [], "warm_over_local": []})
+        entry["cold_over_upstream"].append(
+            keyed[build, run, "cold"] / keyed[build, run, "upstream"]
+        )
+        entry["warm_over_local"].append(keyed[build, run, "warm"] / keyed[build, run, "local"])
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256 * MiB, help="layer size in bytes")
+    parser.add_argument("--runs", type=int, default=1, help="repeat everything this often")
+    parser.add_argument(
+        "--dockyard-cmd",
+        help="another build measured in the same runs, in turns: 'CMD {config}'",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    pulls = measure(args.size)
-    by_name = {pull.name: pull for pull in pulls}
+    builds = {"this": [sys.executable, "-m", "dockyard.cli", "serve"]}
+    if args.dockyard_cmd:
+        builds["other"] = shlex.split(args.dockyard_cmd)
+    pulls = measure(args.size, args.runs, builds)
     for pull in pulls:
-        print(f"{pull.name:9} {pull.mib_per_second:8.1f} MiB/s  ({pull.seconds:.2f} s)")
-    cold = by_name["cold"].mib_per_second / by_name["upstream"].mib_per_second
-    warm = by_name["warm"].mib_per_second / by_name["local"].mib_per_second
-    print(f"cold / upstream: {cold:.2f} (issue: >= 0.8)   warm / local: {warm:.2f}")
+        print(
+            f"run {pull.run} {pull.build:5} {pull.name:9} {pull.mib_per_second:8.1f} MiB/s"
+            f"  ({pull.seconds:.2f} s)"
+        )
+    found = ratios(pulls)
+    for build, figures in found.items():
+        cold, warm = figures["cold_over_upstream"], figures["warm_over_local"]
+        print(
+            f"{build}: cold / upstream median {statistics.median(cold):.2f} "
+            f"({min(cold):.2f}-{max(cold):.2f}; issue: >= 0.8)   "
+            f"warm / local median {statistics.median(warm):.2f} "
+            f"({min(warm):.2f}-{max(warm):.2f})"
+        )
     if args.json:
-        figures = {"pulls": [asdict(p) | {"mib_per_second": p.mib_per_second} for p in pulls]}
-        figures |= {"cold_over_upstream": cold, "warm_over_local": warm}
-        args.json.write_text(json.dumps(figures, indent=2))
+        figures_json = {
+            "pulls": [asdict(p) | {"mib_per_second": p.mib_per_second} for p in pulls],
+            "ratios": found,
+        }
+        args.json.write_text(json.dumps(figures_json, indent=2))
     return 0
 
 

@@ -342,6 +342,13 @@ def _transfer_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     sync.add_argument(
         "--semver", metavar="RANGE", help="only versions in this range (>=1.2 <2, ^1.4, ~2.1)"
     )
+    sync.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH[/VARIANT]",
+        help="of an index, copy only this platform's image (repeatable; default: every one)",
+    )
     sync.add_argument("--username", help="user name at the source")
     sync.add_argument(
         "--password-env", metavar="VAR", help="environment variable holding the password"
@@ -393,6 +400,7 @@ def _sync(args: argparse.Namespace) -> int:
     from dockyard.proxy.client import UpstreamClient
     from dockyard.proxy.settings import UpstreamConfig
     from dockyard.sync.copy import SyncFilter, sync
+    from dockyard.sync.platforms import PlatformFilter, PlatformInvalid
     from dockyard.sync.semver import VersionRange
 
     args.config = args.config or os.environ.get(CONFIG_PATH_ENV) or None
@@ -402,6 +410,10 @@ def _sync(args: argparse.Namespace) -> int:
         tags = re.compile(args.tags) if args.tags else None
     except re.error as error:
         raise ConfigError(f"--tags: not a regular expression ({error})") from None
+    try:
+        platforms = PlatformFilter.parse(args.platform)
+    except PlatformInvalid as error:
+        raise ConfigError(f"--platform: {error.message}") from None
     password = os.environ.get(args.password_env) if args.password_env else None
     source = UpstreamClient(
         UpstreamConfig(
@@ -413,7 +425,7 @@ def _sync(args: argparse.Namespace) -> int:
         )
     )
     versions = VersionRange(args.semver) if args.semver else None
-    selection = SyncFilter(tuple(args.repository), args.prefix, tags, versions)
+    selection = SyncFilter(tuple(args.repository), args.prefix, tags, versions, platforms)
     built = assembly.assemble(config)
     on_terminal = sys.stderr.isatty()
 

@@ -10,12 +10,17 @@
   architecture and OS are in ``indexes.platformlist``.
 
 The stores call ``admit`` once per push, after parsing and before checking references;
-the policy is set at start-up by ``configure`` (``dockyard.assembly``).
+the policy is set at start-up by ``configure`` (``dockyard.assembly``). ``dockyard sync``
+with a platform filter stores an index with only some of its children, its digest kept:
+it names those children with ``storing_sparse`` around its own push.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -65,6 +70,9 @@ class ManifestPolicy:
         if self.index_platforms == "none":
             return ()
         children = manifest.manifests
+        present = _sparse_children.get()
+        if present is not None:
+            children = tuple(c for c in children if c.digest in present)
         if self.index_platforms == "list":
             children = tuple(c for c in children if self._listed(c.platform))
         return tuple(dict.fromkeys(c.digest for c in children))
@@ -107,6 +115,19 @@ def from_config(validation: ValidationConfig) -> ManifestPolicy:
 
 
 _policy = ManifestPolicy()
+#: The children an index pushed in this context needs, set by ``storing_sparse``.
+_sparse_children: ContextVar[frozenset[Digest] | None] = ContextVar("sparse_children", default=None)
+
+
+@contextmanager
+def storing_sparse(children: Iterable[Digest]) -> Iterator[None]:
+    """Within the block (in this task), an index needs only those of its children that
+    are in ``children`` (and that the policy demands): the others may be absent."""
+    token = _sparse_children.set(frozenset(children))
+    try:
+        yield
+    finally:
+        _sparse_children.reset(token)
 
 
 def configure(policy: ManifestPolicy) -> None:

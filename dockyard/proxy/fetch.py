@@ -8,6 +8,10 @@ before the first chunk arrived. Clients that come later, or wait in another work
 read the blob from the store once it is there. The last chunk is held back from clients
 until the store has verified the digest: a blob that fails verification reaches no
 client whole.
+
+``teed`` reads the upstream ahead of the store: clients receive each chunk as it
+arrives, while the store hashes and writes at its own pace, up to ``_AHEAD_CHUNKS``
+behind.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,8 +29,13 @@ from dockyard.proxy.tasks import TaskSet
 
 logger = logging.getLogger("dockyard.proxy")
 
-#: Chunks queued for a client before the download waits for it.
-_QUEUE_CHUNKS: Final = 64
+#: Chunks queued for a client before the download waits for it (upstream chunks are
+#: what the HTTP client reads at once, up to 64 KiB: 16 MiB at most).
+_QUEUE_CHUNKS: Final = 256
+#: Bytes sent to a client at once at most, of chunks that were queued for it together.
+_SEND_SIZE: Final = 1 << 20
+#: Chunks read from the upstream that the store may not have taken yet (16 MiB at most).
+_AHEAD_CHUNKS: Final = 256
 #: How long the download waits for a client whose queue is full before going on without it.
 _LAG_SECONDS: Final = 5.0
 #: The end of the download (upstream chunks are never empty: ``_send`` drops those).
@@ -161,32 +170,74 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+async def teed(
+    chunks: AsyncIterator[bytes], send: Callable[[bytes], Awaitable[None]]
+) -> AsyncGenerator[bytes, None]:
+    """``chunks``, read by a task of their own that hands each to ``send`` (the clients)
+    as it arrives, up to ``_AHEAD_CHUNKS`` ahead of whoever consumes this (the store).
+
+    An error reading ``chunks`` is raised here; if the consumer stops, the reading
+    stops too.
+    """
+    queue: asyncio.Queue[bytes | Exception] = asyncio.Queue(_AHEAD_CHUNKS)
+
+    async def read() -> None:
+        try:
+            async for chunk in chunks:
+                await send(chunk)
+                await queue.put(chunk)
+        except Exception as error:
+            await queue.put(error)
+            return
+        await queue.put(_END)
+
+    reader = asyncio.create_task(read())
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, Exception):
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
 async def stream_from(
     fetch: BlobFetch,
     subscriber: Subscriber,
     resume: Callable[[int], Awaitable[AsyncIterator[bytes]]],
 ) -> AsyncIterator[bytes]:
-    """The bytes of ``fetch`` as they arrive, the last one only once the store verified it.
+    """The chunks of ``fetch`` as they arrive, the last one only once the store verified it.
 
     ``resume(offset)`` reads the stored blob from ``offset``, for a client that lagged.
     """
-    # The last byte received waits for the next chunk, and the last of all for the
-    # verification: every other byte goes to the client as soon as it arrives.
+    # Each chunk received waits for the next one, and the last of all for the
+    # verification: every other chunk goes to the client, uncopied, as the next arrives.
     held = b""
     sent = 0
     queue = subscriber.queue
     try:
         while not (subscriber.lagging and queue.empty()):
-            chunk = await queue.get()
-            if chunk is _END:
+            # What else is queued already goes along: fewer, larger sends to the client.
+            pieces = [await queue.get()]
+            size = len(pieces[0])
+            while pieces[-1] is not _END and size < _SEND_SIZE and not queue.empty():
+                pieces.append(queue.get_nowait())
+                size += len(pieces[-1])
+            ended = pieces[-1] is _END
+            if ended:
+                pieces.pop()
+            if pieces:
+                if held:
+                    yield held
+                    sent += len(held)
+                held = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if ended:
                 break
-            if len(chunk) > 1 or held:
-                out = held + chunk[:-1]
-                held = chunk[-1:]
-                yield out
-                sent += len(out)
-            else:
-                held = chunk
         try:
             await fetch.done
         except Exception as error:
@@ -209,4 +260,12 @@ async def stream_from(
         fetch.unsubscribe(subscriber)
 
 
-__all__ = ["BlobFetch", "BlobFetches", "Download", "Present", "Subscriber", "stream_from"]
+__all__ = [
+    "BlobFetch",
+    "BlobFetches",
+    "Download",
+    "Present",
+    "Subscriber",
+    "stream_from",
+    "teed",
+]

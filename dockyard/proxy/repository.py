@@ -41,7 +41,7 @@ from dockyard.proxy.client import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
-from dockyard.proxy.fetch import BlobFetch, stream_from
+from dockyard.proxy.fetch import BlobFetch, stream_from, teed
 from dockyard.proxy.state import ProxyState
 from dockyard.storage.protocols import (
     BlobContent,
@@ -65,8 +65,6 @@ OCTET_STREAM: Final = "application/octet-stream"
 #: Blobs from this size on are sent to the first client as they arrive; smaller ones
 #: are sent once stored and verified, so a failure gets an error response of its own.
 STREAM_MIN_SIZE: Final = 1024 * 1024
-#: Bytes read from the upstream at a time: fewer, larger writes to the store and client.
-UPSTREAM_CHUNK: Final = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -249,12 +247,12 @@ class ProxyBlobs:
                 if declared is not None and declared.isdigit():
                     started(int(declared))
 
-                async def chunks() -> AsyncIterator[bytes]:
-                    async for chunk in response.aiter_bytes(UPSTREAM_CHUNK):
-                        await send(chunk)
-                        yield chunk
-
-                descriptor = await repository.inner.uploads.upload(digest, chunks())
+                # As read (no re-chunking copies); the store gathers them into batches.
+                encoding = response.headers.get("content-encoding", "identity")
+                body = response.aiter_raw() if encoding == "identity" else response.aiter_bytes()
+                # Closed here on any failure: its reader stops before the response closes.
+                async with contextlib.aclosing(teed(body, send)) as chunks:
+                    descriptor = await repository.inner.uploads.upload(digest, chunks)
             await repository.state.note_blob(digest)
             await repository.hit()
             logger.info(

@@ -20,6 +20,7 @@ from dockyard.proxy.client import UpstreamClient
 from dockyard.proxy.settings import UpstreamConfig
 from dockyard.storage.driver.base import PathNotFound
 from dockyard.sync.copy import SyncFilter, sync
+from dockyard.sync.platforms import PlatformFilter
 from dockyard.sync.semver import VersionRange
 from dockyard.sync.settings import SyncJobConfig
 
@@ -67,6 +68,7 @@ async def run_job(job: SyncJobConfig, registry: Registry) -> None:
         job.prefix,
         re.compile(job.tags) if job.tags else None,
         VersionRange(job.semver) if job.semver else None,
+        PlatformFilter.parse(job.platforms),
     )
     try:
         report = await sync(source, registry, selection, lambda message: None)

@@ -30,6 +30,11 @@ class SyncJobConfig:
     prefix: str = option("Only repositories below this prefix.", default="")
     tags: str | None = option("Only tags this regular expression finds.", default=None)
     semver: str | None = option("Only tags that are versions in this range.", default=None)
+    platforms: tuple[str, ...] = option(
+        "Of an index, only the children of these platforms (os/architecture[/variant]); "
+        "the index keeps its digest. Empty: every platform.",
+        default=(),
+    )
     ratelimit: int = option("Requests per second sent to the source at most.", default=0)
 
 
@@ -43,7 +48,8 @@ class SyncConfig:
         shown="1h",
     )
     jobs: tuple[SyncJobConfig, ...] = option(
-        "The copies: from, username, password, repositories, prefix, tags, semver, ratelimit.",
+        "The copies: from, username, password, repositories, prefix, tags, semver, platforms, "
+        "ratelimit.",
         default=(),
         custom=True,
     )
@@ -52,6 +58,7 @@ class SyncConfig:
 def read_sync(section: Section) -> SyncConfig:
     """The ``sync`` section, each job checked; ``ConfigError`` names a bad key."""
     from dockyard.config.model import ConfigError
+    from dockyard.sync.platforms import PlatformFilter, PlatformInvalid
     from dockyard.sync.semver import RangeInvalid, VersionRange
 
     entries = section.raw("jobs") or []
@@ -79,7 +86,13 @@ def read_sync(section: Section) -> SyncConfig:
                 VersionRange(job.semver)
             except RangeInvalid as error:
                 raise ConfigError(f"{key}.semver: {error.message}") from None
-        jobs.append(replace(job, repositories=tuple(job.repositories)))
+        try:
+            PlatformFilter.parse(job.platforms)
+        except PlatformInvalid as error:
+            raise ConfigError(f"{key}.platforms: {error.message}") from None
+        jobs.append(
+            replace(job, repositories=tuple(job.repositories), platforms=tuple(job.platforms))
+        )
     config = read(SyncConfig, section, jobs=tuple(jobs))
     section.finish()
     return config

@@ -54,7 +54,7 @@ def test_concurrent_cold_pulls_make_one_upstream_get_per_blob(
     start_upstream: StartUpstream, start_mirror: StartMirror, layout: OciLayout
 ) -> None:
     upstream = start_upstream()
-    image = layout.add_image("v1", layers=3, layer_size=2 * 1024 * 1024)
+    image = layout.add_image("v1", layers=2, layer_size=2 * 1024 * 1024)
     copy(layout.ref("v1"), f"docker://{upstream.host}/team/app:v1")
     mirror = start_mirror({"remoteurl": upstream.url}, workers=2)
 
@@ -63,7 +63,7 @@ def test_concurrent_cold_pulls_make_one_upstream_get_per_blob(
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             # The tag is known first, so that every pull asks for the blobs at once.
             await _blob_digests(client, mirror.url, "team/app", "v1")
-            await asyncio.gather(*(_pull(client, mirror.url, "team/app", "v1") for _ in range(40)))
+            await asyncio.gather(*(_pull(client, mirror.url, "team/app", "v1") for _ in range(100)))
 
     asyncio.run(pulls())
 

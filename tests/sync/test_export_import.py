@@ -1,4 +1,5 @@
-"""``dockyard export`` and ``dockyard import``: OCI image layouts in and out, digests kept."""
+"""``dockyard export`` and ``dockyard import``: OCI image layouts in and out, digests kept;
+skopeo and the ORAS SDK read what export writes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import oras.layout
+import oras.provider
 import pytest
-from e2e_images import OCI_EMPTY, OCI_MANIFEST, Image, OciLayout, canonical
+from e2e_images import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Image, OciLayout, canonical
 from e2e_processes import reference_process, skopeo
 from sync_commands import dockyard, registry_config
 
@@ -178,3 +182,36 @@ def add_signature(layout: OciLayout, subject: Image) -> str:
     index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest)})
     (layout.root / "index.json").write_text(json.dumps(index))
     return digest
+
+
+def test_oras_pushes_images_from_the_exported_layout_with_their_digests(
+    tmp_path: Path, source: OciLayout, free_port: Callable[[], int]
+) -> None:
+    # oras-py's Layout is the ORAS SDK's `oras copy --from-oci-layout DIR:REF`: it reads
+    # index.json for the ref.name, then pushes what the manifest names from blobs/.
+    image = source.add_image("v1", layers=2)
+    index = source.add_index("multi", platforms=(("linux", "amd64"), ("linux", "arm64")))
+    config = registry_config(tmp_path, "registry")
+    exported = tmp_path / "exported"
+    dockyard("import", "--oci-layout", source.root, "--repository", "team/app", "-c", config)
+    result = dockyard(
+        "export", "team/app:v1", "team/app:multi", "--oci-layout", exported, "-c", config
+    )
+    assert result.returncode == 0, result.stderr
+    target = reference_process(tmp_path, free_port(), tmp_path / "target-root").start()
+    try:
+        registry = oras.provider.Registry(target.host, insecure=True)
+        layout = oras.layout.Layout(str(exported))
+        for ref, tag in (("team/app:v1", "v1"), ("team/app:multi", "multi")):
+            layout.push_to_registry(registry, f"{target.host}/copied/app:{tag}", tag=ref)
+        pushed = {
+            tag: httpx.head(
+                f"{target.url}/v2/copied/app/manifests/{tag}",
+                headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
+            ).headers["docker-content-digest"]
+            for tag in ("v1", "multi")
+        }
+    finally:
+        target.stop()
+
+    assert pushed == {"v1": image.digest, "multi": index.digest}

@@ -1,4 +1,5 @@
-"""Version ranges that select tags for ``dockyard sync --semver``."""
+"""Version ranges that select tags for ``dockyard sync --semver``, and the ``sync``
+section refusing filters it cannot read."""
 
 from __future__ import annotations
 
@@ -47,12 +48,17 @@ def test_sync_filter_needs_both_the_regex_and_the_range() -> None:
     assert [tag for tag in TAGS if selection.wants_tag(tag)] == ["v1.5"]
 
 
-def test_sync_section_with_an_unreadable_range_names_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"), [("semver", "'>=one'"), ("platforms", "[linux/amd64, arm64]")]
+)
+def test_sync_job_with_an_unreadable_filter_names_its_key(
+    tmp_path: Path, key: str, value: str
+) -> None:
     path = tmp_path / "config.yml"
     path.write_text(
         "version: 0.1\nstorage: {inmemory: {}}\nhttp: {secret: s}\n"
-        "sync:\n  jobs:\n    - {from: 'https://a.example', semver: '>=one'}\n"
+        f"sync:\n  jobs:\n    - {{from: 'https://a.example', {key}: {value}}}\n"
     )
     with pytest.raises(ConfigError) as info:
         load(path, {}, cwd=tmp_path)
-    assert info.value.message.startswith("sync.jobs[0].semver:")
+    assert info.value.message.startswith(f"sync.jobs[0].{key}:")
