@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from dockyard.observability.metrics import METRICS, Histogram
 from dockyard.storage.driver.base import FileInfo, FileWriter, OpenFile, StorageDriver
@@ -182,10 +182,19 @@ class _InstrumentedRepositoryCache:
         await self.inner.clear(digest)
 
 
-class InstrumentedCache(_InstrumentedRepositoryCache):
-    """The blob-descriptor cache, its lookups and hits counted, and its repositories'.
+@runtime_checkable
+class ReportsFailures(Protocol):
+    """A cache that can fail (Redis) and says so through ``on_failure``."""
 
-    A cache answers a miss for its own failures, so errors are counted where they happen.
+    on_failure: Callable[[], None] | None
+
+
+class InstrumentedCache(_InstrumentedRepositoryCache):
+    """The blob-descriptor cache, its lookups, hits and errors counted, and its repositories'.
+
+    A cache answers a miss (or does nothing) for its own failures, so only the cache
+    knows of them: one that can fail reports each to ``registry_storage_cache_errors_total``
+    through its ``on_failure`` hook. The in-memory cache cannot fail.
     """
 
     inner: BlobDescriptorCache
@@ -193,6 +202,8 @@ class InstrumentedCache(_InstrumentedRepositoryCache):
     def __init__(self, inner: BlobDescriptorCache) -> None:
         super().__init__(inner)
         self.inner = inner
+        if isinstance(inner, ReportsFailures):
+            inner.on_failure = METRICS.cache_errors.inc
 
     def repository(self, name: str) -> RepositoryBlobCache | None:
         inner = self.inner.repository(name)

@@ -11,12 +11,18 @@ from typing import Any
 
 import pytest
 
+# The real-process helpers of the end-to-end tests and the Redis server of the cache
+# tests are shared, not copied.
 _TESTS = Path(__file__).resolve().parent.parent
-if str(_TESTS / "e2e") not in sys.path:
-    sys.path.append(str(_TESTS / "e2e"))
+for _folder in ("e2e", "cache"):
+    if str(_TESTS / _folder) not in sys.path:
+        sys.path.append(str(_TESTS / _folder))
 
 from e2e_processes import dockyard_config, dockyard_process  # noqa: E402
 from ops_helpers import Dockyard, Sink, StartDockyard  # noqa: E402
+from redis_server import redis_server  # noqa: E402
+
+__all__ = ["redis_server"]
 
 
 @pytest.fixture
