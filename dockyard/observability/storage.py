@@ -4,7 +4,11 @@
 (``dockyard.assembly.assemble``), so every store above it is measured without knowing:
 the async calls, the plans it carries out, and the writers it returns. Each call is one
 observation of ``registry_storage_action_seconds{driver, action}`` under the reference's
-action names, and, when tracing is on, one span.
+action names (``GetContent``, ``PutContent``, ``Stat``, ``List``, ``Move``, ``Delete``,
+``Reader``, ``Writer`` …), and, when tracing is on, one span. A plan is carried out whole
+by the driver (in one worker thread on local storage), so it is one observation too,
+named after the operation it carries out: ``plan:<module>.<plan function>``, such as
+``plan:manifests.store`` or ``plan:blobs.read_link`` (see ``plan_action``).
 
 Calls finish on several tasks at once, so the storage histogram is updated under a lock
 (a storage call costs far more than taking it).
@@ -13,11 +17,13 @@ Calls finish on several tasks at once, so the storage histogram is updated under
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 from dockyard.observability.metrics import METRICS, Histogram
 from dockyard.storage.driver.base import FileInfo, FileWriter, OpenFile, StorageDriver
@@ -36,6 +42,47 @@ SpanFactory = Callable[[str, str], AbstractContextManager[object]]
 
 def _no_span(driver: str, action: str) -> AbstractContextManager[object]:
     return nullcontext()
+
+
+#: The action of a plan whose operation cannot be named.
+PLAN: Final = "Plan"
+#: Plan callables are a fixed set of code objects and functions; more means something else.
+_MAX_PLAN_ACTIONS: Final = 1024
+_plan_actions: dict[object, str] = {}
+
+
+def plan_action(plan: Callable[[], Plan[Any]]) -> str:
+    """The action label of ``plan``: ``plan:<module>.<plan function>``.
+
+    Stores pass plans as ``lambda: _store(...)``, ``functools.partial(_write, ...)`` or
+    the plan function itself; the name is worked out once per code object and then
+    found with one dictionary lookup.
+    """
+    key: object = getattr(plan, "__code__", None)
+    if key is None:
+        key = plan.func if isinstance(plan, functools.partial) else plan
+    action = _plan_actions.get(key)
+    if action is None:
+        action = _name_plan(plan)
+        if len(_plan_actions) < _MAX_PLAN_ACTIONS:
+            _plan_actions[key] = action
+    return action
+
+
+def _name_plan(plan: Callable[[], Plan[Any]]) -> str:
+    target: object = plan.func if isinstance(plan, functools.partial) else plan
+    code = getattr(target, "__code__", None)
+    if code is not None and code.co_name == "<lambda>":
+        # The plan function is the global the lambda calls (attributes are names too).
+        scope = getattr(target, "__globals__", {})
+        called = [scope.get(name) for name in code.co_names]
+        plans = [f for f in called if inspect.isgeneratorfunction(f)]
+        target = plans[0] if plans else None
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__qualname__", None) or ""
+    if not name or "<" in name:
+        return PLAN
+    return f"plan:{module.rpartition('.')[2]}.{name.lstrip('_')}"
 
 
 class ActionTimer:
@@ -118,9 +165,7 @@ class InstrumentedDriver(StorageDriver):
             return await self.inner.list_names(paths)
 
     async def run(self, plan: Callable[[], Plan[T]], *, reads_only: bool = False) -> T:
-        # A plan is carried out whole by the driver (in one worker thread on local
-        # storage): it is one observation, under the action name "Plan".
-        with self.timer.time("Plan"):
+        with self.timer.time(plan_action(plan)):
             return await self.inner.run(plan, reads_only=reads_only)
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:

@@ -39,10 +39,9 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
         len(i.manifest) for i in images
     )
     assert metrics['registry_http_response_size_bytes_count{handler="manifest"}'] >= 6
-    assert (
-        metrics['registry_storage_action_seconds_count{action="Plan",driver="filesystem"}']
-        > 0
-    )
+    storage = 'registry_storage_action_seconds_count{{action="{}",driver="filesystem"}}'
+    assert metrics[storage.format("plan:manifests.store")] == 3
+    assert storage.format("Plan") not in metrics
     assert metrics["dockyard_uploads_in_flight"] == 0
     assert metrics["registry_storage_cache_requests_total"] > 0
 

@@ -50,9 +50,9 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
             assert set(unready.json()) == {"storagedriver"}
             # The debug listener runs checks of its own, on their own 200 ms clock.
             health = wait_for(
-                lambda: (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code
-                == 503
-                and r,
+                lambda: (
+                    (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r
+                ),
                 10,
                 "debug health unready",
             )
