@@ -11,8 +11,8 @@ the authorizer that notes the admitted user in that scope. Both are applied once
 ``dockyard.assembly.build_app``.
 
 Events of writes are queued durably before the response starts (a push the client saw
-succeed always has its event on disk); events of reads are queued without waiting, so
-pulls stay fast, and reach the disk within milliseconds.
+succeed always has its event on disk, or in Redis); events of reads are queued without
+waiting, so pulls stay fast, and reach the queue within milliseconds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import AsyncIterable, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +36,7 @@ from dockyard.manifest.base import Manifest
 from dockyard.notifications import events
 from dockyard.notifications.delivery import Deliverer
 from dockyard.notifications.events import Event, Target
-from dockyard.notifications.queue import EndpointQueue, SegmentWriter, line
+from dockyard.notifications.store import Encoded, QueueStore
 from dockyard.observability.metrics import METRICS
 from dockyard.observability.tasks import cancel_all
 from dockyard.storage.protocols import (
@@ -79,10 +78,10 @@ class Journal:
     """This process's side of the durable queue: appends events, runs the deliverers."""
 
     def __init__(
-        self, root: Path, endpoints: Sequence[EndpointConfig], source: events.Source
+        self, store: QueueStore, endpoints: Sequence[EndpointConfig], source: events.Source
     ) -> None:
         self.endpoints = [e for e in endpoints if not e.disabled]
-        self.root = root
+        self.store = store
         self.source = source
         self._source_json = source.json
         #: Actions some endpoint takes: others are not even made into events.
@@ -91,12 +90,11 @@ class Journal:
             for action in events.ACTIONS
             if any(action not in e.ignored_actions for e in self.endpoints)
         )
-        self._writers: dict[str, SegmentWriter] = {}
         self._buffer: list[tuple[int, Event]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._last_sequence = 0
         self._wakeup = asyncio.Event()
-        self._deliverers = [Deliverer(e, EndpointQueue(root / e.name)) for e in self.endpoints]
+        self._deliverers = [Deliverer(e, store.queue(e.name)) for e in self.endpoints]
         self._tasks: list[asyncio.Task[None]] = []
 
     def add(self, batch: Sequence[Event], durable: bool) -> asyncio.Future[None] | None:
@@ -122,8 +120,7 @@ class Journal:
     async def stop(self) -> None:
         await cancel_all(self._tasks)
         await self._flush()
-        for writer in self._writers.values():
-            writer.close()
+        await self.store.close()
 
     async def _flush_loop(self) -> None:
         while True:
@@ -143,7 +140,7 @@ class Journal:
                     waiter.set_result(None)
             return
         try:
-            await asyncio.to_thread(self._write, batch, bool(waiters))
+            await self.store.append(lambda: self._encode(batch), bool(waiters))
         except Exception as error:
             logger.error("notifications: could not queue %d event(s): %s", len(batch), error)
             for waiter in waiters:
@@ -156,20 +153,19 @@ class Journal:
         for deliverer in self._deliverers:
             deliverer.wakeup.set()
 
-    def _write(self, batch: list[tuple[int, Event]], durable: bool) -> None:
+    def _encode(self, batch: list[tuple[int, Event]]) -> Encoded:
+        """Each endpoint's share of ``batch``, encoded once (runs off the event loop)."""
         source = self._source_json
-        lines = [
-            (event, line(sequence, event.action, events.encode(event, source)))
+        encoded = [
+            (event, (sequence, event.action, events.encode(event, source)))
             for sequence, event in batch
         ]
+        shares: Encoded = {}
         for endpoint in self.endpoints:
-            data = b"".join(raw for event, raw in lines if _wanted(endpoint, event))
-            if not data:
-                continue
-            writer = self._writers.get(endpoint.name)
-            if writer is None:
-                writer = self._writers[endpoint.name] = SegmentWriter(self.root / endpoint.name)
-            writer.append(data, durable)
+            share = [item for event, item in encoded if _wanted(endpoint, event)]
+            if share:
+                shares[endpoint.name] = share
+        return shares
 
 
 def _wanted(endpoint: EndpointConfig, event: Event) -> bool:

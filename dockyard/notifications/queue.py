@@ -1,11 +1,16 @@
-"""The durable event queue: per-endpoint journals of JSON lines on local disk.
+"""The durable event queue without Redis: per-endpoint journals of JSON lines on disk.
 
-Why local files: the queue must survive a crash (SIGKILL, a restart) and stay bounded
-in memory however long an endpoint is down, without adding a service to run. A journal
-on the instance's own disk gives that for every storage driver, S3 included: each
-instance queues the events it produced and delivers them itself, after a restart too.
-(A shared queue such as a Redis stream would let another instance deliver for one that
-never comes back; it is not built, and the folder can live on shared storage instead.)
+With ``redis`` configured, events are queued in Redis streams instead (``stream``), which
+every instance shares. Without it, the queue must still survive a crash (SIGKILL, a
+restart) and stay bounded in memory however long an endpoint is down, without adding a
+service to run. With the filesystem driver the journal lives under the storage root
+(``<rootdirectory>/notifications``), beside the registry's content. It is not written
+through the storage driver because it needs what object stores lack: appends, ``fsync``
+of a few hundred bytes per push, and ``flock`` to know which segments are finished and
+which process delivers; on S3 every push would cost object writes. With the S3 or
+in-memory driver (and no Redis) each instance therefore keeps its journal on its own
+disk (``./.data/notifications``, or ``notifications.queue.directory``) and delivers it
+itself, after a restart too; instances that share an S3 bucket should share Redis.
 
 Layout, under ``notifications.queue.directory`` (default ``<data dir>/notifications``),
 one folder per endpoint::
@@ -26,16 +31,17 @@ Delivery is at least once: the cursor moves after the endpoint accepted a batch.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from dockyard.config import Config
 
@@ -140,12 +146,14 @@ def line(sequence: int, action: str, event: bytes) -> bytes:
 
 @dataclass(slots=True)
 class Entry:
-    """An event read from a segment, with where its line ends."""
+    """A queued event read for delivery, with where it is queued."""
 
     sequence: int
     action: str
     raw: bytes
+    #: The segment file holding it (or, in a Redis stream, the entry's id).
     segment: str
+    #: Where its line ends in the segment (0 in a stream).
     end: int
 
     @property
@@ -181,6 +189,10 @@ class EndpointQueue:
             return False
         self._lock_fd = fd
         return True
+
+    @property
+    def leading(self) -> bool:
+        return self._lock_fd is not None
 
     def release(self) -> None:
         if self._lock_fd is not None:
@@ -316,7 +328,7 @@ class EndpointQueue:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         try:
-            return _records(self.deadletter_path.read_bytes())
+            return records(self.deadletter_path.read_bytes())
         except FileNotFoundError:
             return []
 
@@ -328,7 +340,7 @@ class EndpointQueue:
             self.deadletter_path.rename(taken)
         except FileNotFoundError:
             return 0
-        records = _records(taken.read_bytes())
+        taken_records = records(taken.read_bytes())
         writer = SegmentWriter(self.folder)
         try:
             data = b"".join(
@@ -337,32 +349,92 @@ class EndpointQueue:
                     r["event"]["action"],
                     json.dumps(r["event"], separators=(",", ":")).encode(),
                 )
-                for r in records
+                for r in taken_records
                 if "event" in r
             )
             writer.append(data, durable=True)
         finally:
             writer.close()
         taken.unlink()
-        return len(records)
+        return len(taken_records)
 
 
-def _records(raw: bytes) -> list[dict[str, Any]]:
-    records = []
+def records(raw: bytes) -> list[dict[str, Any]]:
+    """The dead-letter records of JSON lines ``raw`` (a line cut by a crash is skipped)."""
+    parsed = []
     for text in raw.splitlines():
         with contextlib.suppress(ValueError):
-            records.append(json.loads(text))
-    return records
+            parsed.append(json.loads(text))
+    return parsed
 
 
-def queue_stats(config: Config) -> dict[str, dict[str, int]]:
-    """Pending and dead-lettered events per endpoint (for ``/debug/vars``)."""
-    root = queue_root(config)
-    stats: dict[str, dict[str, int]] = {}
-    for endpoint in config.notifications.endpoints:
-        queue = EndpointQueue(root / endpoint.name)
-        stats[endpoint.name] = {
-            "pending": queue.pending(),
-            "deadletters": len(queue.dead_letters()),
-        }
-    return stats
+class DeliveryQueue(Protocol):
+    """One endpoint's queue as its deliverer and ``dockyard events`` use it: on disk
+    (``DiskQueue``) or in a Redis stream (``stream.StreamQueue``)."""
+
+    async def lead(self) -> bool:
+        """Become the endpoint's one deliverer, if no other holds the lead."""
+        ...
+
+    async def still_leading(self) -> bool:
+        """Whether the lead is still this deliverer's (renewing it when due)."""
+        ...
+
+    async def release(self) -> None: ...
+
+    async def next_batch(self, limit: int) -> list[Entry]:
+        """The oldest ``limit`` undelivered events, the same again until ``advance``."""
+        ...
+
+    async def advance(self, entries: Sequence[Entry]) -> None:
+        """Mark ``entries`` (the last batch) delivered."""
+        ...
+
+    async def pending(self) -> int: ...
+
+    async def dead_letter(self, entries: Sequence[Entry], reason: str) -> None:
+        """Move ``entries`` (the last batch) to the dead-letter list, durably."""
+        ...
+
+    async def dead_letters(self) -> list[dict[str, Any]]: ...
+
+    async def replay(self) -> int:
+        """Queue every dead-lettered event again; returns how many."""
+        ...
+
+
+class DiskQueue:
+    """``DeliveryQueue`` of an on-disk journal: ``EndpointQueue``'s calls on a thread."""
+
+    def __init__(self, folder: Path) -> None:
+        self.journal = EndpointQueue(folder)
+
+    async def lead(self) -> bool:
+        return await asyncio.to_thread(self.journal.try_lead)
+
+    async def still_leading(self) -> bool:
+        return True  # a lock held until released
+
+    async def release(self) -> None:
+        self.journal.release()
+
+    async def next_batch(self, limit: int) -> list[Entry]:
+        return await asyncio.to_thread(self.journal.next_batch, limit)
+
+    async def advance(self, entries: Sequence[Entry]) -> None:
+        await asyncio.to_thread(self.journal.advance, list(entries))
+
+    async def pending(self) -> int:
+        if self.journal.leading:  # the leader alone moves the cursor: it tidies too
+            await asyncio.to_thread(self.journal.drop_finished)
+        return await asyncio.to_thread(self.journal.pending)
+
+    async def dead_letter(self, entries: Sequence[Entry], reason: str) -> None:
+        await asyncio.to_thread(self.journal.dead_letter, list(entries), reason)
+        await asyncio.to_thread(self.journal.advance, list(entries))
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.journal.dead_letters)
+
+    async def replay(self) -> int:
+        return await asyncio.to_thread(self.journal.replay)

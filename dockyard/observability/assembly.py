@@ -82,10 +82,10 @@ class Operations:
             return registry
         from dockyard.notifications.events import Source
         from dockyard.notifications.notifier import Journal, Notifier, NotifyingRegistry
-        from dockyard.notifications.queue import queue_root
+        from dockyard.notifications.store import open_store
 
         port = None if self.config.http.net == "unix" else self.config.http.bind[1]
-        self.journal = Journal(queue_root(self.config), notifications.endpoints, Source(port))
+        self.journal = Journal(open_store(self.config), notifications.endpoints, Source(port))
         notifier = Notifier(
             self.journal,
             include_references=notifications.includereferences,

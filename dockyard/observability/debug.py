@@ -262,6 +262,6 @@ class DebugServer:
 def _notification_vars(config: Config) -> Callable[[], dict[str, Any]] | None:
     if not config.notifications.endpoints:
         return None
-    from dockyard.notifications.queue import queue_stats
+    from dockyard.notifications.store import queue_stats
 
     return lambda: {"notifications": queue_stats(config)}
