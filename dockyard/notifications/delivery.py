@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import random
+from collections import Counter
 from typing import Final
 
 import httpx
@@ -162,8 +163,8 @@ class Deliverer:
             except DeliveryFailed as error:
                 failures += 1
                 attempts += 1
-                for entry in entries:
-                    METRICS.notification_events.inc(("Failures", entry.action, name))
+                for action, count in Counter(entry.action for entry in entries).items():
+                    METRICS.notification_events.inc(("Failures", action, name), count)
                 self.warning.warn("notifications to %s failing: %s", name, error)
                 if endpoint.maxretries and attempts >= endpoint.maxretries:
                     reason = f"{attempts} attempts failed, the last: {error}"
@@ -181,8 +182,8 @@ class Deliverer:
                 logger.info("notifications to %s delivered again", name)
             failures = attempts = 0
             await self.queue.advance(entries)
-            for entry in entries:
-                METRICS.notification_events.inc(("Successes", entry.action, name))
+            for action, count in Counter(entry.action for entry in entries).items():
+                METRICS.notification_events.inc(("Successes", action, name), count)
             if len(entries) < BATCH_SIZE:
                 # A steady trickle (a busy registry's pulls) goes in fewer, fuller requests.
                 await asyncio.sleep(LINGER_SECONDS)

@@ -38,7 +38,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -50,6 +50,10 @@ SEGMENT_BYTES: Final = 8 << 20
 #: Backlogs up to this size are counted line by line for ``pending``; larger are estimated.
 COUNT_LIMIT: Final = 64 << 20
 ESTIMATED_LINE_BYTES: Final = 700
+#: How often at most the leader writes its delivery cursor while delivering.
+CURSOR_SECONDS: Final = 0.5
+#: How much of a segment one read takes, when reading a batch.
+READ_BYTES: Final = 1 << 20
 
 
 def queue_root(config: Config) -> Path:
@@ -174,6 +178,8 @@ class EndpointQueue:
         self.lock_path = folder / "deliver.lock"
         self._lock_fd: int | None = None
         self._cursor: dict[str, int] | None = None
+        self._saved = float("-inf")
+        self._dirty = False
 
     # --- who delivers -------------------------------------------------------------------
 
@@ -196,6 +202,7 @@ class EndpointQueue:
 
     def release(self) -> None:
         if self._lock_fd is not None:
+            self.flush_cursor()
             os.close(self._lock_fd)
             self._lock_fd = None
             self._cursor = None
@@ -215,12 +222,24 @@ class EndpointQueue:
             self._cursor = cursor
         return cursor
 
-    def save_cursor(self, cursor: dict[str, int]) -> None:
+    def save_cursor(self, cursor: dict[str, int], *, now: bool = True) -> None:
+        """Keep ``cursor``; the leader writes it at most every ``CURSOR_SECONDS`` unless
+        ``now`` (after a crash, what it delivered since is delivered again: at least once)."""
+        if self._lock_fd is not None:
+            self._cursor = cursor
+            if not now and time.monotonic() - self._saved < CURSOR_SECONDS:
+                self._dirty = True
+                return
         temporary = self.cursor_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(cursor))
         temporary.replace(self.cursor_path)
-        if self._lock_fd is not None:
-            self._cursor = cursor
+        self._saved = time.monotonic()
+        self._dirty = False
+
+    def flush_cursor(self) -> None:
+        """Write the leader's cursor if it moved since it was last written."""
+        if self._dirty and self._cursor is not None:
+            self.save_cursor(self._cursor)
 
     def _names(self) -> list[str]:
         try:
@@ -228,23 +247,30 @@ class EndpointQueue:
         except FileNotFoundError:
             return []
 
-    def _read(self, name: str, offset: int, limit: int) -> Iterator[Entry]:
+    def _read(self, name: str, offset: int, limit: int) -> list[Entry]:
         """Complete lines of segment ``name`` from ``offset``, at most ``limit``."""
+        entries: list[Entry] = []
         try:
-            with (self.segments / name).open("rb") as file:
-                file.seek(offset)
+            with (self.segments / name).open("rb", buffering=0) as file:
                 position = offset
-                for count, raw in enumerate(file):
-                    if count >= limit or not raw.endswith(b"\n"):
-                        return
-                    position += len(raw)
-                    sequence, _, rest = raw.partition(b"\t")
-                    action, _, event = rest.partition(b"\t")
-                    if not sequence.isdigit() or not event.startswith(b"{"):
-                        continue  # not a line this queue wrote; nothing to deliver
-                    yield Entry(int(sequence), action.decode(), event[:-1], name, position)
+                while len(entries) < limit:
+                    chunk = os.pread(file.fileno(), min(READ_BYTES, limit << 10), position)
+                    complete = chunk.rfind(b"\n") + 1
+                    if not complete:
+                        break  # nothing more, or only a line cut by a crash
+                    for raw in chunk[:complete].split(b"\n")[:-1]:
+                        position += len(raw) + 1
+                        fields = raw.split(b"\t", 2)
+                        if len(fields) != 3 or not fields[0].isdigit() or fields[2][:1] != b"{":
+                            continue  # not a line this queue wrote; nothing to deliver
+                        entries.append(
+                            Entry(int(fields[0]), fields[1].decode(), fields[2], name, position)
+                        )
+                        if len(entries) >= limit:
+                            break
         except FileNotFoundError:
-            return
+            pass
+        return entries
 
     def next_batch(self, limit: int) -> list[Entry]:
         """The next ``limit`` undelivered events, in queue order across every segment.
@@ -260,20 +286,24 @@ class EndpointQueue:
         for names in writers.values():
             wanted = limit
             for name in names:
-                read = list(self._read(name, cursor.get(name, 0), wanted))
+                read = self._read(name, cursor.get(name, 0), wanted)
                 entries.extend(read)
                 wanted -= len(read)
                 if wanted <= 0:
                     break
-        entries.sort(key=lambda entry: (entry.sequence, entry.segment))
+        if len(writers) > 1:
+            entries.sort(key=lambda entry: (entry.sequence, entry.segment))
         return entries[:limit]
 
     def advance(self, entries: list[Entry]) -> None:
         """Mark ``entries`` (a prefix of ``next_batch``) delivered."""
         cursor = self.cursor()
+        ends: dict[str, int] = {}
         for entry in entries:
-            cursor[entry.segment] = max(cursor.get(entry.segment, 0), entry.end)
-        self.save_cursor(cursor)
+            ends[entry.segment] = entry.end  # in each segment, the last entry ends furthest
+        for segment, end in ends.items():
+            cursor[segment] = max(cursor.get(segment, 0), end)
+        self.save_cursor(cursor, now=False)
 
     def drop_finished(self) -> None:
         """Delete segments that are sealed and wholly delivered."""
@@ -419,7 +449,13 @@ class DiskQueue:
         self.journal.release()
 
     async def next_batch(self, limit: int) -> list[Entry]:
-        return await asyncio.to_thread(self.journal.next_batch, limit)
+        return await asyncio.to_thread(self._next_batch, limit)
+
+    def _next_batch(self, limit: int) -> list[Entry]:
+        entries = self.journal.next_batch(limit)
+        if not entries:
+            self.journal.flush_cursor()  # caught up: the cursor on disk says so too
+        return entries
 
     async def advance(self, entries: Sequence[Entry]) -> None:
         await asyncio.to_thread(self.journal.advance, list(entries))

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
-from dockyard.observability.metrics import METRICS, Histogram
+from dockyard.observability.metrics import METRICS, Histogram, record
 from dockyard.storage.driver.base import FileInfo, FileWriter, OpenFile, StorageDriver
 from dockyard.storage.driver.plan import Plan
 
@@ -86,7 +86,11 @@ def _name_plan(plan: Callable[[], Plan[Any]]) -> str:
 
 
 class ActionTimer:
-    """Observes storage action durations for one driver, thread-safely."""
+    """Observes storage action durations for one driver, thread-safely.
+
+    ``time`` is a context manager only when tracing needs a span around the call; else
+    it is a start time, and ``done`` observes: no generator or span per storage call.
+    """
 
     def __init__(
         self,
@@ -97,7 +101,9 @@ class ActionTimer:
         self.driver = driver
         self.histogram = histogram
         self.span = span
+        self.traced = span is not _no_span
         self._lock = threading.Lock()
+        self._rows: dict[str, list[float]] = {}
 
     @contextmanager
     def time(self, action: str) -> Iterator[None]:
@@ -106,9 +112,16 @@ class ActionTimer:
             with self.span(self.driver, action):
                 yield
         finally:
-            elapsed = time.perf_counter() - started
-            with self._lock:
-                self.histogram.observe((self.driver, action), elapsed)
+            self.done(action, started)
+
+    def done(self, action: str, started: float) -> None:
+        """Observe a call of ``action`` that started at ``started`` (``perf_counter``)."""
+        elapsed = time.perf_counter() - started
+        row = self._rows.get(action)
+        with self._lock:
+            if row is None:
+                row = self._rows[action] = self.histogram.row((self.driver, action))
+            record(row, self.histogram.bounds, elapsed)
 
 
 class InstrumentedDriver(StorageDriver):
@@ -120,8 +133,14 @@ class InstrumentedDriver(StorageDriver):
         self.timer = ActionTimer(driver.name, span=span)
 
     async def get_content(self, path: str) -> bytes:
-        with self.timer.time("GetContent"):
+        if self.timer.traced:
+            with self.timer.time("GetContent"):
+                return await self.inner.get_content(path)
+        started = time.perf_counter()
+        try:
             return await self.inner.get_content(path)
+        finally:
+            self.timer.done("GetContent", started)
 
     async def put_content(self, path: str, content: bytes) -> None:
         with self.timer.time("PutContent"):
@@ -138,8 +157,14 @@ class InstrumentedDriver(StorageDriver):
             return _TimedWriter(await self.inner.writer(path, append), self.timer)
 
     async def stat(self, path: str) -> FileInfo:
-        with self.timer.time("Stat"):
+        if self.timer.traced:
+            with self.timer.time("Stat"):
+                return await self.inner.stat(path)
+        started = time.perf_counter()
+        try:
             return await self.inner.stat(path)
+        finally:
+            self.timer.done("Stat", started)
 
     async def list(self, path: str) -> builtins.list[str]:
         with self.timer.time("List"):
@@ -165,8 +190,15 @@ class InstrumentedDriver(StorageDriver):
             return await self.inner.list_names(paths)
 
     async def run(self, plan: Callable[[], Plan[T]], *, reads_only: bool = False) -> T:
-        with self.timer.time(plan_action(plan)):
+        action = plan_action(plan)
+        if self.timer.traced:
+            with self.timer.time(action):
+                return await self.inner.run(plan, reads_only=reads_only)
+        started = time.perf_counter()
+        try:
             return await self.inner.run(plan, reads_only=reads_only)
+        finally:
+            self.timer.done(action, started)
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         with self.timer.time("RedirectURL"):
