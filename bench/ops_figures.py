@@ -1,11 +1,14 @@
 """The cost of operating features: metrics and notifications on versus off, same build.
 
-``python -m bench.ops_figures [--quick] [--rounds N] [--out FILE]`` starts ``dockyard serve``
+``python -m bench.ops_figures [--quick] [--rounds N] [--out FILE] [--profile DIR]`` starts
+``dockyard serve``
 alternately without and with ``http.debug.prometheus`` and a notification endpoint (a
 local receiver process that answers 200 at once), and measures with the harness's own
 workloads the manifest GET at 32 connections and the 20-image push. It prints each
 run's figures and the ratio of the medians (on / off; for the push, off / on, so that
 above 1 is always faster with the features on). The issue's target is at least 0.9.
+With ``--profile DIR``, py-spy samples the server during the "on" runs and writes its
+stacks per round and workload under ``DIR`` (see ``bench.profiling``).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def sink(port: int) -> None:
 
 
 def measure(
-    with_ops: bool, quick: bool, workdir: Path, ops: str = "all"
+    with_ops: bool, quick: bool, workdir: Path, ops: str = "all", profile: Path | None = None
 ) -> dict[str, float | None]:
     """One run of the two workloads against a fresh server."""
     argv = [str(Path(sys.executable).with_name("dockyard")), "serve"]
@@ -109,9 +112,10 @@ def measure(
     try:
         with RunningServer(ServerSpec("dockyard", argv), workdir) as server:
             settings = QUICK if quick else FULL
-            result = Workloads(server, settings, lambda line: None, "loadgen").run(
-                ("manifest_get", "push")
-            )
+            if profile is not None:
+                profile.mkdir(parents=True, exist_ok=True)
+            workloads = Workloads(server, settings, lambda line: None, "loadgen", profile)
+            result = workloads.run(("manifest_get", "push"))
             if result.errors:
                 raise RuntimeError(f"workloads failed: {result.errors}")
             return {name: result.figures.get(name) for name in FIGURES}
@@ -134,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (default 2)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument(
+        "--profile", type=Path, help="sample the 'on' runs with py-spy, stacks in this folder"
+    )
+    parser.add_argument(
         "--ops",
         choices=OPS_CHOICES,
         default="all",
@@ -150,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("off", "on"):
                 workdir = Path(tmp) / f"{mode}-{round_}"
                 workdir.mkdir()
-                figures = measure(mode == "on", options.quick, workdir, options.ops)
+                on = mode == "on"
+                profile = None
+                if on and options.profile is not None:
+                    profile = options.profile / f"round-{round_ + 1}"
+                figures = measure(on, options.quick, workdir, options.ops, profile)
                 runs[mode].append(figures)
                 print(f"round {round_ + 1} {mode:>3}: {figures}", flush=True)
     summary: dict[str, Any] = {"ops": options.ops, "runs": runs, "median": {}, "ratio": {}}

@@ -35,8 +35,9 @@ from dockyard.storage.cache.base import RateLimitedWarning
 
 logger = logging.getLogger("dockyard.notifications")
 
-#: Events per request at most: a backlog (or a busy registry's pulls) goes in few requests.
-BATCH_SIZE: Final = 256
+#: Events per request at most: a backlog (or a busy registry's pulls) goes in few requests
+#: (an event is about 700 bytes, so a full envelope stays under a megabyte).
+BATCH_SIZE: Final = 1024
 #: The longest wait between two attempts.
 MAX_BACKOFF: Final = 300.0
 #: How long a deliverer waits after sending a batch that was not full.

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard.config.model import EndpointConfig
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
+from dockyard.logs import request_id
 from dockyard.manifest.base import Manifest
 from dockyard.notifications import events
 from dockyard.notifications.delivery import Deliverer
@@ -66,7 +67,7 @@ _SCOPE: ContextVar[Scope | None] = ContextVar("dockyard_notification_scope", def
 _PENDING: Final = "dockyard.notifications.pending"
 _ACTOR: Final = "dockyard.notifications.actor"
 _RESOLVED: Final = "dockyard.notifications.resolved"
-_REQUEST_ID: Final = "dockyard.request_id"
+_REQUEST: Final = "dockyard.notifications.request"
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Events of reads held in memory at most before queuing them waits for the disk.
 MAX_BUFFERED: Final = 10_000
@@ -208,8 +209,8 @@ class Notifier:
         scope = _SCOPE.get()
         if scope is None:
             return ""
-        host = _header(scope, b"host") or ""
-        return f"{scope.get('scheme', 'http')}://{host}"
+        request = _request(scope)
+        return f"{scope.get('scheme', 'http')}://{request[2] if request else ''}"
 
     def manifest_target(
         self, repository: str, manifest: Manifest, tag: str | None = None
@@ -240,32 +241,28 @@ class Notifier:
         )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _request(scope: Scope | None) -> tuple[str, str, str, str, str] | None:
-    """The event's ``request``: id, client address, host, method, user agent."""
+    """The event's ``request``: id, client address, host, method, user agent.
+
+    Worked out once per request (a request can make several events); the id is the one
+    the access log gives the request, so an event and its request's log lines match.
+    """
     if scope is None:
         return None
-    request_id = scope.get(_REQUEST_ID)
+    known: tuple[str, str, str, str, str] | None = scope.get(_REQUEST)
+    if known is not None:
+        return known
     host = agent = ""
     for key, value in scope["headers"]:
         if key == b"host":
             host = value.decode("latin-1")
         elif key == b"user-agent":
             agent = value.decode("latin-1")
-        elif key == b"x-request-id" and request_id is None:
-            request_id = value.decode("latin-1")
-    if request_id is None:
-        request_id = events.new_id()
-    scope[_REQUEST_ID] = request_id
     client = scope.get("client")
     addr = f"{client[0]}:{client[1]}" if client else ""
-    return (request_id, addr, host, scope["method"], agent)
+    request = (request_id.get() or events.new_id(), addr, host, scope["method"], agent)
+    scope[_REQUEST] = request
+    return request
 
 
 # --- the HTTP side ------------------------------------------------------------------------

@@ -178,7 +178,8 @@ def test_envelopes_carry_the_reference_fields_for_push_pull_mount_and_delete(
     image = Image.random()
     with httpx.Client(base_url=registry.url, auth=("alice", "secret")) as client:
         push_image(client, "envelope/app", "v1", image)
-        assert client.get("/v2/envelope/app/manifests/v1").status_code == 200
+        pulled = client.get("/v2/envelope/app/manifests/v1", headers={"X-Request-Id": "pull-1"})
+        assert pulled.status_code == 200
         mount = f"/v2/envelope/copy/blobs/uploads/?mount={digest_of(image.layer)}&from=envelope/app"
         assert client.post(mount).status_code == 201
         assert client.delete(f"/v2/envelope/app/manifests/{image.digest}").status_code == 202
@@ -212,6 +213,7 @@ def test_envelopes_carry_the_reference_fields_for_push_pull_mount_and_delete(
     assert events[5]["target"] == {"digest": image.digest, "repository": "envelope/app"}
     assert events[0]["request"]["method"] == "PUT"
     assert events[3]["request"]["useragent"].startswith("python-httpx")
+    assert events[3]["request"]["id"] == "pull-1", "the id the access log gives the request"
 
 
 def test_signed_endpoints_get_an_hmac_of_each_body_and_cloudevents_when_asked(
