@@ -253,28 +253,38 @@ def test_an_endpoint_ignoring_pulls_gets_every_push_and_no_pull(
     assert arrived[-1]["target"]["digest"] == digest_of(later)
 
 
+def _push_in_turns(urls: list[str], prefix: str, count: int) -> dict[str, list[str]]:
+    """Push ``count`` images over ``urls`` in turn, a connection each (so that every worker
+    or instance takes some); returns each repository's manifest digests in push order."""
+    expected: dict[str, list[str]] = defaultdict(list)
+    for n in range(count):
+        with httpx.Client(base_url=urls[n % len(urls)]) as client:
+            image = Image.random()
+            repository = f"{prefix}/r{n % 3}"
+            push_image(client, repository, f"t{n}", image)
+            expected[repository].append(image.digest)
+    return expected
+
+
+def _manifests_by_repository(events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    manifests: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        if event["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json":
+            manifests[event["target"]["repository"]].append(event["target"]["digest"])
+    return manifests
+
+
 def test_two_workers_deliver_every_event_once_in_order_per_repository(
     start_dockyard: StartDockyard, sink: Sink, tmp_path: Path
 ) -> None:
     registry = start_dockyard(endpoint(sink), workers=2)
     sink.start()
-    expected: dict[str, list[str]] = defaultdict(list)
-    for n in range(30):
-        # A connection per push, so that both workers take some of them.
-        with httpx.Client(base_url=registry.url) as client:
-            image = Image.random()
-            repository = f"workers/r{n % 3}"
-            push_image(client, repository, f"t{n}", image)
-            expected[repository].append(image.digest)
+    expected = _push_in_turns([registry.url], "workers", 30)
 
     wait_for(lambda: len(sink.events()) >= 90, 30, "90 events")
     events = sink.events()
     assert len(events) == len({e["id"] for e in events}) == 90
-    manifests: dict[str, list[str]] = defaultdict(list)
-    for event in events:
-        if event["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json":
-            manifests[event["target"]["repository"]].append(event["target"]["digest"])
-    assert manifests == expected
+    assert _manifests_by_repository(events) == expected
     segments = tmp_path / "root" / "notifications" / "sink" / "segments"
     writers = {path.name.split(".")[0] for path in segments.iterdir()}
     assert len(writers) == 2, "both workers should have queued events"
@@ -286,20 +296,10 @@ def test_two_instances_sharing_redis_post_every_event_once_in_order_per_reposito
     config = {**endpoint(sink), "redis": {"addr": redis_server.addr}}
     instances = [start_dockyard(config) for _ in range(2)]
     sink.start()
-    expected: dict[str, list[str]] = defaultdict(list)
-    for n in range(30):
-        with httpx.Client(base_url=instances[n % 2].url) as client:
-            image = Image.random()
-            repository = f"shared/r{n % 3}"
-            push_image(client, repository, f"t{n}", image)
-            expected[repository].append(image.digest)
+    expected = _push_in_turns([instance.url for instance in instances], "shared", 30)
 
     wait_for(lambda: len(sink.events()) >= 90, 30, "90 events")
     events = sink.events()
     assert len(events) == len({e["id"] for e in events}) == 90
     assert len({e["source"]["instanceID"] for e in events}) == 2, "both instances queued"
-    manifests: dict[str, list[str]] = defaultdict(list)
-    for event in events:
-        if event["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json":
-            manifests[event["target"]["repository"]].append(event["target"]["digest"])
-    assert manifests == expected
+    assert _manifests_by_repository(events) == expected
