@@ -95,6 +95,11 @@ class Journal:
         self._waiters: list[asyncio.Future[None]] = []
         self._last_sequence = 0
         self._wakeup = asyncio.Event()
+        #: ``registry_notifications_events_total{type="Events"}`` per action, found once.
+        self._queued = {
+            action: METRICS.notification_events.cell(("Events", action, "*"))
+            for action in events.ACTIONS
+        }
         self._deliverers = [Deliverer(e, store.queue(e.name)) for e in self.endpoints]
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -104,7 +109,7 @@ class Journal:
             sequence = max(time.time_ns(), self._last_sequence + 1)
             self._last_sequence = sequence
             self._buffer.append((sequence, event))
-            METRICS.notification_events.inc(("Events", event.action, "*"))
+            self._queued[event.action][0] += 1
         self._wakeup.set()
         if durable or len(self._buffer) > MAX_BUFFERED:
             waiter = asyncio.get_running_loop().create_future()
