@@ -253,11 +253,15 @@ class EndpointQueue:
         try:
             with (self.segments / name).open("rb", buffering=0) as file:
                 position = offset
+                size = min(READ_BYTES, limit << 10)
                 while len(entries) < limit:
-                    chunk = os.pread(file.fileno(), min(READ_BYTES, limit << 10), position)
+                    chunk = os.pread(file.fileno(), size, position)
                     complete = chunk.rfind(b"\n") + 1
                     if not complete:
-                        break  # nothing more, or only a line cut by a crash
+                        if len(chunk) < size:
+                            break  # nothing more, or only a line cut by a crash
+                        size *= 2  # a line longer than a read (a large index's references)
+                        continue
                     for raw in chunk[:complete].split(b"\n")[:-1]:
                         position += len(raw) + 1
                         fields = raw.split(b"\t", 2)
