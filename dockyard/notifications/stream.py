@@ -106,11 +106,14 @@ class StreamQueue:
         lease = int(LEASE_SECONDS * 1000)
         if not await self.redis.set(self.lead_key, self.consumer, nx=True, px=lease):
             return False
-        self._leading = True
-        self._renewed = time.monotonic()
+        renewed = time.monotonic()
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await self.redis.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        # Leading only once the leftovers are ours: if claiming fails, the lease runs out
+        # and the next attempt (here or elsewhere) claims them.
         await self._claim_leftovers()
+        self._leading = True
+        self._renewed = renewed
         return True
 
     async def still_leading(self) -> bool:
