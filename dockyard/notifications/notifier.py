@@ -360,12 +360,16 @@ class NotifyingRegistry:
 
 
 class NotifyingRepository:
+    """A repository whose stores report to the notifier, each wrapped when first asked
+    for (a request uses one or two of them, and one is made per request)."""
+
     def __init__(self, inner: Repository, notifier: Notifier) -> None:
         self.inner = inner
-        self._blobs = NotifyingBlobs(inner.name, inner.blobs, notifier)
-        self._uploads = NotifyingUploads(inner.name, inner.uploads, notifier)
-        self._manifests = NotifyingManifests(inner.name, inner.manifests, inner.tags, notifier)
-        self._tags = NotifyingTags(inner.name, inner.tags, notifier)
+        self.notifier = notifier
+        self._blobs: NotifyingBlobs | None = None
+        self._uploads: NotifyingUploads | None = None
+        self._manifests: NotifyingManifests | None = None
+        self._tags: NotifyingTags | None = None
 
     @property
     def name(self) -> str:
@@ -373,18 +377,29 @@ class NotifyingRepository:
 
     @property
     def blobs(self) -> Blobs:
+        if self._blobs is None:
+            self._blobs = NotifyingBlobs(self.inner.name, self.inner.blobs, self.notifier)
         return self._blobs
 
     @property
     def uploads(self) -> Uploads:
+        if self._uploads is None:
+            self._uploads = NotifyingUploads(self.inner.name, self.inner.uploads, self.notifier)
         return self._uploads
 
     @property
     def manifests(self) -> Manifests:
+        if self._manifests is None:
+            inner = self.inner
+            self._manifests = NotifyingManifests(
+                inner.name, inner.manifests, inner.tags, self.notifier
+            )
         return self._manifests
 
     @property
     def tags(self) -> Tags:
+        if self._tags is None:
+            self._tags = NotifyingTags(self.inner.name, self.inner.tags, self.notifier)
         return self._tags
 
     @property
