@@ -1,11 +1,15 @@
 """The cost of operating features: metrics and notifications on versus off, same build.
 
-``python -m bench.ops_figures [--quick] [--rounds N] [--out FILE]`` starts ``dockyard serve``
-alternately without and with ``http.debug.prometheus`` and a notification endpoint (a
-local receiver process that answers 200 at once), and measures with the harness's own
-workloads the manifest GET at 32 connections and the 20-image push. It prints each
-run's figures and the ratio of the medians (on / off; for the push, off / on, so that
-above 1 is always faster with the features on). The issue's target is at least 0.9.
+``python -m bench.ops_figures [--quick] [--rounds N] [--out FILE] [--profile DIR]``
+starts ``dockyard serve`` alternately without and with ``http.debug.prometheus`` and a
+notification endpoint (a local receiver process that answers 200 at once), and measures
+with the harness's own workloads the manifest GET at 32 connections and the 20-image
+push, then the server's CPU time per manifest GET at 32 connections (``cpu_per_get``: far
+steadier than throughput on a shared machine). It prints each run's figures and the
+ratio of the medians (on / off for throughput; off / on for times, so that above 1 is
+always faster with the features on). The issue's target is at least 0.9. With
+``--profile DIR``, py-spy samples the server during the "on" runs and writes its stacks
+per round and workload under ``DIR`` (see ``bench.profiling``).
 """
 
 from __future__ import annotations
@@ -16,18 +20,23 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench import loadgen, procstats
+from bench.images import ACCEPT_MANIFESTS
 from bench.servers import RunningServer, ServerSpec, free_port
 from bench.settings import FULL, QUICK
 from bench.stats import median
-from bench.workloads import Workloads
+from bench.workloads import MANIFEST_REPO, Workloads
 
-FIGURES = ("manifest_get_c32_rps", "push_images_s")
+FIGURES = ("manifest_get_c32_rps", "push_images_s", "manifest_get_cpu_us")
+#: How long the server gets after the CPU load to queue and deliver what it owes.
+SETTLE_SECONDS = 2.0
 
 
 #: What ``--ops`` turns on in the "on" runs.
@@ -93,7 +102,7 @@ def sink(port: int) -> None:
 
 
 def measure(
-    with_ops: bool, quick: bool, workdir: Path, ops: str = "all"
+    with_ops: bool, quick: bool, workdir: Path, ops: str = "all", profile: Path | None = None
 ) -> dict[str, float | None]:
     """One run of the two workloads against a fresh server."""
     argv = [str(Path(sys.executable).with_name("dockyard")), "serve"]
@@ -109,16 +118,41 @@ def measure(
     try:
         with RunningServer(ServerSpec("dockyard", argv), workdir) as server:
             settings = QUICK if quick else FULL
-            result = Workloads(server, settings, lambda line: None, "loadgen").run(
-                ("manifest_get", "push")
-            )
+            if profile is not None:
+                profile.mkdir(parents=True, exist_ok=True)
+            workloads = Workloads(server, settings, lambda line: None, "loadgen", profile)
+            result = workloads.run(("manifest_get", "push"))
             if result.errors:
                 raise RuntimeError(f"workloads failed: {result.errors}")
-            return {name: result.figures.get(name) for name in FIGURES}
+            figures = {name: result.figures.get(name) for name in FIGURES}
+            figures["manifest_get_cpu_us"] = cpu_per_get(server, settings.load_seconds)
+            return figures
     finally:
         if receiver is not None:
             receiver.terminate()
             receiver.wait()
+
+
+def cpu_per_get(server: RunningServer, seconds: float) -> float:
+    """The server's CPU time per manifest GET at 32 connections, in microseconds.
+
+    Throughput on a shared machine follows what else runs; the CPU a request costs the
+    server (its threads included, and the delivery of the events it made, which is why
+    the server gets ``SETTLE_SECONDS`` before the count ends) hardly does.
+    """
+    before = procstats.usage(server.pid).cpu_seconds
+    load = loadgen.run_load(
+        server.host,
+        server.port,
+        "GET",
+        f"/v2/{MANIFEST_REPO}/manifests/latest",
+        {"Accept": ACCEPT_MANIFESTS},
+        connections=32,
+        duration=seconds,
+    )
+    time.sleep(SETTLE_SECONDS)
+    used = procstats.usage(server.pid).cpu_seconds - before
+    return round(used / max(load.requests, 1) * 1e6, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--rounds", type=int, default=2, help="off/on pairs (default 2)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--profile", type=Path, help="sample the 'on' runs with py-spy, stacks in this folder"
+    )
     parser.add_argument(
         "--ops",
         choices=OPS_CHOICES,
@@ -150,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("off", "on"):
                 workdir = Path(tmp) / f"{mode}-{round_}"
                 workdir.mkdir()
-                figures = measure(mode == "on", options.quick, workdir, options.ops)
+                on = mode == "on"
+                profile = None
+                if on and options.profile is not None:
+                    profile = options.profile / f"round-{round_ + 1}"
+                figures = measure(on, options.quick, workdir, options.ops, profile)
                 runs[mode].append(figures)
                 print(f"round {round_ + 1} {mode:>3}: {figures}", flush=True)
     summary: dict[str, Any] = {"ops": options.ops, "runs": runs, "median": {}, "ratio": {}}
@@ -163,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         on["manifest_get_c32_rps"] / off["manifest_get_c32_rps"], 3
     )
     summary["ratio"]["push_20_images"] = round(off["push_images_s"] / on["push_images_s"], 3)
+    summary["ratio"]["manifest_get_cpu"] = round(
+        off["manifest_get_cpu_us"] / on["manifest_get_cpu_us"], 3
+    )
     print(json.dumps({"median": summary["median"], "ratio": summary["ratio"]}, indent=1))
     if options.out is not None:
         options.out.write_text(json.dumps(summary, indent=1))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 from typing import Any
 
 from dockyard.config import CONFIG_PATH_ENV, Config, ConfigError, load
-from dockyard.notifications.queue import EndpointQueue, queue_root
+from dockyard.notifications.store import open_store
 
 
 def add_command(commands: Any) -> None:
@@ -29,21 +30,25 @@ def add_command(commands: Any) -> None:
         action.set_defaults(run=run)
 
 
-def _queues(args: argparse.Namespace) -> list[tuple[str, EndpointQueue]]:
+async def _each_queue(args: argparse.Namespace, action: str) -> dict[str, Any]:
+    """``action`` (``dead_letters`` or ``replay``) of each endpoint's queue, by name."""
     config: Config = load(args.config or os.environ.get(CONFIG_PATH_ENV) or None)
     names = [e.name for e in config.notifications.endpoints]
     if args.endpoint is not None and args.endpoint not in names:
         raise ConfigError(f"notifications.endpoints: no endpoint named {args.endpoint!r}")
-    root = queue_root(config)
-    return [
-        (name, EndpointQueue(root / name))
-        for name in names
-        if args.endpoint is None or name == args.endpoint
-    ]
+    store = open_store(config)
+    try:
+        results: dict[str, Any] = {}
+        for name in names:
+            if args.endpoint is None or name == args.endpoint:
+                results[name] = await getattr(store.queue(name), action)()
+        return results
+    finally:
+        await store.close()
 
 
 def _list(args: argparse.Namespace) -> int:
-    listing = {name: queue.dead_letters() for name, queue in _queues(args)}
+    listing = asyncio.run(_each_queue(args, "dead_letters"))
     if args.json:
         json.dump(listing, sys.stdout, indent=1)
         print()
@@ -62,7 +67,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    replayed = {name: queue.replay() for name, queue in _queues(args)}
+    replayed = asyncio.run(_each_queue(args, "replay"))
     if args.json:
         json.dump({"replayed": replayed}, sys.stdout)
         print()

@@ -16,9 +16,11 @@ import hashlib
 import hmac
 import logging
 import random
+from collections import Counter
 from typing import Final
 
 import httpx
+from redis.exceptions import RedisError
 
 from dockyard.config.model import EndpointConfig
 from dockyard.notifications.events import (
@@ -27,14 +29,15 @@ from dockyard.notifications.events import (
     cloudevents,
     envelope,
 )
-from dockyard.notifications.queue import EndpointQueue, Entry
+from dockyard.notifications.queue import DeliveryQueue, Entry
 from dockyard.observability.metrics import METRICS
 from dockyard.storage.cache.base import RateLimitedWarning
 
 logger = logging.getLogger("dockyard.notifications")
 
-#: Events per request at most: a backlog (or a busy registry's pulls) goes in few requests.
-BATCH_SIZE: Final = 256
+#: Events per request at most: a backlog (or a busy registry's pulls) goes in few requests
+#: (an event is about 700 bytes, so a full envelope stays under a megabyte).
+BATCH_SIZE: Final = 1024
 #: The longest wait between two attempts.
 MAX_BACKOFF: Final = 300.0
 #: How long a deliverer waits after sending a batch that was not full.
@@ -46,6 +49,10 @@ LEAD_POLL_SECONDS: Final = 2.0
 STATS_SECONDS: Final = 5.0
 #: The header carrying ``sha256=<hex HMAC of the body>`` when a signing secret is set.
 SIGNATURE_HEADER: Final = "X-Dockyard-Signature-256"
+
+
+#: What a failing queue raises (a Redis error, a full disk); anything else is a bug.
+QUEUE_FAILURES: Final = (OSError, TimeoutError, RedisError)
 
 
 def retry_delay(failures: int, endpoint: EndpointConfig) -> float:
@@ -65,9 +72,13 @@ class DeliveryFailed(Exception):
 
 
 class Deliverer:
-    """Sends one endpoint's queue, while this process holds the endpoint's lead."""
+    """Sends one endpoint's queue, while this process holds the endpoint's lead.
 
-    def __init__(self, endpoint: EndpointConfig, queue: EndpointQueue) -> None:
+    When the queue fails (Redis unreachable), delivery waits and tries again; a lead
+    that was lost (another instance took over) is waited for again.
+    """
+
+    def __init__(self, endpoint: EndpointConfig, queue: DeliveryQueue) -> None:
         self.endpoint = endpoint
         self.queue = queue
         self.wakeup = asyncio.Event()
@@ -112,12 +123,21 @@ class Deliverer:
     async def run(self) -> None:
         """Lead (or wait for the lead), then deliver until cancelled."""
         try:
-            # The lead is a lock another process holds: nothing here could signal its release.
-            while not await asyncio.to_thread(self.queue.try_lead):  # noqa: ASYNC110
+            while True:
+                try:
+                    if await self.queue.lead():
+                        await self._deliver()
+                except QUEUE_FAILURES as error:
+                    self.warning.warn(
+                        "notifications to %s: the queue failed: %s: %s",
+                        self.endpoint.name,
+                        type(error).__name__,
+                        error,
+                    )
+                # The lead is held elsewhere: nothing here could signal its release.
                 await asyncio.sleep(LEAD_POLL_SECONDS)
-            await self._deliver()
         finally:
-            self.queue.release()
+            await self.queue.release()
             if self._client is not None:
                 with contextlib.suppress(Exception):
                     await self._client.aclose()
@@ -128,14 +148,12 @@ class Deliverer:
         failures = 0
         attempts = 0
         counted = 0.0
-        while True:
+        while await self.queue.still_leading():
             now = asyncio.get_running_loop().time()
             if now - counted >= STATS_SECONDS:
                 counted = now
-                await asyncio.to_thread(self.queue.drop_finished)
-                pending = await asyncio.to_thread(self.queue.pending)
-                METRICS.notification_pending.set((name,), pending)
-            entries = await asyncio.to_thread(self.queue.next_batch, BATCH_SIZE)
+                METRICS.notification_pending.set((name,), await self.queue.pending())
+            entries = await self.queue.next_batch(BATCH_SIZE)
             if not entries:
                 self.wakeup.clear()
                 with contextlib.suppress(TimeoutError):
@@ -146,13 +164,12 @@ class Deliverer:
             except DeliveryFailed as error:
                 failures += 1
                 attempts += 1
-                for entry in entries:
-                    METRICS.notification_events.inc(("Failures", entry.action, name))
+                for action, count in Counter(entry.action for entry in entries).items():
+                    METRICS.notification_events.inc(("Failures", action, name), count)
                 self.warning.warn("notifications to %s failing: %s", name, error)
                 if endpoint.maxretries and attempts >= endpoint.maxretries:
                     reason = f"{attempts} attempts failed, the last: {error}"
-                    await asyncio.to_thread(self.queue.dead_letter, entries, reason)
-                    await asyncio.to_thread(self.queue.advance, entries)
+                    await self.queue.dead_letter(entries, reason)
                     METRICS.notification_dead_letters.inc((name,), len(entries))
                     logger.warning(
                         "notifications to %s: %d event(s) moved to the dead-letter list",
@@ -165,9 +182,9 @@ class Deliverer:
             if failures:
                 logger.info("notifications to %s delivered again", name)
             failures = attempts = 0
-            await asyncio.to_thread(self.queue.advance, entries)
-            for entry in entries:
-                METRICS.notification_events.inc(("Successes", entry.action, name))
+            await self.queue.advance(entries)
+            for action, count in Counter(entry.action for entry in entries).items():
+                METRICS.notification_events.inc(("Successes", action, name), count)
             if len(entries) < BATCH_SIZE:
                 # A steady trickle (a busy registry's pulls) goes in fewer, fuller requests.
                 await asyncio.sleep(LINGER_SECONDS)

@@ -42,30 +42,31 @@ class Source:
 
 
 class _RandomIds:
-    """Random (version 4) UUIDs as text, from random bytes drawn 256 ids at a time.
+    """Random (version 4) UUIDs as text, cut from random bytes drawn 256 ids at a time.
 
     ``uuid.uuid4()`` makes a system call and a ``UUID`` object per id; an event is made
-    on every pull, so ids come from a pool instead. The pool is dropped in a forked child.
+    on every pull, so ids come from a pool of hex digits instead, with the version and
+    variant digits written in. The pool is dropped in a forked child.
     """
 
     _BATCH: Final = 256
+    #: The RFC 4122 variant: the top two bits of the 17th hex digit are ``10``.
+    _VARIANT: Final = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
 
     def __init__(self) -> None:
-        self._pool = b""
+        self._pool = ""
         self._offset = 0
         self._pid = 0
 
     def __call__(self) -> str:
-        if self._offset >= len(self._pool) or self._pid != os.getpid():
-            self._pool = os.urandom(16 * self._BATCH)
-            self._offset = 0
+        offset = self._offset
+        if offset >= len(self._pool) or self._pid != os.getpid():
+            self._pool = os.urandom(16 * self._BATCH).hex()
             self._pid = os.getpid()
-        raw = bytearray(self._pool[self._offset : self._offset + 16])
-        self._offset += 16
-        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-        raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
-        h = raw.hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            offset = 0
+        self._offset = offset + 32
+        h = self._pool[offset : offset + 32]
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{self._VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 #: A new random UUID as text (``str(uuid.uuid4())``, cheaper).
@@ -88,7 +89,10 @@ class Target:
 
 @dataclass(slots=True)
 class Event:
-    """One event, kept as plain fields until it is encoded (it is made on every pull)."""
+    """One event, kept as plain fields until it is encoded (it is made on every pull).
+
+    Its ``id`` is drawn when it is encoded, off the request's path, unless given.
+    """
 
     action: str
     target: Target
@@ -96,7 +100,7 @@ class Event:
     request: tuple[str, str, str, str, str] | None
     actor: str | None
     time: float = field(default_factory=time.time)
-    id: str = field(default_factory=lambda: new_id())
+    id: str | None = None
 
 
 _quote = encode_basestring_ascii
@@ -154,7 +158,7 @@ def encode(event: Event, source: bytes) -> bytes:
     )
     actor = "{}" if event.actor is None else f'{{"name":{_quote(event.actor)}}}'
     head = (
-        f'{{"id":"{event.id}","timestamp":"{timestamp(event.time)}",'
+        f'{{"id":"{event.id or new_id()}","timestamp":"{timestamp(event.time)}",'
         f'"action":{_quote(event.action)},"target":{{{",".join(fields)}}},'
         f'"request":{request_json},"actor":{actor},"source":'
     )

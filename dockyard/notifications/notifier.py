@@ -11,8 +11,8 @@ the authorizer that notes the admitted user in that scope. Both are applied once
 ``dockyard.assembly.build_app``.
 
 Events of writes are queued durably before the response starts (a push the client saw
-succeed always has its event on disk); events of reads are queued without waiting, so
-pulls stay fast, and reach the disk within milliseconds.
+succeed always has its event on disk, or in Redis); events of reads are queued without
+waiting, so pulls stay fast, and reach the queue within milliseconds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import AsyncIterable, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,11 +32,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dockyard.config.model import EndpointConfig
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
+from dockyard.logs import request_id
 from dockyard.manifest.base import Manifest
 from dockyard.notifications import events
 from dockyard.notifications.delivery import Deliverer
 from dockyard.notifications.events import Event, Target
-from dockyard.notifications.queue import EndpointQueue, SegmentWriter, line
+from dockyard.notifications.store import Encoded, QueueStore
 from dockyard.observability.metrics import METRICS
 from dockyard.observability.tasks import cancel_all
 from dockyard.storage.protocols import (
@@ -67,7 +67,7 @@ _SCOPE: ContextVar[Scope | None] = ContextVar("dockyard_notification_scope", def
 _PENDING: Final = "dockyard.notifications.pending"
 _ACTOR: Final = "dockyard.notifications.actor"
 _RESOLVED: Final = "dockyard.notifications.resolved"
-_REQUEST_ID: Final = "dockyard.request_id"
+_REQUEST: Final = "dockyard.notifications.request"
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Events of reads held in memory at most before queuing them waits for the disk.
 MAX_BUFFERED: Final = 10_000
@@ -79,10 +79,10 @@ class Journal:
     """This process's side of the durable queue: appends events, runs the deliverers."""
 
     def __init__(
-        self, root: Path, endpoints: Sequence[EndpointConfig], source: events.Source
+        self, store: QueueStore, endpoints: Sequence[EndpointConfig], source: events.Source
     ) -> None:
         self.endpoints = [e for e in endpoints if not e.disabled]
-        self.root = root
+        self.store = store
         self.source = source
         self._source_json = source.json
         #: Actions some endpoint takes: others are not even made into events.
@@ -91,12 +91,16 @@ class Journal:
             for action in events.ACTIONS
             if any(action not in e.ignored_actions for e in self.endpoints)
         )
-        self._writers: dict[str, SegmentWriter] = {}
         self._buffer: list[tuple[int, Event]] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._last_sequence = 0
         self._wakeup = asyncio.Event()
-        self._deliverers = [Deliverer(e, EndpointQueue(root / e.name)) for e in self.endpoints]
+        #: ``registry_notifications_events_total{type="Events"}`` per action, found once.
+        self._queued = {
+            action: METRICS.notification_events.cell(("Events", action, "*"))
+            for action in events.ACTIONS
+        }
+        self._deliverers = [Deliverer(e, store.queue(e.name)) for e in self.endpoints]
         self._tasks: list[asyncio.Task[None]] = []
 
     def add(self, batch: Sequence[Event], durable: bool) -> asyncio.Future[None] | None:
@@ -105,7 +109,7 @@ class Journal:
             sequence = max(time.time_ns(), self._last_sequence + 1)
             self._last_sequence = sequence
             self._buffer.append((sequence, event))
-            METRICS.notification_events.inc(("Events", event.action, "*"))
+            self._queued[event.action][0] += 1
         self._wakeup.set()
         if durable or len(self._buffer) > MAX_BUFFERED:
             waiter = asyncio.get_running_loop().create_future()
@@ -122,8 +126,7 @@ class Journal:
     async def stop(self) -> None:
         await cancel_all(self._tasks)
         await self._flush()
-        for writer in self._writers.values():
-            writer.close()
+        await self.store.close()
 
     async def _flush_loop(self) -> None:
         while True:
@@ -143,7 +146,7 @@ class Journal:
                     waiter.set_result(None)
             return
         try:
-            await asyncio.to_thread(self._write, batch, bool(waiters))
+            await self.store.append(lambda: self._encode(batch), bool(waiters))
         except Exception as error:
             logger.error("notifications: could not queue %d event(s): %s", len(batch), error)
             for waiter in waiters:
@@ -156,20 +159,19 @@ class Journal:
         for deliverer in self._deliverers:
             deliverer.wakeup.set()
 
-    def _write(self, batch: list[tuple[int, Event]], durable: bool) -> None:
+    def _encode(self, batch: list[tuple[int, Event]]) -> Encoded:
+        """Each endpoint's share of ``batch``, encoded once (runs off the event loop)."""
         source = self._source_json
-        lines = [
-            (event, line(sequence, event.action, events.encode(event, source)))
+        encoded = [
+            (event, (sequence, event.action, events.encode(event, source)))
             for sequence, event in batch
         ]
+        shares: Encoded = {}
         for endpoint in self.endpoints:
-            data = b"".join(raw for event, raw in lines if _wanted(endpoint, event))
-            if not data:
-                continue
-            writer = self._writers.get(endpoint.name)
-            if writer is None:
-                writer = self._writers[endpoint.name] = SegmentWriter(self.root / endpoint.name)
-            writer.append(data, durable)
+            share = [item for event, item in encoded if _wanted(endpoint, event)]
+            if share:
+                shares[endpoint.name] = share
+        return shares
 
 
 def _wanted(endpoint: EndpointConfig, event: Event) -> bool:
@@ -212,8 +214,8 @@ class Notifier:
         scope = _SCOPE.get()
         if scope is None:
             return ""
-        host = _header(scope, b"host") or ""
-        return f"{scope.get('scheme', 'http')}://{host}"
+        request = _request(scope)
+        return f"{scope.get('scheme', 'http')}://{request[2] if request else ''}"
 
     def manifest_target(
         self, repository: str, manifest: Manifest, tag: str | None = None
@@ -244,32 +246,28 @@ class Notifier:
         )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _request(scope: Scope | None) -> tuple[str, str, str, str, str] | None:
-    """The event's ``request``: id, client address, host, method, user agent."""
+    """The event's ``request``: id, client address, host, method, user agent.
+
+    Worked out once per request (a request can make several events); the id is the one
+    the access log gives the request, so an event and its request's log lines match.
+    """
     if scope is None:
         return None
-    request_id = scope.get(_REQUEST_ID)
+    known: tuple[str, str, str, str, str] | None = scope.get(_REQUEST)
+    if known is not None:
+        return known
     host = agent = ""
     for key, value in scope["headers"]:
         if key == b"host":
             host = value.decode("latin-1")
         elif key == b"user-agent":
             agent = value.decode("latin-1")
-        elif key == b"x-request-id" and request_id is None:
-            request_id = value.decode("latin-1")
-    if request_id is None:
-        request_id = events.new_id()
-    scope[_REQUEST_ID] = request_id
     client = scope.get("client")
     addr = f"{client[0]}:{client[1]}" if client else ""
-    return (request_id, addr, host, scope["method"], agent)
+    request = (request_id.get() or events.new_id(), addr, host, scope["method"], agent)
+    scope[_REQUEST] = request
+    return request
 
 
 # --- the HTTP side ------------------------------------------------------------------------
@@ -362,12 +360,16 @@ class NotifyingRegistry:
 
 
 class NotifyingRepository:
+    """A repository whose stores report to the notifier, each wrapped when first asked
+    for (a request uses one or two of them, and one is made per request)."""
+
     def __init__(self, inner: Repository, notifier: Notifier) -> None:
         self.inner = inner
-        self._blobs = NotifyingBlobs(inner.name, inner.blobs, notifier)
-        self._uploads = NotifyingUploads(inner.name, inner.uploads, notifier)
-        self._manifests = NotifyingManifests(inner.name, inner.manifests, inner.tags, notifier)
-        self._tags = NotifyingTags(inner.name, inner.tags, notifier)
+        self.notifier = notifier
+        self._blobs: NotifyingBlobs | None = None
+        self._uploads: NotifyingUploads | None = None
+        self._manifests: NotifyingManifests | None = None
+        self._tags: NotifyingTags | None = None
 
     @property
     def name(self) -> str:
@@ -375,18 +377,29 @@ class NotifyingRepository:
 
     @property
     def blobs(self) -> Blobs:
+        if self._blobs is None:
+            self._blobs = NotifyingBlobs(self.inner.name, self.inner.blobs, self.notifier)
         return self._blobs
 
     @property
     def uploads(self) -> Uploads:
+        if self._uploads is None:
+            self._uploads = NotifyingUploads(self.inner.name, self.inner.uploads, self.notifier)
         return self._uploads
 
     @property
     def manifests(self) -> Manifests:
+        if self._manifests is None:
+            inner = self.inner
+            self._manifests = NotifyingManifests(
+                inner.name, inner.manifests, inner.tags, self.notifier
+            )
         return self._manifests
 
     @property
     def tags(self) -> Tags:
+        if self._tags is None:
+            self._tags = NotifyingTags(self.inner.name, self.inner.tags, self.notifier)
         return self._tags
 
     @property

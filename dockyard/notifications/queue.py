@@ -1,11 +1,16 @@
-"""The durable event queue: per-endpoint journals of JSON lines on local disk.
+"""The durable event queue without Redis: per-endpoint journals of JSON lines on disk.
 
-Why local files: the queue must survive a crash (SIGKILL, a restart) and stay bounded
-in memory however long an endpoint is down, without adding a service to run. A journal
-on the instance's own disk gives that for every storage driver, S3 included: each
-instance queues the events it produced and delivers them itself, after a restart too.
-(A shared queue such as a Redis stream would let another instance deliver for one that
-never comes back; it is not built, and the folder can live on shared storage instead.)
+With ``redis`` configured, events are queued in Redis streams instead (``stream``), which
+every instance shares. Without it, the queue must still survive a crash (SIGKILL, a
+restart) and stay bounded in memory however long an endpoint is down, without adding a
+service to run. With the filesystem driver the journal lives under the storage root
+(``<rootdirectory>/notifications``), beside the registry's content. It is not written
+through the storage driver because it needs what object stores lack: appends, ``fsync``
+of a few hundred bytes per push, and ``flock`` to know which segments are finished and
+which process delivers; on S3 every push would cost object writes. With the S3 or
+in-memory driver (and no Redis) each instance therefore keeps its journal on its own
+disk (``./.data/notifications``, or ``notifications.queue.directory``) and delivers it
+itself, after a restart too; instances that share an S3 bucket should share Redis.
 
 Layout, under ``notifications.queue.directory`` (default ``<data dir>/notifications``),
 one folder per endpoint::
@@ -26,16 +31,17 @@ Delivery is at least once: the cursor moves after the endpoint accepted a batch.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from dockyard.config import Config
 
@@ -44,6 +50,10 @@ SEGMENT_BYTES: Final = 8 << 20
 #: Backlogs up to this size are counted line by line for ``pending``; larger are estimated.
 COUNT_LIMIT: Final = 64 << 20
 ESTIMATED_LINE_BYTES: Final = 700
+#: How often at most the leader writes its delivery cursor while delivering.
+CURSOR_SECONDS: Final = 0.5
+#: How much of a segment one read takes, when reading a batch.
+READ_BYTES: Final = 1 << 20
 
 
 def queue_root(config: Config) -> Path:
@@ -140,12 +150,14 @@ def line(sequence: int, action: str, event: bytes) -> bytes:
 
 @dataclass(slots=True)
 class Entry:
-    """An event read from a segment, with where its line ends."""
+    """A queued event read for delivery, with where it is queued."""
 
     sequence: int
     action: str
     raw: bytes
+    #: The segment file holding it (or, in a Redis stream, the entry's id).
     segment: str
+    #: Where its line ends in the segment (0 in a stream).
     end: int
 
     @property
@@ -166,6 +178,8 @@ class EndpointQueue:
         self.lock_path = folder / "deliver.lock"
         self._lock_fd: int | None = None
         self._cursor: dict[str, int] | None = None
+        self._saved = float("-inf")
+        self._dirty = False
 
     # --- who delivers -------------------------------------------------------------------
 
@@ -182,8 +196,13 @@ class EndpointQueue:
         self._lock_fd = fd
         return True
 
+    @property
+    def leading(self) -> bool:
+        return self._lock_fd is not None
+
     def release(self) -> None:
         if self._lock_fd is not None:
+            self.flush_cursor()
             os.close(self._lock_fd)
             self._lock_fd = None
             self._cursor = None
@@ -203,12 +222,24 @@ class EndpointQueue:
             self._cursor = cursor
         return cursor
 
-    def save_cursor(self, cursor: dict[str, int]) -> None:
+    def save_cursor(self, cursor: dict[str, int], *, now: bool = True) -> None:
+        """Keep ``cursor``; the leader writes it at most every ``CURSOR_SECONDS`` unless
+        ``now`` (after a crash, what it delivered since is delivered again: at least once)."""
+        if self._lock_fd is not None:
+            self._cursor = cursor
+            if not now and time.monotonic() - self._saved < CURSOR_SECONDS:
+                self._dirty = True
+                return
         temporary = self.cursor_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(cursor))
         temporary.replace(self.cursor_path)
-        if self._lock_fd is not None:
-            self._cursor = cursor
+        self._saved = time.monotonic()
+        self._dirty = False
+
+    def flush_cursor(self) -> None:
+        """Write the leader's cursor if it moved since it was last written."""
+        if self._dirty and self._cursor is not None:
+            self.save_cursor(self._cursor)
 
     def _names(self) -> list[str]:
         try:
@@ -216,23 +247,34 @@ class EndpointQueue:
         except FileNotFoundError:
             return []
 
-    def _read(self, name: str, offset: int, limit: int) -> Iterator[Entry]:
+    def _read(self, name: str, offset: int, limit: int) -> list[Entry]:
         """Complete lines of segment ``name`` from ``offset``, at most ``limit``."""
+        entries: list[Entry] = []
         try:
-            with (self.segments / name).open("rb") as file:
-                file.seek(offset)
+            with (self.segments / name).open("rb", buffering=0) as file:
                 position = offset
-                for count, raw in enumerate(file):
-                    if count >= limit or not raw.endswith(b"\n"):
-                        return
-                    position += len(raw)
-                    sequence, _, rest = raw.partition(b"\t")
-                    action, _, event = rest.partition(b"\t")
-                    if not sequence.isdigit() or not event.startswith(b"{"):
-                        continue  # not a line this queue wrote; nothing to deliver
-                    yield Entry(int(sequence), action.decode(), event[:-1], name, position)
+                size = min(READ_BYTES, limit << 10)
+                while len(entries) < limit:
+                    chunk = os.pread(file.fileno(), size, position)
+                    complete = chunk.rfind(b"\n") + 1
+                    if not complete:
+                        if len(chunk) < size:
+                            break  # nothing more, or only a line cut by a crash
+                        size *= 2  # a line longer than a read (a large index's references)
+                        continue
+                    for raw in chunk[:complete].split(b"\n")[:-1]:
+                        position += len(raw) + 1
+                        fields = raw.split(b"\t", 2)
+                        if len(fields) != 3 or not fields[0].isdigit() or fields[2][:1] != b"{":
+                            continue  # not a line this queue wrote; nothing to deliver
+                        entries.append(
+                            Entry(int(fields[0]), fields[1].decode(), fields[2], name, position)
+                        )
+                        if len(entries) >= limit:
+                            break
         except FileNotFoundError:
-            return
+            pass
+        return entries
 
     def next_batch(self, limit: int) -> list[Entry]:
         """The next ``limit`` undelivered events, in queue order across every segment.
@@ -248,20 +290,24 @@ class EndpointQueue:
         for names in writers.values():
             wanted = limit
             for name in names:
-                read = list(self._read(name, cursor.get(name, 0), wanted))
+                read = self._read(name, cursor.get(name, 0), wanted)
                 entries.extend(read)
                 wanted -= len(read)
                 if wanted <= 0:
                     break
-        entries.sort(key=lambda entry: (entry.sequence, entry.segment))
+        if len(writers) > 1:
+            entries.sort(key=lambda entry: (entry.sequence, entry.segment))
         return entries[:limit]
 
     def advance(self, entries: list[Entry]) -> None:
         """Mark ``entries`` (a prefix of ``next_batch``) delivered."""
         cursor = self.cursor()
+        ends: dict[str, int] = {}
         for entry in entries:
-            cursor[entry.segment] = max(cursor.get(entry.segment, 0), entry.end)
-        self.save_cursor(cursor)
+            ends[entry.segment] = entry.end  # in each segment, the last entry ends furthest
+        for segment, end in ends.items():
+            cursor[segment] = max(cursor.get(segment, 0), end)
+        self.save_cursor(cursor, now=False)
 
     def drop_finished(self) -> None:
         """Delete segments that are sealed and wholly delivered."""
@@ -316,7 +362,7 @@ class EndpointQueue:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         try:
-            return _records(self.deadletter_path.read_bytes())
+            return records(self.deadletter_path.read_bytes())
         except FileNotFoundError:
             return []
 
@@ -328,7 +374,7 @@ class EndpointQueue:
             self.deadletter_path.rename(taken)
         except FileNotFoundError:
             return 0
-        records = _records(taken.read_bytes())
+        taken_records = records(taken.read_bytes())
         writer = SegmentWriter(self.folder)
         try:
             data = b"".join(
@@ -337,32 +383,98 @@ class EndpointQueue:
                     r["event"]["action"],
                     json.dumps(r["event"], separators=(",", ":")).encode(),
                 )
-                for r in records
+                for r in taken_records
                 if "event" in r
             )
             writer.append(data, durable=True)
         finally:
             writer.close()
         taken.unlink()
-        return len(records)
+        return len(taken_records)
 
 
-def _records(raw: bytes) -> list[dict[str, Any]]:
-    records = []
+def records(raw: bytes) -> list[dict[str, Any]]:
+    """The dead-letter records of JSON lines ``raw`` (a line cut by a crash is skipped)."""
+    parsed = []
     for text in raw.splitlines():
         with contextlib.suppress(ValueError):
-            records.append(json.loads(text))
-    return records
+            parsed.append(json.loads(text))
+    return parsed
 
 
-def queue_stats(config: Config) -> dict[str, dict[str, int]]:
-    """Pending and dead-lettered events per endpoint (for ``/debug/vars``)."""
-    root = queue_root(config)
-    stats: dict[str, dict[str, int]] = {}
-    for endpoint in config.notifications.endpoints:
-        queue = EndpointQueue(root / endpoint.name)
-        stats[endpoint.name] = {
-            "pending": queue.pending(),
-            "deadletters": len(queue.dead_letters()),
-        }
-    return stats
+class DeliveryQueue(Protocol):
+    """One endpoint's queue as its deliverer and ``dockyard events`` use it: on disk
+    (``DiskQueue``) or in a Redis stream (``stream.StreamQueue``)."""
+
+    async def lead(self) -> bool:
+        """Become the endpoint's one deliverer, if no other holds the lead."""
+        ...
+
+    async def still_leading(self) -> bool:
+        """Whether the lead is still this deliverer's (renewing it when due)."""
+        ...
+
+    async def release(self) -> None: ...
+
+    async def next_batch(self, limit: int) -> list[Entry]:
+        """The oldest ``limit`` undelivered events, the same again until ``advance``."""
+        ...
+
+    async def advance(self, entries: Sequence[Entry]) -> None:
+        """Mark ``entries`` (the last batch) delivered."""
+        ...
+
+    async def pending(self) -> int: ...
+
+    async def dead_letter(self, entries: Sequence[Entry], reason: str) -> None:
+        """Move ``entries`` (the last batch) to the dead-letter list, durably."""
+        ...
+
+    async def dead_letters(self) -> list[dict[str, Any]]: ...
+
+    async def replay(self) -> int:
+        """Queue every dead-lettered event again; returns how many."""
+        ...
+
+
+class DiskQueue:
+    """``DeliveryQueue`` of an on-disk journal: ``EndpointQueue``'s calls on a thread."""
+
+    def __init__(self, folder: Path) -> None:
+        self.journal = EndpointQueue(folder)
+
+    async def lead(self) -> bool:
+        return await asyncio.to_thread(self.journal.try_lead)
+
+    async def still_leading(self) -> bool:
+        return True  # a lock held until released
+
+    async def release(self) -> None:
+        self.journal.release()
+
+    async def next_batch(self, limit: int) -> list[Entry]:
+        return await asyncio.to_thread(self._next_batch, limit)
+
+    def _next_batch(self, limit: int) -> list[Entry]:
+        entries = self.journal.next_batch(limit)
+        if not entries:
+            self.journal.flush_cursor()  # caught up: the cursor on disk says so too
+        return entries
+
+    async def advance(self, entries: Sequence[Entry]) -> None:
+        await asyncio.to_thread(self.journal.advance, list(entries))
+
+    async def pending(self) -> int:
+        if self.journal.leading:  # the leader alone moves the cursor: it tidies too
+            await asyncio.to_thread(self.journal.drop_finished)
+        return await asyncio.to_thread(self.journal.pending)
+
+    async def dead_letter(self, entries: Sequence[Entry], reason: str) -> None:
+        await asyncio.to_thread(self.journal.dead_letter, list(entries), reason)
+        await asyncio.to_thread(self.journal.advance, list(entries))
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.journal.dead_letters)
+
+    async def replay(self) -> int:
+        return await asyncio.to_thread(self.journal.replay)

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from dockyard.config import Config
 from dockyard.observability import tracing
-from dockyard.observability.health import HealthMonitor
+from dockyard.observability.health import HealthMonitor, publish
 from dockyard.observability.metrics import METRICS_DIR_ENV, SnapshotWriter
 from dockyard.observability.tasks import cancel_all
 
@@ -48,14 +48,18 @@ class Operations:
         self.monitor: HealthMonitor | None = None
         self.journal: Journal | None = None
         folder = os.environ.get(METRICS_DIR_ENV)
-        self.snapshots = SnapshotWriter(Path(folder)) if folder and self.metrics else None
+        self.snapshots = SnapshotWriter(Path(folder), health=self._health) if folder else None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _health(self) -> dict[str, str]:
+        return self.monitor.status() if self.monitor is not None else {}
 
     # --- decorators, applied by build_app -------------------------------------------------
 
     def driver(self, driver: StorageDriver) -> StorageDriver:
         """Times (and traces) every storage call; checks readiness against the driver."""
         self.monitor = HealthMonitor.from_config(self.config, driver)
+        publish(self.monitor)
         if not (self.metrics or self.tracer):
             return driver
         from dockyard.observability.storage import InstrumentedDriver, _no_span
@@ -78,10 +82,10 @@ class Operations:
             return registry
         from dockyard.notifications.events import Source
         from dockyard.notifications.notifier import Journal, Notifier, NotifyingRegistry
-        from dockyard.notifications.queue import queue_root
+        from dockyard.notifications.store import open_store
 
         port = None if self.config.http.net == "unix" else self.config.http.bind[1]
-        self.journal = Journal(queue_root(self.config), notifications.endpoints, Source(port))
+        self.journal = Journal(open_store(self.config), notifications.endpoints, Source(port))
         notifier = Notifier(
             self.journal,
             include_references=notifications.includereferences,
@@ -153,14 +157,14 @@ def start_debug_listener(config: Config, workdir: Path, workers: int) -> Any:
     """Start the debug listener of ``dockyard serve`` (None when not configured).
 
     With several workers, the metrics folder is made and named in the environment the
-    workers inherit, so that their metrics reach the listener.
+    workers inherit, so that their metrics and readiness reach the listener.
     """
     if config.http.debug is None:
         return None
     from dockyard.observability.debug import DebugServer
 
     folder: Path | None = None
-    if workers > 1 and metrics_enabled(config):
+    if workers > 1:
         folder = workdir / "metrics"
         folder.mkdir()
         os.environ[METRICS_DIR_ENV] = str(folder)

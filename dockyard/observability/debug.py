@@ -8,8 +8,11 @@ and with ``http.debug.prometheus.enabled`` the metrics at its ``path``.
 
 The debug listener runs in the ``dockyard serve`` process, on a thread with its own
 event loop and its own granian server, so it answers the same whether one worker serves
-in that process or several run as granian's worker processes. It checks health with
-its own storage driver; metrics come from every worker (see ``metrics``).
+in that process or several run as granian's worker processes. It probes nothing itself:
+with one worker it reports that process's readiness monitor (``health.published``), with
+several the union of the failing checks every live worker shares through the metrics
+folder, so storage is probed once per serving process. Metrics come from every worker
+(see ``metrics``).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from typing import Any, Final
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.config import Config
-from dockyard.observability.health import HealthMonitor
-from dockyard.observability.metrics import MetricsCollector, exposition
+from dockyard.observability.health import HealthMonitor, not_checked, published
+from dockyard.observability.metrics import MetricsCollector, exposition, workers_health
 
 logger = logging.getLogger("dockyard.debug")
 
@@ -50,8 +53,12 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _health(send: Send, monitor: HealthMonitor, method: str) -> None:
-    failing = monitor.status()
+#: Failing checks → their errors; empty when ready.
+HealthStatus = Callable[[], dict[str, str]]
+
+
+async def _health(send: Send, status: HealthStatus, method: str) -> None:
+    failing = status()
     body = json.dumps(failing).encode()
     await _respond(send, 503 if failing else 200, b"" if method == "HEAD" else body)
 
@@ -70,7 +77,7 @@ class ProbesMiddleware:
                 await _respond(send, 200, b"{}")
                 return
             if path == "/readyz":
-                await _health(send, self.monitor, scope["method"])
+                await _health(send, self.monitor.status, scope["method"])
                 return
         await self.app(scope, receive, send)
 
@@ -81,12 +88,12 @@ class DebugApp:
     def __init__(
         self,
         config: Config,
-        monitor: HealthMonitor,
+        health: HealthStatus,
         collector: MetricsCollector | None,
         vars_extra: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.config = config
-        self.monitor = monitor
+        self.health = health
         self.collector = collector
         self.metrics_path = config.http.debug.prometheus_path if config.http.debug else ""
         self.vars_extra = vars_extra
@@ -94,7 +101,7 @@ class DebugApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(scope, receive, send, self.monitor)
+            await _lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -104,7 +111,7 @@ class DebugApp:
             await _respond(send, 405, b'{"error":"method not allowed"}')
             return
         if path in ("/debug/health", "/readyz"):
-            await _health(send, self.monitor, method)
+            await _health(send, self.health, method)
         elif path == "/livez":
             await _respond(send, 200, b"{}")
         elif path == "/debug/vars":
@@ -123,7 +130,7 @@ class DebugApp:
             "memstats": _memstats(os.getpid()),
             "registry": {
                 "storage": {"driver": self.config.storage.driver},
-                "health": self.monitor.status(),
+                "health": self.health(),
                 "uptime_seconds": round(time.time() - self.started, 3),
             },
         }
@@ -151,16 +158,43 @@ def _memstats(pid: int) -> dict[str, int]:
     return stats
 
 
-async def _lifespan(scope: Scope, receive: Receive, send: Send, monitor: HealthMonitor) -> None:
+async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            monitor.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await monitor.stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def serving_health(config: Config, workers_folder: Path | None) -> HealthStatus:
+    """The readiness of what serves in this process, or of every worker in ``workers_folder``.
+
+    Until a monitor is published (one worker) or a worker has shared its checks
+    (several), every configured check is reported as not checked yet.
+    """
+    starting = not_checked(config)
+    if workers_folder is None:
+
+        def in_process() -> dict[str, str]:
+            monitor = published()
+            return monitor.status() if monitor is not None else starting
+
+        return in_process
+    folder = workers_folder
+
+    def of_workers() -> dict[str, str]:
+        shared = workers_health(folder)
+        if not shared:
+            return starting
+        failing: dict[str, str] = {}
+        for checks in shared.values():
+            for name, error in checks.items():
+                failing.setdefault(name, error)
+        return failing
+
+    return of_workers
 
 
 class DebugServer:
@@ -170,12 +204,11 @@ class DebugServer:
     made, which must not race the main server doing the same.
     """
 
-    def __init__(self, config: Config, metrics_folder: Path | None) -> None:
+    def __init__(self, config: Config, workers_folder: Path | None) -> None:
         from granian.constants import HTTPModes, Interfaces
         from granian.log import LogLevels
         from granian.server.embed import Server
 
-        from dockyard.assembly import build_driver
         from dockyard.config.values import parse_addr
         from dockyard.logs import logging_config
         from dockyard.serving import _EmbeddedNotice, _granian_level
@@ -183,14 +216,13 @@ class DebugServer:
         assert config.http.debug is not None
         logging.getLogger("_granian").addFilter(_EmbeddedNotice())
         self.addr = config.http.debug.addr
-        self.driver = build_driver(config)
-        monitor = HealthMonitor.from_config(config, self.driver)
         collector = (
-            MetricsCollector(folder=metrics_folder)
+            MetricsCollector(folder=workers_folder)
             if config.http.debug.prometheus_enabled
             else None
         )
-        app = DebugApp(config, monitor, collector, _notification_vars(config))
+        health = serving_health(config, workers_folder)
+        app = DebugApp(config, health, collector, _notification_vars(config))
         host, port = parse_addr(self.addr, "http.debug.addr")
         self.server = Server(
             app,
@@ -225,13 +257,11 @@ class DebugServer:
             await self.server.serve()
         except Exception:
             logger.exception("the debug listener on %s stopped", self.addr)
-        finally:
-            await self.driver.close()
 
 
 def _notification_vars(config: Config) -> Callable[[], dict[str, Any]] | None:
     if not config.notifications.endpoints:
         return None
-    from dockyard.notifications.queue import queue_stats
+    from dockyard.notifications.store import queue_stats
 
     return lambda: {"notifications": queue_stats(config)}

@@ -156,8 +156,18 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def not_checked(config: Config) -> dict[str, str]:
+    """The status of ``config``'s checks before any has run."""
+    return {check.name: NOT_CHECKED for check in config.health.checks}
+
+
 class HealthMonitor:
-    """Runs every check on its interval; ``status()`` is what ``/readyz`` reports."""
+    """Runs every check on its interval; ``status()`` is what ``/readyz`` reports.
+
+    A serving process has one, built with its app (``Operations``) and published for the
+    debug listener of the same process (``published``), so storage is probed once per
+    process and both listeners report the same.
+    """
 
     def __init__(self, checks: list[Check]) -> None:
         self.checks = checks
@@ -197,3 +207,17 @@ class HealthMonitor:
         while True:
             await check.run_once()
             await asyncio.sleep(interval)
+
+
+_published: HealthMonitor | None = None
+
+
+def publish(monitor: HealthMonitor) -> None:
+    """Make ``monitor`` this process's readiness (its ``status`` is safe from any thread)."""
+    global _published
+    _published = monitor
+
+
+def published() -> HealthMonitor | None:
+    """This process's readiness monitor, once its app was built."""
+    return _published

@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -217,17 +217,31 @@ def snapshot(metrics: Metrics) -> dict[str, list[list[Any]]]:
     }
 
 
-class SnapshotWriter:
-    """Writes this worker's tables to ``<folder>/<pid>.json`` (atomically) when asked."""
+#: The key of a worker's snapshot holding its failing health checks (not a metric).
+HEALTH_KEY: Final = "health"
 
-    def __init__(self, folder: Path, metrics: Metrics = METRICS) -> None:
+
+class SnapshotWriter:
+    """Writes this worker's tables, and its failing health checks, to ``<folder>/<pid>.json``
+    (atomically) when asked."""
+
+    def __init__(
+        self,
+        folder: Path,
+        metrics: Metrics = METRICS,
+        health: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
         self.folder = folder
         self.metrics = metrics
+        self.health = health
         self.path = folder / f"{os.getpid()}.json"
 
     def write(self) -> None:
         """Blocking: call from a worker thread."""
-        data = json.dumps(snapshot(self.metrics)).encode()
+        shared: dict[str, Any] = snapshot(self.metrics)
+        if self.health is not None:
+            shared[HEALTH_KEY] = self.health()
+        data = json.dumps(shared).encode()
         temporary = self.path.with_suffix(".tmp")
         temporary.write_bytes(data)
         temporary.replace(self.path)
@@ -241,6 +255,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def workers_health(folder: Path) -> dict[int, dict[str, str]]:
+    """The failing health checks of every live worker that shared them, by process id."""
+    health: dict[int, dict[str, str]] = {}
+    for path in folder.glob("*.json"):
+        if not path.stem.isdigit() or not _alive(pid := int(path.stem)):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            failing = json.loads(path.read_bytes()).get(HEALTH_KEY)
+            if isinstance(failing, dict):
+                health[pid] = {str(k): str(v) for k, v in failing.items()}
+    return health
 
 
 def _snapshots(folder: Path | None) -> Iterator[tuple[bool, dict[str, list[list[Any]]]]]:

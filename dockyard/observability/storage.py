@@ -4,7 +4,11 @@
 (``dockyard.assembly.assemble``), so every store above it is measured without knowing:
 the async calls, the plans it carries out, and the writers it returns. Each call is one
 observation of ``registry_storage_action_seconds{driver, action}`` under the reference's
-action names, and, when tracing is on, one span.
+action names (``GetContent``, ``PutContent``, ``Stat``, ``List``, ``Move``, ``Delete``,
+``Reader``, ``Writer`` …), and, when tracing is on, one span. A plan is carried out whole
+by the driver (in one worker thread on local storage), so it is one observation too,
+named after the operation it carries out: ``plan:<module>.<plan function>``, such as
+``plan:manifests.store`` or ``plan:blobs.read_link`` (see ``plan_action``).
 
 Calls finish on several tasks at once, so the storage histogram is updated under a lock
 (a storage call costs far more than taking it).
@@ -13,13 +17,15 @@ Calls finish on several tasks at once, so the storage histogram is updated under
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
-from dockyard.observability.metrics import METRICS, Histogram
+from dockyard.observability.metrics import METRICS, Histogram, record
 from dockyard.storage.driver.base import FileInfo, FileWriter, OpenFile, StorageDriver
 from dockyard.storage.driver.plan import Plan
 
@@ -38,8 +44,53 @@ def _no_span(driver: str, action: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
+#: The action of a plan whose operation cannot be named.
+PLAN: Final = "Plan"
+#: Plan callables are a fixed set of code objects and functions; more means something else.
+_MAX_PLAN_ACTIONS: Final = 1024
+_plan_actions: dict[object, str] = {}
+
+
+def plan_action(plan: Callable[[], Plan[Any]]) -> str:
+    """The action label of ``plan``: ``plan:<module>.<plan function>``.
+
+    Stores pass plans as ``lambda: _store(...)``, ``functools.partial(_write, ...)`` or
+    the plan function itself; the name is worked out once per code object and then
+    found with one dictionary lookup.
+    """
+    key: object = getattr(plan, "__code__", None)
+    if key is None:
+        key = plan.func if isinstance(plan, functools.partial) else plan
+    action = _plan_actions.get(key)
+    if action is None:
+        action = _name_plan(plan)
+        if len(_plan_actions) < _MAX_PLAN_ACTIONS:
+            _plan_actions[key] = action
+    return action
+
+
+def _name_plan(plan: Callable[[], Plan[Any]]) -> str:
+    target: object = plan.func if isinstance(plan, functools.partial) else plan
+    code = getattr(target, "__code__", None)
+    if code is not None and code.co_name == "<lambda>":
+        # The plan function is the global the lambda calls (attributes are names too).
+        scope = getattr(target, "__globals__", {})
+        called = [scope.get(name) for name in code.co_names]
+        plans = [f for f in called if inspect.isgeneratorfunction(f)]
+        target = plans[0] if plans else None
+    module = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__qualname__", None) or ""
+    if not name or "<" in name:
+        return PLAN
+    return f"plan:{module.rpartition('.')[2]}.{name.lstrip('_')}"
+
+
 class ActionTimer:
-    """Observes storage action durations for one driver, thread-safely."""
+    """Observes storage action durations for one driver, thread-safely.
+
+    ``time`` is a context manager only when tracing needs a span around the call; else
+    it is a start time, and ``done`` observes: no generator or span per storage call.
+    """
 
     def __init__(
         self,
@@ -50,7 +101,9 @@ class ActionTimer:
         self.driver = driver
         self.histogram = histogram
         self.span = span
+        self.traced = span is not _no_span
         self._lock = threading.Lock()
+        self._rows: dict[str, list[float]] = {}
 
     @contextmanager
     def time(self, action: str) -> Iterator[None]:
@@ -59,9 +112,16 @@ class ActionTimer:
             with self.span(self.driver, action):
                 yield
         finally:
-            elapsed = time.perf_counter() - started
-            with self._lock:
-                self.histogram.observe((self.driver, action), elapsed)
+            self.done(action, started)
+
+    def done(self, action: str, started: float) -> None:
+        """Observe a call of ``action`` that started at ``started`` (``perf_counter``)."""
+        elapsed = time.perf_counter() - started
+        row = self._rows.get(action)
+        with self._lock:
+            if row is None:
+                row = self._rows[action] = self.histogram.row((self.driver, action))
+            record(row, self.histogram.bounds, elapsed)
 
 
 class InstrumentedDriver(StorageDriver):
@@ -73,8 +133,14 @@ class InstrumentedDriver(StorageDriver):
         self.timer = ActionTimer(driver.name, span=span)
 
     async def get_content(self, path: str) -> bytes:
-        with self.timer.time("GetContent"):
+        if self.timer.traced:
+            with self.timer.time("GetContent"):
+                return await self.inner.get_content(path)
+        started = time.perf_counter()
+        try:
             return await self.inner.get_content(path)
+        finally:
+            self.timer.done("GetContent", started)
 
     async def put_content(self, path: str, content: bytes) -> None:
         with self.timer.time("PutContent"):
@@ -91,8 +157,14 @@ class InstrumentedDriver(StorageDriver):
             return _TimedWriter(await self.inner.writer(path, append), self.timer)
 
     async def stat(self, path: str) -> FileInfo:
-        with self.timer.time("Stat"):
+        if self.timer.traced:
+            with self.timer.time("Stat"):
+                return await self.inner.stat(path)
+        started = time.perf_counter()
+        try:
             return await self.inner.stat(path)
+        finally:
+            self.timer.done("Stat", started)
 
     async def list(self, path: str) -> builtins.list[str]:
         with self.timer.time("List"):
@@ -118,10 +190,15 @@ class InstrumentedDriver(StorageDriver):
             return await self.inner.list_names(paths)
 
     async def run(self, plan: Callable[[], Plan[T]], *, reads_only: bool = False) -> T:
-        # A plan is carried out whole by the driver (in one worker thread on local
-        # storage): it is one observation, under the action name "Plan".
-        with self.timer.time("Plan"):
+        action = plan_action(plan)
+        if self.timer.traced:
+            with self.timer.time(action):
+                return await self.inner.run(plan, reads_only=reads_only)
+        started = time.perf_counter()
+        try:
             return await self.inner.run(plan, reads_only=reads_only)
+        finally:
+            self.timer.done(action, started)
 
     async def redirect_url(self, path: str, method: str = "GET") -> str | None:
         with self.timer.time("RedirectURL"):
@@ -182,10 +259,19 @@ class _InstrumentedRepositoryCache:
         await self.inner.clear(digest)
 
 
-class InstrumentedCache(_InstrumentedRepositoryCache):
-    """The blob-descriptor cache, its lookups and hits counted, and its repositories'.
+@runtime_checkable
+class ReportsFailures(Protocol):
+    """A cache that can fail (Redis) and says so through ``on_failure``."""
 
-    A cache answers a miss for its own failures, so errors are counted where they happen.
+    on_failure: Callable[[], None] | None
+
+
+class InstrumentedCache(_InstrumentedRepositoryCache):
+    """The blob-descriptor cache, its lookups, hits and errors counted, and its repositories'.
+
+    A cache answers a miss (or does nothing) for its own failures, so only the cache
+    knows of them: one that can fail reports each to ``registry_storage_cache_errors_total``
+    through its ``on_failure`` hook. The in-memory cache cannot fail.
     """
 
     inner: BlobDescriptorCache
@@ -193,6 +279,8 @@ class InstrumentedCache(_InstrumentedRepositoryCache):
     def __init__(self, inner: BlobDescriptorCache) -> None:
         super().__init__(inner)
         self.inner = inner
+        if isinstance(inner, ReportsFailures):
+            inner.on_failure = METRICS.cache_errors.inc
 
     def repository(self, name: str) -> RepositoryBlobCache | None:
         inner = self.inner.repository(name)

@@ -11,12 +11,18 @@ from typing import Any
 
 import pytest
 
+# The real-process helpers of the end-to-end tests and the Redis server of the cache
+# tests are shared, not copied.
 _TESTS = Path(__file__).resolve().parent.parent
-if str(_TESTS / "e2e") not in sys.path:
-    sys.path.append(str(_TESTS / "e2e"))
+for _folder in ("e2e", "cache"):
+    if str(_TESTS / _folder) not in sys.path:
+        sys.path.append(str(_TESTS / _folder))
 
 from e2e_processes import dockyard_config, dockyard_process  # noqa: E402
 from ops_helpers import Dockyard, Sink, StartDockyard  # noqa: E402
+from redis_server import redis_binary, redis_server, start_redis  # noqa: E402
+
+__all__ = ["redis_server"]
 
 
 @pytest.fixture
@@ -68,3 +74,16 @@ def sink(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Sink]:
     receiver = Sink(free_port(), tmp_path / f"sink-{secrets.token_hex(4)}.jsonl")
     yield receiver
     receiver.stop()
+
+
+@pytest.fixture(params=["disk", "redis"])
+def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Configuration for each kind of event queue: ``{}`` (on disk), or a real Redis
+    (``{"redis": {"addr": …}}``), which puts the queue in Redis streams."""
+    if request.param == "disk":
+        yield {}
+        return
+    if redis_binary() is None:
+        pytest.fail("redis-server (Debian package) is missing", pytrace=False)
+    with start_redis(tmp_path / "redis") as server:
+        yield {"redis": {"addr": server.addr}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bcrypt
 import httpx
 from ops_helpers import Image, StartDockyard, digest_of, push_image, scrape, wait_for
+from redis_server import RedisServer
 
 
 def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> None:
@@ -38,10 +39,9 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
         len(i.manifest) for i in images
     )
     assert metrics['registry_http_response_size_bytes_count{handler="manifest"}'] >= 6
-    assert (
-        metrics['registry_storage_action_seconds_count{action="Plan",driver="filesystem"}']
-        > 0
-    )
+    storage = 'registry_storage_action_seconds_count{{action="{}",driver="filesystem"}}'
+    assert metrics[storage.format("plan:manifests.store")] == 3
+    assert storage.format("Plan") not in metrics
     assert metrics["dockyard_uploads_in_flight"] == 0
     assert metrics["registry_storage_cache_requests_total"] > 0
 
@@ -84,3 +84,25 @@ def test_debug_listener_and_probes_need_no_credentials_while_the_api_does(
     assert httpx.get(f"{registry.debug_url}/debug/health").json() == {}
     assert "memstats" in httpx.get(f"{registry.debug_url}/debug/vars").json()
     assert scrape(f"{registry.debug_url}/metrics")[failures] == refused_before + 1
+
+
+def test_cache_errors_are_counted_while_redis_is_down_and_pulls_still_succeed(
+    start_dockyard: StartDockyard, redis_server: RedisServer
+) -> None:
+    registry = start_dockyard(
+        {"redis": {"addr": redis_server.addr}, "storage": {"cache": {"blobdescriptor": "redis"}}}
+    )
+    image = Image.random()
+    layer = f"/v2/team/app/blobs/{digest_of(image.layer)}"
+    errors = "registry_storage_cache_errors_total"
+    with httpx.Client(base_url=registry.url) as client:
+        push_image(client, "team/app", "v1", image)
+        assert client.get(layer).status_code == 200
+        assert scrape(f"{registry.debug_url}/metrics")[errors] == 0
+
+        redis_server.kill()
+        for _ in range(3):
+            pulled = client.get(layer)
+            assert (pulled.status_code, pulled.content) == (200, image.layer)
+
+    assert scrape(f"{registry.debug_url}/metrics")[errors] >= 3

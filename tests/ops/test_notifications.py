@@ -17,6 +17,7 @@ import sys
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import httpx
@@ -31,6 +32,7 @@ from ops_helpers import (
     rss_bytes,
     wait_for,
 )
+from redis_server import RedisServer
 
 PUSHES = int(os.environ.get("DOCKYARD_OPS_PUSHES", "150"))
 EVENTS = int(os.environ.get("DOCKYARD_OPS_EVENTS", "3000"))
@@ -38,20 +40,27 @@ REPOSITORIES = 5
 
 
 def test_events_pushed_while_the_endpoint_is_down_all_arrive_after_a_crash(
-    start_dockyard: StartDockyard, sink: Sink, tmp_path: Path
+    start_dockyard: StartDockyard, sink: Sink, queue: dict[str, Any]
 ) -> None:
-    config = endpoint(sink)
-    registry = start_dockyard(config)
+    config = {**endpoint(sink), **queue}
+    # With Redis, two instances share the queue (and the storage): pushes alternate.
+    instances = [start_dockyard(config) for _ in range(2 if queue else 1)]
     expected: dict[str, list[str]] = defaultdict(list)  # repository → manifest digests in order
-    with httpx.Client(base_url=registry.url) as client:
-        for n in range(PUSHES):
-            repository = f"outage/r{n % REPOSITORIES}"
-            image = Image.random()
-            push_image(client, repository, f"t{n}", image)
-            expected[repository].append(image.digest)
-    registry.kill()
+    clients = [httpx.Client(base_url=instance.url) for instance in instances]
+    for n in range(PUSHES):
+        repository = f"outage/r{n % REPOSITORIES}"
+        image = Image.random()
+        push_image(clients[n % len(clients)], repository, f"t{n}", image)
+        expected[repository].append(image.digest)
+    for client in clients:
+        client.close()
+    for instance in instances:
+        instance.kill()
 
-    restarted = start_dockyard(config, port=registry.process.port, name="restarted")
+    restarted = [
+        start_dockyard(config, port=instance.process.port, name=f"restarted-{n}")
+        for n, instance in enumerate(instances)
+    ]
     sink.start()
     wanted = PUSHES * 3  # each push: a layer, a config and the tagged manifest
 
@@ -59,7 +68,8 @@ def test_events_pushed_while_the_endpoint_is_down_all_arrive_after_a_crash(
         return len({event["id"] for event in sink.events()}) >= wanted
 
     wait_for(all_arrived, 60, f"{wanted} distinct events")
-    restarted.process.stop()
+    for instance in restarted:
+        instance.process.stop()
 
     received = sink.events()
     assert len({e["id"] for e in received}) == wanted
@@ -78,9 +88,9 @@ def test_events_pushed_while_the_endpoint_is_down_all_arrive_after_a_crash(
 
 
 def test_memory_stays_bounded_while_the_endpoint_is_down(
-    start_dockyard: StartDockyard, sink: Sink
+    start_dockyard: StartDockyard, sink: Sink, queue: dict[str, Any]
 ) -> None:
-    registry = start_dockyard(endpoint(sink))
+    registry = start_dockyard({**endpoint(sink), **queue})
     with httpx.Client(base_url=registry.url) as client:
         push_image(client, "bounded/app", "latest", Image.random())
 
@@ -97,14 +107,14 @@ def test_memory_stays_bounded_while_the_endpoint_is_down(
         variables = httpx.get(f"{registry.debug_url}/debug/vars").json()
         return variables["registry"]["notifications"]["sink"]["pending"] >= EVENTS
 
-    wait_for(all_queued, 30, "every event queued on disk")
+    wait_for(all_queued, 30, "every event queued")
     assert grown < 16 << 20, f"RSS grew by {grown >> 20} MiB for {EVENTS} queued events"
 
 
 def test_events_that_keep_failing_are_dead_lettered_listed_and_replayed(
-    start_dockyard: StartDockyard, sink: Sink, tmp_path: Path
+    start_dockyard: StartDockyard, sink: Sink, tmp_path: Path, queue: dict[str, Any]
 ) -> None:
-    config = endpoint(sink, maxretries=2)
+    config = {**endpoint(sink, maxretries=2), **queue}
     registry = start_dockyard(config)
     sink.start(status=500)
     with httpx.Client(base_url=registry.url) as client:
@@ -168,7 +178,8 @@ def test_envelopes_carry_the_reference_fields_for_push_pull_mount_and_delete(
     image = Image.random()
     with httpx.Client(base_url=registry.url, auth=("alice", "secret")) as client:
         push_image(client, "envelope/app", "v1", image)
-        assert client.get("/v2/envelope/app/manifests/v1").status_code == 200
+        pulled = client.get("/v2/envelope/app/manifests/v1", headers={"X-Request-Id": "pull-1"})
+        assert pulled.status_code == 200
         mount = f"/v2/envelope/copy/blobs/uploads/?mount={digest_of(image.layer)}&from=envelope/app"
         assert client.post(mount).status_code == 201
         assert client.delete(f"/v2/envelope/app/manifests/{image.digest}").status_code == 202
@@ -202,6 +213,7 @@ def test_envelopes_carry_the_reference_fields_for_push_pull_mount_and_delete(
     assert events[5]["target"] == {"digest": image.digest, "repository": "envelope/app"}
     assert events[0]["request"]["method"] == "PUT"
     assert events[3]["request"]["useragent"].startswith("python-httpx")
+    assert events[3]["request"]["id"] == "pull-1", "the id the access log gives the request"
 
 
 def test_signed_endpoints_get_an_hmac_of_each_body_and_cloudevents_when_asked(
@@ -241,28 +253,53 @@ def test_an_endpoint_ignoring_pulls_gets_every_push_and_no_pull(
     assert arrived[-1]["target"]["digest"] == digest_of(later)
 
 
+def _push_in_turns(urls: list[str], prefix: str, count: int) -> dict[str, list[str]]:
+    """Push ``count`` images over ``urls`` in turn, a connection each (so that every worker
+    or instance takes some); returns each repository's manifest digests in push order."""
+    expected: dict[str, list[str]] = defaultdict(list)
+    for n in range(count):
+        with httpx.Client(base_url=urls[n % len(urls)]) as client:
+            image = Image.random()
+            repository = f"{prefix}/r{n % 3}"
+            push_image(client, repository, f"t{n}", image)
+            expected[repository].append(image.digest)
+    return expected
+
+
+def _manifests_by_repository(events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    manifests: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        if event["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json":
+            manifests[event["target"]["repository"]].append(event["target"]["digest"])
+    return manifests
+
+
 def test_two_workers_deliver_every_event_once_in_order_per_repository(
     start_dockyard: StartDockyard, sink: Sink, tmp_path: Path
 ) -> None:
     registry = start_dockyard(endpoint(sink), workers=2)
     sink.start()
-    expected: dict[str, list[str]] = defaultdict(list)
-    for n in range(30):
-        # A connection per push, so that both workers take some of them.
-        with httpx.Client(base_url=registry.url) as client:
-            image = Image.random()
-            repository = f"workers/r{n % 3}"
-            push_image(client, repository, f"t{n}", image)
-            expected[repository].append(image.digest)
+    expected = _push_in_turns([registry.url], "workers", 30)
 
     wait_for(lambda: len(sink.events()) >= 90, 30, "90 events")
     events = sink.events()
     assert len(events) == len({e["id"] for e in events}) == 90
-    manifests: dict[str, list[str]] = defaultdict(list)
-    for event in events:
-        if event["target"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json":
-            manifests[event["target"]["repository"]].append(event["target"]["digest"])
-    assert manifests == expected
+    assert _manifests_by_repository(events) == expected
     segments = tmp_path / "root" / "notifications" / "sink" / "segments"
     writers = {path.name.split(".")[0] for path in segments.iterdir()}
     assert len(writers) == 2, "both workers should have queued events"
+
+
+def test_two_instances_sharing_redis_post_every_event_once_in_order_per_repository(
+    start_dockyard: StartDockyard, sink: Sink, redis_server: RedisServer
+) -> None:
+    config = {**endpoint(sink), "redis": {"addr": redis_server.addr}}
+    instances = [start_dockyard(config) for _ in range(2)]
+    sink.start()
+    expected = _push_in_turns([instance.url for instance in instances], "shared", 30)
+
+    wait_for(lambda: len(sink.events()) >= 90, 30, "90 events")
+    events = sink.events()
+    assert len(events) == len({e["id"] for e in events}) == 90
+    assert len({e["source"]["instanceID"] for e in events}) == 2, "both instances queued"
+    assert _manifests_by_repository(events) == expected

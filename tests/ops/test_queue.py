@@ -54,3 +54,15 @@ def test_a_line_cut_by_a_crash_is_not_delivered_and_does_not_pin_its_segment(
 
     assert [entry.event["id"] for entry in batch] == ["1"]
     assert list((tmp_path / "segments").iterdir()) == []
+
+
+def test_an_event_longer_than_one_read_is_delivered_whole(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path)
+    large = json.dumps({"id": "large", "action": "push", "references": "x" * (3 << 20)})
+    writer.append(line(1, "push", large.encode()) + line(2, "push", _event(2)), durable=True)
+    queue = EndpointQueue(tmp_path)
+
+    batch = queue.next_batch(1)
+    queue.advance(batch)
+
+    assert [entry.event["id"] for entry in batch + queue.next_batch(10)] == ["large", "2"]

@@ -48,11 +48,11 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
                 lambda: (r := client.get("/readyz")).status_code == 503 and r, 10, "unready"
             )
             assert set(unready.json()) == {"storagedriver"}
-            # The debug listener runs checks of its own, on their own 200 ms clock.
+            # The debug listener reports the same checks, run once for the whole process.
             health = wait_for(
-                lambda: (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code
-                == 503
-                and r,
+                lambda: (
+                    (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r
+                ),
                 10,
                 "debug health unready",
             )
@@ -89,3 +89,25 @@ def test_a_failing_file_check_makes_the_instance_unready_until_the_file_goes(
     assert httpx.get(f"{registry.url}/v2/").status_code == 200
     maintenance.unlink()
     wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 10, "ready")
+
+
+def test_debug_health_of_several_workers_reports_the_checks_they_share(
+    start_dockyard: StartDockyard, tmp_path: Path
+) -> None:
+    maintenance = tmp_path / "maintenance"
+    health = {**FAST_CHECKS, "file": [{"file": str(maintenance), "interval": "200ms"}]}
+    registry = start_dockyard({"health": health}, workers=2)
+    wait_for(lambda: httpx.get(f"{registry.debug_url}/debug/health").json() == {}, 10, "ready")
+    maintenance.touch()
+    failing = wait_for(
+        lambda: (
+            (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r.json()
+        ),
+        10,
+        "unready",
+    )
+    assert failing == {f"file_{maintenance}": f"file exists: {maintenance}"}
+    maintenance.unlink()
+    wait_for(
+        lambda: httpx.get(f"{registry.debug_url}/readyz").status_code == 200, 10, "ready again"
+    )

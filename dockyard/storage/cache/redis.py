@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final
 
@@ -70,6 +71,8 @@ class RedisBlobDescriptorCache:
         self.backoff = backoff
         self._down_until = float("-inf")
         self._warning = RateLimitedWarning(logger)
+        #: Called once per cache call that Redis failed or skipped while down (metrics).
+        self.on_failure: Callable[[], None] | None = None
 
     @classmethod
     def from_config(cls, config: RedisConfig, **options: Any) -> RedisBlobDescriptorCache:
@@ -79,10 +82,16 @@ class RedisBlobDescriptorCache:
     # --- degrading ------------------------------------------------------------------------
 
     def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
+        if time.monotonic() >= self._down_until:
+            return True
+        if self.on_failure is not None:
+            self.on_failure()
+        return False
 
     def _failed(self, action: str, error: BaseException) -> None:
         self._down_until = time.monotonic() + self.backoff
+        if self.on_failure is not None:
+            self.on_failure()
         # The error's type and text name the server at most, never a password.
         self._warning.warn(
             "redis cache: %s failed (%s: %s); serving from storage",
