@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from dockyard.digest import Digest, is_digest
 from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.gc.guard import collecting
+from dockyard.gc.journal import collections, journal_name, write_journal
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -170,6 +171,7 @@ async def collect_garbage(
     cutoff = started - grace
     # Storage clocks may count whole seconds (S3): a record stamped in T0's second counts.
     started = started.replace(microsecond=0)
+    complete = False
     try:
         names = await repository_names(driver)
         result.repositories = len(names)
@@ -216,8 +218,10 @@ async def collect_garbage(
         await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
         if purge_uploads_after is not None and not dry_run:
             result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
+        complete = True
     finally:
-        await _end(driver, collection, dry_run)
+        swept = result.blobs_deleted if complete else None
+        await _end(driver, collection, started, dry_run, swept)
     return result
 
 
@@ -275,10 +279,19 @@ async def _begin(driver: StorageDriver, collection: str, dry_run: bool) -> datet
     return (await driver.stat(marker)).mod_time
 
 
-async def _end(driver: StorageDriver, collection: str, dry_run: bool) -> None:
-    """Remove the marker, and the writers' records unless another collection runs."""
+async def _end(
+    driver: StorageDriver,
+    collection: str,
+    started: datetime,
+    dry_run: bool,
+    swept: list[Digest] | None,
+) -> None:
+    """Journal what was swept (None: unknown), then remove the marker, and the writers'
+    records unless another collection runs."""
     if dry_run:
         return
+    name = journal_name(started, collection)
+    await write_journal(driver, name, swept, await collections(driver))
     with contextlib.suppress(PathNotFound):
         await driver.delete(paths.gc_marker(collection))
     if not await collecting(driver):
