@@ -39,7 +39,7 @@ from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import FileInfo, PathNotFound, StorageDriver
-from dockyard.storage.driver.plan import Delete, Each, ModTime, Move, Plan, Read, Size
+from dockyard.storage.driver.plan import Delete, Each, Move, Plan, Read, Size
 from dockyard.storage.manifests import _parse_stored
 from dockyard.storage.tags import StorageTags
 from dockyard.storage.uploads import purge_uploads
@@ -469,15 +469,16 @@ async def _delete_manifests(
     Returns whether each was deleted. Their revision links are moved aside first, then the
     tags and the writers' records are read: a push of the same manifest since T0 either
     finds its link gone and puts it back, or has recorded it and the link comes back here.
-    Two plans for the whole repository, and one reading of its tags.
+    Two plans for the whole repository, one reading of its tags and one of the records.
     """
     if dry_run:
         return [True] * len(manifests)
     digests = [manifest.digest for manifest in manifests]
     moved = await driver.run(lambda: _condemn_revisions(name, digests))
     tagged = set((await StorageTags(name, driver).current()).values())
+    kept = tagged | await _recorded_since(driver, started)
     condemned = [m for m, ok in zip(manifests, moved, strict=True) if ok]
-    settled = await driver.run(lambda: _settle_revisions(name, condemned, tagged, started))
+    settled = await driver.run(lambda: _settle_revisions(name, condemned, kept))
     gone = {m.digest: ok for m, ok in zip(condemned, settled, strict=True)}
     # A link gone before it was condemned was deleted by someone else meanwhile.
     return [gone.get(digest, True) for digest in digests]
@@ -499,9 +500,9 @@ def _condemn_revisions(name: str, digests: Sequence[Digest]) -> Plan[list[bool]]
 
 
 def _settle_revisions(
-    name: str, manifests: Sequence[Manifest], tagged: set[Digest], started: datetime
+    name: str, manifests: Sequence[Manifest], kept: set[Digest]
 ) -> Plan[list[bool]]:
-    """Plan: restore each condemned revision a writer tagged or recorded since ``started``,
+    """Plan: restore each condemned revision a writer tagged or recorded (``kept``),
     delete the others (with their filed descriptor and referrers entry); whether each was
     deleted."""
     deleted: list[bool] = []
@@ -509,8 +510,7 @@ def _settle_revisions(
         digest = manifest.digest
         link = paths.manifest_revision_link(name, digest)
         condemned = paths.condemned_revision_link(name, digest)
-        recorded: datetime | None = yield ModTime(paths.gc_in_use(digest))
-        if digest in tagged or (recorded is not None and recorded >= started):
+        if digest in kept:
             with contextlib.suppress(PathNotFound):
                 yield Move(condemned, link)
             deleted.append(False)
@@ -594,34 +594,31 @@ async def _sweep(
 
 
 async def _blob_files(driver: StorageDriver) -> AsyncIterator[FileInfo]:
-    """Every file under ``blobs/``: the folders of its first two levels listed, then the
-    folders below them walked ``CONCURRENCY`` at a time (many listings in flight on S3)."""
-    folders: list[str] = []
-    for level in range(2):
-        found: list[str] = []
-        for parent in folders or [paths.BLOBS]:
-            try:
-                children = await driver.list(parent)
-            except PathNotFound:
-                continue
-            for child in children:
-                try:
-                    info = await driver.stat(child)
-                except PathNotFound:
-                    continue
-                if info.is_dir:
-                    found.append(child)
-                else:
-                    yield info
-        folders = found
-        if level == 0 and not folders:
-            return
+    """Every file under ``blobs/``: the folders below ``blobs/<alg>/`` are walked
+    ``CONCURRENCY`` at a time (many listings in flight on S3), and only what turns out to
+    be no folder is looked at again (a stray file)."""
 
-    async def walk(folder: str) -> list[FileInfo]:
+    async def children(folder: str) -> list[str]:
         with contextlib.suppress(PathNotFound):
-            return [info async for info in driver.walk(folder) if not info.is_dir]
+            return await driver.list(folder)
         return []
 
+    async def walk(path: str) -> list[FileInfo]:
+        with contextlib.suppress(PathNotFound):
+            return [info async for info in driver.walk(path) if not info.is_dir]
+        with contextlib.suppress(PathNotFound):
+            info = await driver.stat(path)
+            if not info.is_dir:
+                return [info]
+        return []
+
+    tops = await children(paths.BLOBS)
+    below = await _bounded(children(top) for top in tops)
+    for top, names in zip(tops, below, strict=True):
+        if not names:
+            for info in await walk(top):  # a stray file, or nothing
+                yield info
+    folders = [name for names in below for name in names]
     for start in range(0, len(folders), CONCURRENCY):
         for files in await asyncio.gather(*map(walk, folders[start : start + CONCURRENCY])):
             for info in files:
@@ -648,7 +645,8 @@ async def _sweep_blobs(
         await asyncio.gather(
             *(_forget(cache, digest, linked_by.get(digest, [])) for digest in moved)
         )
-    settled = dict(zip(moved, await driver.run(lambda: _settle(moved, started)), strict=True))
+    recorded = await _recorded_since(driver, started)
+    settled = dict(zip(moved, await driver.run(lambda: _settle(moved, recorded)), strict=True))
     return [settled.get(digest, False) for digest in digests]
 
 
@@ -674,21 +672,35 @@ def _condemn_one(digest: Digest) -> Plan[bool]:
     return True
 
 
-def _settle(digests: Sequence[Digest], started: datetime) -> Plan[list[bool]]:
-    """Plan: for each condemned blob, read the writers' record: recorded since ``started``,
-    it goes back; else it is deleted. Whether each was deleted."""
-    deleted: list[bool] = yield Each([functools.partial(_settle_one, d, started) for d in digests])
+def _settle(digests: Sequence[Digest], recorded: set[Digest]) -> Plan[list[bool]]:
+    """Plan: each condemned blob a writer recorded goes back, the others are deleted;
+    whether each was deleted."""
+    deleted: list[bool] = yield Each(
+        [functools.partial(_settle_one, digest, digest in recorded) for digest in digests]
+    )
     return deleted
 
 
-def _settle_one(digest: Digest, started: datetime) -> Plan[bool]:
-    data = paths.blob_data(digest)
+def _settle_one(digest: Digest, recorded: bool) -> Plan[bool]:
     condemned = paths.condemned_blob(digest)
-    recorded: datetime | None = yield ModTime(paths.gc_in_use(digest))
-    if recorded is not None and recorded >= started:
+    if recorded:
         with contextlib.suppress(PathNotFound):
-            yield Move(condemned, data)
+            yield Move(condemned, paths.blob_data(digest))
         return False
     # False when a writer moved it back first.
     gone: bool = yield Delete(condemned)
     return gone
+
+
+async def _recorded_since(driver: StorageDriver, started: datetime) -> set[Digest]:
+    """Every digest a writer recorded as in use since ``started``: one walk of the records
+    (one listing on S3), read after the content in question was condemned."""
+    recorded: set[Digest] = set()
+    with contextlib.suppress(PathNotFound):
+        async for info in driver.walk(paths.GC_IN_USE):
+            if info.is_dir or info.mod_time < started:
+                continue
+            algorithm, _, hex_part = info.path.removeprefix(paths.GC_IN_USE + "/").partition("/")
+            with contextlib.suppress(ValueError, DigestInvalid):
+                recorded.add(Digest.parse(f"{algorithm}:{hex_part}"))
+    return recorded
