@@ -38,7 +38,7 @@ from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
-from dockyard.storage.driver.base import FileInfo, PathNotFound, StorageDriver
+from dockyard.storage.driver.base import FileInfo, PathNotFound, StorageDriver, parent_of
 from dockyard.storage.driver.plan import Delete, Each, Move, Plan, Read, Size
 from dockyard.storage.manifests import _parse_stored
 from dockyard.storage.tags import StorageTags
@@ -521,8 +521,8 @@ def _settle_revisions(
             continue
         if manifest.subject is not None:
             yield Delete(paths.referrer_descriptor(name, manifest.subject.digest, digest))
-        yield Delete(paths.manifest_descriptor(name, digest))
-        yield Delete(paths.schema1_signed(name, digest))
+        # The filed descriptor and a schema1 body's signatures share one folder.
+        yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
         yield Delete(paths.manifest_revision_dir(name, digest))
         deleted.append(True)
     return deleted
