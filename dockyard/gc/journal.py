@@ -1,7 +1,8 @@
 """What finished collections swept, in storage, for every instance's in-process caches.
 
-A collection that deletes content writes a sweep journal (``paths.gc_journal``) before it
-removes its marker: the digests it deleted and the name of the journal before it. Markers
+Every collection writes a sweep journal (``paths.gc_journal``) before it removes its
+marker: the digests it deleted (or that it does not know, after a failure) and the name of
+the journal before it. Markers
 and journals live in one folder, so one listing (``Collections``) tells a reader both
 whether a collection runs and which have finished. ``SweepAwareCache`` reads it before it
 trusts an in-process "exists"; ``docs/collection.md`` has the argument.

@@ -261,7 +261,11 @@ async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
         async with gate:
             return await job
 
-    return await asyncio.gather(*(one(job) for job in jobs))
+    # A failure cancels the others before it propagates: nothing goes on deleting after
+    # the collection has ended and removed its marker.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(job)) for job in jobs]
+    return [task.result() for task in tasks]
 
 
 # --- the marker and the writers' records --------------------------------------------------
