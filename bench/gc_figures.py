@@ -8,12 +8,17 @@ Markdown table; ``--json`` writes the figures as JSON.
 
     python -m bench.gc_figures                          # 1,000 repositories, 20,000 blobs
     python -m bench.gc_figures --repositories 100 --blobs 2000
+    python -m bench.gc_figures --storage s3             # on a SeaweedFS started here
+
+On S3 each collector gets its own root in one bucket, built the same way (the content
+differs, the shape does not); 3.1.1 reads the same bucket settings from its environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -22,15 +27,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from dockyard.digest import Digest
 from dockyard.manifest.base import OCI_MANIFEST
+from dockyard.storage import paths
+from dockyard.storage.driver import create_driver
+from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.registry import StorageRegistry
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reference() -> Path:
@@ -63,7 +75,11 @@ class Figure:
 
 async def build(root: Path, repositories: int, blobs: int) -> None:
     """``repositories`` repositories of images (config + layers), every other one untagged."""
-    driver = FilesystemDriver(root)
+    await build_on(FilesystemDriver(root), repositories, blobs)
+
+
+async def build_on(driver: StorageDriver, repositories: int, blobs: int) -> None:
+    """``build`` on any driver (closed afterwards)."""
     registry = StorageRegistry(driver)
     per_image = LAYERS_PER_IMAGE + 2  # layers, config, manifest
     images = max(1, blobs // per_image)
@@ -100,10 +116,27 @@ def count_blobs(root: Path) -> int:
     return sum(1 for _ in (root / "docker/registry/v2/blobs").glob("*/*/*/data"))
 
 
-def run_measured(argv: list[str], cwd: Path) -> tuple[float, float]:
+async def count_stored_blobs(driver: StorageDriver) -> int:
+    """Blobs in a root on any driver (closed afterwards)."""
+    try:
+        found = [
+            info
+            async for info in driver.walk(paths.BLOBS)
+            if not info.is_dir and info.path.endswith("/data")
+        ]
+        return len(found)
+    finally:
+        await driver.close()
+
+
+def run_measured(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one process."""
     started = time.monotonic()
-    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -113,26 +146,24 @@ def run_measured(argv: list[str], cwd: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
-def config_file(workdir: Path, root: Path, name: str) -> Path:
+def config_file(workdir: Path, root: Path, name: str, s3: dict[str, Any] | None = None) -> Path:
     path = workdir / f"{name}.yml"
+    storage = {"s3": s3} if s3 is not None else {"filesystem": {"rootdirectory": str(root)}}
     path.write_text(
         yaml.safe_dump(
             {
                 "version": 0.1,
                 "log": {"level": "error"},
                 "http": {"secret": "bench"},
-                "storage": {"filesystem": {"rootdirectory": str(root)}},
+                "storage": storage,
             }
         )
     )
     return path
 
 
-def measure(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
-    source = workdir / "source"
-    asyncio.run(build(source, repositories, blobs))
-    figures: list[Figure] = []
-    runs = {
+def _runs() -> dict[str, Callable[[Path], list[str]]]:
+    return {
         "dockyard": lambda config: [
             sys.executable,
             "-m",
@@ -150,7 +181,13 @@ def measure(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
             str(config),
         ],
     }
-    for name, argv in runs.items():
+
+
+def measure(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
+    source = workdir / "source"
+    asyncio.run(build(source, repositories, blobs))
+    figures: list[Figure] = []
+    for name, argv in _runs().items():
         root = workdir / name.replace(" ", "-")
         shutil.copytree(source, root)
         before = count_blobs(root)
@@ -159,19 +196,55 @@ def measure(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
     return figures
 
 
+@contextlib.contextmanager
+def _seaweedfs(workdir: Path) -> Iterator[Any]:
+    """The tests' own SeaweedFS, started for the run."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.s3_server import start_seaweedfs
+
+    with start_seaweedfs(workdir / "s3") as server:
+        yield server
+
+
+def measure_s3(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
+    """The same figures with every root in one SeaweedFS bucket."""
+    figures: list[Figure] = []
+    with _seaweedfs(workdir) as server:
+        for name, argv in _runs().items():
+            root = "/" + name.replace(" ", "-")
+            params = server.driver_params(rootdirectory=root)
+            asyncio.run(build_on(create_driver("s3", dict(params)), repositories, blobs))
+            before = asyncio.run(count_stored_blobs(create_driver("s3", dict(params))))
+            env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+            config = config_file(workdir, workdir, root.strip("/"), params)
+            if name != "dockyard":
+                # 3.1.1 takes the bucket from its environment, as in bench/servers.py.
+                env.update(server.env(rootdirectory=root))
+                config = config_file(workdir, workdir / "unused", "reference-base")
+            seconds, rss = run_measured(argv(config), workdir, env)
+            after = asyncio.run(count_stored_blobs(create_driver("s3", dict(params))))
+            figures.append(Figure(name, round(seconds, 2), round(rss, 1), before, after))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=1000)
     parser.add_argument("--blobs", type=int, default=20000)
+    parser.add_argument("--storage", choices=["filesystem", "s3"], default="filesystem")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE))
+    how = measure_s3 if args.storage == "s3" else measure
     with tempfile.TemporaryDirectory(prefix="gc-bench-") as workdir:
-        figures = measure(Path(workdir), args.repositories, args.blobs)
+        figures = how(Path(workdir), args.repositories, args.blobs)
     if args.json:
         print(json.dumps([asdict(f) for f in figures], indent=2))
         return
-    print(f"{args.repositories} repositories, {figures[0].blobs_before} blobs (half garbage)\n")
+    print(
+        f"{args.storage}: {args.repositories} repositories, "
+        f"{figures[0].blobs_before} blobs (half garbage)\n"
+    )
     print("| collector | time (s) | peak RSS (MiB) | blobs after |")
     print("|---|---:|---:|---:|")
     for f in figures:

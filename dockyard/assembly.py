@@ -74,6 +74,7 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     Raises ``ConfigError`` (or the auth package's ``AuthConfigError``) naming the key
     when something configured cannot be built.
     """
+    from dockyard.gc.cache import sweep_aware
     from dockyard.storage.registry import StorageRegistry
 
     if config.redis is not None:
@@ -83,6 +84,7 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
         require("redis", "the redis section")
     driver = build_driver(config)
     cache = build_cache(config)
+    cache = sweep_aware(cache, driver)
     if ops is not None:
         driver = ops.driver(driver)
         cache = ops.cache(cache)

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, ManifestBlobUnknown
+from dockyard.gc.journal import Collections, collections
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.driver.base import PathNotFound, StorageDriver
-from dockyard.storage.driver.plan import Listing, Plan
 from dockyard.storage.protocols import BlobContent, Blobs
 
 #: How often a writer retries finding content that a restore is moving back right now.
@@ -29,14 +29,8 @@ _ENSURE_ATTEMPTS = 3
 
 
 async def collecting(driver: StorageDriver) -> bool:
-    """Whether a collection is running. The argument needs a fresh answer: a reading plan
-    gives one (a driver answers it from memory only while it is told of every change)."""
-    return await driver.run(_collecting, reads_only=True)
-
-
-def _collecting() -> Plan[bool]:
-    (names,) = yield Listing([paths.GC_COLLECTING])
-    return bool(names)
+    """Whether a collection is running (a fresh look, see ``journal.collections``)."""
+    return (await collections(driver)).running
 
 
 async def hold(
@@ -45,20 +39,24 @@ async def hold(
     revisions: Sequence[tuple[str, Digest]] = (),
     *,
     published: bool = True,
+    since: Collections | None = None,
 ) -> list[Digest]:
     """Record ``blobs`` and manifest ``revisions`` as in use and make sure they exist.
 
     Returns the digests that are gone (a collector deleted them first); empty when all
     are in place. Call it after the operation's own write (``published``) or check.
     After a write, the content is checked even when no collection runs now: one may have
-    run, and ended, since the writer last looked. After a mere check (a HEAD), it is
+    run, and ended, since the writer last looked — unless the writer looked (``since``)
+    before its own check of the content in storage, and no collection ran then and none
+    has finished since (the journals are the same). After a mere check (a HEAD), it is
     checked again only while a collection runs.
     """
     wanted = list(dict.fromkeys(blobs))
-    if await collecting(driver):
+    now = await collections(driver)
+    if now.running:
         records = dict.fromkeys([*wanted, *(digest for _, digest in revisions)])
         await asyncio.gather(*(driver.put_content(paths.gc_in_use(d), b"") for d in records))
-    elif not published:
+    elif not published or _unchanged(since, now):
         return []
     present = await asyncio.gather(
         *(_ensure(driver, paths.blob_data(d), paths.condemned_blob(d)) for d in wanted),
@@ -75,6 +73,11 @@ async def hold(
     return list(dict.fromkeys(d for d, ok in zip(every, present, strict=True) if not ok))
 
 
+def _unchanged(since: Collections | None, now: Collections) -> bool:
+    """Whether no collection ran at ``since`` or now, and none finished in between."""
+    return since is not None and not since.running and since.journals == now.journals
+
+
 async def hold_blob(driver: StorageDriver, digest: Digest, *, published: bool = True) -> None:
     """``hold`` one blob; ``BlobUnknown`` if a collector removed it first."""
     if await hold(driver, [digest], published=published):
@@ -82,18 +85,23 @@ async def hold_blob(driver: StorageDriver, digest: Digest, *, published: bool = 
 
 
 async def hold_manifest(
-    driver: StorageDriver, name: str, manifest: Manifest, children: Sequence[Digest]
+    driver: StorageDriver,
+    name: str,
+    manifest: Manifest,
+    children: Sequence[Digest],
+    since: Collections | None = None,
 ) -> None:
     """``hold`` a manifest just stored in ``name``: its body, blobs and the child manifests
     the validation policy required to exist (``children``; an index accepted with
     ``validation.manifests.indexes.platforms: none`` may name children never pushed).
 
     If any is gone, the revision is unlinked again and ``ManifestBlobUnknown`` raised: a
-    stored manifest never names content a collector removed.
+    stored manifest never names content a collector removed. ``since`` is the look taken
+    before the manifest's references were checked in storage (see ``hold``).
     """
     blobs = [manifest.digest, *(d.digest for d in manifest.blob_references)]
     revisions = [(name, digest) for digest in children]
-    missing = await hold(driver, [*blobs, *children], revisions)
+    missing = await hold(driver, [*blobs, *children], revisions, since=since)
     if missing:
         with contextlib.suppress(PathNotFound):
             await driver.delete(paths.manifest_revision_link(name, manifest.digest))

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -32,13 +33,14 @@ from typing import Any, TypeVar
 from dockyard.digest import Digest, is_digest
 from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.gc.guard import collecting
+from dockyard.gc.journal import collections, journal_name, write_journal
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
-from dockyard.storage.driver.base import PathNotFound, StorageDriver
-from dockyard.storage.manifests import load_manifest, revisions
-from dockyard.storage.referrers import StorageReferrers
+from dockyard.storage.driver.base import FileInfo, PathNotFound, StorageDriver, parent_of
+from dockyard.storage.driver.plan import Delete, Each, Move, Plan, Read, Size
+from dockyard.storage.manifests import _parse_stored
 from dockyard.storage.tags import StorageTags
 from dockyard.storage.uploads import purge_uploads
 
@@ -46,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 #: How many repositories are marked, and blobs swept, at once (listing on S3 is slow).
 CONCURRENCY = 16
+
+#: Blobs condemned, re-checked and deleted per plan (per worker-thread hop on local storage).
+SWEEP_BATCH = 256
 
 #: Longer than the tick of the coarse clock file systems stamp modification times with.
 _CLOCK_TICK = 0.02
@@ -166,6 +171,7 @@ async def collect_garbage(
     cutoff = started - grace
     # Storage clocks may count whole seconds (S3): a record stamped in T0's second counts.
     started = started.replace(microsecond=0)
+    complete = False
     try:
         names = await repository_names(driver)
         result.repositories = len(names)
@@ -191,27 +197,31 @@ async def collect_garbage(
                 if recent:
                     marked.add(digest)
         doomed = [
-            (found.name, manifest)
+            (found.name, [manifest for _, manifest in sorted(found.doomed.items())])
             for found in marked_repositories
-            for _, manifest in sorted(found.doomed.items())
+            if found.doomed
         ]
         deleted = await _bounded(
-            _delete_manifest(driver, name, manifest, started, dry_run) for name, manifest in doomed
+            _delete_manifests(driver, name, manifests, started, dry_run)
+            for name, manifests in doomed
         )
-        for (name, manifest), gone in zip(doomed, deleted, strict=True):
-            if gone:
-                result.manifests_deleted.append((name, manifest.digest))
-                result.sizes[manifest.digest] = len(manifest.body)
-            else:
-                result.restored.append(manifest.digest)
-                result.manifests_marked += 1
-                marked |= _named_by(manifest)
+        for (name, manifests), gone in zip(doomed, deleted, strict=True):
+            for manifest, ok in zip(manifests, gone, strict=True):
+                if ok:
+                    result.manifests_deleted.append((name, manifest.digest))
+                    result.sizes[manifest.digest] = len(manifest.body)
+                else:
+                    result.restored.append(manifest.digest)
+                    result.manifests_marked += 1
+                    marked |= _named_by(manifest)
         result.blobs_marked = len(marked)
         await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
         if purge_uploads_after is not None and not dry_run:
             result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
+        complete = True
     finally:
-        await _end(driver, collection, dry_run)
+        swept = result.blobs_deleted if complete else None
+        await _end(driver, collection, started, dry_run, swept)
     return result
 
 
@@ -251,7 +261,11 @@ async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
         async with gate:
             return await job
 
-    return await asyncio.gather(*(one(job) for job in jobs))
+    # A failure cancels the others before it propagates: nothing goes on deleting after
+    # the collection has ended and removed its marker.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(job)) for job in jobs]
+    return [task.result() for task in tasks]
 
 
 # --- the marker and the writers' records --------------------------------------------------
@@ -269,31 +283,25 @@ async def _begin(driver: StorageDriver, collection: str, dry_run: bool) -> datet
     return (await driver.stat(marker)).mod_time
 
 
-async def _end(driver: StorageDriver, collection: str, dry_run: bool) -> None:
-    """Remove the marker, and the writers' records unless another collection runs."""
+async def _end(
+    driver: StorageDriver,
+    collection: str,
+    started: datetime,
+    dry_run: bool,
+    swept: list[Digest] | None,
+) -> None:
+    """Journal what was swept (None: unknown), then remove the marker, and the writers'
+    records unless another collection runs."""
     if dry_run:
         return
+    name = journal_name(started, collection)
+    await write_journal(driver, name, swept, await collections(driver))
     with contextlib.suppress(PathNotFound):
         await driver.delete(paths.gc_marker(collection))
     if not await collecting(driver):
         # Records written from now on are older than any later collection's T0: ignored.
         with contextlib.suppress(PathNotFound):
             await driver.delete(paths.GC_IN_USE)
-
-
-async def _recorded_since(driver: StorageDriver, digest: Digest, started: datetime) -> bool:
-    """Whether a writer recorded ``digest`` as in use since the collection started."""
-    try:
-        info = await driver.stat(paths.gc_in_use(digest))
-    except PathNotFound:
-        return False
-    return info.mod_time >= started
-
-
-async def _restore(driver: StorageDriver, condemned: str, path: str) -> None:
-    """Move condemned content back (a writer may have done it already)."""
-    with contextlib.suppress(PathNotFound):
-        await driver.move(condemned, path)
 
 
 # --- mark ---------------------------------------------------------------------------------
@@ -307,27 +315,33 @@ async def _mark_repository(
     cutoff: datetime,
     dry_run: bool,
 ) -> _Repository:
+    """Mark what repository ``name`` keeps: two listings (revision links, layer links) and
+    one plan reading every manifest body, whatever the number of manifests."""
     found = _Repository(name)
+    linked, leftovers = await _leaf_links(driver, paths.manifest_revisions_dir(name))
+    if leftovers and not dry_run:
+        # Left by a collector that stopped half-way: undecided, so back they go.
+        moves = [
+            (paths.condemned_revision_link(name, d), paths.manifest_revision_link(name, d))
+            for d in leftovers
+        ]
+        await driver.run(lambda: _restore_all(moves))
+        for digest, moment in leftovers.items():
+            linked.setdefault(digest, moment)
+    digests = sorted(linked)
+    bodies = await driver.run(lambda: _read_manifests(name, digests))
     manifests: dict[Digest, Manifest] = {}
-    for digest in await revisions(driver, name):
-        if not dry_run:
-            # Left by a collector that stopped half-way: undecided, so back it goes.
-            await _restore(
-                driver,
-                paths.condemned_revision_link(name, digest),
-                paths.manifest_revision_link(name, digest),
-            )
+    for digest, (body, filed) in zip(digests, bodies, strict=True):
+        if body is None:
+            continue
         try:
-            manifest = await load_manifest(driver, name, digest)
+            manifests[digest] = await _parse_stored(driver, name, digest, body, filed)
         except (ManifestInvalid, ManifestUnverified):
             # Not understood (say, an unsigned schema1 payload the reference stored):
             # keep it and everything it seems to name, never sweep on a guess.
             found.manifests_marked += 1
             found.marked.add(digest)
-            found.marked.update(await _digests_named_in(driver, digest))
-            continue
-        if manifest is not None:
-            manifests[digest] = manifest
+            found.marked.update(_digests_named_in(body))
     keep = set(manifests)
     if remove_untagged:
         tags = StorageTags(name, driver)
@@ -338,14 +352,15 @@ async def _mark_repository(
             }
         keep = _reachable_from(roots, manifests)
         for digest in set(manifests) - keep:
-            if await _linked_before(driver, paths.manifest_revision_link(name, digest), cutoff):
+            if linked[digest] < cutoff:
                 found.doomed[digest] = manifests[digest]
             else:
                 keep.add(digest)
     for digest in keep:
         found.manifests_marked += 1
         found.marked |= _named_by(manifests[digest])
-    found.links = await _layer_links(driver, name, cutoff)
+    layers, _ = await _leaf_links(driver, paths.layers_dir(name))
+    found.links = {digest: moment >= cutoff for digest, moment in layers.items()}
     return found
 
 
@@ -357,34 +372,62 @@ def _named_by(manifest: Manifest) -> set[Digest]:
     return named
 
 
-async def _linked_before(driver: StorageDriver, link: str, cutoff: datetime) -> bool:
-    try:
-        return (await driver.stat(link)).mod_time < cutoff
-    except PathNotFound:
-        return False
-
-
-async def _layer_links(driver: StorageDriver, name: str, cutoff: datetime) -> dict[Digest, bool]:
-    """Every blob ``name`` links, and whether it linked it at or after ``cutoff``."""
-    links: dict[Digest, bool] = {}
+async def _leaf_links(
+    driver: StorageDriver, folder: str
+) -> tuple[dict[Digest, datetime], dict[Digest, datetime]]:
+    """The links filed as ``folder/<alg>/<hex>/link`` with their times, and the ones a
+    collector moved aside (``.../condemned``), from one walk (one listing on S3)."""
+    links: dict[Digest, datetime] = {}
+    condemned: dict[Digest, datetime] = {}
     with contextlib.suppress(PathNotFound):
-        async for info in driver.walk(paths.layers_dir(name)):
-            if info.is_dir or not info.path.endswith("/link"):
+        async for info in driver.walk(folder):
+            if info.is_dir:
                 continue
             parts = info.path.rsplit("/", 3)
+            if parts[-1] == "link":
+                into = links
+            elif parts[-1] == "condemned":
+                into = condemned
+            else:
+                continue
             try:
                 digest = Digest.parse(f"{parts[-3]}:{parts[-2]}")
             except (ValueError, DigestInvalid):
                 continue
-            links[digest] = links.get(digest, False) or info.mod_time >= cutoff
-    return links
+            into[digest] = max(info.mod_time, into.get(digest, info.mod_time))
+    return links, condemned
 
 
-async def _digests_named_in(driver: StorageDriver, digest: Digest) -> set[Digest]:
-    """Every digest a stored manifest's JSON names under ``digest`` or ``blobSum``."""
+def _read_manifests(
+    name: str, digests: Sequence[Digest]
+) -> Plan[list[tuple[bytes | None, bytes | None]]]:
+    """Plan: each manifest's stored body and filed descriptor (None where absent)."""
+    found: list[tuple[bytes | None, bytes | None]] = yield Each(
+        [functools.partial(_read_manifest, name, digest) for digest in digests]
+    )
+    return found
+
+
+def _read_manifest(name: str, digest: Digest) -> Plan[tuple[bytes | None, bytes | None]]:
+    body: bytes | None = yield Read(paths.blob_data(digest))
+    filed: bytes | None = (
+        None if body is None else (yield Read(paths.manifest_descriptor(name, digest)))
+    )
+    return body, filed
+
+
+def _restore_all(moves: Sequence[tuple[str, str]]) -> Plan[None]:
+    """Plan: move each condemned file back (one a writer restored already is skipped)."""
+    for condemned, path in moves:
+        with contextlib.suppress(PathNotFound):
+            yield Move(condemned, path)
+
+
+def _digests_named_in(body: bytes) -> set[Digest]:
+    """Every digest a manifest's JSON names under ``digest`` or ``blobSum``."""
     try:
-        raw = json.loads(await driver.get_content(paths.blob_data(digest)))
-    except (PathNotFound, ValueError):
+        raw = json.loads(body)
+    except ValueError:
         return set()
     found: set[Digest] = set()
     pending: list[Any] = [raw]
@@ -422,42 +465,71 @@ def _reachable_from(roots: set[Digest], manifests: dict[Digest, Manifest]) -> se
 # --- deleting untagged manifests ----------------------------------------------------------
 
 
-async def _delete_manifest(
-    driver: StorageDriver, name: str, manifest: Manifest, started: datetime, dry_run: bool
-) -> bool:
-    """Delete an unreachable manifest unless a writer used or tagged it meanwhile.
+async def _delete_manifests(
+    driver: StorageDriver, name: str, manifests: list[Manifest], started: datetime, dry_run: bool
+) -> list[bool]:
+    """Delete unreachable manifests of ``name`` unless a writer used or tagged them meanwhile.
 
-    Returns whether it was deleted. Its revision link is moved aside first, then the
-    writers' records and the tags are read: a push of the same manifest since T0 either
-    finds the link gone and puts it back, or has recorded it and the link comes back here.
+    Returns whether each was deleted. Their revision links are moved aside first, then the
+    tags and the writers' records are read: a push of the same manifest since T0 either
+    finds its link gone and puts it back, or has recorded it and the link comes back here.
+    Two plans for the whole repository, one reading of its tags and one of the records.
     """
     if dry_run:
-        return True
-    digest = manifest.digest
-    link = paths.manifest_revision_link(name, digest)
-    condemned = paths.condemned_revision_link(name, digest)
-    try:
-        await driver.move(link, condemned)
-    except PathNotFound:
-        return True  # deleted by someone else meanwhile
-    tagged = await StorageTags(name, driver).lookup(digest)
-    if tagged or await _recorded_since(driver, digest, started):
-        await _restore(driver, condemned, link)
-        return False
-    with contextlib.suppress(PathNotFound):
-        await driver.delete(condemned)
-    try:
-        await driver.stat(link)
-        return False  # pushed again meanwhile: its descriptor and referrer entry stay
-    except PathNotFound:
-        pass
-    await StorageReferrers(name, driver).remove(manifest)
-    for extra in (paths.manifest_descriptor(name, digest), paths.schema1_signed(name, digest)):
-        with contextlib.suppress(PathNotFound):
-            await driver.delete(extra)
-    with contextlib.suppress(PathNotFound):
-        await driver.delete(paths.manifest_revision_dir(name, digest))
-    return True
+        return [True] * len(manifests)
+    digests = [manifest.digest for manifest in manifests]
+    moved = await driver.run(lambda: _condemn_revisions(name, digests))
+    tagged = set((await StorageTags(name, driver).current()).values())
+    kept = tagged | await _recorded_since(driver, started)
+    condemned = [m for m, ok in zip(manifests, moved, strict=True) if ok]
+    settled = await driver.run(lambda: _settle_revisions(name, condemned, kept))
+    gone = {m.digest: ok for m, ok in zip(condemned, settled, strict=True)}
+    # A link gone before it was condemned was deleted by someone else meanwhile.
+    return [gone.get(digest, True) for digest in digests]
+
+
+def _condemn_revisions(name: str, digests: Sequence[Digest]) -> Plan[list[bool]]:
+    """Plan: move each revision link aside; whether it was there to move."""
+    moved: list[bool] = []
+    for digest in digests:
+        try:
+            yield Move(
+                paths.manifest_revision_link(name, digest),
+                paths.condemned_revision_link(name, digest),
+            )
+            moved.append(True)
+        except PathNotFound:
+            moved.append(False)
+    return moved
+
+
+def _settle_revisions(
+    name: str, manifests: Sequence[Manifest], kept: set[Digest]
+) -> Plan[list[bool]]:
+    """Plan: restore each condemned revision a writer tagged or recorded (``kept``),
+    delete the others (with their filed descriptor and referrers entry); whether each was
+    deleted."""
+    deleted: list[bool] = []
+    for manifest in manifests:
+        digest = manifest.digest
+        link = paths.manifest_revision_link(name, digest)
+        condemned = paths.condemned_revision_link(name, digest)
+        if digest in kept:
+            with contextlib.suppress(PathNotFound):
+                yield Move(condemned, link)
+            deleted.append(False)
+            continue
+        yield Delete(condemned)
+        if (yield Size(link)) is not None:
+            deleted.append(False)  # pushed again meanwhile: its descriptor and entry stay
+            continue
+        if manifest.subject is not None:
+            yield Delete(paths.referrer_descriptor(name, manifest.subject.digest, digest))
+        # The filed descriptor and a schema1 body's signatures share one folder.
+        yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
+        yield Delete(paths.manifest_revision_dir(name, digest))
+        deleted.append(True)
+    return deleted
 
 
 # --- sweep --------------------------------------------------------------------------------
@@ -475,82 +547,164 @@ async def _sweep(
 ) -> None:
     candidates: list[tuple[Digest, int]] = []
     leftovers: list[Digest] = []
-    with contextlib.suppress(PathNotFound):
-        async for info in driver.walk(paths.BLOBS):
-            if info.is_dir:
+    async for info in _blob_files(driver):
+        if info.path.endswith("/condemned"):
+            digest = paths.blob_digest_from_data_path(info.path.removesuffix("condemned") + "data")
+            if digest is not None:
+                leftovers.append(digest)
                 continue
-            if info.path.endswith("/condemned"):
-                digest = paths.blob_digest_from_data_path(
-                    info.path.removesuffix("condemned") + "data"
-                )
-                if digest is not None:
-                    leftovers.append(digest)
-                    continue
-            digest = paths.blob_digest_from_data_path(info.path)
-            if digest is None:
-                # Not the layout's: someone else's file. Reported, never swept on a guess.
-                stray = info.path.removeprefix(paths.BLOBS + "/")
-                logger.warning("gc: skipping %s under blobs/: not a blob's content", stray)
-                result.strays.append(stray)
-                continue
-            if digest not in marked and info.mod_time < cutoff:
-                candidates.append((digest, info.size))
-            else:
-                result.blobs_kept += 1
-                result.bytes_kept += info.size
-    if not result.dry_run:
-        for digest in leftovers:
-            # A collector that stopped half-way left it undecided: it goes back.
-            await _restore(driver, paths.condemned_blob(digest), paths.blob_data(digest))
+        digest = paths.blob_digest_from_data_path(info.path)
+        if digest is None:
+            # Not the layout's: someone else's file. Reported, never swept on a guess.
+            stray = info.path.removeprefix(paths.BLOBS + "/")
+            logger.warning("gc: skipping %s under blobs/: not a blob's content", stray)
+            result.strays.append(stray)
+            continue
+        if digest not in marked and info.mod_time < cutoff:
+            candidates.append((digest, info.size))
+        else:
+            result.blobs_kept += 1
+            result.bytes_kept += info.size
+    result.strays.sort()
+    if not result.dry_run and leftovers:
+        # A collector that stopped half-way left them undecided: they go back.
+        moves = [(paths.condemned_blob(d), paths.blob_data(d)) for d in leftovers]
+        await driver.run(lambda: _restore_all(moves))
+    candidates.sort()
     done = 0
 
-    async def sweep(digest: Digest, size: int) -> None:
+    async def sweep(batch: list[tuple[Digest, int]]) -> None:
         nonlocal done
-        deleted = result.dry_run or await _sweep_blob(
-            driver, digest, started, cache, linked_by.get(digest, [])
-        )
-        if deleted:
-            result.blobs_deleted.append(digest)
-            result.sizes[digest] = size
-            result.bytes_freed += size
+        digests = [digest for digest, _ in batch]
+        if result.dry_run:
+            deleted = [True] * len(batch)
         else:
-            result.restored.append(digest)
-            result.blobs_kept += 1
-            result.bytes_kept += size
-        done += 1
+            deleted = await _sweep_blobs(driver, digests, started, cache, linked_by)
+        for (digest, size), gone in zip(batch, deleted, strict=True):
+            if gone:
+                result.blobs_deleted.append(digest)
+                result.sizes[digest] = size
+                result.bytes_freed += size
+            else:
+                result.restored.append(digest)
+                result.blobs_kept += 1
+                result.bytes_kept += size
+        done += len(batch)
         report("sweep", done, len(candidates))
 
-    await _bounded(sweep(digest, size) for digest, size in candidates)
+    batches = [candidates[i : i + SWEEP_BATCH] for i in range(0, len(candidates), SWEEP_BATCH)]
+    await _bounded(sweep(batch) for batch in batches)
     result.blobs_deleted.sort()
 
 
-async def _sweep_blob(
+async def _blob_files(driver: StorageDriver) -> AsyncIterator[FileInfo]:
+    """Every file under ``blobs/``: the folders below ``blobs/<alg>/`` are walked
+    ``CONCURRENCY`` at a time (many listings in flight on S3), and only what turns out to
+    be no folder is looked at again (a stray file)."""
+
+    async def children(folder: str) -> list[str]:
+        with contextlib.suppress(PathNotFound):
+            return await driver.list(folder)
+        return []
+
+    async def walk(path: str) -> list[FileInfo]:
+        with contextlib.suppress(PathNotFound):
+            return [info async for info in driver.walk(path) if not info.is_dir]
+        with contextlib.suppress(PathNotFound):
+            info = await driver.stat(path)
+            if not info.is_dir:
+                return [info]
+        return []
+
+    tops = await children(paths.BLOBS)
+    below = await _bounded(children(top) for top in tops)
+    for top, names in zip(tops, below, strict=True):
+        if not names:
+            for info in await walk(top):  # a stray file, or nothing
+                yield info
+    folders = [name for names in below for name in names]
+    for start in range(0, len(folders), CONCURRENCY):
+        for files in await asyncio.gather(*map(walk, folders[start : start + CONCURRENCY])):
+            for info in files:
+                yield info
+
+
+async def _sweep_blobs(
     driver: StorageDriver,
-    digest: Digest,
+    digests: list[Digest],
     started: datetime,
     cache: BlobDescriptorCache | None,
-    repositories: list[str],
-) -> bool:
-    """Condemn, forget, re-check, then delete or restore one blob; whether it was deleted."""
-    data = paths.blob_data(digest)
-    condemned = paths.condemned_blob(digest)
-    try:
-        await driver.move(data, condemned)
-    except PathNotFound:
-        return False
+    linked_by: dict[Digest, list[str]],
+) -> list[bool]:
+    """Condemn, forget, re-check, then delete or restore each blob; which were deleted.
+
+    Each step is one plan for the whole batch (one worker-thread hop on local storage);
+    for every blob the steps still come in the order the argument needs.
+    """
+    condemned = await driver.run(lambda: _condemn(digests))
+    moved = [digest for digest, ok in zip(digests, condemned, strict=True) if ok]
     if cache is not None:
         # Forgotten after the move and before the re-check: an "exists" answered from the
         # cache either came before (and its writer's record is seen below) or not at all.
-        await cache.clear(digest)
-        for name in repositories:
-            scoped = cache.repository(name)
-            if scoped is not None:
-                await scoped.clear(digest)
-    if await _recorded_since(driver, digest, started):
-        await _restore(driver, condemned, data)
-        return False
+        await asyncio.gather(
+            *(_forget(cache, digest, linked_by.get(digest, [])) for digest in moved)
+        )
+    recorded = await _recorded_since(driver, started)
+    settled = dict(zip(moved, await driver.run(lambda: _settle(moved, recorded)), strict=True))
+    return [settled.get(digest, False) for digest in digests]
+
+
+async def _forget(cache: BlobDescriptorCache, digest: Digest, repositories: list[str]) -> None:
+    await cache.clear(digest)
+    for name in repositories:
+        scoped = cache.repository(name)
+        if scoped is not None:
+            await scoped.clear(digest)
+
+
+def _condemn(digests: Sequence[Digest]) -> Plan[list[bool]]:
+    """Plan: move each blob's content aside; whether it was there to move."""
+    moved: list[bool] = yield Each([functools.partial(_condemn_one, d) for d in digests])
+    return moved
+
+
+def _condemn_one(digest: Digest) -> Plan[bool]:
     try:
-        await driver.delete(condemned)
+        yield Move(paths.blob_data(digest), paths.condemned_blob(digest))
     except PathNotFound:
-        return False  # a writer moved it back first
+        return False
     return True
+
+
+def _settle(digests: Sequence[Digest], recorded: set[Digest]) -> Plan[list[bool]]:
+    """Plan: each condemned blob a writer recorded goes back, the others are deleted;
+    whether each was deleted."""
+    deleted: list[bool] = yield Each(
+        [functools.partial(_settle_one, digest, digest in recorded) for digest in digests]
+    )
+    return deleted
+
+
+def _settle_one(digest: Digest, recorded: bool) -> Plan[bool]:
+    condemned = paths.condemned_blob(digest)
+    if recorded:
+        with contextlib.suppress(PathNotFound):
+            yield Move(condemned, paths.blob_data(digest))
+        return False
+    # False when a writer moved it back first.
+    gone: bool = yield Delete(condemned)
+    return gone
+
+
+async def _recorded_since(driver: StorageDriver, started: datetime) -> set[Digest]:
+    """Every digest a writer recorded as in use since ``started``: one walk of the records
+    (one listing on S3), read after the content in question was condemned."""
+    recorded: set[Digest] = set()
+    with contextlib.suppress(PathNotFound):
+        async for info in driver.walk(paths.GC_IN_USE):
+            if info.is_dir or info.mod_time < started:
+                continue
+            algorithm, _, hex_part = info.path.removeprefix(paths.GC_IN_USE + "/").partition("/")
+            with contextlib.suppress(ValueError, DigestInvalid):
+                recorded.add(Digest.parse(f"{algorithm}:{hex_part}"))
+    return recorded

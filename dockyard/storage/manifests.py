@@ -30,6 +30,7 @@ from dockyard.errors import (
     TagUnknown,
 )
 from dockyard.gc.guard import hold_manifest
+from dockyard.gc.journal import collections
 from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest import policy as manifest_policy
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
@@ -253,8 +254,11 @@ class StorageManifests:
             stored = canonical_payload(manifest)
             extra = Put(paths.schema1_signed(self.name, manifest.digest), body)
         name = self.name
+        # Looked at before the references are checked: spares the collector's guard a
+        # second check of each when no collection ran or finished meanwhile.
+        before = await collections(self.driver)
         await self.driver.run(lambda: _store(name, manifest, stored, extra, children))
-        await hold_manifest(self.driver, self.name, manifest, children)
+        await hold_manifest(self.driver, self.name, manifest, children, since=before)
         await self.referrers.add(manifest)
         return manifest
 

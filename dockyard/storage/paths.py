@@ -196,8 +196,11 @@ def repository_name_of(path: str) -> str | None:
 # --- online garbage collection (dockyard's; see docs/collection.md) ------------------------
 
 GC: Final = f"{DOCKYARD}/gc"
-#: Holds one marker per running collection: while it is not empty, writers record.
+#: Holds one marker per running collection (while there is one, writers record) and the
+#: journals of what finished collections swept: one listing tells both.
 GC_COLLECTING: Final = f"{GC}/collecting"
+#: How a sweep journal's name in ``GC_COLLECTING`` starts (a marker's never does).
+GC_JOURNAL_PREFIX: Final = "swept-"
 GC_LEASE: Final = f"{GC}/lease"
 GC_IN_USE: Final = f"{GC}/inuse"
 #: The report of the last collection (JSON), for the status page.
@@ -209,6 +212,11 @@ SCRUB_LAST_RUN: Final = f"{DOCKYARD}/scrub/last-run.json"
 def gc_marker(collection: str) -> str:
     """The marker of one running collection; its time in storage is the collection's T0."""
     return f"{GC_COLLECTING}/{collection}"
+
+
+def gc_journal(name: str) -> str:
+    """A finished collection's sweep journal (``name`` starts with ``GC_JOURNAL_PREFIX``)."""
+    return f"{GC_COLLECTING}/{name}"
 
 
 def gc_in_use(digest: Digest) -> str:

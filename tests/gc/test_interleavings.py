@@ -12,6 +12,7 @@ from storage_helpers import CONFIG_TYPE, image_manifest, push_blob, push_image
 
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, ManifestBlobUnknown, ManifestUnknown
+from dockyard.gc.guard import collecting
 from dockyard.manifest.base import OCI_MANIFEST
 from dockyard.storage import paths
 from dockyard.storage.gc import collect_garbage
@@ -183,8 +184,8 @@ async def test_collection_leaves_no_marker_and_no_records_behind(
 
     driver.at("before", "move", condemning(digest), head)
     await collect_garbage(driver)
-    for leftover in (paths.GC_COLLECTING, paths.GC_IN_USE):
-        assert not await _exists(driver, leftover)
+    assert not await collecting(driver)
+    assert not await _exists(driver, paths.GC_IN_USE)
 
 
 async def _exists(driver: InterleavingDriver, path: str) -> bool:

@@ -88,6 +88,8 @@ _WRITE_BUFFER: Final = 1 << 20
 _IOV_MAX: Final = 1024
 #: How often to retry creating a file whose fresh parent a concurrent prune removed.
 _CREATE_ATTEMPTS: Final = 8
+#: Directory scans per worker-thread hop of a walk: few hops, and a bounded batch in memory.
+_WALK_SCANS: Final = 256
 _FILE_MODE: Final = 0o644
 
 DEFAULT_ROOT: Final = "./.data"
@@ -242,16 +244,16 @@ class FilesystemDriver(StorageDriver):
     async def walk(
         self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
     ) -> AsyncIterator[FileInfo]:
-        """Like the base walk, with one directory scan per directory instead of a stat per entry."""
+        """Like the base walk, with one directory scan per directory instead of a stat per
+        entry, and up to ``_WALK_SCANS`` scans per worker-thread hop (``skip_dir`` is called
+        in that thread)."""
         target = self._os_path(path, allow_root=True)
-        for info in await asyncio.to_thread(_scan, path, target):
-            yield info
-            if info.is_dir and not (skip_dir is not None and skip_dir(info)):
-                try:
-                    async for below in self.walk(info.path, skip_dir):
-                        yield below
-                except PathNotFound:
-                    continue  # removed while walking
+        pending: list[FileInfo] = await asyncio.to_thread(_scan, path, target)
+        pending.reverse()
+        while pending:
+            found, pending = await asyncio.to_thread(_walk_scans, self._root, pending, skip_dir)
+            for info in found:
+                yield info
 
     async def move(self, source: str, destination: str) -> None:
         source_target = self._os_path(source)
@@ -562,6 +564,27 @@ def _scan(path: str, target: str) -> list[FileInfo]:
         raise PathNotFound(path)
     found.sort(key=lambda info: info.path)
     return found
+
+
+def _walk_scans(
+    root: str, pending: list[FileInfo], skip_dir: Callable[[FileInfo], bool] | None
+) -> tuple[list[FileInfo], list[FileInfo]]:
+    """Up to ``_WALK_SCANS`` steps of a depth-first walk: ``pending`` holds what is still
+    to report, next last. Returns what was reported, in order, and what is left."""
+    found: list[FileInfo] = []
+    scans = 0
+    while pending and scans < _WALK_SCANS:
+        info = pending.pop()
+        found.append(info)
+        if info.is_dir and not (skip_dir is not None and skip_dir(info)):
+            scans += 1
+            try:
+                below = _scan(info.path, root + info.path)
+            except PathNotFound:
+                continue  # removed while walking
+            below.reverse()
+            pending.extend(below)
+    return found, pending
 
 
 def _list_names(listings: FolderListings, targets: list[tuple[str, str]]) -> list[list[str] | None]:
