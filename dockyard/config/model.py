@@ -330,7 +330,8 @@ class TLSConfig:
 
 @dataclass(frozen=True, slots=True)
 class DebugConfig:
-    """``http.debug``: the debug listener (health, vars, probes, Prometheus metrics)."""
+    """``http.debug``: the debug listener (health, vars, probes, Prometheus metrics,
+    allocation tracing)."""
 
     addr: str = option("host:port of the debug listener.", custom=True)
     prometheus_enabled: bool = option(
@@ -338,6 +339,23 @@ class DebugConfig:
     )
     prometheus_path: str = option(
         "Where the metrics are served.", default="/metrics", key="prometheus.path", custom=True
+    )
+    tracemalloc_enabled: bool = option(
+        "Trace Python allocations (tracemalloc) in the serving process and report the "
+        "top allocation sites, and their growth since the last report, at "
+        "/debug/tracemalloc. Costs speed and memory: for finding leaks, not for "
+        "everyday serving.",
+        default=False,
+        key="tracemalloc.enabled",
+        custom=True,
+    )
+    tracemalloc_frames: int = option(
+        "Stack frames kept per traced allocation (more frames tell callers apart, and "
+        "cost more memory).",
+        default=1,
+        minimum=1,
+        key="tracemalloc.frames",
+        custom=True,
     )
 
 
@@ -605,14 +623,12 @@ class HealthConfig:
         custom=True,
     )
     http: tuple[str, ...] = option(
-        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, "
-        "threshold.",
+        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, threshold.",
         default=(),
         custom=True,
     )
     tcp: tuple[str, ...] = option(
-        "Addresses that must accept connections: entries of addr, timeout, interval, "
-        "threshold.",
+        "Addresses that must accept connections: entries of addr, timeout, interval, threshold.",
         default=(),
         custom=True,
     )

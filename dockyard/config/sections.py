@@ -374,15 +374,27 @@ def _debug(section: Section) -> DebugConfig | None:
     enabled = prometheus.boolean("enabled", False)
     path = prometheus.text("path", "/metrics") or "/metrics"
     prometheus.finish()
+    tracemalloc = section.section("tracemalloc")
+    tracing = tracemalloc.boolean("enabled", False)
+    frames = tracemalloc.integer("frames", 1, minimum=1) or 1
+    tracemalloc.finish()
     section.finish()
     if not addr:
         if enabled:
             raise ConfigError("http.debug.addr: required to serve http.debug.prometheus")
+        if tracing:
+            raise ConfigError("http.debug.addr: required to serve http.debug.tracemalloc")
         return None
     parse_addr(addr, "http.debug.addr")
     if not path.startswith("/") or not re.fullmatch(r"[A-Za-z0-9._~/-]+", path):
         raise ConfigError(f"http.debug.prometheus.path: not a URL path, got {show_value(path)}")
-    return DebugConfig(addr=addr, prometheus_enabled=enabled, prometheus_path=path)
+    return DebugConfig(
+        addr=addr,
+        prometheus_enabled=enabled,
+        prometheus_path=path,
+        tracemalloc_enabled=tracing,
+        tracemalloc_frames=frames,
+    )
 
 
 def _prefix(value: str) -> str:
@@ -572,7 +584,6 @@ def _check_htpasswd_file(options: dict[str, Any], scheme: str) -> None:
             "registry starts with it but then refuses every login; Debian's packaged "
             "config.yml has this); point it at a file made with `htpasswd -B`"
         )
-
 
 
 def _indexes(section: Section) -> tuple[str, tuple[tuple[str, str], ...]]:
