@@ -36,6 +36,10 @@ def deep_size(value: object) -> int:
             continue
         seen.add(id(obj))
         total += sys.getsizeof(obj)
-        if not isinstance(obj, _ATOMS):
+        if isinstance(obj, dict):
+            # The collector does not visit the keys of a dict whose keys are all strings.
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif not isinstance(obj, _ATOMS):
             stack.extend(get_referents(obj))
     return total

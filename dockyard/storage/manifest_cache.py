@@ -49,6 +49,11 @@ class ManifestCache:
         """The memory the entries hold, as charged against ``budget_bytes``."""
         return self._bytes
 
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+        self._bytes = 0
+
     def get(self, digest: Digest, descriptor: bytes) -> Manifest | None:
         """The manifest stored under ``digest`` and filed with ``descriptor``, if kept."""
         key = (digest, descriptor)
