@@ -1,0 +1,65 @@
+"""The auth layer's memos and tables hold no more memory than their stated bounds,
+measured with ``tracemalloc`` after filling each well past its bound with real calls."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from retained import MiB, released, tracing
+
+from dockyard.auth import jwt, ratelimit, token
+from dockyard.auth.keys import TrustedKeys
+from dockyard.auth.ratelimit import AttemptLimiter, AttemptPolicy
+
+ISSUER, SERVICE = "memory-issuer", "memory-service"
+
+
+def _token(key: ec.EllipticCurvePrivateKey, padding: int) -> str:
+    """A valid token whose grants are as large as ``padding`` makes them."""
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": SERVICE,
+        "sub": "alice",
+        "exp": now + 300,
+        "nbf": now,
+        "iat": now,
+        "jti": os.urandom(8).hex(),
+        "access": [
+            {"type": "repository", "name": f"r{n}/{os.urandom(20).hex()}", "actions": ["pull"]}
+            for n in range(padding)
+        ],
+    }
+    return jwt.encode({"typ": "JWT", "alg": "ES256", "kid": "k"}, claims, key)
+
+
+def test_token_cache_holds_no_more_than_its_bytes_bound_with_large_grants() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    trusted = TrustedKeys()
+    trusted.add(key.public_key(), extra_ids=("k",))
+    verifier = token.TokenVerifier(issuer=ISSUER, service=SERVICE, trusted=trusted)
+    tokens = [_token(key, padding=100) for _ in range(300)]  # ~40 KiB each: 3 bounds
+    with tracing():
+        for raw in tokens:
+            assert verifier.verify(raw).subject == "alice"
+        assert verifier.cached_bytes <= token._CACHE_MAX_BYTES
+        held = released(verifier._verified.clear)
+    assert held <= token._CACHE_MAX_BYTES
+
+
+def test_rate_limit_tables_hold_no_more_than_their_stated_bytes_bound() -> None:
+    policy = AttemptPolicy(max_entries=2000)
+    with tracing():
+        limiters = [AttemptLimiter(policy)]
+        for n in range(5000):  # new long user names and addresses: 2.5 bounds' worth
+            limiters[0].failed(f"user-{n}-{'x' * 200}", f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}")
+        assert len(limiters[0].users._records) == len(limiters[0].addresses._records) == 2000
+        held = released(limiters.clear)
+    assert held <= 2 * 2000 * ratelimit.RECORD_BYTES
+    assert held > 2000 * ratelimit.RECORD_BYTES  # the bound is not loose by more than 2x
+
+
+def test_rate_limit_record_bound_covers_the_default_table_in_a_few_mib() -> None:
+    assert 2 * AttemptPolicy().max_entries * ratelimit.RECORD_BYTES <= 8 * MiB
