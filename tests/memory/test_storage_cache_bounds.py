@@ -128,3 +128,14 @@ async def test_folder_listings_hold_no_more_than_their_bytes_bound(tmp_path: Pat
         assert kept[0].charged_bytes <= bound
         held = released(kept.clear)
     assert bound // 2 < held <= bound
+
+
+async def test_upload_locks_do_not_outlive_the_requests_that_took_them() -> None:
+    registry = StorageRegistry(InMemoryDriver())
+    repo = registry.repository("memory/uploads")
+    for n in range(200):
+        data = os.urandom(1024) + n.to_bytes(4, "big")
+        status = await repo.uploads.create()
+        await repo.uploads.append(status.id, 0, _chunks(data))
+        await repo.uploads.commit(status.id, Digest.of(data), len(data))
+    assert len(registry.session_locks) == 0
