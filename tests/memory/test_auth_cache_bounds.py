@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
+import bcrypt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from retained import MiB, released, tracing
 
-from dockyard.auth import jwt, ratelimit, token
+from dockyard.auth import htpasswd, jwt, ratelimit, token
 from dockyard.auth.keys import TrustedKeys
 from dockyard.auth.ratelimit import AttemptLimiter, AttemptPolicy
 
@@ -63,3 +66,21 @@ def test_rate_limit_tables_hold_no_more_than_their_stated_bytes_bound() -> None:
 
 def test_rate_limit_record_bound_covers_the_default_table_in_a_few_mib() -> None:
     assert 2 * AttemptPolicy().max_entries * ratelimit.RECORD_BYTES <= 8 * MiB
+
+
+async def test_htpasswd_memo_holds_no_more_than_its_bytes_bound_with_long_user_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bound = 32 * 1024
+    monkeypatch.setattr(htpasswd, "_CACHE_MAX_BYTES", bound)
+    hashed = bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
+    users = [f"user{n:04}{'u' * 1000}" for n in range(80)]  # 80 KiB of names: 2.5 bounds
+    path = tmp_path / "htpasswd"
+    path.write_text("".join(f"{user}:{hashed}\n" for user in users))
+    with tracing():
+        files = [htpasswd.HtpasswdFile(path, limiter=AttemptLimiter(AttemptPolicy(attempts=0)))]
+        for user in users:
+            assert await files[0].verify(user, "secret")
+        assert files[0].cached_bytes <= bound
+        held = released(files[0]._verified.clear)
+    assert held <= bound
