@@ -15,6 +15,7 @@ from retained import MiB, released, tracing
 from dockyard.auth import htpasswd, jwt, ratelimit, token
 from dockyard.auth.keys import TrustedKeys
 from dockyard.auth.ratelimit import AttemptLimiter, AttemptPolicy
+from dockyard.auth.rules import PatternMemo
 
 ISSUER, SERVICE = "memory-issuer", "memory-service"
 
@@ -84,3 +85,15 @@ async def test_htpasswd_memo_holds_no_more_than_its_bytes_bound_with_long_user_n
         assert files[0].cached_bytes <= bound
         held = released(files[0]._verified.clear)
     assert held <= bound
+
+
+def test_pattern_memo_holds_no_more_than_its_bytes_bound_with_long_user_names() -> None:
+    with tracing():
+        memos = [PatternMemo()]
+        for n in range(2000):  # ~4 KiB each: four bounds' worth
+            user = f"u{n:05}" + "x" * 240
+            assert memos[0].compiled("team/${user}/**", user) is not None
+        assert memos[0].charged_bytes <= memos[0].max_bytes
+        held = released(memos.clear)
+    assert memos == []
+    assert held <= PatternMemo().max_bytes
