@@ -166,6 +166,12 @@ class CacheConfig:
         custom=True,
     )
     blobdescriptorsize: int = option("Entries of the inmemory cache.", default=10000, minimum=1)
+    blobdescriptorbytes: int = option(
+        "Memory the inmemory cache may hold, in bytes (each descriptor charged what it "
+        "holds; annotations make some large): least recently used dropped first.",
+        default=8 << 20,
+        minimum=4096,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from retained import KiB, MiB, released, traced_bytes, tracing
 
+from dockyard.assembly import build_cache
+from dockyard.config import from_dict
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.manifest.base import OCI_MANIFEST
@@ -139,3 +141,13 @@ async def test_upload_locks_do_not_outlive_the_requests_that_took_them() -> None
         await repo.uploads.append(status.id, 0, _chunks(data))
         await repo.uploads.commit(status.id, Digest.of(data), len(data))
     assert len(registry.session_locks) == 0
+
+
+def test_configured_descriptor_bytes_bound_reaches_the_cache(tmp_path: Path) -> None:
+    storage = {
+        "filesystem": {"rootdirectory": str(tmp_path)},
+        "cache": {"blobdescriptor": "inmemory", "blobdescriptorbytes": 65536},
+    }
+    cache = build_cache(from_dict({"version": 0.1, "storage": storage}))
+    assert isinstance(cache, MemoryBlobDescriptorCache)
+    assert cache.max_bytes == 65536
