@@ -501,7 +501,8 @@ class AuthRateLimitConfig:
         default=timedelta(minutes=5),
     )
     maxentries: int = option(
-        "The most client addresses and user names remembered (memory bound).",
+        "The most client addresses, and user names, remembered (memory bound: at most "
+        "320 bytes a record, about 3 MiB per table at 10000).",
         default=10000,
         minimum=1,
     )
