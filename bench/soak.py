@@ -24,6 +24,9 @@ site that keeps growing while the traffic stays the same is what leaks. The repo
 into ``soak.json`` (tracing slows dockyard down: do not compare its rate with others).
 
 Writes ``soak.json``, ``soak.md`` and ``soak.png`` (RSS over requests) to ``--out``.
+``--combine A.json B.json …`` writes one table and one chart of the registries of
+several earlier runs (say an hour of dockyard and ten minutes of the reference, run one
+after the other with ``--only``).
 """
 
 from __future__ import annotations
@@ -483,7 +486,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dockyard-cmd", metavar="CMD", help="command that starts dockyard")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the results")
     p.add_argument("--name", help="stem of the output files (soak, or soak-transfers)")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: one table and chart of the registries of these results",
+    )
     return p
+
+
+def combine(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results document holding every registry of ``documents`` (the first one's
+    settings and machine); a registry of several is named by its run's duration."""
+    servers: dict[str, Any] = {}
+    for document in documents:
+        minutes = round(document["settings"]["duration_s"] / 60)
+        for name, server in document["servers"].items():
+            key = name if name not in servers else f"{name} ({minutes} min)"
+            servers[key] = {**server, "run": {k: document[k] for k in ("started_at", "settings")}}
+    first = documents[0]
+    return {
+        **first,
+        "finished_at": max(d["finished_at"] for d in documents),
+        "combined_from": [d["started_at"] for d in documents],
+        "servers": servers,
+    }
 
 
 def _specs(args: argparse.Namespace) -> tuple[str, list[ServerSpec]]:
@@ -555,6 +583,9 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the soak and write its outputs; 1 if a registry failed or answered errors."""
     args = _parser().parse_args(argv)
+    if args.combine:
+        results = combine([json.loads(path.read_text()) for path in args.combine])
+        return _write(args, results)
     scratch = Path(tempfile.mkdtemp(prefix="dockyard-soak-"))
     try:
         return _run_and_write(args, scratch)
@@ -569,6 +600,11 @@ def _run_and_write(args: argparse.Namespace, scratch: Path) -> int:
     except ServerError as exc:
         _log(f"FAILED: {exc}")
         return 1
+    return _write(args, results)
+
+
+def _write(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    """Write ``results`` as JSON, a table and a chart; 1 if a registry failed or erred."""
     name = args.name or ("soak" if args.variant == "mixed" else f"soak-{args.variant}")
     args.out.mkdir(parents=True, exist_ok=True)
     report.write_json(args.out / f"{name}.json", results)
