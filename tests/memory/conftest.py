@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 _TESTS = Path(__file__).resolve().parent.parent
-if str(_TESTS / "e2e") not in sys.path:
-    sys.path.append(str(_TESTS / "e2e"))
+for _helpers in ("e2e", "ops"):
+    if str(_TESTS / _helpers) not in sys.path:
+        sys.path.append(str(_TESTS / _helpers))
 
 from e2e_processes import ServerProcess, dockyard_config, dockyard_process  # noqa: E402
 

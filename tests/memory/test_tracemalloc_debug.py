@@ -2,62 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from ops_helpers import Image, push_image
 
 from dockyard.config import ConfigError, from_dict
 
 #: The ``start_server`` fixture (tests/memory/conftest.py).
 StartServer = Callable[[dict[str, Any]], Any]
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _push(client: httpx.Client, repository: str, tag: str) -> None:
-    """A fresh image of one layer: its blobs, then its manifest under ``tag``."""
-    layer, config = os.urandom(256), json.dumps({"n": os.urandom(8).hex()}).encode()
-    for blob in (layer, config):
-        started = client.post(f"/v2/{repository}/blobs/uploads/")
-        assert started.status_code == 202, started.text
-        location = started.headers["location"]
-        joiner = "&" if "?" in location else "?"
-        put = client.put(f"{location}{joiner}digest={_digest(blob)}", content=blob)
-        assert put.status_code == 201, put.text
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": _digest(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": _digest(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
-    response = client.put(
-        f"/v2/{repository}/manifests/{tag}",
-        content=manifest,
-        headers={"Content-Type": OCI_MANIFEST},
-    )
-    assert response.status_code == 201, response.text
-    assert client.get(f"/v2/{repository}/manifests/{tag}").status_code == 200
 
 
 def test_report_lists_the_registry_sites_that_grew_since_the_previous_report(
@@ -71,7 +26,8 @@ def test_report_lists_the_registry_sites_that_grew_since_the_previous_report(
     assert httpx.get(debug, timeout=60).status_code == 200  # the baseline
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for n in range(40):
-            _push(client, "memory/traced", f"t{n}")
+            push_image(client, "memory/traced", f"t{n}", Image.random())
+            assert client.get(f"/v2/memory/traced/manifests/t{n}").status_code == 200
     report = httpx.get(debug, params={"limit": 200}, timeout=60).json()
     assert report["frames"] == 4
     assert report["growth_bytes"] > 0
