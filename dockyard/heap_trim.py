@@ -14,12 +14,9 @@ walks that arena. Where the C library has no ``malloc_trim`` (not glibc), nothin
 from __future__ import annotations
 
 import ctypes
-import logging
 import threading
 from collections.abc import Callable
 from typing import Final
-
-logger = logging.getLogger(__name__)
 
 #: Seconds between trims.
 TRIM_INTERVAL: Final = 10.0

@@ -630,12 +630,14 @@ class HealthConfig:
         custom=True,
     )
     http: tuple[str, ...] = option(
-        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, threshold.",
+        "URLs that must answer: entries of uri, statuscode, headers, timeout, interval, "
+        "threshold.",
         default=(),
         custom=True,
     )
     tcp: tuple[str, ...] = option(
-        "Addresses that must accept connections: entries of addr, timeout, interval, threshold.",
+        "Addresses that must accept connections: entries of addr, timeout, interval, "
+        "threshold.",
         default=(),
         custom=True,
     )

@@ -365,6 +365,11 @@ def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
         debug=debug,
     )
     section.finish()
+    if debug is not None and debug.tracemalloc_enabled and config.workers not in (None, 1):
+        raise ConfigError(
+            "http.debug.tracemalloc: traces the process the debug listener runs in, "
+            "which serves requests only with http.workers: 1"
+        )
     return config
 
 
@@ -584,6 +589,7 @@ def _check_htpasswd_file(options: dict[str, Any], scheme: str) -> None:
             "registry starts with it but then refuses every login; Debian's packaged "
             "config.yml has this); point it at a file made with `htpasswd -B`"
         )
+
 
 
 def _indexes(section: Section) -> tuple[str, tuple[tuple[str, str], ...]]:

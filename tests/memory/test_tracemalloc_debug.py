@@ -89,3 +89,17 @@ def test_tracemalloc_frames_must_be_positive() -> None:
                 "http": {"debug": {"addr": "127.0.0.1:5001", "tracemalloc": {"frames": 0}}},
             }
         )
+
+
+def test_tracemalloc_with_several_workers_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match=r"http\.workers: 1"):
+        from_dict(
+            {
+                "version": 0.1,
+                "storage": {"filesystem": {"rootdirectory": "/tmp/unused"}},
+                "http": {
+                    "workers": 2,
+                    "debug": {"addr": "127.0.0.1:5001", "tracemalloc": {"enabled": True}},
+                },
+            }
+        )
