@@ -29,7 +29,7 @@ from typing import Final
 SETTLED_NS: Final = 250_000_000
 SETTLED_WHOLE_SECONDS_NS: Final = 3_000_000_000
 _SECOND_NS: Final = 1_000_000_000
-#: Memory the kept listings may hold in all (``_charge``), least recently used folders
+#: Memory the kept listings may hold in all (``listing_charge``), least recently used folders
 #: dropped first.
 CAPACITY_BYTES: Final = 4 << 20
 #: What a name costs beyond its characters (the str object and its list slot), and a
