@@ -336,8 +336,8 @@ def allocation_report(host: str, port: int, limit: int = 30) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def tracing_environment(port: int, frames: int) -> Iterator[None]:
-    """``REGISTRY_*`` variables that turn on the debug listener and tracemalloc, set
-    while dockyard starts (it copies the environment) and removed afterwards."""
+    """``REGISTRY_*`` variables that turn on the debug listener and tracemalloc, set in
+    this process's environment (which the server copies when it starts) for the block."""
     names = {
         "REGISTRY_HTTP_DEBUG_ADDR": f"127.0.0.1:{port}",
         "REGISTRY_HTTP_DEBUG_TRACEMALLOC_ENABLED": "true",
