@@ -17,12 +17,24 @@ after ``--warm-up`` and at the end, the growth between the two per 100,000 reque
 in percent, the peak, and the request rate and errors. A one-hour run (``--duration 1h``)
 warms up for 10 minutes, so its growth is that between minute 10 and the end.
 
+With ``--tracemalloc`` dockyard runs with ``http.debug.tracemalloc`` on, and the soak
+reads ``/debug/tracemalloc`` at the end of warm-up and every ``--tracemalloc-every``
+after it: each report lists the allocation sites that grew since the one before, so a
+site that keeps growing while the traffic stays the same is what leaks. The reports go
+into ``soak.json`` (tracing slows dockyard down: do not compare its rate with others).
+
 Writes ``soak.json``, ``soak.md`` and ``soak.png`` (RSS over requests) to ``--out``.
+``--combine A.json B.json …`` writes one table and one chart of the registries of
+several earlier runs (say an hour of dockyard and ten minutes of the reference, run one
+after the other with ``--only``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import random
 import re
 import shutil
@@ -31,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +59,7 @@ from bench.servers import (
     ServerError,
     ServerSpec,
     dockyard_spec,
+    free_port,
     reference_spec,
 )
 
@@ -202,10 +216,19 @@ class SoakSettings:
     sample_every: float = 5.0
     variant: str = "mixed"
     large_layer: int = 32 * MiB
+    #: Seconds between ``/debug/tracemalloc`` reports after warm-up; None: no tracing.
+    tracemalloc_every: float | None = None
 
 
-def soak_one(server: RunningServer, settings: SoakSettings, log: Any, name: str) -> dict[str, Any]:
-    """Drive ``server`` for the run's duration; its samples and figures."""
+def soak_one(
+    server: RunningServer,
+    settings: SoakSettings,
+    log: Any,
+    name: str,
+    debug_port: int | None = None,
+) -> dict[str, Any]:
+    """Drive ``server`` for the run's duration; its samples and figures (and with a
+    ``debug_port``, the allocation reports of its ``/debug/tracemalloc``)."""
     weights = TRANSFER_WEIGHTS if settings.variant == "transfers" else MIXED_WEIGHTS
     hot = Image.build([images.random_blob(4096 + i) for i in range(3)])
     large = images.large_blob(settings.large_layer) if settings.variant == "transfers" else None
@@ -233,6 +256,16 @@ def soak_one(server: RunningServer, settings: SoakSettings, log: Any, name: str)
         for s in states
     ]
     samples: list[dict[str, Any]] = []
+    allocations: list[dict[str, Any]] = []
+    next_trace = settings.warm_up if debug_port is not None else float("inf")
+
+    def trace(elapsed: float) -> None:
+        assert debug_port is not None
+        report = allocation_report(server.host, debug_port)
+        report["t"], report["requests"] = round(elapsed, 1), requests()
+        allocations.append(report)
+        for site in report["growth"][:5]:
+            log(f"  {name}: +{site['bytes_diff'] / 1024:8.1f} KiB {site['site'][0]}")
 
     def requests() -> int:
         return sum(s.conn.requests for s in states)
@@ -261,6 +294,9 @@ def soak_one(server: RunningServer, settings: SoakSettings, log: Any, name: str)
             elapsed = time.monotonic() - started
             point = sample(elapsed)
             server.check_alive()
+            if elapsed >= next_trace or (debug_port is not None and elapsed >= settings.duration):
+                trace(elapsed)
+                next_trace = elapsed + (settings.tracemalloc_every or settings.duration)
             if elapsed >= next_log or elapsed >= settings.duration:
                 rate = point["requests"] / elapsed if elapsed else 0.0
                 log(
@@ -283,7 +319,36 @@ def soak_one(server: RunningServer, settings: SoakSettings, log: Any, name: str)
         "operations": dict(ops),
         "first_errors": [e for s in states for e in s.first_errors][:10],
         "samples": samples,
+        **({"allocations": allocations} if debug_port is not None else {}),
     }
+
+
+def allocation_report(host: str, port: int, limit: int = 30) -> dict[str, Any]:
+    """One ``/debug/tracemalloc`` report of the server's debug listener."""
+    conn = Connection(host, port, timeout=300.0)
+    try:
+        response = conn.request("GET", f"/debug/tracemalloc?limit={limit}").expect(200)
+    finally:
+        conn.close()
+    report: dict[str, Any] = json.loads(response.body)
+    return report
+
+
+@contextlib.contextmanager
+def tracing_environment(port: int, frames: int) -> Iterator[None]:
+    """``REGISTRY_*`` variables that turn on the debug listener and tracemalloc, set in
+    this process's environment (which the server copies when it starts) for the block."""
+    names = {
+        "REGISTRY_HTTP_DEBUG_ADDR": f"127.0.0.1:{port}",
+        "REGISTRY_HTTP_DEBUG_TRACEMALLOC_ENABLED": "true",
+        "REGISTRY_HTTP_DEBUG_TRACEMALLOC_FRAMES": str(frames),
+    }
+    os.environ.update(names)
+    try:
+        yield
+    finally:
+        for key in names:
+            os.environ.pop(key, None)
 
 
 def _at(samples: list[dict[str, Any]], t: float) -> dict[str, Any]:
@@ -403,13 +468,50 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=VARIANTS, default="mixed")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--sample-every", type=parse_duration, default=5.0, help="RSS sampling (5s)")
+    p.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="run dockyard with http.debug.tracemalloc and record what grows",
+    )
+    p.add_argument(
+        "--tracemalloc-every",
+        type=parse_duration,
+        default=120.0,
+        help="between allocation reports after warm-up (2m)",
+    )
+    p.add_argument("--tracemalloc-frames", type=int, default=1, help="frames per allocation")
     p.add_argument("--only", choices=("dockyard", "reference"), help="soak one registry")
     p.add_argument("--reference", choices=REFERENCES, help="reference release (3.1.1)")
     p.add_argument("--reference-cmd", metavar="CMD", help="command of another reference build")
     p.add_argument("--dockyard-cmd", metavar="CMD", help="command that starts dockyard")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the results")
     p.add_argument("--name", help="stem of the output files (soak, or soak-transfers)")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: one table and chart of the registries of these results",
+    )
     return p
+
+
+def combine(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One results document holding every registry of ``documents`` (the first one's
+    settings and machine); a registry of several is named by its run's duration."""
+    servers: dict[str, Any] = {}
+    for document in documents:
+        minutes = round(document["settings"]["duration_s"] / 60)
+        for name, server in document["servers"].items():
+            key = name if name not in servers else f"{name} ({minutes} min)"
+            servers[key] = {**server, "run": {k: document[k] for k in ("started_at", "settings")}}
+    first = documents[0]
+    return {
+        **first,
+        "finished_at": max(d["finished_at"] for d in documents),
+        "combined_from": [d["started_at"] for d in documents],
+        "servers": servers,
+    }
 
 
 def _specs(args: argparse.Namespace) -> tuple[str, list[ServerSpec]]:
@@ -431,6 +533,7 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         clients=args.clients,
         sample_every=min(args.sample_every, args.duration),
         variant=args.variant,
+        tracemalloc_every=args.tracemalloc_every if args.tracemalloc else None,
     )
     release, specs = _specs(args)
     started = datetime.now(UTC)
@@ -440,9 +543,14 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         workdir.mkdir()
         _log(f"{spec.name}: {settings.variant} traffic for {settings.duration:.0f} s")
         entry: dict[str, Any] = {"version": server_version(spec), "command": spec.argv}
+        tracing = settings.tracemalloc_every is not None and spec.name == "dockyard"
+        debug_port = free_port() if tracing else None
         try:
-            with RunningServer(spec, workdir) as server:
-                entry.update(soak_one(server, settings, _log, spec.name))
+            with contextlib.ExitStack() as stack:
+                if debug_port is not None:
+                    stack.enter_context(tracing_environment(debug_port, args.tracemalloc_frames))
+                server = stack.enter_context(RunningServer(spec, workdir))
+                entry.update(soak_one(server, settings, _log, spec.name, debug_port))
         except (ServerError, HttpError, OSError) as exc:
             entry["failed"] = f"{type(exc).__name__}: {exc}"
             entry.setdefault("figures", {})
@@ -464,6 +572,7 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             "clients": settings.clients,
             "sample_every_s": settings.sample_every,
             "variant": settings.variant,
+            "tracemalloc": settings.tracemalloc_every is not None,
             "keep_tags": KEEP_TAGS,
             "weights": TRANSFER_WEIGHTS if settings.variant == "transfers" else MIXED_WEIGHTS,
         },
@@ -474,6 +583,9 @@ def run(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the soak and write its outputs; 1 if a registry failed or answered errors."""
     args = _parser().parse_args(argv)
+    if args.combine:
+        results = combine([json.loads(path.read_text()) for path in args.combine])
+        return _write(args, results)
     scratch = Path(tempfile.mkdtemp(prefix="dockyard-soak-"))
     try:
         return _run_and_write(args, scratch)
@@ -488,6 +600,11 @@ def _run_and_write(args: argparse.Namespace, scratch: Path) -> int:
     except ServerError as exc:
         _log(f"FAILED: {exc}")
         return 1
+    return _write(args, results)
+
+
+def _write(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    """Write ``results`` as JSON, a table and a chart; 1 if a registry failed or erred."""
     name = args.name or ("soak" if args.variant == "mixed" else f"soak-{args.variant}")
     args.out.mkdir(parents=True, exist_ok=True)
     report.write_json(args.out / f"{name}.json", results)

@@ -133,7 +133,7 @@ def build_cache(config: Config) -> BlobDescriptorCache | None:
     if settings.blobdescriptor == "inmemory":
         from dockyard.storage.cache.memory import MemoryBlobDescriptorCache
 
-        return MemoryBlobDescriptorCache(settings.blobdescriptorsize)
+        return MemoryBlobDescriptorCache(settings.blobdescriptorsize, settings.blobdescriptorbytes)
     return None
 
 

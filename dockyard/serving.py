@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from dockyard import logs
 from dockyard.config import Config, ConfigError
+from dockyard.heap_trim import HeapTrimmer
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -57,6 +58,7 @@ def worker_app(config: Config) -> ASGIApp:
     from dockyard.assembly import build_app
 
     _unmap_large_buffers_when_freed()
+    HeapTrimmer().start()
     app = build_app(config)
     # Everything built so far lives as long as the worker: keep it out of the collector's
     # scans, which would otherwise walk it on every full collection (a latency spike).

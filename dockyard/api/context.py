@@ -62,6 +62,9 @@ def _authority(host: str, port: int | None) -> str:
 #: Repository objects kept per app; they hold no state beyond their name, so keeping
 #: them only saves rebuilding their stores on every request.
 _REPOSITORY_CACHE_SIZE: Final = 1024
+#: The memory one kept repository holds at most (its objects, its name of up to 255
+#: characters, its entry): 1024 of them hold at most 2.5 MiB.
+REPOSITORY_ENTRY_BYTES: Final = 2560
 
 
 @dataclass(slots=True)
@@ -77,7 +80,8 @@ class Services:
     _repositories: OrderedDict[str, Repository] = field(default_factory=OrderedDict)
 
     def repository(self, name: str) -> Repository:
-        """The registry's repository ``name``, reused across requests (bounded LRU)."""
+        """The registry's repository ``name``, reused across requests (an LRU of
+        ``_REPOSITORY_CACHE_SIZE`` entries of at most ``REPOSITORY_ENTRY_BYTES``)."""
         cache = self._repositories
         repository = cache.get(name)
         if repository is None:

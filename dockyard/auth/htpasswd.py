@@ -46,7 +46,11 @@ from dockyard.auth.ratelimit import AttemptLimiter, TooManyAttempts
 log = logging.getLogger(__name__)
 
 _BCRYPT: Final = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+#: Successful checks remembered at most, and the memory they may hold (each charged its
+#: user name plus ``_CACHE_ENTRY_BYTES``): past either, the memo is emptied.
 _CACHE_LIMIT: Final = 4096
+_CACHE_MAX_BYTES: Final = 1 << 20
+_CACHE_ENTRY_BYTES: Final = 200
 #: How often a missing or unreadable file is reported while requests keep checking it.
 UNAVAILABLE_LOG_INTERVAL: Final = 30.0
 #: bcrypt threads: half the cores (at least one), so password checks never take them all.
@@ -179,7 +183,11 @@ BCRYPT_POOL: Final = _BcryptPool()
 
 
 class HtpasswdFile:
-    """The users of one htpasswd file, checked against passwords safely and cheaply."""
+    """The users of one htpasswd file, checked against passwords safely and cheaply.
+
+    Successful checks are remembered for ``cache_ttl`` (as keyed hashes, never the
+    passwords): at most ``_CACHE_LIMIT`` users holding at most ``_CACHE_MAX_BYTES`` (1 MiB).
+    """
 
     def __init__(
         self,
@@ -202,6 +210,7 @@ class HtpasswdFile:
         self._unavailable_logged_at = -math.inf
         self._cache_key = secrets.token_bytes(32)
         self._verified: dict[str, tuple[bytes, float]] = {}
+        self._verified_bytes = 0
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
         self._reload_lock = asyncio.Lock()
         self._no_users_hash: bytes | None = None
@@ -258,6 +267,7 @@ class HtpasswdFile:
     def _replace(self, snapshot: _Snapshot) -> None:
         self._snapshot = snapshot
         self._verified.clear()
+        self._verified_bytes = 0
 
     async def fingerprint(self, username: str) -> str | None:
         """A short digest of the user's current hash (changes when the password does)."""
@@ -324,10 +334,24 @@ class HtpasswdFile:
             return False
         if snapshot is not self._snapshot:
             return True  # the file changed meanwhile: right now, but not worth remembering
-        if len(self._verified) >= _CACHE_LIMIT:
-            self._verified.clear()
-        self._verified[username] = (digest, time.monotonic() + self._cache_ttl)
+        self._remember(username, digest)
         return True
+
+    def _remember(self, username: str, digest: bytes) -> None:
+        """Remember a successful check, within ``_CACHE_LIMIT`` and ``_CACHE_MAX_BYTES``."""
+        charge = len(username) + _CACHE_ENTRY_BYTES
+        if username not in self._verified:
+            full = len(self._verified) >= _CACHE_LIMIT
+            if full or self._verified_bytes + charge > _CACHE_MAX_BYTES:
+                self._verified.clear()
+                self._verified_bytes = 0
+            self._verified_bytes += charge
+        self._verified[username] = (digest, time.monotonic() + self._cache_ttl)
+
+    @property
+    def cached_bytes(self) -> int:
+        """The memory the remembered checks hold, as charged against ``_CACHE_MAX_BYTES``."""
+        return self._verified_bytes
 
 
 def _lower_priority() -> None:

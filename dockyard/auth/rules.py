@@ -108,14 +108,23 @@ class PatternMemo:
     """Rule patterns compiled for a user (``${user}`` differs per user), remembered.
 
     Owned by one ``AccessRules``; bounded because the user names come from requests:
-    emptied when ``max_entries`` is reached.
+    emptied when ``max_entries`` is reached or its entries would hold more than
+    ``max_bytes`` (2 MiB; each charged ``pattern_charge``, as measured for compiled
+    patterns).
     """
 
-    __slots__ = ("_compiled", "max_entries")
+    __slots__ = ("_bytes", "_compiled", "max_bytes", "max_entries")
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 2 << 20) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._compiled: dict[tuple[str, str | None], re.Pattern[str] | None] = {}
+        self._bytes = 0
+
+    @property
+    def charged_bytes(self) -> int:
+        """The memory the compiled patterns hold, as charged against ``max_bytes``."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._compiled)
@@ -128,10 +137,19 @@ class PatternMemo:
             return memo[key]
         except KeyError:
             pass
-        if len(memo) >= self.max_entries:
+        charge = pattern_charge(pattern, user)
+        if len(memo) >= self.max_entries or self._bytes + charge > self.max_bytes:
             memo.clear()
+            self._bytes = 0
         result = memo[key] = _compile(pattern, user)
+        self._bytes += charge
         return result
+
+
+def pattern_charge(pattern: str, user: str | None) -> int:
+    """The memory a pattern compiled for ``user`` holds at most: its key, the compiled
+    expression (about 15 bytes per character) and the memo's entry."""
+    return 512 + 16 * (len(pattern) + len(user or ""))
 
 
 class AccessRules:

@@ -30,6 +30,7 @@ from dockyard.auth.credentials import parse_bearer, quote
 from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import PublicKey, TrustedKeys, key_from_jwk
 from dockyard.auth.scope import permits, scope_param
+from dockyard.memory_size import deep_size
 
 if TYPE_CHECKING:
     from dockyard.auth.tokenserver import TokenServer
@@ -39,7 +40,11 @@ log = logging.getLogger(__name__)
 DEFAULT_LEEWAY: Final = 60.0
 DEFAULT_ALGORITHMS: Final = frozenset(jwt.ALGORITHMS)
 _MAX_TIMESTAMP: Final = 2**53
+#: Verified tokens remembered at most, and the memory they may hold (``deep_size`` of
+#: each, plus its key): past either, the memo is emptied.
 _CACHE_LIMIT: Final = 4096
+_CACHE_MAX_BYTES: Final = 4 << 20
+_CACHE_ENTRY_OVERHEAD: Final = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +91,11 @@ def _access_claim(claims: dict[str, Any]) -> tuple[Access, ...]:
 
 
 class TokenVerifier:
-    """Checks a token's signature and claims against one issuer and one service."""
+    """Checks a token's signature and claims against one issuer and one service.
+
+    Tokens that verified are remembered by their SHA-256, at most ``_CACHE_LIMIT`` of
+    them holding at most ``_CACHE_MAX_BYTES`` (4 MiB) of memory.
+    """
 
     def __init__(
         self,
@@ -106,7 +115,8 @@ class TokenVerifier:
         self.algorithms = algorithms
         self.leeway = leeway
         self.clock = clock
-        self._verified: dict[bytes, VerifiedToken] = {}
+        self._verified: dict[bytes, tuple[VerifiedToken, int]] = {}
+        self._verified_bytes = 0
 
     def verify(self, raw: str) -> VerifiedToken:
         """The token's subject and grants; raises ``TokenInvalid`` for any flaw.
@@ -116,7 +126,8 @@ class TokenVerifier:
         """
         now = self.clock()
         digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
-        verified = self._verified.get(digest)
+        cached = self._verified.get(digest)
+        verified = cached[0] if cached is not None else None
         if verified is None:
             try:
                 verified, cacheable = self._verify_uncached(raw, now)
@@ -128,13 +139,13 @@ class TokenVerifier:
                 log.warning("a malformed token raised %s while being verified", type(e).__name__)
                 raise TokenInvalid("malformed token") from None
             if cacheable:
-                if len(self._verified) >= _CACHE_LIMIT:
-                    self._verified.clear()
-                self._verified[digest] = verified
+                self._remember(digest, verified)
         try:
             self._check_times(verified, now)
         except TokenInvalid:
-            self._verified.pop(digest, None)
+            dropped = self._verified.pop(digest, None)
+            if dropped is not None:
+                self._verified_bytes -= dropped[1]
             raise
         return verified
 
@@ -166,6 +177,23 @@ class TokenVerifier:
         )
         self._check_times(verified, now)
         return verified, "x5c" not in token.header
+
+    def _remember(self, digest: bytes, verified: VerifiedToken) -> None:
+        """Keep a verified token, within ``_CACHE_LIMIT`` entries and ``_CACHE_MAX_BYTES``."""
+        charge = deep_size(verified) + _CACHE_ENTRY_OVERHEAD
+        if charge > _CACHE_MAX_BYTES:
+            return
+        full = len(self._verified) >= _CACHE_LIMIT
+        if full or self._verified_bytes + charge > _CACHE_MAX_BYTES:
+            self._verified.clear()
+            self._verified_bytes = 0
+        self._verified[digest] = (verified, charge)
+        self._verified_bytes += charge
+
+    @property
+    def cached_bytes(self) -> int:
+        """The memory the remembered tokens hold, as charged against ``_CACHE_MAX_BYTES``."""
+        return self._verified_bytes
 
     def _check_times(self, token: VerifiedToken, now: float) -> None:
         if now > token.expires + self.leeway:

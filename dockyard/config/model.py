@@ -167,6 +167,12 @@ class CacheConfig:
         custom=True,
     )
     blobdescriptorsize: int = option("Entries of the inmemory cache.", default=10000, minimum=1)
+    blobdescriptorbytes: int = option(
+        "Memory the inmemory cache may hold, in bytes (each descriptor charged what it "
+        "holds; annotations make some large): least recently used dropped first.",
+        default=8 << 20,
+        minimum=4096,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +360,8 @@ class TLSConfig:
 
 @dataclass(frozen=True, slots=True)
 class DebugConfig:
-    """``http.debug``: the debug listener (health, vars, probes, Prometheus metrics)."""
+    """``http.debug``: the debug listener (health, vars, probes, Prometheus metrics,
+    allocation tracing)."""
 
     addr: str = option("host:port of the debug listener.", custom=True)
     prometheus_enabled: bool = option(
@@ -362,6 +369,23 @@ class DebugConfig:
     )
     prometheus_path: str = option(
         "Where the metrics are served.", default="/metrics", key="prometheus.path", custom=True
+    )
+    tracemalloc_enabled: bool = option(
+        "Trace Python allocations (tracemalloc) in the serving process and report the "
+        "top allocation sites, and their growth since the last report, at "
+        "/debug/tracemalloc. Costs speed and memory: for finding leaks, not for "
+        "everyday serving.",
+        default=False,
+        key="tracemalloc.enabled",
+        custom=True,
+    )
+    tracemalloc_frames: int = option(
+        "Stack frames kept per traced allocation (more frames tell callers apart, and "
+        "cost more memory).",
+        default=1,
+        minimum=1,
+        key="tracemalloc.frames",
+        custom=True,
     )
 
 
@@ -518,7 +542,8 @@ class AuthRateLimitConfig:
         default=timedelta(minutes=5),
     )
     maxentries: int = option(
-        "The most client addresses and user names remembered (memory bound).",
+        "The most client addresses, and user names, remembered (memory bound: at most "
+        "320 bytes a record, about 3 MiB per table at 10000).",
         default=10000,
         minimum=1,
     )

@@ -412,6 +412,11 @@ def _http(section: Section, cwd: Path, warnings: list[str]) -> HTTPConfig:
         debug=debug,
     )
     section.finish()
+    if debug is not None and debug.tracemalloc_enabled and config.workers not in (None, 1):
+        raise ConfigError(
+            "http.debug.tracemalloc: traces the process the debug listener runs in, "
+            "which serves requests only with http.workers: 1"
+        )
     return config
 
 
@@ -421,15 +426,27 @@ def _debug(section: Section) -> DebugConfig | None:
     enabled = prometheus.boolean("enabled", False)
     path = prometheus.text("path", "/metrics") or "/metrics"
     prometheus.finish()
+    tracemalloc = section.section("tracemalloc")
+    tracing = tracemalloc.boolean("enabled", False)
+    frames = tracemalloc.integer("frames", 1, minimum=1) or 1
+    tracemalloc.finish()
     section.finish()
     if not addr:
         if enabled:
             raise ConfigError("http.debug.addr: required to serve http.debug.prometheus")
+        if tracing:
+            raise ConfigError("http.debug.addr: required to serve http.debug.tracemalloc")
         return None
     parse_addr(addr, "http.debug.addr")
     if not path.startswith("/") or not re.fullmatch(r"[A-Za-z0-9._~/-]+", path):
         raise ConfigError(f"http.debug.prometheus.path: not a URL path, got {show_value(path)}")
-    return DebugConfig(addr=addr, prometheus_enabled=enabled, prometheus_path=path)
+    return DebugConfig(
+        addr=addr,
+        prometheus_enabled=enabled,
+        prometheus_path=path,
+        tracemalloc_enabled=tracing,
+        tracemalloc_frames=frames,
+    )
 
 
 def _prefix(value: str) -> str:

@@ -4,7 +4,8 @@
 credentials, no prefix), passing everything else on. The debug listener serves, without
 credentials and apart from the API: ``/debug/health`` (the reference's JSON: ``{}`` or
 check name → error, 503 when failing), ``/debug/vars`` (expvar-like JSON), the probes,
-and with ``http.debug.prometheus.enabled`` the metrics at its ``path``.
+and with ``http.debug.prometheus.enabled`` the metrics at its ``path``; with
+``http.debug.tracemalloc.enabled``, ``/debug/tracemalloc`` (see ``allocations``).
 
 The debug listener runs in the ``dockyard serve`` process, on a thread with its own
 event loop and its own granian server, so it answers the same whether one worker serves
@@ -32,6 +33,7 @@ from typing import Any, Final
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard.config import Config
+from dockyard.observability.allocations import AllocationTracer, parse_query
 from dockyard.observability.health import HealthMonitor, not_checked, published
 from dockyard.observability.metrics import MetricsCollector, exposition, workers_health
 
@@ -91,12 +93,14 @@ class DebugApp:
         health: HealthStatus,
         collector: MetricsCollector | None,
         vars_extra: Callable[[], dict[str, Any]] | None = None,
+        tracer: AllocationTracer | None = None,
     ) -> None:
         self.config = config
         self.health = health
         self.collector = collector
         self.metrics_path = config.http.debug.prometheus_path if config.http.debug else ""
         self.vars_extra = vars_extra
+        self.tracer = tracer
         self.started = time.time()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,6 +121,8 @@ class DebugApp:
         elif path == "/debug/vars":
             body = json.dumps(await asyncio.to_thread(self.vars), indent=1).encode()
             await _respond(send, 200, body)
+        elif self.tracer is not None and path == "/debug/tracemalloc":
+            await _allocations(send, self.tracer, scope.get("query_string", b""))
         elif self.collector is not None and path == self.metrics_path:
             body, content_type = await asyncio.to_thread(exposition, self.collector)
             await _respond(send, 200, body, [(b"content-type", content_type.encode())])
@@ -156,6 +162,16 @@ def _memstats(pid: int) -> dict[str, int]:
                     int(value.split()[0]) * 1024
                 )
     return stats
+
+
+async def _allocations(send: Send, tracer: AllocationTracer, query: bytes) -> None:
+    try:
+        limit, group_by = parse_query(query)
+    except ValueError as error:
+        await _respond(send, 400, json.dumps({"error": str(error)}).encode())
+        return
+    report = await asyncio.to_thread(tracer.report, limit, group_by)
+    await _respond(send, 200, json.dumps(report, indent=1).encode())
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -222,7 +238,11 @@ class DebugServer:
             else None
         )
         health = serving_health(config, workers_folder)
-        app = DebugApp(config, health, collector, _notification_vars(config))
+        tracer = None
+        if config.http.debug.tracemalloc_enabled:
+            tracer = AllocationTracer(config.http.debug.tracemalloc_frames)
+            tracer.start()
+        app = DebugApp(config, health, collector, _notification_vars(config), tracer)
         host, port = parse_addr(self.addr, "http.debug.addr")
         self.server = Server(
             app,

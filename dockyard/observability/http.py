@@ -61,8 +61,11 @@ class _Row:
         self.sent = metrics.sent_bytes.cell(labels)
 
 
-#: Paths remembered with their handler name at most (then forgotten all at once).
+#: Paths remembered with their handler name at most (then forgotten all at once), and the
+#: memory they may hold: each path charged its length plus ``_HANDLER_ENTRY_BYTES``.
 _HANDLER_CACHE_SIZE: Final = 4096
+_HANDLER_CACHE_BYTES: Final = 1 << 20
+_HANDLER_ENTRY_BYTES: Final = 160
 
 
 class MetricsMiddleware:
@@ -78,6 +81,7 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self._handlers: dict[str, str] = {}
+        self._handler_bytes = 0
         self._rows: dict[tuple[str, str, int], _Row] = {}
         self._in_flight: dict[str, list[float]] = {}
 
@@ -85,9 +89,13 @@ class MetricsMiddleware:
         handlers = self._handlers
         handler = handlers.get(path)
         if handler is None:
-            if len(handlers) >= _HANDLER_CACHE_SIZE:
+            charge = len(path) + _HANDLER_ENTRY_BYTES
+            full = len(handlers) >= _HANDLER_CACHE_SIZE
+            if full or self._handler_bytes + charge > _HANDLER_CACHE_BYTES:
                 handlers.clear()
+                self._handler_bytes = 0
             handler = handlers[path] = handler_name(path)
+            self._handler_bytes += charge
         return handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

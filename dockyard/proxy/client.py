@@ -91,10 +91,23 @@ class RemoteDescriptor:
 
 
 class _TokenCache:
-    """Bearer tokens by (realm, service, scope), until shortly before they expire."""
+    """Bearer tokens by (realm, service, scope), until shortly before they expire.
 
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+    A scope names a repository, so pulls through many repositories would add a token
+    each: the cache holds at most ``max_bytes`` (1 MiB; each token charged its key's
+    and its own characters plus ``_TOKEN_ENTRY_BYTES``), dropping expired tokens first
+    and everything when that is not enough.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._tokens: dict[tuple[str, str, str], tuple[str, float, int]] = {}
+        self._bytes = 0
+
+    @property
+    def charged_bytes(self) -> int:
+        """The memory the tokens hold, as charged against ``max_bytes``."""
+        return self._bytes
 
     def get(self, key: tuple[str, str, str]) -> str | None:
         found = self._tokens.get(key)
@@ -103,7 +116,29 @@ class _TokenCache:
         return found[0]
 
     def put(self, key: tuple[str, str, str], token: str, expires_in: float) -> None:
-        self._tokens[key] = (token, time.monotonic() + max(expires_in - _TOKEN_MARGIN, 1.0))
+        charge = _TOKEN_ENTRY_BYTES + sum(map(len, key)) + len(token)
+        if charge > self.max_bytes:
+            return
+        self._drop(key)
+        if self._bytes + charge > self.max_bytes:
+            now = time.monotonic()
+            for stale in [k for k, (_, until, _) in self._tokens.items() if until <= now]:
+                self._drop(stale)
+        if self._bytes + charge > self.max_bytes:
+            self._tokens.clear()
+            self._bytes = 0
+        until = time.monotonic() + max(expires_in - _TOKEN_MARGIN, 1.0)
+        self._tokens[key] = (token, until, charge)
+        self._bytes += charge
+
+    def _drop(self, key: tuple[str, str, str]) -> None:
+        found = self._tokens.pop(key, None)
+        if found is not None:
+            self._bytes -= found[2]
+
+
+#: What a cached upstream token holds beyond its characters (strings, tuples, dict entry).
+_TOKEN_ENTRY_BYTES: Final = 400
 
 
 class RegistryAuth(httpx.Auth):

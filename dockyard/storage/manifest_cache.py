@@ -6,6 +6,11 @@ revision link fixes the media type it is parsed with; together they determine th
 go stale, whatever other instances do: a re-push that files another descriptor simply
 misses, and deletes are seen because callers still check the revision link on every
 read. The cache saves the body read and the JSON parse of every GET of a hot manifest.
+
+Its bound holds in bytes of memory, not in bytes of bodies: each entry is charged what
+it really holds (``deep_size`` of the parsed manifest, which keeps its body and its
+parsed JSON, and of its key), several times the body's length. At most
+``DEFAULT_BUDGET_BYTES`` per process (8 MiB), an entry at most ``MAX_ENTRY_BYTES``.
 """
 
 from __future__ import annotations
@@ -15,45 +20,63 @@ from typing import Final
 
 from dockyard.digest import Digest
 from dockyard.manifest import Manifest
+from dockyard.memory_size import deep_size
 
-#: Bodies larger than this are not kept: they are rare and would crowd out the rest.
-MAX_ENTRY_BYTES: Final = 256 << 10
-#: Body bytes kept in all; parsed structures cost a small multiple of this.
-DEFAULT_BUDGET_BYTES: Final = 4 << 20
+#: Entries charged more than this are not kept: they are rare and would crowd out the rest.
+MAX_ENTRY_BYTES: Final = 1 << 20
+#: Memory the entries hold in all, as ``deep_size`` charges them.
+DEFAULT_BUDGET_BYTES: Final = 8 << 20
+#: What the ordered dict spends per entry beyond the key and the value.
+ENTRY_OVERHEAD_BYTES: Final = 120
 
 _Key = tuple[Digest, bytes]
 
 
 class ManifestCache:
-    """A bounded LRU of parsed manifests by (digest, filed descriptor bytes)."""
+    """A LRU of parsed manifests by (digest, filed descriptor bytes), holding at most
+    ``budget_bytes`` of memory (see the module's docstring)."""
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self.budget_bytes = budget_bytes
-        self._entries: OrderedDict[_Key, Manifest] = OrderedDict()
+        self._entries: OrderedDict[_Key, tuple[Manifest, int]] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def charged_bytes(self) -> int:
+        """The memory the entries hold, as charged against ``budget_bytes``."""
+        return self._bytes
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+        self._bytes = 0
+
     def get(self, digest: Digest, descriptor: bytes) -> Manifest | None:
         """The manifest stored under ``digest`` and filed with ``descriptor``, if kept."""
         key = (digest, descriptor)
-        manifest = self._entries.get(key)
-        if manifest is not None:
-            self._entries.move_to_end(key)
-        return manifest
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
 
     def put(self, digest: Digest, descriptor: bytes, manifest: Manifest) -> None:
         """Keep ``manifest``, evicting the least recently used ones over the budget."""
-        size = len(manifest.body) + len(descriptor)
-        if size > MAX_ENTRY_BYTES or size > self.budget_bytes:
-            return
+        limit = min(MAX_ENTRY_BYTES, self.budget_bytes)
+        if len(manifest.body) + len(descriptor) > limit:
+            return  # charged at least its body: not worth walking
         key = (digest, descriptor)
+        size = deep_size((key, manifest)) + ENTRY_OVERHEAD_BYTES
+        if size > limit:
+            return
         previous = self._entries.pop(key, None)
         if previous is not None:
-            self._bytes -= len(previous.body) + len(descriptor)
-        self._entries[key] = manifest
+            self._bytes -= previous[1]
+        self._entries[key] = (manifest, size)
         self._bytes += size
         while self._bytes > self.budget_bytes:
-            (_, old_descriptor), old = self._entries.popitem(last=False)
-            self._bytes -= len(old.body) + len(old_descriptor)
+            _, (_, old_size) = self._entries.popitem(last=False)
+            self._bytes -= old_size

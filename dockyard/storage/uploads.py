@@ -124,12 +124,20 @@ def restored_hasher(state: bytes | None) -> ResumableHasher:
 class SessionLocks:
     """One lock per live upload session of a registry instance, so that concurrent
     requests on one session cannot interleave their bytes; other instances and
-    processes are kept apart by the offset check."""
+    processes are kept apart by the offset check.
+
+    Held weakly: a lock lives only while a request holds or awaits it, so the table's
+    memory is bounded by the requests in flight (a few hundred bytes each), whatever
+    the number of sessions.
+    """
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
     def __call__(self, name: str, upload_id: str) -> asyncio.Lock:
         key = (name, upload_id)

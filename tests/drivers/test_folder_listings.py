@@ -101,8 +101,8 @@ async def test_least_recently_used_listing_is_dropped_beyond_capacity(
         (folder / "x").mkdir(parents=True)
         (folder / "y").mkdir()
         await settle(folder)
-    # Room for one folder of two names (each folder counts one more than its names).
-    listings = FolderListings(capacity=4)
+    # Room for one folder of two names.
+    listings = FolderListings(folder_listings.listing_charge(str(second), ["x", "y"]))
     listings.names(str(first))
     listings.names(str(second))
     listings.names(str(first))
@@ -154,7 +154,7 @@ async def test_folder_larger_than_the_capacity_is_not_kept(
     tmp_path: Path, folder_reads: list[str]
 ) -> None:
     folder = await settled_folder(tmp_path, "a", "b", "c")
-    listings = FolderListings(capacity=3)
+    listings = FolderListings(folder_listings.listing_charge(str(folder), ["a", "b", "c"]) - 1)
     assert listings.names(str(folder)) == ["a", "b", "c"]
     assert listings.names(str(folder)) == ["a", "b", "c"]
     assert folder_reads == [str(folder)] * 2

@@ -122,7 +122,10 @@ def test_cache_returns_an_entry_only_for_the_same_filed_descriptor() -> None:
 
 def test_cache_evicts_the_least_recently_used_entry_over_its_budget() -> None:
     entries = [_manifest(bytes([i]), padding=400) for i in range(3)]
-    cache = ManifestCache(budget_bytes=2 * (len(entries[0][1]) + 1))
+    measure = ManifestCache()
+    for digest, _, manifest in entries[:2]:
+        measure.put(digest, b"d", manifest)
+    cache = ManifestCache(budget_bytes=measure.charged_bytes + 1)  # room for two entries
     for digest, _, manifest in entries[:2]:
         cache.put(digest, b"d", manifest)
     assert cache.get(entries[0][0], b"d") is not None  # now the most recently used

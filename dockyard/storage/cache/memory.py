@@ -1,7 +1,9 @@
 """A bounded in-process blob-descriptor cache (least recently used entries go first).
 
 The reference registry's in-memory cache grows without bound and has run registries out
-of memory; this one keeps at most ``size`` descriptors (``storage.cache.blobdescriptorsize``).
+of memory; this one keeps at most ``size`` descriptors (``storage.cache.blobdescriptorsize``)
+and at most ``max_bytes`` of memory (8 MiB unless told otherwise): each entry is charged
+what it holds (``deep_size``), since a descriptor's annotations can make it any size.
 
 It caches only registry-wide descriptors, never repository links. Content under a digest
 never changes, so another process can make an entry stale only by deleting the content
@@ -17,41 +19,64 @@ from typing import Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
+from dockyard.memory_size import deep_size
 from dockyard.storage.cache.base import RepositoryBlobCache
 
 #: ``storage.cache.blobdescriptorsize`` when the configuration does not set it.
 DEFAULT_SIZE: Final = 10000
+#: Memory the entries may hold in all.
+DEFAULT_MAX_BYTES: Final = 8 << 20
+#: What the ordered dict spends per entry beyond the key and the value.
+ENTRY_OVERHEAD_BYTES: Final = 120
 
 
 class MemoryBlobDescriptorCache:
-    """At most ``size`` descriptors by digest, evicting the least recently used."""
+    """At most ``size`` descriptors by digest, holding at most ``max_bytes``, evicting
+    the least recently used."""
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if size < 1:
             raise ValueError("a memory cache must hold at least one entry")
         self.size = size
-        self._entries: OrderedDict[Digest, Descriptor] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Digest, tuple[Descriptor, int]] = OrderedDict()
+        self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def charged_bytes(self) -> int:
+        """The memory the entries hold, as charged against ``max_bytes``."""
+        return self._bytes
+
     async def get(self, digest: Digest) -> Descriptor | None:
         """The cached descriptor (now the most recently used), or None."""
-        descriptor = self._entries.get(digest)
-        if descriptor is not None:
-            self._entries.move_to_end(digest)
-        return descriptor
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        self._entries.move_to_end(digest)
+        return entry[0]
 
     async def set(self, descriptor: Descriptor) -> None:
-        """Remember a descriptor, evicting the least recently used beyond ``size``."""
-        self._entries[descriptor.digest] = descriptor
-        self._entries.move_to_end(descriptor.digest)
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
+        """Remember a descriptor, evicting the least recently used beyond the bounds."""
+        charge = deep_size(descriptor) + ENTRY_OVERHEAD_BYTES
+        previous = self._entries.pop(descriptor.digest, None)
+        if previous is not None:
+            self._bytes -= previous[1]
+        if charge > self.max_bytes:
+            return
+        self._entries[descriptor.digest] = (descriptor, charge)
+        self._bytes += charge
+        while len(self._entries) > self.size or self._bytes > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
 
     async def clear(self, digest: Digest) -> None:
         """Forget a digest."""
-        self._entries.pop(digest, None)
+        entry = self._entries.pop(digest, None)
+        if entry is not None:
+            self._bytes -= entry[1]
 
     def repository(self, name: str) -> RepositoryBlobCache | None:
         """None: links are not cached in process memory (see the module's docstring)."""
@@ -60,3 +85,4 @@ class MemoryBlobDescriptorCache:
     async def close(self) -> None:
         """Drop every entry."""
         self._entries.clear()
+        self._bytes = 0

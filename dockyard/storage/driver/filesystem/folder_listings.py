@@ -29,9 +29,13 @@ from typing import Final
 SETTLED_NS: Final = 250_000_000
 SETTLED_WHOLE_SECONDS_NS: Final = 3_000_000_000
 _SECOND_NS: Final = 1_000_000_000
-#: Names kept in all (a folder counts one more than its entries), least recently used
-#: folders dropped first: a few MiB at most.
-CAPACITY: Final = 65536
+#: Memory the kept listings may hold in all (``listing_charge``), least recently used folders
+#: dropped first.
+CAPACITY_BYTES: Final = 4 << 20
+#: What a name costs beyond its characters (the str object and its list slot), and a
+#: folder beyond its path and names (the dict entry, the stamp, the list).
+NAME_OVERHEAD_BYTES: Final = 57
+FOLDER_OVERHEAD_BYTES: Final = 400
 
 _VISIBLE: Final = re.compile(r"[A-Za-z0-9._-]+")
 #: Names joined by ``/`` (which no name holds), all visible; ``listdir`` omits ``.`` and ``..``.
@@ -54,10 +58,11 @@ def visible_names(names: list[str]) -> list[str]:
 
 
 class FolderListings:
-    """Sorted visible entry names of local folders, for worker threads (thread-safe)."""
+    """Sorted visible entry names of local folders, for worker threads (thread-safe);
+    holding at most ``capacity_bytes`` of memory."""
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
-        self._capacity = capacity
+    def __init__(self, capacity_bytes: int = CAPACITY_BYTES) -> None:
+        self._capacity = capacity_bytes
         self._kept: OrderedDict[str, tuple[_Stamp, list[str]]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
@@ -87,11 +92,28 @@ class FolderListings:
             with self._lock:
                 replaced = self._kept.pop(folder, None)
                 if replaced is not None:
-                    self._size -= len(replaced[1]) + 1
-                self._kept[folder] = (stamp, names)
-                self._size += len(names) + 1
+                    self._size -= listing_charge(folder, replaced[1])
+                charge = listing_charge(folder, names)
+                if charge <= self._capacity:
+                    self._kept[folder] = (stamp, names)
+                    self._size += charge
                 while self._size > self._capacity:
-                    _, (_, dropped) = self._kept.popitem(last=False)
-                    self._size -= len(dropped) + 1
+                    dropped_folder, (_, dropped) = self._kept.popitem(last=False)
+                    self._size -= listing_charge(dropped_folder, dropped)
             return list(names)
         return names
+
+    @property
+    def charged_bytes(self) -> int:
+        """The memory the kept listings hold, as charged against the capacity."""
+        return self._size
+
+
+def listing_charge(folder: str, names: list[str]) -> int:
+    """What one kept listing holds: its path, its names, and overhead."""
+    return (
+        FOLDER_OVERHEAD_BYTES
+        + len(folder)
+        + sum(len(name) for name in names)
+        + NAME_OVERHEAD_BYTES * len(names)
+    )

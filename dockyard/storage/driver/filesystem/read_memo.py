@@ -17,6 +17,16 @@ folder of its path that exists, after checking that the next folder down still d
 exist (its creation then shows up as an event). A lost event (queue overflow) forgets
 everything. Network file systems do not report other hosts' changes to inotify, so the
 memo is only used on local file systems.
+
+Bounds: at most ``DEFAULT_CAPACITY`` reads (2048), holding at most
+``DEFAULT_MAX_BYTES`` (2 MiB; each read charged its content, names and path plus
+``ENTRY_OVERHEAD_BYTES``), least recently used first out; a content larger than
+``MAX_VALUE_BYTES`` is never kept. Every watch belongs to a remembered read or to a
+recording in flight, so the process holds at most capacity + in-flight watches (and
+the kernel's per-user ``max_user_watches`` applies too). Whole plan results are at most
+``DEFAULT_CAPACITY`` more entries, keyed by a plan's arguments (names and digests, each
+bounded in length at the edge) and sharing their bytes with the remembered reads; they
+are all dropped whenever any read is, so they never keep alive what the byte bound let go.
 """
 
 from __future__ import annotations
@@ -44,6 +54,12 @@ LOCAL_FILE_SYSTEMS: Final = frozenset(
 )  # fmt: skip
 #: Reads remembered at most; a process holds at most this many watches.
 DEFAULT_CAPACITY: Final = 2048
+#: Memory the remembered reads may hold in all, as ``_charge`` counts it.
+DEFAULT_MAX_BYTES: Final = 2 << 20
+#: Contents larger than this are read every time (they would crowd out the small ones).
+MAX_VALUE_BYTES: Final = 64 << 10
+#: The dicts, sets and tuples that keep one read, beyond its path and its value.
+ENTRY_OVERHEAD_BYTES: Final = 400
 
 _Key = tuple[str, str]  # ("read" | "size" | "names", storage path)
 _Value = bytes | int | tuple[str, ...] | None
@@ -139,14 +155,21 @@ class ReadMemo:
     """
 
     def __init__(
-        self, files: FileReads, lister: Lister, root: str, capacity: int = DEFAULT_CAPACITY
+        self,
+        files: FileReads,
+        lister: Lister,
+        root: str,
+        capacity: int = DEFAULT_CAPACITY,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.files = files
         self.lister = lister
         self.root = root.rstrip("/")
         self.inotify = Inotify()
         self.capacity = capacity
-        self._values: OrderedDict[_Key, tuple[_Value, int]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._bytes = 0
+        self._values: OrderedDict[_Key, tuple[_Value, int, int]] = OrderedDict()
         self._keys_of: dict[int, set[_Key]] = {}
         #: Whole results of plans answered from the remembered reads, by plan and
         #: arguments (see ``result``). They hold while every remembered read does, so
@@ -251,14 +274,30 @@ class ReadMemo:
     def _watched_by_other_recording(self, wd: int) -> bool:
         return any(wd in other.watched for other in self._recordings)
 
+    @property
+    def charged_bytes(self) -> int:
+        """The memory the remembered reads hold, as charged against ``max_bytes``."""
+        return self._bytes
+
+    @property
+    def watches(self) -> int:
+        """Folders watched for the remembered reads."""
+        return len(self._keys_of)
+
     def _store(self, key: _Key, value: _Value, wd: int) -> None:
         old = self._values.pop(key, None)
         if old is not None:
+            self._bytes -= old[2]
             self._drop_key(key, old[1])
-        self._values[key] = (value, wd)
+        charge = _charge(key, value)
+        if charge - ENTRY_OVERHEAD_BYTES - len(key[1]) > MAX_VALUE_BYTES:
+            return  # ``remember`` drops the watch if nothing else needs it
+        self._values[key] = (value, wd, charge)
+        self._bytes += charge
         self._keys_of.setdefault(wd, set()).add(key)
-        while len(self._values) > self.capacity:
-            evicted, (_, evicted_wd) = self._values.popitem(last=False)
+        while len(self._values) > self.capacity or self._bytes > self.max_bytes:
+            evicted, (_, evicted_wd, evicted_charge) = self._values.popitem(last=False)
+            self._bytes -= evicted_charge
             self._drop_key(evicted, evicted_wd)
 
     # --- forgetting -----------------------------------------------------------------------
@@ -280,7 +319,9 @@ class ReadMemo:
             return
         self._results.clear()
         for key in keys:
-            self._values.pop(key, None)
+            entry = self._values.pop(key, None)
+            if entry is not None:
+                self._bytes -= entry[2]
         if still_watched and not self._watched_by_other_recording(wd):
             self.inotify.unwatch(wd)
 
@@ -289,6 +330,7 @@ class ReadMemo:
             recording.overflowed = True
         self._values.clear()
         self._results.clear()
+        self._bytes = 0
         for wd in list(self._keys_of):
             if not self._watched_by_other_recording(wd):
                 self.inotify.unwatch(wd)
@@ -296,6 +338,16 @@ class ReadMemo:
 
     def close(self) -> None:
         self.inotify.close()
+
+
+def _charge(key: _Key, value: _Value) -> int:
+    """What one remembered read holds: its path, its content or names, and overhead."""
+    size = ENTRY_OVERHEAD_BYTES + len(key[1])
+    if isinstance(value, bytes):
+        size += len(value)
+    elif isinstance(value, tuple):
+        size += sum(len(name) + 56 for name in value)
+    return size
 
 
 def file_system_type(folder: str) -> str | None:
