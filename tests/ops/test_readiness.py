@@ -97,7 +97,8 @@ def test_debug_health_of_several_workers_reports_the_checks_they_share(
     maintenance = tmp_path / "maintenance"
     health = {**FAST_CHECKS, "file": [{"file": str(maintenance), "interval": "200ms"}]}
     registry = start_dockyard({"health": health}, workers=2)
-    wait_for(lambda: httpx.get(f"{registry.debug_url}/debug/health").json() == {}, 10, "ready")
+    # Both workers must have started and shared a first round of checks: slow on a busy host.
+    wait_for(lambda: httpx.get(f"{registry.debug_url}/debug/health").json() == {}, 30, "ready")
     maintenance.touch()
     failing = wait_for(
         lambda: (
