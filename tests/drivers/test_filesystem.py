@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import stat
@@ -433,3 +434,24 @@ async def test_writer_cannot_be_used_after_close(fs: FilesystemDriver) -> None:
     await writer.close()
     with pytest.raises(ValueError, match="closed"):
         await writer.write(b"late")
+
+
+async def test_puts_racing_deletes_of_their_folder_never_fail(
+    fs: FilesystemDriver, root: Path
+) -> None:
+    # The collector removes the writers' record folder while writers record into it.
+    stop = asyncio.Event()
+
+    async def delete_folder() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(PathNotFound):
+                await fs.delete("/records")
+            await asyncio.sleep(0.003)
+
+    deleter = asyncio.create_task(delete_folder())
+    try:
+        for index in range(300):
+            await fs.put_content(f"/records/sha256/{index % 7}", b"in use")
+    finally:
+        stop.set()
+        await deleter

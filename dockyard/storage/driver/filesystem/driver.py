@@ -702,20 +702,31 @@ def _fsync_dir(directory: str) -> None:
 
 def _put(target: str, content: bytes, durability: Durability = "full") -> None:
     """Write ``content`` to a temporary sibling, make it durable, then rename it into place
-    and make the rename durable (each step as far as ``durability`` asks)."""
-    temp = _temp_name(target)
-    fd = _create(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
-    try:
+    and make the rename durable (each step as far as ``durability`` asks).
+
+    A delete of the folder running meanwhile removes the temporary file with it; the put
+    then starts again, so it takes effect after that delete rather than failing.
+    """
+    for attempt in range(_CREATE_ATTEMPTS):
+        temp = _temp_name(target)
+        fd = _create(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
         try:
-            _write_all(fd, content)
-            if durability != "none":
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, target)
-    except BaseException:
-        _unlink_quietly(temp)
-        raise
+            try:
+                _write_all(fd, content)
+                if durability != "none":
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, target)
+        except FileNotFoundError:
+            if attempt == _CREATE_ATTEMPTS - 1 or os.path.lexists(temp):
+                _unlink_quietly(temp)
+                raise
+            continue
+        except BaseException:
+            _unlink_quietly(temp)
+            raise
+        break
     if durability == "full":
         _fsync_dir(os.path.dirname(target))
 
@@ -798,7 +809,12 @@ def _remove_tree(directory: str) -> None:
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
-    os.rmdir(directory)
+    try:
+        os.rmdir(directory)
+    except OSError as error:
+        # A put landed in the folder after it was emptied: that put follows this delete.
+        if error.errno != errno.ENOTEMPTY:
+            raise
 
 
 def _unlink_quietly(file: str) -> None:
