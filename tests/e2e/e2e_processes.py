@@ -65,16 +65,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until ``GET /v2/`` answers."""
-        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
-            # A session of its own, so a stuck server and its workers can be ended together.
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+        self.launch()
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -91,6 +83,19 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{self.stderr()}")
+
+    def launch(self) -> None:
+        """Start the server process without waiting for it."""
+        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
+            # A session of its own, so a stuck server and its workers can be ended together.
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
 
     def _workers_started(self) -> bool:
         log = self.stderr()

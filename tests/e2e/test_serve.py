@@ -26,7 +26,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from e2e_images import OciLayout, sha256
-from e2e_processes import ServerProcess, StartDockyard, clean_environment, copy
+from e2e_processes import (
+    ServerProcess,
+    StartDockyard,
+    clean_environment,
+    copy,
+    dockyard_config,
+    dockyard_process,
+)
 
 BLOB = os.urandom(300_000)
 
@@ -87,12 +94,30 @@ def test_sigterm_stops_every_process_with_status_0(start_dockyard: StartDockyard
     server = start_dockyard(workers=2)
     assert server.process is not None
     pid = server.process.pid
-    assert server.stop(timeout=15) == 0
+    assert server.stop(timeout=15) == 0, server.stderr()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/v2/", timeout=2)
     assert "Stopped worker-2" in server.stderr()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("moment", ["Spawning worker-2", "Started worker-1", "Started worker-2"])
+def test_sigterm_while_workers_start_stops_every_process_with_status_0(
+    tmp_path: Path, free_port: Callable[[], int], moment: str
+) -> None:
+    port = free_port()
+    config = dockyard_config(tmp_path / "root", port, workers=2)
+    server = dockyard_process(tmp_path, port, config, env={"REGISTRY_HTTP_SECRET": "s" * 32})
+    server.launch()
+    try:
+        deadline = time.monotonic() + 30
+        while moment not in server.stderr():
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.002)
+    finally:
+        status = server.stop(timeout=15)
+    assert status == 0, server.stderr()
 
 
 def test_sigterm_lets_a_request_in_flight_finish(start_dockyard: StartDockyard) -> None:
