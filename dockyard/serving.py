@@ -228,6 +228,8 @@ def serve(config: Config) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_before_serving)
     workers = worker_count(config)
     drain = config.http.draintimeout
     with tempfile.TemporaryDirectory(prefix="dockyard-") as workdir:
@@ -273,6 +275,11 @@ def serve(config: Config) -> None:
         finally:
             if debug is not None:
                 debug.stop()
+
+
+def _stop_before_serving(signum: int, frame: FrameType | None) -> None:
+    """Stop ``dockyard serve`` told to stop before granian handles the stop signals."""
+    raise SystemExit(0)
 
 
 def _serve_in_process(config: Config, options: dict[str, Any], kill_timeout: int) -> None:

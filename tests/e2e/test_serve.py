@@ -102,12 +102,21 @@ def test_sigterm_stops_every_process_with_status_0(start_dockyard: StartDockyard
         os.kill(pid, 0)
 
 
-@pytest.mark.parametrize("moment", ["Spawning worker-2", "Started worker-1", "Started worker-2"])
-def test_sigterm_while_workers_start_stops_every_process_with_status_0(
-    tmp_path: Path, free_port: Callable[[], int], moment: str
+@pytest.mark.parametrize(
+    ("workers", "moment"),
+    [
+        (1, "dockyard serving"),
+        (2, "dockyard serving"),
+        (2, "Spawning worker-2"),
+        (2, "Started worker-1"),
+        (2, "Started worker-2"),
+    ],
+)
+def test_sigterm_while_starting_stops_every_process_with_status_0(
+    tmp_path: Path, free_port: Callable[[], int], workers: int, moment: str
 ) -> None:
     port = free_port()
-    config = dockyard_config(tmp_path / "root", port, workers=2)
+    config = dockyard_config(tmp_path / "root", port, workers=workers)
     server = dockyard_process(tmp_path, port, config, env={"REGISTRY_HTTP_SECRET": "s" * 32})
     server.launch()
     try:
