@@ -36,6 +36,10 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
 
+``get_content`` and ``stat`` read single objects with GET and HEAD requests the driver
+signs itself (``s3_objects``: a fraction of the SDK's CPU per request), addressed,
+signed and authorised as the SDK's client would.
+
 Everything else maps onto one or a few requests: ranged GETs for ``reader`` (which
 reconnects where a dropped connection stopped, conditional on the ETag), HeadObject (then
 a one-key listing for directories) for ``stat``, paginated ListObjectsV2 for ``list`` and
@@ -58,7 +62,9 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import os
 import re
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -81,6 +87,12 @@ from dockyard.storage.driver.base import (
     StorageDriverError,
     Unsupported,
     validate_path,
+)
+from dockyard.storage.driver.s3_objects import (
+    Credentials,
+    ObjectReadError,
+    ObjectReads,
+    ObjectResponse,
 )
 
 MAX_PARTS: Final = 10_000
@@ -192,6 +204,7 @@ class S3Driver(StorageDriver):
         self._params = params
         self._root = params.rootdirectory + "/" if params.rootdirectory else ""
         self._client: Any = None
+        self._reads: ObjectReads | None = None
         self._stack: AsyncExitStack | None = None
         self._client_lock = asyncio.Lock()
 
@@ -227,9 +240,10 @@ class S3Driver(StorageDriver):
                     read_timeout=120,
                 )
                 stack = AsyncExitStack()
+                session = get_session()
                 try:
-                    self._client = await stack.enter_async_context(
-                        get_session().create_client(
+                    client = await stack.enter_async_context(
+                        session.create_client(
                             "s3",
                             region_name=p.region,
                             endpoint_url=p.endpoint_url(),
@@ -241,17 +255,68 @@ class S3Driver(StorageDriver):
                             config=config,
                         )
                     )
+                    self._reads = await self._object_reads(client, session, stack)
                 except (BotoCoreError, ValueError) as error:
+                    await stack.aclose()
                     # Their messages quote the endpoint or region as configured.
                     raise S3Error(
                         f"object store client could not be created: {type(error).__name__}"
                     ) from None
-                self._stack = stack
+                self._client, self._stack = client, stack
         return self._client
+
+    async def _object_reads(self, client: Any, session: Any, stack: AsyncExitStack) -> ObjectReads:
+        """Reads of single objects addressed, signed and pooled as ``client`` would."""
+        p = self._params
+        probe = f"{self._root}{_PENDING_DIR}/probe"
+        url = await client.generate_presigned_url(
+            "get_object", Params={"Bucket": p.bucket, "Key": probe}, ExpiresIn=60
+        )
+        tls: ssl.SSLContext | bool = (
+            False if p.skipverify else ssl.create_default_context(cafile=_ca_bundle())
+        )
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=p.maxconnections, ssl=tls),
+                timeout=aiohttp.ClientTimeout(sock_connect=10, sock_read=120),
+                headers={"User-Agent": f"dockyard {p.useragent or ''}".strip()},
+            )
+        )
+        if p.accesskey and p.secretkey:
+            static = Credentials(p.accesskey, p.secretkey, p.sessiontoken or None)
+
+            async def credentials() -> Credentials | None:
+                return static
+
+        else:
+            resolved = await session.get_credentials()
+
+            async def credentials() -> Credentials | None:
+                if resolved is None:
+                    return None
+                frozen = await resolved.get_frozen_credentials()
+                return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+        return ObjectReads(http, url.split("?", 1)[0], probe, client.meta.region_name, credentials)
+
+    async def _read_object(self, operation: str, path: str, key: str) -> ObjectResponse:
+        """GET (``get_object``) or HEAD (``head_object``) of one object, errors translated."""
+        await self._s3()
+        assert self._reads is not None
+        try:
+            if operation == "get_object":
+                return await self._reads.get(key)
+            return await self._reads.head(key)
+        except ObjectReadError as error:
+            if error.code in _NOT_FOUND_CODES:
+                raise PathNotFound(path) from None
+            raise S3Error(f"object store {operation} failed: {error.code}") from None
+        except _TRANSPORT_ERRORS as error:
+            _fail(operation, path, error)
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._reads = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -325,15 +390,7 @@ class S3Driver(StorageDriver):
 
     async def get_content(self, path: str) -> bytes:
         validate_path(path)
-        response = await self._call("get_object", path, Key=self._key(path))
-        body = response["Body"]
-        try:
-            content: bytes = await body.read()
-        except (ClientError, *_TRANSPORT_ERRORS) as error:
-            _fail("get_object", path, error)
-        finally:
-            body.close()
-        return content
+        return (await self._read_object("get_object", path, self._key(path))).body
 
     async def put_content(self, path: str, content: bytes) -> None:
         validate_path(path)
@@ -420,10 +477,8 @@ class S3Driver(StorageDriver):
             body.close()
 
     async def _head(self, path: str) -> FileInfo:
-        response = await self._call("head_object", path, Key=self._key(path))
-        return FileInfo(
-            path, int(response["ContentLength"]), _utc(response["LastModified"]), is_dir=False
-        )
+        response = await self._read_object("head_object", path, self._key(path))
+        return FileInfo(path, response.size, response.modified, is_dir=False)
 
     # -- writer ----------------------------------------------------------------------------
 
@@ -1020,6 +1075,11 @@ class _S3Writer(FileWriter):
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _ca_bundle() -> str | None:
+    """The CA bundle the SDK would trust too (``AWS_CA_BUNDLE``), else the system's."""
+    return os.environ.get("AWS_CA_BUNDLE") or None
 
 
 def _quiet_sdk_debug_logs() -> None:
