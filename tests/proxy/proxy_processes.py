@@ -7,8 +7,10 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import bcrypt
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "cache"))
@@ -40,6 +42,7 @@ __all__ = [
     "dockyard_process",
     "have",
     "htpasswd",
+    "upstream_process",
 ]
 
 
@@ -50,6 +53,35 @@ class Upstream(ServerProcess):
         """How many requests with ``method`` to a path matching ``path_pattern`` it served."""
         pattern = re.compile(rf'"(?:{method}) ({path_pattern})(\?[^ ]*)? HTTP/1\.1" (\d+)')
         return sum(1 for line in self.stdout().splitlines() if pattern.search(line))
+
+
+def upstream_process(
+    workdir: Path, port: int, *, name: str = "upstream", users: dict[str, str] | None = None
+) -> Upstream:
+    """A ``docker-registry`` on ``port`` with its access log on, storing in ``workdir/name``
+    (not yet started); with ``users`` it requires HTTP Basic."""
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": False}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(workdir / name)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "upstream-test-secret"},
+    }
+    if users:
+        path = htpasswd(workdir / f"{name}.htpasswd", users)
+        config["auth"] = {"htpasswd": {"realm": "upstream", "path": str(path)}}
+    config_path = workdir / f"{name}.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    return Upstream(
+        name,
+        [DOCKER_REGISTRY, "serve", str(config_path)],
+        cwd=workdir,
+        env=clean_environment(),
+        port=port,
+    )
 
 
 def htpasswd(path: Path, users: dict[str, str]) -> Path:
