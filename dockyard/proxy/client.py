@@ -285,6 +285,11 @@ class UpstreamClient:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def blocked_for(self) -> float:
+        """Seconds left of the upstream's last ``Retry-After`` (0 when not blocked)."""
+        return max(self._blocked_until - time.monotonic(), 0.0)
+
     async def close(self) -> None:
         await self._http.aclose()
 

@@ -1,12 +1,13 @@
 """``dockyard sync``: copy repositories and tags of another registry into this one.
 
-Reads the source through ``UpstreamClient`` (its Basic or token authentication, rate
-limit and back-off) and writes through the registry's services, as a push would: blobs
-through the verified upload path, child manifests before their index, referrers after
-their subject, the tag last. What is there already is skipped (a tag pointing at the
-same digest, a blob linked already), so an interrupted sync resumes where it stopped;
-the referrers of a tag that is current are still asked for, so that a signature added
-at the source since the last run is copied too.
+Reads the source through ``UpstreamClient`` (its Basic or token authentication and rate
+limit), waiting out a 429's ``Retry-After`` (``patience.py``), and writes through the
+registry's services, as a push would: blobs through the verified upload path, child
+manifests before their index, referrers after their subject, the tag last. What is
+there already is skipped (a tag pointing at the same digest, a blob linked already), so
+an interrupted sync resumes where it stopped; the referrers of a tag that is current are
+still asked for, so that a signature added at the source since the last run is copied
+too.
 
 With a platform filter, an index is copied with only the children of those platforms
 (and their blobs), and stored as it is, byte for byte: its digest stays the source's, so
@@ -16,19 +17,24 @@ another platform finds its child manifest unknown (``MANIFEST_UNKNOWN``).
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.errors import BlobUnknown, ManifestUnknown, TagUnknown
 from dockyard.manifest import Manifest, parse_manifest
 from dockyard.manifest.policy import storing_sparse
 from dockyard.proxy.client import UpstreamClient
 from dockyard.storage.protocols import Registry, Repository
+from dockyard.sync.patience import patiently
 from dockyard.sync.platforms import PlatformFilter
 from dockyard.sync.semver import VersionRange
+
+T = TypeVar("T")
 
 #: Called with a message per tag (and per blob) copied, for a progress display.
 Progress = Callable[[str], None]
@@ -90,13 +96,14 @@ async def sync(
     """Copy every selected repository and tag of ``source`` into ``registry``; ``transfer``
     is told how far each blob's copy got."""
     report = SyncReport()
-    names = list(selection.repositories) or await source.catalog()
+    names = list(selection.repositories) or await patiently(source, source.catalog)
     copying = _Copying(source, selection.platforms, report, progress, transfer or _unshown)
     for name in names:
         if not selection.wants_repository(name):
             continue
         target = registry.repository(name)
-        for tag in sorted(await source.tags(name)):
+        tags = await patiently(source, functools.partial(source.tags, name))
+        for tag in sorted(tags):
             if selection.wants_tag(tag):
                 await copying.tag(name, target, tag)
     return report
@@ -119,15 +126,14 @@ class _Copying:
 
     async def tag(self, name: str, target: Repository, tag: str) -> None:
         """Copy what ``tag`` names at the source, then point the tag at it."""
-        remote = await self.source.head_manifest(name, tag)
+        remote = await self._ask(lambda: self.source.head_manifest(name, tag))
         if remote.digest is not None and await self._current(target, tag, remote.digest):
             # Signatures and SBOMs are added to an image after it is pushed: ask for them.
             stored = await target.manifests.get(remote.digest)
             await self.manifest(name, target, stored)
             self.report.tags_current.append(f"{name}:{tag}")
             return
-        fetched = await self.source.manifest(name, tag)
-        manifest = parse_manifest(fetched.body, fetched.media_type or None)
+        manifest = await self._manifest(name, tag)
         await self.manifest(name, target, manifest)
         await target.tags.tag(tag, manifest.digest)
         self.report.tags_copied.append(f"{name}:{tag}")
@@ -159,20 +165,17 @@ class _Copying:
             for child in children:
                 if stored and await _stored(target, child.digest):
                     continue
-                fetched = await self.source.manifest(name, str(child.digest))
-                child_manifest = parse_manifest(fetched.body, fetched.media_type or None)
-                await self.manifest(name, target, child_manifest)
+                await self.manifest(name, target, await self._manifest(name, str(child.digest)))
         if not stored:
             for descriptor in manifest.blob_references:
                 await self._blob(name, target, descriptor.digest)
             with storing_sparse(child.digest for child in children):
                 await target.manifests.put(manifest.body, manifest.media_type, manifest.digest)
             self.report.manifests += 1
-        for entry in await self.source.referrers(name, manifest.digest) or []:
+        referrers = await self._ask(lambda: self.source.referrers(name, manifest.digest))
+        for entry in referrers or []:
             digest = Digest.parse(str(entry.get("digest")))
-            fetched = await self.source.manifest(name, str(digest))
-            referrer = parse_manifest(fetched.body, fetched.media_type or None)
-            await self.manifest(name, target, referrer)
+            await self.manifest(name, target, await self._manifest(name, str(digest)))
 
     async def _blob(self, name: str, target: Repository, digest: Digest) -> None:
         try:
@@ -181,13 +184,26 @@ class _Copying:
         except BlobUnknown:
             pass
         label = f"{name}: {digest}"
-        async with self.source.blob(name, digest) as response:
-            total = int(response.headers.get("content-length") or 0)
-            counted = self._counted(label, response.aiter_bytes(), total)
-            descriptor = await target.uploads.upload(digest, counted)
+
+        async def download() -> Descriptor:
+            async with self.source.blob(name, digest) as response:
+                total = int(response.headers.get("content-length") or 0)
+                counted = self._counted(label, response.aiter_bytes(), total)
+                return await target.uploads.upload(digest, counted)
+
+        descriptor = await self._ask(download)
         self.report.blobs += 1
         self.report.bytes += descriptor.size
         self.progress(f"  {label} ({descriptor.size} bytes)")
+
+    async def _ask(self, request: Callable[[], Awaitable[T]]) -> T:
+        """``request()`` of the source, waiting out its 429s."""
+        return await patiently(self.source, request)
+
+    async def _manifest(self, name: str, reference: str) -> Manifest:
+        """The manifest ``reference`` names at the source, parsed."""
+        fetched = await self._ask(lambda: self.source.manifest(name, reference))
+        return parse_manifest(fetched.body, fetched.media_type or None)
 
     async def _counted(
         self, label: str, chunks: AsyncIterator[bytes], total: int

@@ -36,6 +36,7 @@ __all__ = [
     "ServerProcess",
     "StartMirror",
     "StartUpstream",
+    "Throttle",
     "Upstream",
     "clean_environment",
     "dockyard_config",
@@ -103,6 +104,9 @@ class RateLimiter(Balancer):
 
     manifest_limit = "limit_req zone=manifests nodelay;"
     server_extra = ""
+    #: Manifest requests nginx lets through, and the ``Retry-After`` of the others.
+    rate = "1r/m"
+    retry_after = 30
 
     def config(self) -> str:
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -113,6 +117,8 @@ class RateLimiter(Balancer):
             upstream=self.upstreams[0],
             manifest_limit=self.manifest_limit,
             server_extra=self.server_extra,
+            rate=self.rate,
+            retry_after=self.retry_after,
         )
 
     def requests(self, pattern: str) -> int:
@@ -120,6 +126,14 @@ class RateLimiter(Balancer):
         log = self.workdir / "access.log"
         lines = log.read_text().splitlines() if log.exists() else []
         return sum(1 for line in lines if re.search(pattern, line))
+
+
+class Throttle(RateLimiter):
+    """nginx in front of an upstream, answering 429 with ``Retry-After: 1`` to manifest
+    requests less than half a second apart."""
+
+    rate = "2r/s"
+    retry_after = 1
 
 
 class SlowLink(RateLimiter):
@@ -142,14 +156,14 @@ http {{
     fastcgi_temp_path {workdir}/fastcgi;
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
-    limit_req_zone $server_port zone=manifests:1m rate=1r/m;
+    limit_req_zone $server_port zone=manifests:1m rate={rate};
     limit_req_status 429;
     server {{
         listen 127.0.0.1:{port};
         {server_extra}
         location ~ /manifests/ {{
             {manifest_limit}
-            add_header Retry-After 30 always;
+            add_header Retry-After {retry_after} always;
             proxy_pass http://{upstream};
         }}
         location / {{

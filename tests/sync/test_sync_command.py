@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from e2e_images import Image, OciLayout
 from e2e_processes import DOCKER_REGISTRY, clean_environment, copy, have
-from proxy_processes import Upstream, upstream_process
+from proxy_processes import Throttle, Upstream, upstream_process
 from sync_commands import dockyard, registry_config
 
 #: Every request line in the reference registry's access log, with its time.
@@ -112,6 +112,22 @@ def test_sync_with_a_ratelimit_spaces_its_requests_to_the_source(
     assert len(times) >= 10
     # The log counts whole seconds: the first and the last request may be a second closer.
     assert (max(times) - min(times)).total_seconds() >= (len(times) - 1) / rate - 1
+
+
+def test_sync_waits_out_a_sources_429_and_copies_everything(
+    tmp_path: Path, upstream: Upstream, free_port: Callable[[], int]
+) -> None:
+    push_images(tmp_path, upstream, "team/app", "team/web")
+    throttle = Throttle(tmp_path / "nginx", free_port(), [upstream.host]).start()
+    try:
+        config = registry_config(tmp_path, "local")
+        result = dockyard("sync", "--from", throttle.url, "--json", "-c", config)
+    finally:
+        throttle.stop()
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tags_copied"] == ["team/app:v1", "team/web:v1"]
+    assert throttle.requests(r'/manifests/[^ ]* HTTP/1\.1" 429 ') >= 1
 
 
 def test_sync_draws_each_blob_it_copies_on_a_terminal(tmp_path: Path, upstream: Upstream) -> None:
