@@ -432,9 +432,7 @@ def _sync(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         try:
-            return await sync(
-                source, built.services, selection, display.progress, display.transfer
-            )
+            return await sync(source, built.services, selection, display.progress, display.transfer)
         finally:
             await source.close()
             await built.close()
