@@ -434,6 +434,7 @@ def _sync(args: argparse.Namespace) -> int:
         try:
             return await sync(source, built.services, selection, display.progress, display.transfer)
         finally:
+            display.close()
             await source.close()
             await built.close()
 

@@ -390,7 +390,8 @@ class UpstreamClient:
         """The upstream's response for the blob, its body not yet read.
 
         The body is asked for as it is stored (``identity``): its bytes are the blob's,
-        whatever a CDN on the way could compress, so it can be read raw.
+        whatever a CDN on the way could compress, so it can be read raw. A connection that
+        breaks while the body is read raises ``UpstreamUnavailable`` here too.
         """
         await self._before()
         request = self._http.build_request(
@@ -405,6 +406,9 @@ class UpstreamClient:
         try:
             self._check(response)
             yield response
+        except httpx.TransportError as error:
+            # The connection broke while the caller read the body.
+            raise self._unreachable(error) from None
         finally:
             await response.aclose()
 

@@ -46,6 +46,13 @@ class SyncDisplay:
         self._terminal.flush()
         self._line_open = True
 
+    def close(self) -> None:
+        """End the line of a blob whose copy did not finish, so an error starts afresh."""
+        if self._line_open and self._terminal is not None:
+            self._terminal.write("\n")
+            self._terminal.flush()
+            self._line_open = False
+
     def _end_line(self) -> None:
         """Clear the blob's line, so the next message is written over it."""
         if self._line_open and self._terminal is not None:

@@ -8,9 +8,11 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 from e2e_images import Image, OciLayout
 from e2e_processes import DOCKER_REGISTRY, clean_environment, copy, have
-from proxy_processes import Throttle, Upstream, upstream_process
+from proxy_processes import SlowLink, Throttle, Upstream, upstream_process
 from sync_commands import dockyard, registry_config
 
 #: Every request line in the reference registry's access log, with its time.
@@ -128,6 +130,51 @@ def test_sync_waits_out_a_sources_429_and_copies_everything(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["tags_copied"] == ["team/app:v1", "team/web:v1"]
     assert throttle.requests(r'/manifests/[^ ]* HTTP/1\.1" 429 ') >= 1
+
+
+def test_sync_cut_off_in_the_middle_of_a_blob_fails_with_a_message_not_a_traceback(
+    tmp_path: Path, upstream: Upstream, free_port: Callable[[], int]
+) -> None:
+    source = OciLayout(tmp_path / "source")
+    source.add_image("v1", layers=1, layer_size=8 << 20)
+    copy(source.ref("v1"), f"docker://{upstream.host}/team/app:v1")
+    slow = SlowLink(tmp_path / "nginx", free_port(), [upstream.host]).start()
+    config = registry_config(tmp_path, "local")
+    uploads = tmp_path / "local-root/docker/registry/v2/repositories/team/app/_uploads"
+    command = [sys.executable, "-m", "dockyard.cli", "sync", "--from", slow.url, "-c", config]
+    sync = subprocess.Popen(
+        list(map(str, command)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_environment(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Cut the source off once the first bytes of the layer are written here.
+        while not any(f.stat().st_size for f in uploads.glob("*/data*")):
+            assert sync.poll() is None, sync.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        _kill_with_its_workers(slow.process)
+        _, stderr = sync.communicate(timeout=60)
+    finally:
+        sync.kill()
+        slow.stop()
+
+    assert sync.returncode == 1
+    assert "Traceback" not in stderr
+    assert "dockyard: upstream source is unreachable" in stderr
+
+
+def _kill_with_its_workers(process: subprocess.Popen[bytes] | None) -> None:
+    """Kill nginx's master ``process`` and its workers at once: no request ends cleanly."""
+    assert process is not None
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGKILL)
+    process.kill()
+    process.wait()
 
 
 def test_sync_draws_each_blob_it_copies_on_a_terminal(tmp_path: Path, upstream: Upstream) -> None:
