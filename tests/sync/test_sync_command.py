@@ -1,6 +1,7 @@
 """``dockyard sync`` as a command against a real upstream registry: which repositories
-its ``--prefix`` selects, the pace ``--ratelimit`` keeps, and what it shows on a
-terminal and reports with ``--json``."""
+its ``--prefix`` selects, the pace ``--ratelimit`` keeps, how it meets a source's 429s
+and a source cut off mid-blob, and what it shows on a terminal and reports with
+``--json``."""
 
 from __future__ import annotations
 
