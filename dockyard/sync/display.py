@@ -56,5 +56,7 @@ class SyncDisplay:
     def _end_line(self) -> None:
         """Clear the blob's line, so the next message is written over it."""
         if self._line_open and self._terminal is not None:
+            # Flushed now: the next message may go to stdout, on the same terminal.
             self._terminal.write("\r\033[K")
+            self._terminal.flush()
             self._line_open = False
