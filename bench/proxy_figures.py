@@ -58,6 +58,8 @@ class Pull:
     bytes: int
     build: str = "this"
     run: int = 0
+    #: CPU seconds the serving registry's processes spent on it (0 when not measured).
+    cpu: float = 0.0
 
     @property
     def mib_per_second(self) -> float:
@@ -71,9 +73,41 @@ def _free_port() -> int:
         return port
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) spent so far by ``pid`` and every process below it."""
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        spent[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for candidate, seconds in spent.items():
+        ancestor: int | None = candidate
+        while ancestor is not None and ancestor != pid:
+            ancestor = parents.get(ancestor)
+        if ancestor == pid:
+            total += seconds
+    return total
+
+
+@dataclass
+class Server:
+    """A registry process the bench started: its base URL and process id."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def _server(argv: list[str], config: dict[str, Any], workdir: Path, name: str) -> Iterator[str]:
-    """Run a registry with ``config`` until the block ends; yields its base URL.
+def _server(argv: list[str], config: dict[str, Any], workdir: Path, name: str) -> Iterator[Server]:
+    """Run a registry with ``config`` until the block ends; yields its URL and pid.
 
     ``argv`` gets the configuration's path appended, or put in place of ``{config}``.
     """
@@ -100,7 +134,7 @@ def _server(argv: list[str], config: dict[str, Any], workdir: Path, name: str) -
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"{name} did not start; see {workdir}") from None
                 time.sleep(0.1)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         process.wait(20)
@@ -141,9 +175,12 @@ def _push(url: str, size: int, blocks: list[bytes]) -> str:
     return digest
 
 
-def _pull(name: str, url: str, digest: str, build: str = "this", run: int = 0) -> Pull:
+def _pull(name: str, server: Server, digest: str, build: str = "this", run: int = 0) -> Pull:
+    """Pull the layer from ``server``, checking its digest; with the server's CPU time."""
+    url = server.url
     hasher = hashlib.sha256()
     size = 0
+    cpu_before = _cpu_seconds(server.pid)
     started = time.perf_counter()
     with (
         httpx.Client(timeout=600) as client,
@@ -154,9 +191,10 @@ def _pull(name: str, url: str, digest: str, build: str = "this", run: int = 0) -
             hasher.update(chunk)
             size += len(chunk)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds(server.pid) - cpu_before
     if "sha256:" + hasher.hexdigest() != digest:
         raise RuntimeError(f"{name}: the pulled bytes do not match {digest}")
-    return Pull(name, seconds, size, build, run)
+    return Pull(name, seconds, size, build, run, cpu)
 
 
 def measure(size: int, runs: int = 1, builds: dict[str, list[str]] | None = None) -> list[Pull]:
@@ -169,7 +207,7 @@ def measure(size: int, runs: int = 1, builds: dict[str, list[str]] | None = None
         with _server(
             ["docker-registry", "serve"], _config(work / "upstream"), work, "upstream"
         ) as upstream:
-            digest = _push(upstream, size, blocks)
+            digest = _push(upstream.url, size, blocks)
             for run in range(runs):
                 names = list(builds)
                 turn = names[run % len(names) :] + names[: run % len(names)]
@@ -182,7 +220,7 @@ def measure(size: int, runs: int = 1, builds: dict[str, list[str]] | None = None
 
 def _measure_build(
     work: Path,
-    upstream: str,
+    upstream: Server,
     digest: str,
     size: int,
     blocks: list[bytes],
@@ -193,13 +231,13 @@ def _measure_build(
     """One build's pulls of one run, each registry on a fresh root."""
     pulls = [_pull("upstream", upstream, digest, build, run)]
     mirror_config = _config(work / f"mirror-{build}-{run}")
-    mirror_config["proxy"] = {"remoteurl": upstream}
+    mirror_config["proxy"] = {"remoteurl": upstream.url}
     with _server(argv, mirror_config, work, f"mirror-{build}-{run}") as mirror:
         pulls.append(_pull("cold", mirror, digest, build, run))
         pulls.append(_pull("warm", mirror, digest, build, run))
     with _server(argv, _config(work / f"local-{build}-{run}"), work, f"local-{build}") as local:
         started = time.perf_counter()
-        _push(local, size, blocks)
+        _push(local.url, size, blocks)
         pulls.append(Pull("push", time.perf_counter() - started, size, build, run))
         pulls.append(_pull("local", local, digest, build, run))
     return pulls
@@ -235,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     for pull in pulls:
         print(
             f"run {pull.run} {pull.build:5} {pull.name:9} {pull.mib_per_second:8.1f} MiB/s"
-            f"  ({pull.seconds:.2f} s)"
+            f"  ({pull.seconds:.2f} s, {pull.cpu:.2f} CPU-s)"
         )
     found = ratios(pulls)
     for build, figures in found.items():
@@ -245,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
             f"({min(cold):.2f}-{max(cold):.2f}; issue: >= 0.8)   "
             f"warm / local median {statistics.median(warm):.2f} "
             f"({min(warm):.2f}-{max(warm):.2f})"
+        )
+        cold_cpu = [p.cpu for p in pulls if p.build == build and p.name == "cold"]
+        print(
+            f"{build}: CPU-s of a cold pull median {statistics.median(cold_cpu):.2f} "
+            f"({min(cold_cpu):.2f}-{max(cold_cpu):.2f})"
         )
     if args.json:
         figures_json = {

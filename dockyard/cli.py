@@ -400,6 +400,7 @@ def _sync(args: argparse.Namespace) -> int:
     from dockyard.proxy.client import UpstreamClient
     from dockyard.proxy.settings import UpstreamConfig
     from dockyard.sync.copy import SyncFilter, sync
+    from dockyard.sync.display import SyncDisplay
     from dockyard.sync.platforms import PlatformFilter, PlatformInvalid
     from dockyard.sync.semver import VersionRange
 
@@ -427,19 +428,13 @@ def _sync(args: argparse.Namespace) -> int:
     versions = VersionRange(args.semver) if args.semver else None
     selection = SyncFilter(tuple(args.repository), args.prefix, tags, versions, platforms)
     built = assembly.assemble(config)
-    on_terminal = sys.stderr.isatty()
-
-    def progress(message: str) -> None:
-        per_blob = message.startswith(" ")
-        if not per_blob and not args.json:
-            print(message, flush=True)
-        elif on_terminal:
-            print(message, file=sys.stderr, flush=True)
+    display = SyncDisplay(sys.stdout, sys.stderr, as_json=args.json)
 
     async def run() -> Any:
         try:
-            return await sync(source, built.services, selection, progress)
+            return await sync(source, built.services, selection, display.progress, display.transfer)
         finally:
+            display.close()
             await source.close()
             await built.close()
 

@@ -32,7 +32,7 @@ logger = logging.getLogger("dockyard.proxy")
 #: Chunks queued for a client before the download waits for it (upstream chunks are
 #: what the HTTP client reads at once, up to 64 KiB: 16 MiB at most).
 _QUEUE_CHUNKS: Final = 256
-#: Bytes sent to a client at once at most, of chunks that were queued for it together.
+#: Bytes of chunks queued for a client taken off its queue in one turn, at most.
 _SEND_SIZE: Final = 1 << 20
 #: Chunks read from the upstream that the store may not have taken yet (16 MiB at most).
 _AHEAD_CHUNKS: Final = 256
@@ -222,7 +222,8 @@ async def stream_from(
     queue = subscriber.queue
     try:
         while not (subscriber.lagging and queue.empty()):
-            # What else is queued already goes along: fewer, larger sends to the client.
+            # What else is queued already goes along, each chunk sent as it is: joining
+            # them into fewer sends cost more CPU (a copy) than the sends it saved.
             pieces = [await queue.get()]
             size = len(pieces[0])
             while pieces[-1] is not _END and size < _SEND_SIZE and not queue.empty():
@@ -232,10 +233,11 @@ async def stream_from(
             if ended:
                 pieces.pop()
             if pieces:
-                if held:
-                    yield held
-                    sent += len(held)
-                held = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                for piece in (held, *pieces[:-1]):
+                    if piece:
+                        yield piece
+                        sent += len(piece)
+                held = pieces[-1]
             if ended:
                 break
         try:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from proxy_processes import (
     DOCKER_REGISTRY,
     OciLayout,
@@ -18,11 +17,10 @@ from proxy_processes import (
     StartMirror,
     StartUpstream,
     Upstream,
-    clean_environment,
     dockyard_config,
     dockyard_process,
     have,
-    htpasswd,
+    upstream_process,
 )
 from redis_server import redis_server
 
@@ -51,29 +49,7 @@ def start_upstream(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[Sta
     def start(
         *, users: dict[str, str] | None = None, port: int | None = None, name: str = "upstream"
     ) -> Upstream:
-        port = port or free_port()
-        config: dict[str, Any] = {
-            "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": False}},
-            "storage": {
-                "filesystem": {"rootdirectory": str(tmp_path / name)},
-                "delete": {"enabled": True},
-                "maintenance": {"uploadpurging": {"enabled": False}},
-            },
-            "http": {"addr": f"127.0.0.1:{port}", "secret": "upstream-test-secret"},
-        }
-        if users:
-            path = htpasswd(tmp_path / f"{name}.htpasswd", users)
-            config["auth"] = {"htpasswd": {"realm": "upstream", "path": str(path)}}
-        config_path = tmp_path / f"{name}.yml"
-        config_path.write_text(yaml.safe_dump(config))
-        process = Upstream(
-            name,
-            [DOCKER_REGISTRY, "serve", str(config_path)],
-            cwd=tmp_path,
-            env=clean_environment(),
-            port=port,
-        )
+        process = upstream_process(tmp_path, port or free_port(), name=name, users=users)
         started.append(process)
         return process.start()  # type: ignore[return-value]
 

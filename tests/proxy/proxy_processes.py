@@ -7,8 +7,10 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import bcrypt
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "cache"))
@@ -34,12 +36,14 @@ __all__ = [
     "ServerProcess",
     "StartMirror",
     "StartUpstream",
+    "Throttle",
     "Upstream",
     "clean_environment",
     "dockyard_config",
     "dockyard_process",
     "have",
     "htpasswd",
+    "upstream_process",
 ]
 
 
@@ -50,6 +54,35 @@ class Upstream(ServerProcess):
         """How many requests with ``method`` to a path matching ``path_pattern`` it served."""
         pattern = re.compile(rf'"(?:{method}) ({path_pattern})(\?[^ ]*)? HTTP/1\.1" (\d+)')
         return sum(1 for line in self.stdout().splitlines() if pattern.search(line))
+
+
+def upstream_process(
+    workdir: Path, port: int, *, name: str = "upstream", users: dict[str, str] | None = None
+) -> Upstream:
+    """A ``docker-registry`` on ``port`` with its access log on, storing in ``workdir/name``
+    (not yet started); with ``users`` it requires HTTP Basic."""
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn", "accesslog": {"disabled": False}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(workdir / name)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "upstream-test-secret"},
+    }
+    if users:
+        path = htpasswd(workdir / f"{name}.htpasswd", users)
+        config["auth"] = {"htpasswd": {"realm": "upstream", "path": str(path)}}
+    config_path = workdir / f"{name}.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    return Upstream(
+        name,
+        [DOCKER_REGISTRY, "serve", str(config_path)],
+        cwd=workdir,
+        env=clean_environment(),
+        port=port,
+    )
 
 
 def htpasswd(path: Path, users: dict[str, str]) -> Path:
@@ -71,6 +104,9 @@ class RateLimiter(Balancer):
 
     manifest_limit = "limit_req zone=manifests nodelay;"
     server_extra = ""
+    #: Manifest requests nginx lets through, and the ``Retry-After`` of the others.
+    rate = "1r/m"
+    retry_after = 30
 
     def config(self) -> str:
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -81,6 +117,8 @@ class RateLimiter(Balancer):
             upstream=self.upstreams[0],
             manifest_limit=self.manifest_limit,
             server_extra=self.server_extra,
+            rate=self.rate,
+            retry_after=self.retry_after,
         )
 
     def requests(self, pattern: str) -> int:
@@ -88,6 +126,14 @@ class RateLimiter(Balancer):
         log = self.workdir / "access.log"
         lines = log.read_text().splitlines() if log.exists() else []
         return sum(1 for line in lines if re.search(pattern, line))
+
+
+class Throttle(RateLimiter):
+    """nginx in front of an upstream, answering 429 with ``Retry-After: 1`` to manifest
+    requests less than half a second apart."""
+
+    rate = "2r/s"
+    retry_after = 1
 
 
 class SlowLink(RateLimiter):
@@ -110,14 +156,14 @@ http {{
     fastcgi_temp_path {workdir}/fastcgi;
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
-    limit_req_zone $server_port zone=manifests:1m rate=1r/m;
+    limit_req_zone $server_port zone=manifests:1m rate={rate};
     limit_req_status 429;
     server {{
         listen 127.0.0.1:{port};
         {server_extra}
         location ~ /manifests/ {{
             {manifest_limit}
-            add_header Retry-After 30 always;
+            add_header Retry-After {retry_after} always;
             proxy_pass http://{upstream};
         }}
         location / {{

@@ -1,17 +1,28 @@
 """The mirror signs in to its upstream with its own credentials: Basic, or the bearer
-token flow the upstream's challenge names; a client's credentials never go upstream."""
+token flow the upstream's challenge names; a client's credentials never go upstream.
+``dockyard sync`` signs in to its source the same way."""
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from e2e_images import OCI_MANIFEST, OciLayout
-from e2e_processes import ServerProcess, copy, dockyard_config, dockyard_process
+from e2e_processes import (
+    ServerProcess,
+    clean_environment,
+    copy,
+    dockyard_config,
+    dockyard_process,
+)
 from proxy_processes import StartMirror, StartUpstream, htpasswd
 
 USER, PASSWORD = "mirror", "mirror-secret"
@@ -98,3 +109,34 @@ def test_a_clients_credentials_are_never_sent_upstream(
 
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
+def test_sync_signs_in_to_a_token_protected_source_with_the_password_of_its_variable(
+    token_upstream: ServerProcess, layout: OciLayout, tmp_path: Path
+) -> None:
+    image = layout.add_image("v1", layers=1)
+    creds = f"{USER}:{PASSWORD}"
+    copy(layout.ref("v1"), f"docker://{token_upstream.host}/team/app:v1", "--dest-creds", creds)
+    config = tmp_path / "local.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {"version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path / "l")}}}
+        )
+    )
+
+    command = ["sync", "--from", token_upstream.url, "--repository", "team/app"]
+    command += ["--username", USER, "--password-env", "SOURCE_PASSWORD", "--json"]
+    synced = subprocess.run(
+        [sys.executable, "-m", "dockyard.cli", *command, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=clean_environment(SOURCE_PASSWORD=PASSWORD),
+        timeout=120,
+        check=False,
+    )
+
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["tags_copied"] == ["team/app:v1"]
+    assert PASSWORD not in synced.stdout + synced.stderr
+    stored = tmp_path / "l/docker/registry/v2/repositories/team/app/_manifests/tags/v1"
+    assert (stored / "current/link").read_text() == image.digest

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "e2e"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "proxy"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
