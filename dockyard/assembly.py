@@ -230,9 +230,20 @@ class Lifecycle:
         self.assembly = assembly
         self.ops = ops
         self._tasks: list[asyncio.Task[None]] = []
+        #: Served by exact path ahead of every layer of ``app`` (no credentials, no prefix).
+        self.probes = ops.probes() if ops is not None else None
+        self._probe_paths = self.probes.PATHS if self.probes is not None else frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
+            if (
+                scope["type"] == "http"
+                and scope["path"] in self._probe_paths
+                and scope["method"] in ("GET", "HEAD")
+                and self.probes is not None
+            ):
+                await self.probes(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
 
