@@ -75,6 +75,7 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     when something configured cannot be built.
     """
     from dockyard.gc.cache import sweep_aware
+    from dockyard.manifest import policy
     from dockyard.storage.registry import StorageRegistry
 
     if config.redis is not None:
@@ -88,7 +89,11 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     if ops is not None:
         driver = ops.driver(driver)
         cache = ops.cache(cache)
-    registry = StorageRegistry(driver, blob_descriptor_cache=cache)
+    registry = StorageRegistry(
+        driver,
+        blob_descriptor_cache=cache,
+        manifest_policy=policy.from_config(config.validation),
+    )
     proxy = build_proxy(config, registry, driver)
     return Assembly(config, driver, cache, registry, build_authorizer(config), proxy)
 
@@ -180,10 +185,8 @@ def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
     from dockyard.api.app import create_app
     from dockyard.api.middleware import HeadersMiddleware, PrefixMiddleware, RelativeUrlsMiddleware
-    from dockyard.manifest import policy
     from dockyard.observability.assembly import Operations
 
-    policy.configure(policy.from_config(config.validation))
     ops = Operations(config)
     assembly = assemble(config, ops)
     # The interface reads the stores undecorated: browsing is not a pull to notify.
