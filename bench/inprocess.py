@@ -64,6 +64,14 @@ def _build_app(root: Path) -> Asgi:
 async def _request(
     app: Asgi, method: str, target: str, body: bytes = b"", headers: list[Any] | None = None
 ) -> tuple[int, bytes]:
+    status, answer, _ = await _exchange(app, method, target, body, headers)
+    return status, answer
+
+
+async def _exchange(
+    app: Asgi, method: str, target: str, body: bytes = b"", headers: list[Any] | None = None
+) -> tuple[int, bytes, dict[bytes, bytes]]:
+    """One request through the ASGI interface: status, body and response headers."""
     path, _, query = target.partition("?")
     scope = {
         "type": "http",
@@ -82,6 +90,7 @@ async def _request(
     sent = False
     status = 0
     chunks: list[bytes] = []
+    answered: dict[bytes, bytes] = {}
 
     async def receive() -> Message:
         nonlocal sent
@@ -94,11 +103,12 @@ async def _request(
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+            answered.update(message.get("headers", ()))
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
     await app(scope, receive, send)
-    return status, b"".join(chunks)
+    return status, b"".join(chunks), answered
 
 
 async def _lifespan(app: Asgi) -> Callable[[], Coroutine[Any, Any, None]]:
@@ -171,6 +181,31 @@ async def _time(app: Asgi, method: str, target: str, count: int, headers: list[A
     return (time.process_time() - started) / count * 1e6
 
 
+async def _push_blobs(app: Asgi, count: int, size: int) -> tuple[float, float]:
+    """Push ``count`` fresh blobs as clients do (HEAD, POST, PATCH, PUT): CPU
+    microseconds and wall milliseconds per blob (the wall time is bound by ``fsync``)."""
+    blobs = [i.to_bytes(8, "big") + bytes(size - 8) for i in range(count)]
+    blobs = [
+        hashlib.sha256(str(time.time_ns() + i).encode()).digest() + b for i, b in enumerate(blobs)
+    ]
+    started, wall = time.process_time(), time.perf_counter()
+    for data in blobs:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        status, _ = await _request(app, "HEAD", f"/v2/{_REPO}/blobs/{digest}")
+        status, _, answered = await _exchange(app, "POST", f"/v2/{_REPO}/blobs/uploads/")
+        location = answered[b"location"].decode().removeprefix("http://127.0.0.1:5000")
+        octets = [(b"content-type", b"application/octet-stream")]
+        patch = [*octets, (b"content-range", f"0-{len(data) - 1}".encode())]
+        status, _, answered = await _exchange(app, "PATCH", location, data, patch)
+        location = answered[b"location"].decode().removeprefix("http://127.0.0.1:5000")
+        joined = "&" if "?" in location else "?"
+        status, _ = await _request(app, "PUT", f"{location}{joined}digest={digest}")
+        if status != 201:
+            raise RuntimeError(f"blob PUT answered {status}")
+    cpu = (time.process_time() - started) / count * 1e6
+    return cpu, (time.perf_counter() - wall) / count * 1e3
+
+
 async def _main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="dockyard-inprocess-") as scratch:
         app = _build_app(Path(scratch))
@@ -189,8 +224,21 @@ async def _main(args: argparse.Namespace) -> int:
                     [],
                 ),
             }
-            chosen = args.groups or list(groups)
+            chosen = args.groups or [*groups, "push_blob"]
             for name in chosen:
+                if name == "push_blob":
+                    await _push_blobs(app, 10, args.blob_size)  # warm-up
+                    pushed = [
+                        await _push_blobs(app, 40, args.blob_size) for _ in range(args.rounds)
+                    ]
+                    cpu = statistics.median(p[0] for p in pushed)
+                    wall = statistics.median(p[1] for p in pushed)
+                    spread = [round(p[0]) for p in pushed]
+                    print(
+                        f"{name:14s} median {cpu:8.1f} us CPU per blob, {wall:.2f} ms wall "
+                        f"({spread})"
+                    )
+                    continue
                 method, target, count, headers = groups[name]
                 await _time(app, method, target, count, headers)  # warm-up
                 if args.profile == name:
@@ -222,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
-        "--groups", nargs="*", choices=("head_blob", "manifest_get", "tags_list", "tags_page")
+        "--groups",
+        nargs="*",
+        choices=("head_blob", "manifest_get", "tags_list", "tags_page", "push_blob"),
     )
+    parser.add_argument("--blob-size", type=int, default=64 << 10, help="bytes per pushed blob")
     parser.add_argument("--profile", help="cProfile this group instead of timing it")
     parser.add_argument("--top", type=int, default=35, help="functions in the profile summary")
     return asyncio.run(_main(parser.parse_args(argv)))
