@@ -438,6 +438,10 @@ def _status(name: str, upload_id: str) -> Plan[tuple[datetime, int]]:
     return started, (yield from _acknowledged(name, upload_id))
 
 
+#: The commit intent as earlier builds wrote it: a file holding the digest.
+_EARLIER_INTENT: Final = "committing"
+
+
 def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
     """Plan: finish a commit that a crash cut after it began publishing the blob.
 
@@ -445,7 +449,12 @@ def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
     verification: the blob is linked, the session removed, and ``BlobUploadUnknown``
     raised, as for any finished session. Otherwise nothing needs doing.
     """
-    digest = yield from read_link(paths.upload_commit_intent(name, upload_id))
+    (entries,) = yield Listing([paths.upload_dir(name, upload_id)])
+    intents = (paths.commit_intent_digest(entry) for entry in entries or ())
+    digest = next((d for d in intents if d is not None), None)
+    if digest is None and _EARLIER_INTENT in (entries or ()):
+        # Written by an earlier build: the digest is the file's content.
+        digest = yield from read_link(f"{paths.upload_dir(name, upload_id)}/{_EARLIER_INTENT}")
     if digest is None or (yield Size(paths.blob_data(digest))) is None:
         return
     yield link_step(paths.layer_link(name, digest), digest)
@@ -604,7 +613,9 @@ def _publish(
         raise
     if session:
         # Named before the data leaves the session, so a crash from here on can be finished.
-        yield link_step(paths.upload_commit_intent(name, upload_id), digest, "content")
+        # Only its name must last, and names reach the disk in order: the sync that makes
+        # the data's move durable makes this name durable first.
+        yield Put(paths.upload_commit_intent(name, upload_id, digest), b"", "none")
     blob = paths.blob_data(digest)
     present = (yield Size(blob)) is not None
     if not published:
