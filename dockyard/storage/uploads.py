@@ -9,8 +9,8 @@ Bytes past it (a chunk cut off mid-way) are cut when the session resumes. Nothin
 in process memory, so any process sharing the storage, including the reference
 registry, can resume a session.
 
-A commit names the digest it publishes (``committing``) before the data leaves the
-session; a request that finds that blob stored after a crash links it and removes the
+A commit names the digest it publishes (an empty ``committing-<alg>-<hex>``) before the
+data leaves the session; a request that finds that blob stored after a crash links it and removes the
 session. Sessions are removed start time first, so a removal cut short leaves an unknown
 session, never one standing at offset 0.
 
