@@ -10,9 +10,9 @@ in process memory, so any process sharing the storage, including the reference
 registry, can resume a session.
 
 A commit names the digest it publishes (an empty ``committing-<alg>-<hex>``) before the
-data leaves the session; a request that finds that blob stored after a crash links it and removes the
-session. Sessions are removed start time first, so a removal cut short leaves an unknown
-session, never one standing at offset 0.
+data leaves the session; a request that finds that blob stored after a crash links it
+and removes the session. Sessions are removed start time first, so a removal cut short
+leaves an unknown session, never one standing at offset 0.
 
 Every step is written once, as a plan (``driver.plan``) the driver carries out. A
 request whose body is small is received whole and handled in one plan; a larger body
@@ -47,6 +47,7 @@ from dockyard.errors import (
     UploadOffsetMismatch,
 )
 from dockyard.gc.guard import hold_blob
+from dockyard.gc.journal import collections
 from dockyard.storage import paths
 from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, read_link
 from dockyard.storage.blobs import write_link as link_step
@@ -218,6 +219,9 @@ class StorageUploads:
         name = self.name
         async with self._lock(name, upload_id):
             first, rest = await _first_batch(final_chunks)
+            # Looked at before the commit checks the blob store: spares the collector's
+            # guard a second check of the blob when no collection ran or finished meanwhile.
+            before = await collections(self.driver)
             if rest is None:
                 total = await self.driver.run(
                     lambda: _commit_whole(name, upload_id, digest, size, first)
@@ -230,7 +234,7 @@ class StorageUploads:
                         name, upload_id, resumed.writer, resumed.hasher, digest, size, True
                     )
                 )
-        await hold_blob(self.driver, digest)
+        await hold_blob(self.driver, digest, since=before)
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
     async def upload(
