@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import cProfile
 import hashlib
+import importlib
 import io
 import json
 import pstats
@@ -29,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 Message = dict[str, Any]
 Asgi = Callable[..., Coroutine[Any, Any, None]]
@@ -56,9 +57,8 @@ def _build_app(root: Path) -> Asgi:
     try:
         from dockyard.assembly import build_app
     except ImportError:  # builds before the assembly module
-        from dockyard.server import build_app  # type: ignore[no-redef, attr-defined]
-    app: Asgi = build_app(config)
-    return app
+        build_app = importlib.import_module("dockyard.server").build_app
+    return cast(Asgi, build_app(config))
 
 
 async def _request(
