@@ -75,6 +75,7 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     when something configured cannot be built.
     """
     from dockyard.gc.cache import sweep_aware
+    from dockyard.manifest import policy
     from dockyard.storage.registry import StorageRegistry
 
     if config.redis is not None:
@@ -88,7 +89,11 @@ def assemble(config: Config, ops: Operations | None = None) -> Assembly:
     if ops is not None:
         driver = ops.driver(driver)
         cache = ops.cache(cache)
-    registry = StorageRegistry(driver, blob_descriptor_cache=cache)
+    registry = StorageRegistry(
+        driver,
+        blob_descriptor_cache=cache,
+        manifest_policy=policy.from_config(config.validation),
+    )
     proxy = build_proxy(config, registry, driver)
     return Assembly(config, driver, cache, registry, build_authorizer(config), proxy)
 
@@ -180,10 +185,8 @@ def build_app(config: Config) -> ASGIApp:
     """The complete ASGI application for ``config``, with its maintenance tasks."""
     from dockyard.api.app import create_app
     from dockyard.api.middleware import HeadersMiddleware, PrefixMiddleware, RelativeUrlsMiddleware
-    from dockyard.manifest import policy
     from dockyard.observability.assembly import Operations
 
-    policy.configure(policy.from_config(config.validation))
     ops = Operations(config)
     assembly = assemble(config, ops)
     # The interface reads the stores undecorated: browsing is not a pull to notify.
@@ -230,9 +233,20 @@ class Lifecycle:
         self.assembly = assembly
         self.ops = ops
         self._tasks: list[asyncio.Task[None]] = []
+        #: Served by exact path ahead of every layer of ``app`` (no credentials, no prefix).
+        self.probes = ops.probes() if ops is not None else None
+        self._probe_paths = self.probes.PATHS if self.probes is not None else frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
+            if (
+                scope["type"] == "http"
+                and scope["path"] in self._probe_paths
+                and scope["method"] in ("GET", "HEAD")
+                and self.probes is not None
+            ):
+                await self.probes(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
 

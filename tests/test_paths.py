@@ -89,3 +89,11 @@ def test_every_mapped_path_is_a_valid_storage_path() -> None:
         paths.referrer_descriptor("a/b", DIGEST, DIGEST),
     ]:
         assert validate_path(path) == path
+
+
+def test_only_a_well_formed_commit_intent_names_a_digest() -> None:
+    digest = Digest.of(b"x")
+    entry = paths.upload_commit_intent("a/b", "id", digest).rsplit("/", 1)[1]
+    assert paths.commit_intent_digest(entry) == digest
+    for other in ("committing", "committing-", "committing-sha256-xyz", "startedat", "data"):
+        assert paths.commit_intent_digest(other) is None

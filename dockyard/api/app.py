@@ -24,7 +24,13 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.api import base, blobs, catalog, manifests, referrers, repositories, tags, uploads
-from dockyard.api.access_log import RequestLog, current_request, logged_path
+from dockyard.api.access_log import (
+    ID_HEADER_SCOPE_KEY,
+    RequestLog,
+    current_request,
+    logged_path,
+    tagging,
+)
 from dockyard.api.context import RequestContext, Services
 from dockyard.api.errors import MethodUnsupported, error_response, internal_error, json_error
 from dockyard.api.responses import API_VERSION, PreparedResponse
@@ -138,8 +144,12 @@ class RegistryApp:
     step of the work itself. It works on the
     ASGI scope and messages directly: no Starlette ``Request`` unless a handler wants
     one, and responses whose ``__call__`` would only send their start and body are sent
-    here as two messages.
+    here as two messages. For the same reason it adds the request id header itself when
+    ``RequestLog`` hands it one (``sends_request_id``).
     """
+
+    #: Adds the id header ``RequestLog`` puts in the scope to every response it sends.
+    sends_request_id = True
 
     def __init__(self, services: Services, fallback: ASGIApp, reserved: frozenset[str]) -> None:
         self.services = services
@@ -153,12 +163,15 @@ class RegistryApp:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
+        id_header: tuple[bytes, bytes] | None = scope.get(ID_HEADER_SCOPE_KEY)
         path: str = scope["path"]
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
         if not (path == "/v2" or path.startswith("/v2/")) or path in self.reserved:
-            await self.fallback(scope, receive, send)
+            await self.fallback(
+                scope, receive, send if id_header is None else tagging(send, id_header)
+            )
             return
         method: str = scope["method"]
         record = current_request.get()
@@ -195,6 +208,8 @@ class RegistryApp:
         headers = response.raw_headers
         headers.append(API_VERSION)
         if type(response) in _PLAIN_RESPONSES and response.background is None:
+            if id_header is not None:
+                headers.append(id_header)
             # HEAD answers like GET without the body (Content-Length stays the GET's).
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
@@ -203,6 +218,8 @@ class RegistryApp:
                 {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
             )
         else:
+            if id_header is not None:
+                send = tagging(send, id_header)
             await _send_guarded(response, scope, receive, send)
 
 

@@ -42,12 +42,13 @@ import bcrypt
 
 from dockyard.auth.errors import AuthConfigError
 from dockyard.auth.ratelimit import AttemptLimiter, TooManyAttempts
+from dockyard.lru import ByteBoundedLRU
 
 log = logging.getLogger(__name__)
 
 _BCRYPT: Final = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 #: Successful checks remembered at most, and the memory they may hold (each charged its
-#: user name plus ``_CACHE_ENTRY_BYTES``): past either, the memo is emptied.
+#: user name plus ``_CACHE_ENTRY_BYTES``): past either, the least recently used go first.
 _CACHE_LIMIT: Final = 4096
 _CACHE_MAX_BYTES: Final = 1 << 20
 _CACHE_ENTRY_BYTES: Final = 200
@@ -209,8 +210,9 @@ class HtpasswdFile:
         self._checked_at = time.monotonic()
         self._unavailable_logged_at = -math.inf
         self._cache_key = secrets.token_bytes(32)
-        self._verified: dict[str, tuple[bytes, float]] = {}
-        self._verified_bytes = 0
+        self._verified: ByteBoundedLRU[str, tuple[bytes, float]] = ByteBoundedLRU(
+            _CACHE_MAX_BYTES, max_entries=_CACHE_LIMIT
+        )
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
         self._reload_lock = asyncio.Lock()
         self._no_users_hash: bytes | None = None
@@ -267,7 +269,6 @@ class HtpasswdFile:
     def _replace(self, snapshot: _Snapshot) -> None:
         self._snapshot = snapshot
         self._verified.clear()
-        self._verified_bytes = 0
 
     async def fingerprint(self, username: str) -> str | None:
         """A short digest of the user's current hash (changes when the password does)."""
@@ -339,19 +340,13 @@ class HtpasswdFile:
 
     def _remember(self, username: str, digest: bytes) -> None:
         """Remember a successful check, within ``_CACHE_LIMIT`` and ``_CACHE_MAX_BYTES``."""
-        charge = len(username) + _CACHE_ENTRY_BYTES
-        if username not in self._verified:
-            full = len(self._verified) >= _CACHE_LIMIT
-            if full or self._verified_bytes + charge > _CACHE_MAX_BYTES:
-                self._verified.clear()
-                self._verified_bytes = 0
-            self._verified_bytes += charge
-        self._verified[username] = (digest, time.monotonic() + self._cache_ttl)
+        expires = time.monotonic() + self._cache_ttl
+        self._verified.put(username, (digest, expires), len(username) + _CACHE_ENTRY_BYTES)
 
     @property
     def cached_bytes(self) -> int:
         """The memory the remembered checks hold, as charged against ``_CACHE_MAX_BYTES``."""
-        return self._verified_bytes
+        return self._verified.charged_bytes
 
 
 def _lower_priority() -> None:

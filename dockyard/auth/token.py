@@ -30,6 +30,7 @@ from dockyard.auth.credentials import parse_bearer, quote
 from dockyard.auth.jwt import TokenInvalid
 from dockyard.auth.keys import PublicKey, TrustedKeys, key_from_jwk
 from dockyard.auth.scope import permits, scope_param
+from dockyard.lru import ByteBoundedLRU
 from dockyard.memory_size import deep_size
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ class TokenVerifier:
     """Checks a token's signature and claims against one issuer and one service.
 
     Tokens that verified are remembered by their SHA-256, at most ``_CACHE_LIMIT`` of
-    them holding at most ``_CACHE_MAX_BYTES`` (4 MiB) of memory.
+    them holding at most ``_CACHE_MAX_BYTES`` (4 MiB) of memory, the least recently used
+    dropped first.
     """
 
     def __init__(
@@ -115,8 +117,9 @@ class TokenVerifier:
         self.algorithms = algorithms
         self.leeway = leeway
         self.clock = clock
-        self._verified: dict[bytes, tuple[VerifiedToken, int]] = {}
-        self._verified_bytes = 0
+        self._verified: ByteBoundedLRU[bytes, VerifiedToken] = ByteBoundedLRU(
+            _CACHE_MAX_BYTES, max_entries=_CACHE_LIMIT
+        )
 
     def verify(self, raw: str) -> VerifiedToken:
         """The token's subject and grants; raises ``TokenInvalid`` for any flaw.
@@ -126,8 +129,7 @@ class TokenVerifier:
         """
         now = self.clock()
         digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
-        cached = self._verified.get(digest)
-        verified = cached[0] if cached is not None else None
+        verified = self._verified.get(digest)
         if verified is None:
             try:
                 verified, cacheable = self._verify_uncached(raw, now)
@@ -143,9 +145,7 @@ class TokenVerifier:
         try:
             self._check_times(verified, now)
         except TokenInvalid:
-            dropped = self._verified.pop(digest, None)
-            if dropped is not None:
-                self._verified_bytes -= dropped[1]
+            self._verified.pop(digest)
             raise
         return verified
 
@@ -180,20 +180,12 @@ class TokenVerifier:
 
     def _remember(self, digest: bytes, verified: VerifiedToken) -> None:
         """Keep a verified token, within ``_CACHE_LIMIT`` entries and ``_CACHE_MAX_BYTES``."""
-        charge = deep_size(verified) + _CACHE_ENTRY_OVERHEAD
-        if charge > _CACHE_MAX_BYTES:
-            return
-        full = len(self._verified) >= _CACHE_LIMIT
-        if full or self._verified_bytes + charge > _CACHE_MAX_BYTES:
-            self._verified.clear()
-            self._verified_bytes = 0
-        self._verified[digest] = (verified, charge)
-        self._verified_bytes += charge
+        self._verified.put(digest, verified, deep_size(verified) + _CACHE_ENTRY_OVERHEAD)
 
     @property
     def cached_bytes(self) -> int:
         """The memory the remembered tokens hold, as charged against ``_CACHE_MAX_BYTES``."""
-        return self._verified_bytes
+        return self._verified.charged_bytes
 
     def _check_times(self, token: VerifiedToken, now: float) -> None:
         if now > token.expires + self.leeway:

@@ -78,9 +78,20 @@ def _unchanged(since: Collections | None, now: Collections) -> bool:
     return since is not None and not since.running and since.journals == now.journals
 
 
-async def hold_blob(driver: StorageDriver, digest: Digest, *, published: bool = True) -> None:
-    """``hold`` one blob; ``BlobUnknown`` if a collector removed it first."""
-    if await hold(driver, [digest], published=published):
+async def hold_blob(
+    driver: StorageDriver,
+    digest: Digest,
+    *,
+    published: bool = True,
+    since: Collections | None = None,
+) -> None:
+    """``hold`` one blob; ``BlobUnknown`` if a collector removed it first. ``since``: as
+    for ``hold``, the look taken before the writer's own check of the blob in storage."""
+    if not published and not (await collections(driver)).running:
+        # The check of every HEAD: one look, answered from the driver's memory while no
+        # collection runs, and nothing else to do (``hold`` would find the same).
+        return
+    if await hold(driver, [digest], published=published, since=since):
         raise BlobUnknown(digest)
 
 

@@ -9,8 +9,9 @@
   suite's "sparse manifests"), or ``list``: only the children whose platform's
   architecture and OS are in ``indexes.platformlist``.
 
-The stores call ``admit`` once per push, after parsing and before checking references;
-the policy is set at start-up by ``configure`` (``dockyard.assembly``). ``dockyard sync``
+The stores call ``ManifestPolicy.admit`` once per push, after parsing and before checking
+references; ``dockyard.assembly`` builds the policy from the configuration and hands it
+to the registry, whose repositories' manifest stores follow it. ``dockyard sync``
 with a platform filter stores an index with only some of its children, its digest kept:
 it names those children with ``storing_sparse`` around its own push.
 """
@@ -114,7 +115,6 @@ def from_config(validation: ValidationConfig) -> ManifestPolicy:
     )
 
 
-_policy = ManifestPolicy()
 #: The children an index pushed in this context needs, set by ``storing_sparse``.
 _sparse_children: ContextVar[frozenset[Digest] | None] = ContextVar("sparse_children", default=None)
 
@@ -128,18 +128,3 @@ def storing_sparse(children: Iterable[Digest]) -> Iterator[None]:
         yield
     finally:
         _sparse_children.reset(token)
-
-
-def configure(policy: ManifestPolicy) -> None:
-    """Set the policy pushes follow from now on; called once at start-up."""
-    global _policy
-    _policy = policy
-
-
-def current() -> ManifestPolicy:
-    return _policy
-
-
-def admit(manifest: Manifest) -> tuple[Digest, ...]:
-    """``current().admit(manifest)``: what the stores call on every push."""
-    return _policy.admit(manifest)

@@ -25,6 +25,7 @@ from dockyard.observability.tasks import cancel_all
 if TYPE_CHECKING:
     from dockyard.auth.base import Authorizer
     from dockyard.notifications.notifier import Journal
+    from dockyard.observability.debug import Probes
     from dockyard.storage.driver.base import StorageDriver
     from dockyard.storage.protocols import Registry
 
@@ -113,12 +114,16 @@ class Operations:
             app = MetricsMiddleware(app)
         return app
 
-    def outer_app(self, app: ASGIApp) -> ASGIApp:
-        """Wraps the whole app: the probes (at the root, no credentials) and tracing."""
-        if self.monitor is not None:
-            from dockyard.observability.debug import ProbesMiddleware
+    def probes(self) -> Probes | None:
+        """The probes (``/livez``, ``/readyz``), served at the root ahead of every layer."""
+        if self.monitor is None:
+            return None
+        from dockyard.observability.debug import Probes
 
-            app = ProbesMiddleware(app, self.monitor)
+        return Probes(self.monitor)
+
+    def outer_app(self, app: ASGIApp) -> ASGIApp:
+        """Wraps the whole app: tracing."""
         if self.tracer is not None:
             app = tracing.TracingMiddleware(app, self.tracer)
         return app

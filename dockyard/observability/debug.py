@@ -1,7 +1,7 @@
 """Probes on the main listener, and the debug listener (``http.debug.addr``).
 
-``ProbesMiddleware`` answers ``/livez`` and ``/readyz`` ahead of the registry (no
-credentials, no prefix), passing everything else on. The debug listener serves, without
+``Probes`` answers ``/livez`` and ``/readyz`` ahead of the registry (no credentials,
+no prefix). The debug listener serves, without
 credentials and apart from the API: ``/debug/health`` (the reference's JSON: ``{}`` or
 check name → error, 503 when failing), ``/debug/vars`` (expvar-like JSON), the probes,
 and with ``http.debug.prometheus.enabled`` the metrics at its ``path``; with
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from dockyard.config import Config
 from dockyard.observability.allocations import AllocationTracer, parse_query
@@ -65,23 +65,24 @@ async def _health(send: Send, status: HealthStatus, method: str) -> None:
     await _respond(send, 503 if failing else 200, b"" if method == "HEAD" else body)
 
 
-class ProbesMiddleware:
-    """``/livez`` (the process answers) and ``/readyz`` (every health check passes)."""
+class Probes:
+    """``/livez`` (the process answers) and ``/readyz`` (every health check passes).
 
-    def __init__(self, app: ASGIApp, monitor: HealthMonitor) -> None:
-        self.app = app
+    An app of its own that the outermost layer hands exactly ``PATHS`` (for ``GET`` and
+    ``HEAD``), before any middleware: probes need no credentials and no prefix, and
+    every other request is spared a layer.
+    """
+
+    PATHS: Final = frozenset({"/livez", "/readyz"})
+
+    def __init__(self, monitor: HealthMonitor) -> None:
         self.monitor = monitor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            path = scope["path"]
-            if path == "/livez":
-                await _respond(send, 200, b"{}")
-                return
-            if path == "/readyz":
-                await _health(send, self.monitor.status, scope["method"])
-                return
-        await self.app(scope, receive, send)
+        if scope["path"] == "/livez":
+            await _respond(send, 200, b"{}")
+        else:
+            await _health(send, self.monitor.status, scope["method"])
 
 
 class DebugApp:

@@ -15,19 +15,16 @@ parsed JSON, and of its key), several times the body's length. At most
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Final
 
 from dockyard.digest import Digest
+from dockyard.lru import ByteBoundedLRU, charge
 from dockyard.manifest import Manifest
-from dockyard.memory_size import deep_size
 
 #: Entries charged more than this are not kept: they are rare and would crowd out the rest.
 MAX_ENTRY_BYTES: Final = 1 << 20
 #: Memory the entries hold in all, as ``deep_size`` charges them.
 DEFAULT_BUDGET_BYTES: Final = 8 << 20
-#: What the ordered dict spends per entry beyond the key and the value.
-ENTRY_OVERHEAD_BYTES: Final = 120
 
 _Key = tuple[Digest, bytes]
 
@@ -38,8 +35,9 @@ class ManifestCache:
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         self.budget_bytes = budget_bytes
-        self._entries: OrderedDict[_Key, tuple[Manifest, int]] = OrderedDict()
-        self._bytes = 0
+        self._entries: ByteBoundedLRU[_Key, Manifest] = ByteBoundedLRU(
+            budget_bytes, max_entry_bytes=MAX_ENTRY_BYTES
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -47,36 +45,19 @@ class ManifestCache:
     @property
     def charged_bytes(self) -> int:
         """The memory the entries hold, as charged against ``budget_bytes``."""
-        return self._bytes
+        return self._entries.charged_bytes
 
     def clear(self) -> None:
         """Forget every entry."""
         self._entries.clear()
-        self._bytes = 0
 
     def get(self, digest: Digest, descriptor: bytes) -> Manifest | None:
         """The manifest stored under ``digest`` and filed with ``descriptor``, if kept."""
-        key = (digest, descriptor)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        self._entries.move_to_end(key)
-        return entry[0]
+        return self._entries.get((digest, descriptor))
 
     def put(self, digest: Digest, descriptor: bytes, manifest: Manifest) -> None:
         """Keep ``manifest``, evicting the least recently used ones over the budget."""
-        limit = min(MAX_ENTRY_BYTES, self.budget_bytes)
-        if len(manifest.body) + len(descriptor) > limit:
+        if len(manifest.body) + len(descriptor) > self._entries.max_entry_bytes:
             return  # charged at least its body: not worth walking
         key = (digest, descriptor)
-        size = deep_size((key, manifest)) + ENTRY_OVERHEAD_BYTES
-        if size > limit:
-            return
-        previous = self._entries.pop(key, None)
-        if previous is not None:
-            self._bytes -= previous[1]
-        self._entries[key] = (manifest, size)
-        self._bytes += size
-        while self._bytes > self.budget_bytes:
-            _, (_, old_size) = self._entries.popitem(last=False)
-            self._bytes -= old_size
+        self._entries.put(key, manifest, charge((key, manifest)))

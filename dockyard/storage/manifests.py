@@ -32,8 +32,8 @@ from dockyard.errors import (
 from dockyard.gc.guard import hold_manifest
 from dockyard.gc.journal import collections
 from dockyard.manifest import Manifest, parse_manifest
-from dockyard.manifest import policy as manifest_policy
 from dockyard.manifest.base import DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED
+from dockyard.manifest.policy import ManifestPolicy
 from dockyard.reference import validate_tag
 from dockyard.storage import paths
 from dockyard.storage.blobs import GlobalBlobStore, link_target, linked_blob_size, write_link
@@ -155,9 +155,12 @@ class StorageManifests:
         tags: StorageTags,
         referrers: StorageReferrers,
         cache: ManifestCache | None = None,
+        policy: ManifestPolicy | None = None,
     ) -> None:
         self.name = name
         self.blobs = blobs
+        #: What a pushed manifest must meet beyond its format (``validation.manifests``).
+        self.policy = policy if policy is not None else ManifestPolicy()
         self.store = store
         self.tags = tags
         self.referrers = referrers
@@ -244,7 +247,7 @@ class StorageManifests:
         if expected is not None:
             manifest = await _addressed_as(manifest, expected)
         # validation.manifests: allowed layer URLs, and which child manifests must exist.
-        children = manifest_policy.admit(manifest)
+        children = self.policy.admit(manifest)
         stored, extra = manifest.body, None
         if manifest.media_type in _SCHEMA1_TYPES:
             from dockyard.manifest.schema1 import canonical_payload  # loads cryptography

@@ -121,10 +121,27 @@ def upload_started_at(name: str, upload_id: str) -> str:
     return f"{upload_dir(name, upload_id)}/startedat"
 
 
-def upload_commit_intent(name: str, upload_id: str) -> str:
-    """The digest a commit of the session is publishing (dockyard's; the reference
-    ignores unknown files in a session): found after a crash, it lets the blob be linked."""
-    return f"{upload_dir(name, upload_id)}/committing"
+#: The start of the name of a session's commit intent (``upload_commit_intent``).
+COMMIT_INTENT_PREFIX: Final = "committing-"
+
+
+def upload_commit_intent(name: str, upload_id: str, digest: Digest) -> str:
+    """The empty file whose name is the digest a commit of the session is publishing
+    (dockyard's; the reference ignores unknown files in a session): found after a crash,
+    it lets the blob be linked. The name is the content, so the file needs no data made
+    durable, only its name."""
+    return f"{upload_dir(name, upload_id)}/{COMMIT_INTENT_PREFIX}{digest.algorithm}-{digest.hex}"
+
+
+def commit_intent_digest(entry: str) -> Digest | None:
+    """The digest a session folder's entry names as its commit intent, or None."""
+    if not entry.startswith(COMMIT_INTENT_PREFIX):
+        return None
+    algorithm, _, hex_part = entry.removeprefix(COMMIT_INTENT_PREFIX).partition("-")
+    try:
+        return Digest.parse(f"{algorithm}:{hex_part}")
+    except (ValueError, DigestInvalid):
+        return None
 
 
 def upload_hashstates_dir(name: str, upload_id: str, algorithm: str) -> str:

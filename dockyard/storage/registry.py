@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from dockyard.gc.guard import GuardedBlobs
 from dockyard.gc.report import CollectionRun, last_collection
+from dockyard.manifest.policy import ManifestPolicy
 from dockyard.reference import validate_name
 from dockyard.scrub.report import ScrubRun, last_scrub
 from dockyard.storage import paths
@@ -39,6 +40,7 @@ class StorageRepository:
         store: GlobalBlobStore,
         manifest_cache: ManifestCache | None = None,
         session_locks: SessionLocks | None = None,
+        manifest_policy: ManifestPolicy | None = None,
     ) -> None:
         self._name = name
         self.driver = store.driver
@@ -51,7 +53,7 @@ class StorageRepository:
         self._tags = StorageTags(name, self.driver)
         self._referrers = StorageReferrers(name, self.driver)
         self._manifests = StorageManifests(
-            name, self._blobs, store, self._tags, self._referrers, manifest_cache
+            name, self._blobs, store, self._tags, self._referrers, manifest_cache, manifest_policy
         )
 
     @property
@@ -91,9 +93,15 @@ class StorageRegistry:
     """The registry over one storage driver (implements ``protocols.Registry``)."""
 
     def __init__(
-        self, driver: StorageDriver, *, blob_descriptor_cache: BlobDescriptorCache | None = None
+        self,
+        driver: StorageDriver,
+        *,
+        blob_descriptor_cache: BlobDescriptorCache | None = None,
+        manifest_policy: ManifestPolicy | None = None,
     ) -> None:
         self.driver = driver
+        #: What pushed manifests must meet beyond their format (``validation.manifests``).
+        self.manifest_policy = manifest_policy if manifest_policy is not None else ManifestPolicy()
         self.blob_store = GlobalBlobStore(driver, blob_descriptor_cache)
         #: Parsed manifests by content, shared by every repository of this registry.
         self.manifest_cache = ManifestCache()
@@ -103,7 +111,11 @@ class StorageRegistry:
     def repository(self, name: str) -> StorageRepository:
         """The repository called ``name``; ``NameInvalid`` if the name is not valid."""
         return StorageRepository(
-            validate_name(name), self.blob_store, self.manifest_cache, self.session_locks
+            validate_name(name),
+            self.blob_store,
+            self.manifest_cache,
+            self.session_locks,
+            self.manifest_policy,
         )
 
     async def catalog(self, last: str | None = None, n: int | None = None) -> Page:

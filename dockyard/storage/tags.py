@@ -27,12 +27,12 @@ def paginate(names: builtins.list[str], last: str | None, n: int | None) -> Page
     return _page_of_sorted(sorted(names), last, n)
 
 
-def _page_of_sorted(ordered: builtins.list[str], last: str | None, n: int | None) -> Page:
+def _page_of_sorted(ordered: Sequence[str], last: str | None, n: int | None) -> Page:
     start = 0 if last is None else bisect.bisect_right(ordered, last)
     if n is None:
-        return Page(items=ordered[start:], more=False)
+        return Page(items=list(ordered[start:]), more=False)
     n = max(n, 0)
-    return Page(items=ordered[start : start + n], more=n > 0 and len(ordered) - start > n)
+    return Page(items=list(ordered[start : start + n]), more=n > 0 and len(ordered) - start > n)
 
 
 class StorageTags:
@@ -71,12 +71,16 @@ class StorageTags:
         One listing of the tags folder, as the reference registry does: no tag is read.
         A tag whose first write is still in flight may show (``StorageDriver.list_names``).
         """
-        name = self.name
-        return await self.driver.run(lambda: _names(name), reads_only=True)
+        return builtins.list(await self._sorted())
 
     async def list(self, last: str | None = None, n: int | None = None) -> Page:
         """Tags sorted lexically, after ``last``, at most ``n``."""
-        return _page_of_sorted(await self.names(), last, n)
+        return _page_of_sorted(await self._sorted(), last, n)
+
+    async def _sorted(self) -> tuple[str, ...]:
+        # A partial of a module-level plan with an immutable result: a driver with a read
+        # memo may answer it whole, without running the plan again.
+        return await self.driver.run(functools.partial(_names, self.name), reads_only=True)
 
     async def current(self) -> dict[str, Digest]:
         """Every tag with the digest it points at (tags without a current link omitted)."""
@@ -126,14 +130,14 @@ def _tag(name: str, tag: str, digest: Digest) -> Plan[None]:
     yield write_link(paths.tag_current_link(name, tag), digest)
 
 
-def _names(name: str) -> Plan[builtins.list[str]]:
+def _names(name: str) -> Plan[tuple[str, ...]]:
     """Plan: the tags of repository ``name``, sorted; ``NameUnknown`` if there is none."""
     (names,) = yield Listing([paths.tags_dir(name)])
     if names is not None:
-        return list(names)
+        return tuple(names)
     (repository,) = yield Listing([paths.repository(name)])
     if repository is not None:
-        return []
+        return ()
     raise NameUnknown(f"repository {name} is unknown")
 
 

@@ -9,10 +9,10 @@ Bytes past it (a chunk cut off mid-way) are cut when the session resumes. Nothin
 in process memory, so any process sharing the storage, including the reference
 registry, can resume a session.
 
-A commit names the digest it publishes (``committing``) before the data leaves the
-session; a request that finds that blob stored after a crash links it and removes the
-session. Sessions are removed start time first, so a removal cut short leaves an unknown
-session, never one standing at offset 0.
+A commit names the digest it publishes (an empty ``committing-<alg>-<hex>``) before the
+data leaves the session; a request that finds that blob stored after a crash links it
+and removes the session. Sessions are removed start time first, so a removal cut short
+leaves an unknown session, never one standing at offset 0.
 
 Every step is written once, as a plan (``driver.plan``) the driver carries out. A
 request whose body is small is received whole and handled in one plan; a larger body
@@ -47,6 +47,7 @@ from dockyard.errors import (
     UploadOffsetMismatch,
 )
 from dockyard.gc.guard import hold_blob
+from dockyard.gc.journal import collections
 from dockyard.storage import paths
 from dockyard.storage.blobs import BLOB_MEDIA_TYPE, GlobalBlobStore, LinkedBlobStore, read_link
 from dockyard.storage.blobs import write_link as link_step
@@ -218,6 +219,9 @@ class StorageUploads:
         name = self.name
         async with self._lock(name, upload_id):
             first, rest = await _first_batch(final_chunks)
+            # Looked at before the commit checks the blob store: spares the collector's
+            # guard a second check of the blob when no collection ran or finished meanwhile.
+            before = await collections(self.driver)
             if rest is None:
                 total = await self.driver.run(
                     lambda: _commit_whole(name, upload_id, digest, size, first)
@@ -230,7 +234,7 @@ class StorageUploads:
                         name, upload_id, resumed.writer, resumed.hasher, digest, size, True
                     )
                 )
-        await hold_blob(self.driver, digest)
+        await hold_blob(self.driver, digest, since=before)
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
     async def upload(
@@ -438,6 +442,10 @@ def _status(name: str, upload_id: str) -> Plan[tuple[datetime, int]]:
     return started, (yield from _acknowledged(name, upload_id))
 
 
+#: The commit intent as earlier builds wrote it: a file holding the digest.
+_EARLIER_INTENT: Final = "committing"
+
+
 def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
     """Plan: finish a commit that a crash cut after it began publishing the blob.
 
@@ -445,7 +453,12 @@ def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
     verification: the blob is linked, the session removed, and ``BlobUploadUnknown``
     raised, as for any finished session. Otherwise nothing needs doing.
     """
-    digest = yield from read_link(paths.upload_commit_intent(name, upload_id))
+    (entries,) = yield Listing([paths.upload_dir(name, upload_id)])
+    intents = (paths.commit_intent_digest(entry) for entry in entries or ())
+    digest = next((d for d in intents if d is not None), None)
+    if digest is None and _EARLIER_INTENT in (entries or ()):
+        # Written by an earlier build: the digest is the file's content.
+        digest = yield from read_link(f"{paths.upload_dir(name, upload_id)}/{_EARLIER_INTENT}")
     if digest is None or (yield Size(paths.blob_data(digest))) is None:
         return
     yield link_step(paths.layer_link(name, digest), digest)
@@ -604,7 +617,9 @@ def _publish(
         raise
     if session:
         # Named before the data leaves the session, so a crash from here on can be finished.
-        yield link_step(paths.upload_commit_intent(name, upload_id), digest, "content")
+        # Only its name must last, and names reach the disk in order: the sync that makes
+        # the data's move durable makes this name durable first.
+        yield Put(paths.upload_commit_intent(name, upload_id, digest), b"", "none")
     blob = paths.blob_data(digest)
     present = (yield Size(blob)) is not None
     if not published:

@@ -135,6 +135,36 @@ async def test_every_response_carries_a_request_id(make_client: Any) -> None:
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
 
 
+async def test_a_blob_download_carries_its_request_id_once(make_client: Any) -> None:
+    http = make_client()
+    digest = await push_blob(http, "team/app", b"some layer bytes")
+    answer = await http.get(f"/v2/team/app/blobs/{digest}", headers={"X-Request-Id": "dl-1"})
+    assert answer.status_code == 200
+    assert answer.headers.get_list("x-request-id") == ["dl-1"]
+
+
+async def test_a_path_outside_the_api_carries_a_request_id(make_client: Any) -> None:
+    http = make_client()
+    answer = await http.get("/not/the/api", headers={"X-Request-Id": "elsewhere-7"})
+    assert answer.status_code == 404
+    assert answer.headers.get_list("x-request-id") == ["elsewhere-7"]
+
+
+async def test_an_api_error_carries_its_request_id_once(make_client: Any) -> None:
+    http = make_client()
+    answer = await http.get("/v2/nothing/here/tags/list", headers={"X-Request-Id": "e-1"})
+    assert answer.status_code == 404
+    assert answer.headers.get_list("x-request-id") == ["e-1"]
+
+
+async def test_with_the_access_log_on_a_response_carries_its_request_id_once(
+    make_client: Any,
+) -> None:
+    http = make_client(access_log=True)
+    answer = await http.get("/v2/", headers={"X-Request-Id": "logged-1"})
+    assert answer.headers.get_list("x-request-id") == ["logged-1"]
+
+
 async def test_a_request_id_from_the_client_is_kept(make_client: Any) -> None:
     http = make_client()
     answer = await http.get("/v2/", headers={"X-Request-Id": "lb-1234.abc"})

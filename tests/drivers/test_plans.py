@@ -54,6 +54,16 @@ async def test_reading_steps_answer_none_for_what_is_absent(driver: StorageDrive
     assert answers == [b"content", None, 7, None, None]
 
 
+@pytest.mark.parametrize("size", [0, 71, (64 << 10) - 1, 64 << 10, (64 << 10) + 1, 200_000])
+async def test_read_step_answers_the_whole_file_at_any_size(
+    driver: StorageDriver, size: int
+) -> None:
+    content = bytes(i % 251 for i in range(size))
+    await driver.put_content("/dir/file", content)
+    assert await driver.run(steps(Read("/dir/file"))) == [content]
+    assert await driver.run(steps(Read("/dir/file")), reads_only=True) == [content]
+
+
 async def test_listing_step_names_the_children_of_each_folder(driver: StorageDriver) -> None:
     await driver.put_content("/dir/b", b"x")
     await driver.put_content("/dir/a/c", b"x")

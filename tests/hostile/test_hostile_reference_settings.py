@@ -5,7 +5,7 @@ configured through ``config.yml`` and checked through the built application."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ from api_helpers import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, digest_of, push_blo
 
 from dockyard.assembly import api_settings, build_app
 from dockyard.config import from_dict
-from dockyard.manifest import policy
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -28,13 +27,6 @@ URLS = {
     "allow": [r"^https://layers\.example\.com/"],
     "deny": [r"^https://layers\.example\.com/private/"],
 }
-
-
-@pytest.fixture(autouse=True)
-def restore_policy() -> Iterator[None]:
-    saved = policy.current()
-    yield
-    policy.configure(saved)
 
 
 @pytest.fixture
@@ -111,6 +103,16 @@ async def test_without_url_lists_any_http_layer_url_is_accepted(
 ) -> None:
     response = await push_with_external_layer(registry({}), OCI_MANIFEST, ELSEWHERE)
     assert response.status_code == 201, response.text
+
+
+async def test_two_registries_in_one_process_each_follow_their_own_url_policy(
+    registry: Callable[[dict[str, Any]], httpx.AsyncClient],
+) -> None:
+    strict = registry({"validation": {"manifests": {"urls": URLS}}})
+    lenient = registry({})
+    assert (await push_with_external_layer(lenient, OCI_MANIFEST, ELSEWHERE)).status_code == 201
+    assert (await push_with_external_layer(strict, OCI_MANIFEST, ELSEWHERE)).status_code == 400
+    assert (await push_with_external_layer(lenient, OCI_MANIFEST, ELSEWHERE)).status_code == 201
 
 
 async def test_catalog_n_above_maxentries_is_pagination_number_invalid(

@@ -21,6 +21,7 @@ from storage_helpers import ALL_DRIVERS, chunks, collect
 
 from dockyard.digest import Digest
 from dockyard.errors import BlobUploadUnknown
+from dockyard.storage import paths
 from dockyard.storage.driver.base import StorageDriver
 from dockyard.storage.driver.filesystem import FilesystemDriver
 from dockyard.storage.registry import StorageRegistry, StorageRepository
@@ -161,3 +162,23 @@ async def test_closing_put_without_a_body_cut_at_any_step_resumes_or_is_linked(
         in_flight_may_count=False,
     )
     assert cuts > 1
+
+
+async def test_a_commit_cut_with_an_intent_written_by_an_earlier_build_is_finished(
+    driver: StorageDriver, restarted: Callable[[], StorageRegistry]
+) -> None:
+    data = b"committed before the cut " * 40
+    digest = Digest.of(data)
+    repo = StorageRegistry(driver).repository("crash/earlier")
+    session = await repo.uploads.create()
+    await repo.uploads.append(session.id, 0, chunks(data))
+    # The closing PUT of an earlier build, cut after the data became the blob: its intent
+    # was a file holding the digest, and the session's data is gone.
+    await driver.put_content(
+        f"{paths.upload_dir(repo.name, session.id)}/committing", str(digest).encode()
+    )
+    await driver.put_content(paths.blob_data(digest), data)
+    after = restarted().repository(repo.name)
+    with pytest.raises(BlobUploadUnknown):
+        await after.uploads.status(session.id)
+    assert (await after.blobs.stat(digest)).size == len(data)

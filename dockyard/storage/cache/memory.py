@@ -14,20 +14,17 @@ memory would not hear of; links are therefore always read from storage.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Final
 
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
-from dockyard.memory_size import deep_size
+from dockyard.lru import ByteBoundedLRU, charge
 from dockyard.storage.cache.base import RepositoryBlobCache
 
 #: ``storage.cache.blobdescriptorsize`` when the configuration does not set it.
 DEFAULT_SIZE: Final = 10000
 #: Memory the entries may hold in all.
 DEFAULT_MAX_BYTES: Final = 8 << 20
-#: What the ordered dict spends per entry beyond the key and the value.
-ENTRY_OVERHEAD_BYTES: Final = 120
 
 
 class MemoryBlobDescriptorCache:
@@ -39,8 +36,9 @@ class MemoryBlobDescriptorCache:
             raise ValueError("a memory cache must hold at least one entry")
         self.size = size
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Digest, tuple[Descriptor, int]] = OrderedDict()
-        self._bytes = 0
+        self._entries: ByteBoundedLRU[Digest, Descriptor] = ByteBoundedLRU(
+            max_bytes, max_entries=size
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -48,35 +46,19 @@ class MemoryBlobDescriptorCache:
     @property
     def charged_bytes(self) -> int:
         """The memory the entries hold, as charged against ``max_bytes``."""
-        return self._bytes
+        return self._entries.charged_bytes
 
     async def get(self, digest: Digest) -> Descriptor | None:
         """The cached descriptor (now the most recently used), or None."""
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        self._entries.move_to_end(digest)
-        return entry[0]
+        return self._entries.get(digest)
 
     async def set(self, descriptor: Descriptor) -> None:
         """Remember a descriptor, evicting the least recently used beyond the bounds."""
-        charge = deep_size(descriptor) + ENTRY_OVERHEAD_BYTES
-        previous = self._entries.pop(descriptor.digest, None)
-        if previous is not None:
-            self._bytes -= previous[1]
-        if charge > self.max_bytes:
-            return
-        self._entries[descriptor.digest] = (descriptor, charge)
-        self._bytes += charge
-        while len(self._entries) > self.size or self._bytes > self.max_bytes:
-            _, (_, dropped) = self._entries.popitem(last=False)
-            self._bytes -= dropped
+        self._entries.put(descriptor.digest, descriptor, charge(descriptor))
 
     async def clear(self, digest: Digest) -> None:
         """Forget a digest."""
-        entry = self._entries.pop(digest, None)
-        if entry is not None:
-            self._bytes -= entry[1]
+        self._entries.pop(digest)
 
     def repository(self, name: str) -> RepositoryBlobCache | None:
         """None: links are not cached in process memory (see the module's docstring)."""
@@ -85,4 +67,3 @@ class MemoryBlobDescriptorCache:
     async def close(self) -> None:
         """Drop every entry."""
         self._entries.clear()
-        self._bytes = 0

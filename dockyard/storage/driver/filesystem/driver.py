@@ -86,6 +86,9 @@ _READ_CHUNK: Final = 1 << 20
 _WRITE_BUFFER: Final = 1 << 20
 #: Most buffers one ``writev`` takes (Linux's ``IOV_MAX``).
 _IOV_MAX: Final = 1024
+#: Writes smaller than this start no early writeback: the ``fsync`` that soon follows
+#: writes them at once, and the hint would be two system calls more per chunk.
+_WRITEBACK_MIN: Final = 256 << 10
 #: How often to retry creating a file whose fresh parent a concurrent prune removed.
 _CREATE_ATTEMPTS: Final = 8
 #: Directory scans per worker-thread hop of a walk: few hops, and a bounded batch in memory.
@@ -682,7 +685,7 @@ def _append(fd: int, chunks: list[bytes], writeback: bool = True) -> None:
             first += 1
         if written:
             views[first] = views[first][written:]
-    if writeback:
+    if writeback and total >= _WRITEBACK_MIN:
         # O_APPEND leaves the position at the end of what was just written.
         end = os.lseek(fd, 0, os.SEEK_CUR)
         start_writeback(fd, end - total, total)
@@ -840,7 +843,11 @@ class _LocalFiles:
         except _MISSING:
             return None
         try:
-            chunks = []
+            chunk = os.read(fd, _SMALL_READ)
+            if len(chunk) < _SMALL_READ:
+                # A regular file reads short only at its end: no second read to see it.
+                return chunk
+            chunks = [chunk]
             while chunk := os.read(fd, _SMALL_READ):
                 chunks.append(chunk)
         except IsADirectoryError:

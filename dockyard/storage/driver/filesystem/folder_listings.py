@@ -20,8 +20,9 @@ import re
 import stat as statmod
 import threading
 import time
-from collections import OrderedDict
 from typing import Final
+
+from dockyard.lru import ByteBoundedLRU
 
 #: How long ago a folder must have last changed for its listing to be kept, where its
 #: times have sub-second resolution (ticks are at most 10 ms), and where they are whole
@@ -62,9 +63,7 @@ class FolderListings:
     holding at most ``capacity_bytes`` of memory."""
 
     def __init__(self, capacity_bytes: int = CAPACITY_BYTES) -> None:
-        self._capacity = capacity_bytes
-        self._kept: OrderedDict[str, tuple[_Stamp, list[str]]] = OrderedDict()
-        self._size = 0
+        self._kept: ByteBoundedLRU[str, tuple[_Stamp, list[str]]] = ByteBoundedLRU(capacity_bytes)
         self._lock = threading.Lock()
 
     def names(self, folder: str) -> list[str] | None:
@@ -79,7 +78,6 @@ class FolderListings:
         with self._lock:
             kept = self._kept.get(folder)
             if kept is not None and kept[0] == stamp:
-                self._kept.move_to_end(folder)
                 return list(kept[1])
         try:
             names = visible_names(os.listdir(folder))
@@ -89,24 +87,16 @@ class FolderListings:
         # The stamp was read before the folder: a change in between shows in the names
         # and moves the times, so the next call reads the folder again.
         if is_settled(st.st_ctime_ns, st.st_mtime_ns, time.time_ns()):
+            charge = listing_charge(folder, names)
             with self._lock:
-                replaced = self._kept.pop(folder, None)
-                if replaced is not None:
-                    self._size -= listing_charge(folder, replaced[1])
-                charge = listing_charge(folder, names)
-                if charge <= self._capacity:
-                    self._kept[folder] = (stamp, names)
-                    self._size += charge
-                while self._size > self._capacity:
-                    dropped_folder, (_, dropped) = self._kept.popitem(last=False)
-                    self._size -= listing_charge(dropped_folder, dropped)
+                self._kept.put(folder, (stamp, names), charge)
             return list(names)
         return names
 
     @property
     def charged_bytes(self) -> int:
         """The memory the kept listings hold, as charged against the capacity."""
-        return self._size
+        return self._kept.charged_bytes
 
 
 def listing_charge(folder: str, names: list[str]) -> int:
