@@ -22,8 +22,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-import h11._connection as h11_connection
-import h11._receivebuffer as h11_receivebuffer
 import httpcore
 import httpx
 
@@ -41,31 +39,6 @@ UPSTREAM_READ_SIZE: Final = 1 << 20
 if getattr(httpcore.AsyncHTTP11Connection, "READ_NUM_BYTES", 0) < UPSTREAM_READ_SIZE:
     httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = UPSTREAM_READ_SIZE
 
-
-class BodyReceiveBuffer(h11_receivebuffer.ReceiveBuffer):
-    """h11's receive buffer, handing a body's bytes over without copying them twice.
-
-    h11 copies each piece of a body it hands over twice: once to see whether there is
-    any, once to cut it off. Here a piece that takes the whole buffer is the buffer
-    itself, a fresh one taking its place: a cold pull of a large layer through the
-    mirror spends about 5% less CPU (bench/proxy_figures.py, docs/mirror.md).
-    """
-
-    def maybe_extract_at_most(self, count: int) -> bytearray | None:
-        data = self._data
-        if not data:
-            return None
-        if count < len(data):
-            return self._extract(count)
-        self._data = bytearray()
-        self._next_line_search = 0
-        self._multiple_lines_search = 0
-        return data
-
-
-# Every h11 connection of this process (httpcore's) takes its buffer from here.
-if vars(h11_connection).get("ReceiveBuffer") is h11_receivebuffer.ReceiveBuffer:
-    vars(h11_connection)["ReceiveBuffer"] = BodyReceiveBuffer
 
 #: What dockyard accepts as a manifest, in the order a client would prefer.
 MANIFEST_ACCEPT: Final = ", ".join(
