@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import bcrypt
 import httpx
-from ops_helpers import Image, StartDockyard, digest_of, push_image, scrape, wait_for
+from ops_helpers import Dockyard, Image, StartDockyard, digest_of, push_image, scrape, wait_for
 from redis_server import RedisServer
 
 
@@ -48,16 +54,46 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
 
 def test_metrics_of_several_workers_add_up(start_dockyard: StartDockyard) -> None:
     registry = start_dockyard(workers=2)
-    requests = 60
-    for _ in range(requests):
-        # A connection each, so that both workers get some of them.
-        assert httpx.get(f"{registry.url}/v2/_catalog").status_code == 200
     key = 'registry_http_requests_total{code="200",handler="catalog",method="GET"}'
+    folder = _metrics_folder(registry)
+
+    def counted_by_each_worker() -> list[float]:
+        counts = []
+        for path in folder.glob("*.json"):
+            with contextlib.suppress(ValueError):  # being replaced as we read it
+                rows = json.loads(path.read_bytes())["registry_http_requests_total"]
+                counts.append(sum(v for labels, v in rows if labels[0] == "catalog"))
+        return counts
+
+    def get_catalog(_: int) -> None:
+        # A connection each, several at once, so that the kernel hands some to each worker.
+        assert httpx.get(f"{registry.url}/v2/_catalog").status_code == 200
+
+    requests = 0
+    with ThreadPoolExecutor(8) as pool:
+        while sum(1 for count in counted_by_each_worker() if count > 0) < 2:
+            assert requests < 4000, "after 4000 requests, one worker still counted none"
+            list(pool.map(get_catalog, range(8)))
+            requests += 8
 
     def counted() -> bool:
         return scrape(f"{registry.debug_url}/metrics").get(key) == requests
 
-    wait_for(counted, 10, f"{requests} requests counted across both workers")
+    wait_for(counted, 30, f"{requests} requests counted across both workers")
+
+
+def _metrics_folder(registry: Dockyard) -> Path:
+    """The run's private folder where each worker shares its tables: ``metrics/`` in the
+    serving process's temporary folder, holding ``<pid>.json`` of the workers that
+    ``/debug/vars`` lists."""
+    workers = wait_for(
+        lambda: httpx.get(f"{registry.debug_url}/debug/vars").json().get("workers"),
+        30,
+        "a worker's first snapshot",
+    )
+    pattern = f"dockyard-*/metrics/{next(iter(workers))}.json"
+    [snapshot] = Path(tempfile.gettempdir()).glob(pattern)
+    return snapshot.parent
 
 
 def test_debug_listener_and_probes_need_no_credentials_while_the_api_does(

@@ -45,7 +45,7 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
         _remount(tmpfs, "ro")
         try:
             unready = wait_for(
-                lambda: (r := client.get("/readyz")).status_code == 503 and r, 10, "unready"
+                lambda: (r := client.get("/readyz")).status_code == 503 and r, 30, "unready"
             )
             assert set(unready.json()) == {"storagedriver"}
             # The debug listener reports the same checks, run once for the whole process.
@@ -53,7 +53,7 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
                 lambda: (
                     (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r
                 ),
-                10,
+                30,
                 "debug health unready",
             )
             assert set(health.json()) == {"storagedriver"}
@@ -64,10 +64,10 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
         finally:
             _remount(tmpfs, "rw")
 
-        wait_for(lambda: client.get("/readyz").status_code == 200, 10, "ready again")
+        wait_for(lambda: client.get("/readyz").status_code == 200, 30, "ready again")
         wait_for(
             lambda: httpx.get(f"{registry.debug_url}/debug/health").json() == {},
-            10,
+            30,
             "debug health ready again",
         )
 
@@ -82,13 +82,13 @@ def test_a_failing_file_check_makes_the_instance_unready_until_the_file_goes(
     maintenance.touch()
     failing = wait_for(
         lambda: (r := httpx.get(f"{registry.url}/readyz")).status_code == 503 and r.json(),
-        10,
+        30,
         "unready",
     )
     assert failing == {check: f"file exists: {maintenance}"}
     assert httpx.get(f"{registry.url}/v2/").status_code == 200
     maintenance.unlink()
-    wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 10, "ready")
+    wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 30, "ready")
 
 
 def test_debug_health_of_several_workers_reports_the_checks_they_share(
@@ -104,11 +104,11 @@ def test_debug_health_of_several_workers_reports_the_checks_they_share(
         lambda: (
             (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r.json()
         ),
-        10,
+        30,
         "unready",
     )
     assert failing == {f"file_{maintenance}": f"file exists: {maintenance}"}
     maintenance.unlink()
     wait_for(
-        lambda: httpx.get(f"{registry.debug_url}/readyz").status_code == 200, 10, "ready again"
+        lambda: httpx.get(f"{registry.debug_url}/readyz").status_code == 200, 30, "ready again"
     )
