@@ -142,3 +142,23 @@ def test_cache_errors_are_counted_while_redis_is_down_and_pulls_still_succeed(
             assert (pulled.status_code, pulled.content) == (200, image.layer)
 
     assert scrape(f"{registry.debug_url}/metrics")[errors] >= 3
+
+
+def test_periodic_collections_and_scrubs_are_counted_by_result(
+    start_dockyard: StartDockyard,
+) -> None:
+    maintenance = {
+        "gc": {"enabled": True, "interval": "1s"},
+        "scrub": {"enabled": True, "interval": "1s"},
+    }
+    registry = start_dockyard({"storage": {"maintenance": maintenance}})
+
+    def both_ran() -> dict[str, float]:
+        metrics = scrape(f"{registry.debug_url}/metrics")
+        runs = {
+            job: metrics.get(f'dockyard_{job}_runs_total{{result="success"}}', 0)
+            for job in ("gc", "scrub")
+        }
+        return runs if all(runs.values()) else {}
+
+    wait_for(both_ran, 60, "a counted collection and scrub")
