@@ -10,6 +10,11 @@ ratio of the medians (on / off for throughput; off / on for times, so that above
 always faster with the features on). The issue's target is at least 0.9. With
 ``--profile DIR``, py-spy samples the server during the "on" runs and writes its stacks
 per round and workload under ``DIR`` (see ``bench.profiling``).
+
+``python -m bench.ops_figures inprocess [REQUESTS] [ROUNDS]`` drives manifest GETs, 32 at
+a time, through the ASGI app in one process (no HTTP server: what dockyard's own code
+costs), with nothing, metrics, and metrics and notifications on, each in turn in a fresh
+process, and prints the CPU per GET in all threads and in the event loop alone.
 """
 
 from __future__ import annotations
