@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from ops_helpers import Image, StartDockyard, push_image, wait_for
+from redis_server import RedisServer
 
 FAST_CHECKS = {"storagedriver": {"enabled": True, "interval": "200ms", "threshold": 1}}
 
@@ -112,3 +114,52 @@ def test_debug_health_of_several_workers_reports_the_checks_they_share(
     wait_for(
         lambda: httpx.get(f"{registry.debug_url}/readyz").status_code == 200, 30, "ready again"
     )
+
+
+def test_http_and_tcp_checks_keep_the_instance_unready_until_their_service_answers(
+    start_dockyard: StartDockyard, tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    checks = {
+        **FAST_CHECKS,
+        "http": [{"uri": f"http://127.0.0.1:{port}/", "interval": "200ms", "timeout": "1s"}],
+        "tcp": [{"addr": f"127.0.0.1:{port}", "interval": "200ms", "timeout": "1s"}],
+    }
+    registry = start_dockyard({"health": checks})
+    failing = wait_for(
+        lambda: (r := httpx.get(f"{registry.url}/readyz")).status_code == 503 and r.json(),
+        30,
+        "unready while nothing listens",
+    )
+    assert set(failing) == {f"http_http://127.0.0.1:{port}/", f"tcp_127.0.0.1:{port}"}
+    assert httpx.get(f"{registry.url}/v2/").status_code == 200
+    service = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 30, "ready")
+    finally:
+        service.terminate()
+        service.wait(10)
+
+
+def test_an_unreachable_redis_makes_the_instance_unready_while_reads_keep_working(
+    start_dockyard: StartDockyard, redis_server: RedisServer
+) -> None:
+    registry = start_dockyard({"redis": {"addr": redis_server.addr}, "health": FAST_CHECKS})
+    image = Image.random()
+    with httpx.Client(base_url=registry.url) as client:
+        push_image(client, "ready/redis", "v1", image)
+        wait_for(lambda: client.get("/readyz").status_code == 200, 30, "ready")
+        redis_server.kill()
+        failing = wait_for(
+            lambda: (r := client.get("/readyz")).status_code == 503 and r.json(),
+            60,
+            "unready once Redis is gone",
+        )
+        assert set(failing) == {"redis"}
+        pulled = client.get("/v2/ready/redis/manifests/v1")
+        assert (pulled.status_code, pulled.content) == (200, image.manifest)
