@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,16 +85,22 @@ def test_metrics_of_several_workers_add_up(start_dockyard: StartDockyard) -> Non
 
 def _metrics_folder(registry: Dockyard) -> Path:
     """The run's private folder where each worker shares its tables: ``metrics/`` in the
-    serving process's temporary folder, holding ``<pid>.json`` of the workers that
-    ``/debug/vars`` lists."""
-    workers = wait_for(
-        lambda: httpx.get(f"{registry.debug_url}/debug/vars").json().get("workers"),
-        30,
-        "a worker's first snapshot",
-    )
-    pattern = f"dockyard-*/metrics/{next(iter(workers))}.json"
-    [snapshot] = Path(tempfile.gettempdir()).glob(pattern)
-    return snapshot.parent
+    serving process's temporary folder, the one holding a fresh ``<pid>.json`` of every
+    worker ``/debug/vars`` lists (folders of killed servers of other tests stay behind)."""
+
+    def found() -> Path | None:
+        workers = httpx.get(f"{registry.debug_url}/debug/vars").json().get("workers", {})
+        if len(workers) < 2:
+            return None
+        for folder in Path(tempfile.gettempdir()).glob("dockyard-*/metrics"):
+            snapshots = [folder / f"{pid}.json" for pid in workers]
+            with contextlib.suppress(OSError):
+                if all(time.time() - path.stat().st_mtime < 10 for path in snapshots):
+                    return folder
+        return None
+
+    folder: Path = wait_for(found, 30, "both workers' first snapshots")
+    return folder
 
 
 def test_debug_listener_and_probes_need_no_credentials_while_the_api_does(
