@@ -169,3 +169,26 @@ def test_periodic_collections_and_scrubs_are_counted_by_result(
         return runs if all(runs.values()) else {}
 
     wait_for(both_ran, 60, "a counted collection and scrub")
+
+
+def test_refused_passwords_and_rate_limit_refusals_are_counted(
+    start_dockyard: StartDockyard, tmp_path: Path
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"alice:" + bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)) + b"\n")
+    auth = {
+        "htpasswd": {"realm": "test", "path": str(htpasswd)},
+        "ratelimit": {"attempts": 2, "window": "1m", "lockout": "1m"},
+    }
+    registry = start_dockyard({"auth": auth})
+    failures = 'dockyard_auth_failures_total{code="401"}'
+    before = scrape(f"{registry.debug_url}/metrics")[failures]  # the start-up probe's
+    statuses = [
+        httpx.get(f"{registry.url}/v2/", auth=("alice", "wrong")).status_code for _ in range(4)
+    ]
+    assert statuses[:2] == [401, 401]
+    assert statuses[2:] == [429, 429]
+
+    metrics = scrape(f"{registry.debug_url}/metrics")
+    assert metrics[failures] == before + 2
+    assert metrics["dockyard_rate_limit_refusals_total"] == 2
