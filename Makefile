@@ -44,6 +44,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## What metrics and notifications cost: the same build with them off and on, in turns.
+bench-ops: $(STAMP)
+	$(BIN)/python -m bench.ops_figures --rounds 3
+
 ## Build the wheel into dist/ (`pip install dist/dockyard-*.whl` elsewhere).
 wheel: | $(BIN)/python
 	$(BIN)/pip wheel --no-deps -w dist .

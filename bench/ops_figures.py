@@ -10,6 +10,11 @@ ratio of the medians (on / off for throughput; off / on for times, so that above
 always faster with the features on). The issue's target is at least 0.9. With
 ``--profile DIR``, py-spy samples the server during the "on" runs and writes its stacks
 per round and workload under ``DIR`` (see ``bench.profiling``).
+
+``python -m bench.ops_figures inprocess [REQUESTS] [ROUNDS]`` drives manifest GETs, 32 at
+a time, through the ASGI app in one process (no HTTP server: what dockyard's own code
+costs), with nothing, metrics, and metrics and notifications on, each in turn in a fresh
+process, and prints the CPU per GET in all threads and in the event loop alone.
 """
 
 from __future__ import annotations
@@ -155,8 +160,154 @@ def cpu_per_get(server: RunningServer, seconds: float) -> float:
     return round(used / max(load.requests, 1) * 1e6, 1)
 
 
+#: What ``inprocess`` compares: the same build with nothing, metrics only, or both on.
+IN_PROCESS_MODES = ("off", "metrics", "all")
+
+
+async def _asgi(app: Any, method: str, target: str, body: bytes = b"") -> int:
+    """One request through the ASGI ``app``, as granian would pass it; its status."""
+    path, _, query = target.partition("?")
+    headers = [(b"host", b"127.0.0.1:5000"), (b"user-agent", b"bench")]
+    if method == "GET":
+        headers.append((b"accept", ACCEPT_MANIFESTS.encode()))
+    else:
+        headers.append((b"content-length", str(len(body)).encode()))
+        headers.append((b"content-type", b"application/vnd.oci.image.manifest.v1+json"))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 5000),
+    }
+    status = 0
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if received:
+            return {"type": "http.disconnect"}
+        received = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _in_process(
+    mode: str, requests: int, workdir: Path, sink_port: int
+) -> tuple[float, float]:
+    """CPU microseconds per manifest GET through the whole ASGI app in this process, 32
+    at a time, counted until the events they made are delivered (2 s after): in all
+    threads, and in the event loop's alone."""
+    import asyncio
+    import hashlib
+
+    from dockyard.assembly import build_app
+    from dockyard.config import from_dict
+
+    tree: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "error", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(workdir / "root")}},
+        "http": {"addr": "127.0.0.1:5000", "secret": "bench"},
+    }
+    if mode != "off":
+        for key, value in _ops_sections(free_port(), sink_port, mode).items():
+            tree.setdefault(key, {}).update(value)
+    app = build_app(from_dict(tree))
+    startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await startup.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, startup.get, answers.put))
+    await answers.get()
+    config = b'{"architecture":"amd64","os":"linux"}'
+    uploads = f"/v2/{MANIFEST_REPO}/blobs/uploads/"
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    assert await _asgi(app, "POST", f"{uploads}?digest={digest}", config) == 201
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest,
+                "size": len(config),
+            },
+            "layers": [],
+        }
+    ).encode()
+    url = f"/v2/{MANIFEST_REPO}/manifests/latest"
+    assert await _asgi(app, "PUT", url, manifest) == 201
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            assert await _asgi(app, "GET", url) == 200
+
+    await asyncio.gather(*(client(200) for _ in range(32)))  # warm up
+    await asyncio.sleep(SETTLE_SECONDS)
+    before, loop_before = time.process_time(), time.thread_time()
+    await asyncio.gather(*(client(requests // 32) for _ in range(32)))
+    await asyncio.sleep(SETTLE_SECONDS)
+    used, loop_used = time.process_time() - before, time.thread_time() - loop_before
+    await startup.put({"type": "lifespan.shutdown"})
+    await lifespan
+    done = requests // 32 * 32
+    return round(used / done * 1e6, 1), round(loop_used / done * 1e6, 1)
+
+
+def in_process(requests: int, rounds: int) -> dict[str, Any]:
+    """``_in_process`` for each mode in turn, ``rounds`` times, each in a fresh process."""
+    sink_port = free_port()
+    receiver = subprocess.Popen([sys.executable, "-m", "bench.ops_figures", "sink", str(sink_port)])
+    runs: dict[str, list[float]] = {mode: [] for mode in IN_PROCESS_MODES}
+    loop: dict[str, list[float]] = {mode: [] for mode in IN_PROCESS_MODES}
+    try:
+        for _ in range(rounds):
+            for mode in IN_PROCESS_MODES:
+                with tempfile.TemporaryDirectory(prefix="dockyard-ops-inprocess-") as tmp:
+                    argv = [sys.executable, "-m", "bench.ops_figures", "inprocess-one"]
+                    argv += [mode, str(requests), tmp, str(sink_port)]
+                    output = subprocess.run(argv, check=True, capture_output=True, text=True)
+                    total, in_loop = output.stdout.split()[-2:]
+                    runs[mode].append(float(total))
+                    loop[mode].append(float(in_loop))
+                    print(f"{mode:>8}: {total} us, {in_loop} in the event loop", flush=True)
+    finally:
+        receiver.terminate()
+        receiver.wait()
+    return {
+        "cpu_us_per_get": runs,
+        "loop_cpu_us_per_get": loop,
+        "median": {mode: median(values) for mode, values in runs.items()},
+        "loop_median": {mode: median(values) for mode, values in loop.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["inprocess-one"]:
+        import asyncio
+
+        mode, requests, workdir, sink_port = args[1], int(args[2]), Path(args[3]), int(args[4])
+        print(*asyncio.run(_in_process(mode, requests, workdir, sink_port)))
+        return 0
+    if args[:1] == ["inprocess"]:
+        rounds = int(args[2]) if len(args) > 2 else 3
+        print(json.dumps(in_process(int(args[1]) if len(args) > 1 else 20_000, rounds), indent=1))
+        return 0
     if args[:1] == ["serve"]:
         serve_merged(Path(args[1]), Path(args[2]))
         return 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dockyard.gc.lease import Lease, LeaseHeld, RedisLease, StorageLease, holding
 from dockyard.gc.report import CollectionRun, record_collection
+from dockyard.observability.metrics import job_runs
 from dockyard.storage import paths
 from dockyard.storage.gc import GCResult, Progress, collect_garbage
 
@@ -120,14 +121,17 @@ async def every(
     the others skip that round. The first round waits a random part of the interval (at
     most an hour), so instances started together do not all try at once.
     """
+    runs = job_runs(job)
     seconds = interval.total_seconds()
     await asyncio.sleep(random.uniform(0, min(seconds, 3600.0)))
     while True:
         try:
             async with holding(lease):
                 await run()
+            runs.inc(("success",))
         except LeaseHeld:
             logger.debug("%s: another instance holds the lease; skipping this round", job)
         except Exception:
+            runs.inc(("failure",))
             logger.exception("%s: failed; retrying at the next interval", job)
         await asyncio.sleep(seconds)

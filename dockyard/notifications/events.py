@@ -42,11 +42,11 @@ class Source:
 
 
 class _RandomIds:
-    """Random (version 4) UUIDs as text, cut from random bytes drawn 256 ids at a time.
+    """Random (version 4) UUIDs as text, made 256 at a time from one draw of random bytes.
 
     ``uuid.uuid4()`` makes a system call and a ``UUID`` object per id; an event is made
-    on every pull, so ids come from a pool of hex digits instead, with the version and
-    variant digits written in. The pool is dropped in a forked child.
+    on every pull, so ids are cut from a pool of hex digits instead, with the version and
+    variant digits written in, a batch at a time. The pool is dropped in a forked child.
     """
 
     _BATCH: Final = 256
@@ -54,19 +54,22 @@ class _RandomIds:
     _VARIANT: Final = {f"{n:x}": "89ab"[n & 3] for n in range(16)}
 
     def __init__(self) -> None:
-        self._pool = ""
-        self._offset = 0
+        self._ids: list[str] = []
         self._pid = 0
 
     def __call__(self) -> str:
-        offset = self._offset
-        if offset >= len(self._pool) or self._pid != os.getpid():
-            self._pool = os.urandom(16 * self._BATCH).hex()
+        if not self._ids or self._pid != os.getpid():
+            self._ids = self._batch()
             self._pid = os.getpid()
-            offset = 0
-        self._offset = offset + 32
-        h = self._pool[offset : offset + 32]
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{self._VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+        return self._ids.pop()
+
+    def _batch(self) -> list[str]:
+        pool = os.urandom(16 * self._BATCH).hex()
+        variant = self._VARIANT
+        return [
+            f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"
+            for h in (pool[n : n + 32] for n in range(0, len(pool), 32))
+        ]
 
 
 #: A new random UUID as text (``str(uuid.uuid4())``, cheaper).
@@ -124,13 +127,58 @@ class _Clock:
 timestamp: Final = _Clock()
 
 
-def encode(event: Event, source: bytes) -> bytes:
-    """The event as the reference's JSON object; ``source`` is ``Source.json``.
+#: Encoded targets and request tails at most, before they are forgotten all at once.
+_FRAGMENTS_KEPT: Final = 4096
 
-    Written out field by field (every string escaped by the ``json`` module's own C
-    escaper) rather than through a dict: this runs once for every pull.
+
+class _Fragments:
+    """Encoded ``target`` objects and ``request`` tails, kept by what they are made of.
+
+    Pulls repeat: the same manifest or blob from the same clients, so each event's target
+    (and its request's host, method and user agent) is written out once, not per event.
+    A target is known by its fields; its ``references`` follow from its digest (content
+    addressed), so whether it has them is enough.
     """
-    t = event.target
+
+    def __init__(self) -> None:
+        self.targets: dict[tuple[object, ...], str] = {}
+        self.tails: dict[tuple[str, str, str], str] = {}
+
+    def target(self, t: Target) -> str:
+        key = (
+            t.repository,
+            t.digest,
+            t.media_type,
+            t.size,
+            t.url,
+            t.tag,
+            t.from_repository,
+            t.references is not None,
+        )
+        known = self.targets.get(key)
+        if known is None:
+            if len(self.targets) >= _FRAGMENTS_KEPT:
+                self.targets.clear()
+            known = self.targets[key] = _target(t)
+        return known
+
+    def tail(self, host: str, method: str, agent: str) -> str:
+        key = (host, method, agent)
+        known = self.tails.get(key)
+        if known is None:
+            if len(self.tails) >= _FRAGMENTS_KEPT:
+                self.tails.clear()
+            known = self.tails[key] = (
+                f'"host":{_quote(host)},"method":{_quote(method)},"useragent":{_quote(agent)}}}'
+            )
+        return known
+
+
+_fragments: Final = _Fragments()
+
+
+def _target(t: Target) -> str:
+    """The event's ``target`` object; absent fields stay out."""
     fields = [f'"repository":{_quote(t.repository)}']
     if t.media_type is not None:
         fields.append(f'"mediaType":{_quote(t.media_type)}')
@@ -147,19 +195,27 @@ def encode(event: Event, source: bytes) -> bytes:
     if t.references is not None:
         references = json.dumps([r.to_json() for r in t.references], separators=(",", ":"))
         fields.append(f'"references":{references}')
+    return "{" + ",".join(fields) + "}"
+
+
+def encode(event: Event, source: bytes) -> bytes:
+    """The event as the reference's JSON object; ``source`` is ``Source.json``.
+
+    Written out field by field (every string escaped by the ``json`` module's own C
+    escaper) rather than through a dict, from fragments made once (see ``_Fragments``):
+    this runs once for every pull.
+    """
     request = event.request
     request_json = (
-        "{"
-        f'"id":{_quote(request[0])},"addr":{_quote(request[1])},"host":{_quote(request[2])},'
-        f'"method":{_quote(request[3])},"useragent":{_quote(request[4])}'
-        "}"
+        f'{{"id":{_quote(request[0])},"addr":{_quote(request[1])},'
+        + _fragments.tail(request[2], request[3], request[4])
         if request is not None
         else "{}"
     )
     actor = "{}" if event.actor is None else f'{{"name":{_quote(event.actor)}}}'
     head = (
         f'{{"id":"{event.id or new_id()}","timestamp":"{timestamp(event.time)}",'
-        f'"action":{_quote(event.action)},"target":{{{",".join(fields)}}},'
+        f'"action":{_quote(event.action)},"target":{_fragments.target(event.target)},'
         f'"request":{request_json},"actor":{actor},"source":'
     )
     return head.encode() + source + b"}"

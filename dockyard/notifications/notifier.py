@@ -21,7 +21,7 @@ import asyncio
 import builtins
 import logging
 import time
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
@@ -73,6 +73,8 @@ _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BUFFERED: Final = 10_000
 #: How long the events of reads may wait to be written together.
 COALESCE_SECONDS: Final = 0.01
+#: Targets of pulls kept for the next pull of the same thing, at most (then all forgotten).
+PULL_TARGETS_KEPT: Final = 4096
 
 
 class Journal:
@@ -187,6 +189,7 @@ class Notifier:
         self.journal = journal
         self.include_references = include_references
         self.host = host.rstrip("/") if host else None
+        self._pulled: dict[tuple[object, ...], Target] = {}
 
     def wants(self, action: str) -> bool:
         """Whether some endpoint takes events of ``action`` (others are not made at all)."""
@@ -232,6 +235,32 @@ class Notifier:
             tag,
             references=references,
         )
+
+    def pulled_manifest(self, repository: str, manifest: Manifest, tag: str | None) -> Target:
+        """The target of a pull of ``manifest`` by ``tag`` (or by digest)."""
+        return self._pulled_target(
+            (repository, manifest.digest, tag),
+            lambda: self.manifest_target(repository, manifest, tag),
+        )
+
+    def pulled_blob(self, repository: str, descriptor: Descriptor) -> Target:
+        """The target of a pull of the blob ``descriptor`` describes."""
+        return self._pulled_target(
+            (repository, descriptor.digest, descriptor.media_type, descriptor.size),
+            lambda: self.blob_target(repository, descriptor),
+        )
+
+    def _pulled_target(self, what: tuple[object, ...], make: Callable[[], Target]) -> Target:
+        """A pull's target, made once per thing pulled and base URL: pulls repeat, and the
+        events of pulls share their target (only a push's target is ever changed, by its
+        tag; see ``NotifyingTags.tag``)."""
+        key = (*what, self._base_url())
+        target = self._pulled.get(key)
+        if target is None:
+            if len(self._pulled) >= PULL_TARGETS_KEPT:
+                self._pulled.clear()
+            target = self._pulled[key] = make()
+        return target
 
     def blob_target(
         self, repository: str, descriptor: Descriptor, from_repository: str | None = None
@@ -433,7 +462,7 @@ class NotifyingBlobs:
         )
         notifier = self.notifier
         if method == "GET" and notifier.wants("pull"):
-            await notifier.emit("pull", notifier.blob_target(self.repository, content.descriptor))
+            await notifier.emit("pull", notifier.pulled_blob(self.repository, content.descriptor))
         return content
 
     async def put(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
@@ -512,7 +541,7 @@ class NotifyingManifests:
                 scope = _SCOPE.get()
                 resolved = scope.get(_RESOLVED) if scope is not None else None
                 tag = resolved[0] if resolved is not None and resolved[1] == reference else None
-            target = self.notifier.manifest_target(self.repository, manifest, tag)
+            target = self.notifier.pulled_manifest(self.repository, manifest, tag)
             await self.notifier.emit("pull", target)
         return manifest
 

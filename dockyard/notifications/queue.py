@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from dockyard.config import Config
+from dockyard.notifications.events import ACTIONS
 
 #: A writer starts a new segment once its current one holds this much.
 SEGMENT_BYTES: Final = 8 << 20
@@ -96,6 +97,10 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: Each action's text, found by its bytes (a line's action is not decoded anew per event).
+_ACTIONS: Final = {action.encode(): action for action in ACTIONS}
 
 
 class SegmentWriter:
@@ -267,9 +272,8 @@ class EndpointQueue:
                         fields = raw.split(b"\t", 2)
                         if len(fields) != 3 or not fields[0].isdigit() or fields[2][:1] != b"{":
                             continue  # not a line this queue wrote; nothing to deliver
-                        entries.append(
-                            Entry(int(fields[0]), fields[1].decode(), fields[2], name, position)
-                        )
+                        action = _ACTIONS.get(fields[1]) or fields[1].decode()
+                        entries.append(Entry(int(fields[0]), action, fields[2], name, position))
                         if len(entries) >= limit:
                             break
         except FileNotFoundError:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+from bisect import bisect_left
+from time import perf_counter
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,7 +13,6 @@ from dockyard.observability.metrics import (
     METRICS,
     SIZE_BUCKETS,
     Metrics,
-    record,
 )
 
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -137,11 +137,11 @@ class MetricsMiddleware:
         if in_flight is None:
             in_flight = self._in_flight[handler] = metrics.in_flight.cell((handler,))
         in_flight[0] += 1
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             await self.app(scope, counting_receive, counting_send)
         finally:
-            elapsed = time.perf_counter() - started
+            elapsed = perf_counter() - started
             in_flight[0] -= 1
             if upload:
                 metrics.uploads_in_flight.dec()
@@ -149,10 +149,17 @@ class MetricsMiddleware:
             row = self._rows.get(key)
             if row is None:
                 row = self._rows[key] = _Row(metrics, handler, method, status)
+            # The histograms' ``record``, written out: this runs for every request.
             row.requests[0] += 1
-            record(row.duration, DURATION_BUCKETS, elapsed)
-            record(row.request_size, SIZE_BUCKETS, received)
-            record(row.response_size, SIZE_BUCKETS, sent)
+            duration = row.duration
+            duration[0] += elapsed
+            duration[1 + bisect_left(DURATION_BUCKETS, elapsed)] += 1
+            request_size = row.request_size
+            request_size[0] += received
+            request_size[1 + bisect_left(SIZE_BUCKETS, received)] += 1
+            response_size = row.response_size
+            response_size[0] += sent
+            response_size[1 + bisect_left(SIZE_BUCKETS, sent)] += 1
             row.received[0] += received
             row.sent[0] += sent
             if status in (401, 403):

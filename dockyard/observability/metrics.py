@@ -202,6 +202,13 @@ class Metrics:
 METRICS: Final = Metrics()
 
 
+def job_runs(job: str) -> Counter:
+    """The ``{result}`` counter of a periodic maintenance job's runs (``gc``, ``scrub``);
+    a job without one of its own counts nowhere that is exported."""
+    known = {"gc": METRICS.gc_runs, "scrub": METRICS.scrub_runs}
+    return known.get(job) or Counter(f"dockyard_{job}_runs_total", "", ("result",))
+
+
 # --- sharing between worker processes -----------------------------------------------------
 
 

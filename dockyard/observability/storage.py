@@ -10,8 +10,9 @@ by the driver (in one worker thread on local storage), so it is one observation 
 named after the operation it carries out: ``plan:<module>.<plan function>``, such as
 ``plan:manifests.store`` or ``plan:blobs.read_link`` (see ``plan_action``).
 
-Calls finish on several tasks at once, so the storage histogram is updated under a lock
-(a storage call costs far more than taking it).
+Every call is timed on the event loop of the process that made it (a plan's worker
+thread is inside the timed call, not around it), so the histogram is updated without a
+lock, as the HTTP metrics are.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
-import threading
 import time
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
-from dockyard.observability.metrics import METRICS, Histogram, record
+from dockyard.observability.metrics import METRICS, Histogram
 from dockyard.storage.driver.base import FileInfo, FileWriter, OpenFile, StorageDriver
 from dockyard.storage.driver.plan import Plan
 
@@ -86,7 +87,7 @@ def _name_plan(plan: Callable[[], Plan[Any]]) -> str:
 
 
 class ActionTimer:
-    """Observes storage action durations for one driver, thread-safely.
+    """Observes storage action durations for one driver (on the event loop).
 
     ``time`` is a context manager only when tracing needs a span around the call; else
     it is a start time, and ``done`` observes: no generator or span per storage call.
@@ -102,7 +103,7 @@ class ActionTimer:
         self.histogram = histogram
         self.span = span
         self.traced = span is not _no_span
-        self._lock = threading.Lock()
+        self._bounds = histogram.bounds
         self._rows: dict[str, list[float]] = {}
 
     @contextmanager
@@ -118,10 +119,10 @@ class ActionTimer:
         """Observe a call of ``action`` that started at ``started`` (``perf_counter``)."""
         elapsed = time.perf_counter() - started
         row = self._rows.get(action)
-        with self._lock:
-            if row is None:
-                row = self._rows[action] = self.histogram.row((self.driver, action))
-            record(row, self.histogram.bounds, elapsed)
+        if row is None:
+            row = self._rows[action] = self.histogram.row((self.driver, action))
+        row[0] += elapsed
+        row[1 + bisect_left(self._bounds, elapsed)] += 1
 
 
 class InstrumentedDriver(StorageDriver):

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import bcrypt
 import httpx
-from ops_helpers import Image, StartDockyard, digest_of, push_image, scrape, wait_for
+from ops_helpers import Dockyard, Image, StartDockyard, digest_of, push_image, scrape, wait_for
 from redis_server import RedisServer
 
 
@@ -48,16 +55,52 @@ def test_metrics_count_real_pushes_and_pulls(start_dockyard: StartDockyard) -> N
 
 def test_metrics_of_several_workers_add_up(start_dockyard: StartDockyard) -> None:
     registry = start_dockyard(workers=2)
-    requests = 60
-    for _ in range(requests):
-        # A connection each, so that both workers get some of them.
-        assert httpx.get(f"{registry.url}/v2/_catalog").status_code == 200
     key = 'registry_http_requests_total{code="200",handler="catalog",method="GET"}'
+    folder = _metrics_folder(registry)
+
+    def counted_by_each_worker() -> list[float]:
+        counts = []
+        for path in folder.glob("*.json"):
+            with contextlib.suppress(ValueError):  # being replaced as we read it
+                rows = json.loads(path.read_bytes())["registry_http_requests_total"]
+                counts.append(sum(v for labels, v in rows if labels[0] == "catalog"))
+        return counts
+
+    def get_catalog(_: int) -> None:
+        # A connection each, several at once, so that the kernel hands some to each worker.
+        assert httpx.get(f"{registry.url}/v2/_catalog").status_code == 200
+
+    requests = 0
+    with ThreadPoolExecutor(8) as pool:
+        while sum(1 for count in counted_by_each_worker() if count > 0) < 2:
+            assert requests < 4000, "after 4000 requests, one worker still counted none"
+            list(pool.map(get_catalog, range(8)))
+            requests += 8
 
     def counted() -> bool:
         return scrape(f"{registry.debug_url}/metrics").get(key) == requests
 
-    wait_for(counted, 10, f"{requests} requests counted across both workers")
+    wait_for(counted, 30, f"{requests} requests counted across both workers")
+
+
+def _metrics_folder(registry: Dockyard) -> Path:
+    """The run's private folder where each worker shares its tables: ``metrics/`` in the
+    serving process's temporary folder, the one holding a fresh ``<pid>.json`` of every
+    worker ``/debug/vars`` lists (folders of killed servers of other tests stay behind)."""
+
+    def found() -> Path | None:
+        workers = httpx.get(f"{registry.debug_url}/debug/vars").json().get("workers", {})
+        if len(workers) < 2:
+            return None
+        for folder in Path(tempfile.gettempdir()).glob("dockyard-*/metrics"):
+            snapshots = [folder / f"{pid}.json" for pid in workers]
+            with contextlib.suppress(OSError):
+                if all(time.time() - path.stat().st_mtime < 10 for path in snapshots):
+                    return folder
+        return None
+
+    folder: Path = wait_for(found, 30, "both workers' first snapshots")
+    return folder
 
 
 def test_debug_listener_and_probes_need_no_credentials_while_the_api_does(
@@ -106,3 +149,46 @@ def test_cache_errors_are_counted_while_redis_is_down_and_pulls_still_succeed(
             assert (pulled.status_code, pulled.content) == (200, image.layer)
 
     assert scrape(f"{registry.debug_url}/metrics")[errors] >= 3
+
+
+def test_periodic_collections_and_scrubs_are_counted_by_result(
+    start_dockyard: StartDockyard,
+) -> None:
+    maintenance = {
+        "gc": {"enabled": True, "interval": "1s"},
+        "scrub": {"enabled": True, "interval": "1s"},
+    }
+    registry = start_dockyard({"storage": {"maintenance": maintenance}})
+
+    def both_ran() -> dict[str, float]:
+        metrics = scrape(f"{registry.debug_url}/metrics")
+        runs = {
+            job: metrics.get(f'dockyard_{job}_runs_total{{result="success"}}', 0)
+            for job in ("gc", "scrub")
+        }
+        return runs if all(runs.values()) else {}
+
+    wait_for(both_ran, 60, "a counted collection and scrub")
+
+
+def test_refused_passwords_and_rate_limit_refusals_are_counted(
+    start_dockyard: StartDockyard, tmp_path: Path
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"alice:" + bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)) + b"\n")
+    auth = {
+        "htpasswd": {"realm": "test", "path": str(htpasswd)},
+        "ratelimit": {"attempts": 2, "window": "1m", "lockout": "1m"},
+    }
+    registry = start_dockyard({"auth": auth})
+    failures = 'dockyard_auth_failures_total{code="401"}'
+    before = scrape(f"{registry.debug_url}/metrics")[failures]  # the start-up probe's
+    statuses = [
+        httpx.get(f"{registry.url}/v2/", auth=("alice", "wrong")).status_code for _ in range(4)
+    ]
+    assert statuses[:2] == [401, 401]
+    assert statuses[2:] == [429, 429]
+
+    metrics = scrape(f"{registry.debug_url}/metrics")
+    assert metrics[failures] == before + 2
+    assert metrics["dockyard_rate_limit_refusals_total"] == 2

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from ops_helpers import Image, StartDockyard, push_image, wait_for
+from redis_server import RedisServer
 
 FAST_CHECKS = {"storagedriver": {"enabled": True, "interval": "200ms", "threshold": 1}}
 
@@ -45,7 +47,7 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
         _remount(tmpfs, "ro")
         try:
             unready = wait_for(
-                lambda: (r := client.get("/readyz")).status_code == 503 and r, 10, "unready"
+                lambda: (r := client.get("/readyz")).status_code == 503 and r, 30, "unready"
             )
             assert set(unready.json()) == {"storagedriver"}
             # The debug listener reports the same checks, run once for the whole process.
@@ -53,7 +55,7 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
                 lambda: (
                     (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r
                 ),
-                10,
+                30,
                 "debug health unready",
             )
             assert set(health.json()) == {"storagedriver"}
@@ -64,10 +66,10 @@ def test_readyz_turns_unready_when_storage_is_unwritable_while_reads_keep_workin
         finally:
             _remount(tmpfs, "rw")
 
-        wait_for(lambda: client.get("/readyz").status_code == 200, 10, "ready again")
+        wait_for(lambda: client.get("/readyz").status_code == 200, 30, "ready again")
         wait_for(
             lambda: httpx.get(f"{registry.debug_url}/debug/health").json() == {},
-            10,
+            30,
             "debug health ready again",
         )
 
@@ -82,13 +84,13 @@ def test_a_failing_file_check_makes_the_instance_unready_until_the_file_goes(
     maintenance.touch()
     failing = wait_for(
         lambda: (r := httpx.get(f"{registry.url}/readyz")).status_code == 503 and r.json(),
-        10,
+        30,
         "unready",
     )
     assert failing == {check: f"file exists: {maintenance}"}
     assert httpx.get(f"{registry.url}/v2/").status_code == 200
     maintenance.unlink()
-    wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 10, "ready")
+    wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 30, "ready")
 
 
 def test_debug_health_of_several_workers_reports_the_checks_they_share(
@@ -104,11 +106,60 @@ def test_debug_health_of_several_workers_reports_the_checks_they_share(
         lambda: (
             (r := httpx.get(f"{registry.debug_url}/debug/health")).status_code == 503 and r.json()
         ),
-        10,
+        30,
         "unready",
     )
     assert failing == {f"file_{maintenance}": f"file exists: {maintenance}"}
     maintenance.unlink()
     wait_for(
-        lambda: httpx.get(f"{registry.debug_url}/readyz").status_code == 200, 10, "ready again"
+        lambda: httpx.get(f"{registry.debug_url}/readyz").status_code == 200, 30, "ready again"
     )
+
+
+def test_http_and_tcp_checks_keep_the_instance_unready_until_their_service_answers(
+    start_dockyard: StartDockyard, tmp_path: Path, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    checks = {
+        **FAST_CHECKS,
+        "http": [{"uri": f"http://127.0.0.1:{port}/", "interval": "200ms", "timeout": "1s"}],
+        "tcp": [{"addr": f"127.0.0.1:{port}", "interval": "200ms", "timeout": "1s"}],
+    }
+    registry = start_dockyard({"health": checks})
+    failing = wait_for(
+        lambda: (r := httpx.get(f"{registry.url}/readyz")).status_code == 503 and r.json(),
+        30,
+        "unready while nothing listens",
+    )
+    assert set(failing) == {f"http_http://127.0.0.1:{port}/", f"tcp_127.0.0.1:{port}"}
+    assert httpx.get(f"{registry.url}/v2/").status_code == 200
+    service = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: httpx.get(f"{registry.url}/readyz").status_code == 200, 30, "ready")
+    finally:
+        service.terminate()
+        service.wait(10)
+
+
+def test_an_unreachable_redis_makes_the_instance_unready_while_reads_keep_working(
+    start_dockyard: StartDockyard, redis_server: RedisServer
+) -> None:
+    registry = start_dockyard({"redis": {"addr": redis_server.addr}, "health": FAST_CHECKS})
+    image = Image.random()
+    with httpx.Client(base_url=registry.url) as client:
+        push_image(client, "ready/redis", "v1", image)
+        wait_for(lambda: client.get("/readyz").status_code == 200, 30, "ready")
+        redis_server.kill()
+        failing = wait_for(
+            lambda: (r := client.get("/readyz")).status_code == 503 and r.json(),
+            60,
+            "unready once Redis is gone",
+        )
+        assert set(failing) == {"redis"}
+        pulled = client.get("/v2/ready/redis/manifests/v1")
+        assert (pulled.status_code, pulled.content) == (200, image.manifest)

@@ -36,7 +36,7 @@ def test_requests_and_their_storage_calls_are_traced_when_an_endpoint_is_set(
     def manifest_get() -> list:
         return [s for s in _spans(sink) if s.name == "GET manifest"]
 
-    [request] = wait_for(manifest_get, 20, "the manifest GET's span")
+    [request] = wait_for(manifest_get, 60, "the manifest GET's span")
     storage = [s for s in _spans(sink) if s.trace_id == request.trace_id and s != request]
     assert storage, "no storage span in the request's trace"
     assert all(s.name.startswith("storage.") for s in storage)
