@@ -482,7 +482,8 @@ async def _delete_manifests(
     Returns whether each was deleted. Their revision links are moved aside first, then the
     tags and the writers' records are read: a push of the same manifest since T0 either
     finds its link gone and puts it back, or has recorded it and the link comes back here.
-    Two plans for the whole repository, one reading of its tags and one of the records.
+    For the whole repository: two or three plans, one reading of its tags and one of the
+    records, and the condemned links and referrers entries go in one batch delete each.
     """
     if dry_run:
         return [True] * len(manifests)
@@ -491,54 +492,66 @@ async def _delete_manifests(
     tagged = set((await StorageTags(name, driver).current()).values())
     kept = tagged | await _recorded_since(driver, started)
     condemned = [m for m, ok in zip(manifests, moved, strict=True) if ok]
-    settled = await driver.run(lambda: _settle_revisions(name, condemned, kept))
-    gone = {m.digest: ok for m, ok in zip(condemned, settled, strict=True)}
+    restore = [m.digest for m in condemned if m.digest in kept]
+    doomed = [m for m in condemned if m.digest not in kept]
+    if restore:
+        moves = [
+            (paths.condemned_revision_link(name, d), paths.manifest_revision_link(name, d))
+            for d in restore
+        ]
+        await driver.run(lambda: _restore_all(moves))
+    gone: dict[Digest, bool] = dict.fromkeys(restore, False)
+    if doomed:
+        await driver.delete_many([paths.condemned_revision_link(name, m.digest) for m in doomed])
+        settled = await driver.run(lambda: _forget_revisions(name, doomed))
+        gone.update(zip((m.digest for m in doomed), settled, strict=True))
+        referrers = [
+            paths.referrer_descriptor(name, m.subject.digest, m.digest)
+            for m, deleted in zip(doomed, settled, strict=True)
+            if deleted and m.subject is not None
+        ]
+        if referrers:
+            await driver.delete_many(referrers)
     # A link gone before it was condemned was deleted by someone else meanwhile.
     return [gone.get(digest, True) for digest in digests]
 
 
 def _condemn_revisions(name: str, digests: Sequence[Digest]) -> Plan[list[bool]]:
-    """Plan: move each revision link aside; whether it was there to move."""
-    moved: list[bool] = []
-    for digest in digests:
-        try:
-            yield Move(
-                paths.manifest_revision_link(name, digest),
-                paths.condemned_revision_link(name, digest),
-            )
-            moved.append(True)
-        except PathNotFound:
-            moved.append(False)
+    """Plan: move each revision link aside (all at once); whether it was there to move."""
+    moved: list[bool] = yield Each(
+        [functools.partial(_condemn_revision, name, digest) for digest in digests]
+    )
     return moved
 
 
-def _settle_revisions(
-    name: str, manifests: Sequence[Manifest], kept: set[Digest]
-) -> Plan[list[bool]]:
-    """Plan: restore each condemned revision a writer tagged or recorded (``kept``),
-    delete the others (with their filed descriptor and referrers entry); whether each was
-    deleted."""
-    deleted: list[bool] = []
-    for manifest in manifests:
-        digest = manifest.digest
-        link = paths.manifest_revision_link(name, digest)
-        condemned = paths.condemned_revision_link(name, digest)
-        if digest in kept:
-            with contextlib.suppress(PathNotFound):
-                yield Move(condemned, link)
-            deleted.append(False)
-            continue
-        yield Delete(condemned)
-        if (yield Size(link)) is not None:
-            deleted.append(False)  # pushed again meanwhile: its descriptor and entry stay
-            continue
-        if manifest.subject is not None:
-            yield Delete(paths.referrer_descriptor(name, manifest.subject.digest, digest))
-        # The filed descriptor and a schema1 body's signatures share one folder.
-        yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
-        yield Delete(paths.manifest_revision_dir(name, digest))
-        deleted.append(True)
+def _condemn_revision(name: str, digest: Digest) -> Plan[bool]:
+    try:
+        yield Move(
+            paths.manifest_revision_link(name, digest), paths.condemned_revision_link(name, digest)
+        )
+    except PathNotFound:
+        return False
+    return True
+
+
+def _forget_revisions(name: str, manifests: Sequence[Manifest]) -> Plan[list[bool]]:
+    """Plan: for each manifest whose condemned revision link was deleted, delete its filed
+    descriptor and revision folder unless it was pushed again meanwhile (its link is back);
+    whether each was deleted. The manifests are independent, so they go all at once."""
+    deleted: list[bool] = yield Each(
+        [functools.partial(_forget_revision, name, m.digest) for m in manifests]
+    )
     return deleted
+
+
+def _forget_revision(name: str, digest: Digest) -> Plan[bool]:
+    # A read: one request on S3, where a stat of nothing costs two.
+    if (yield Read(paths.manifest_revision_link(name, digest))) is not None:
+        return False  # pushed again meanwhile: its descriptor and entry stay
+    # The filed descriptor and a schema1 body's signatures share one folder.
+    yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
+    yield Delete(paths.manifest_revision_dir(name, digest))
+    return True
 
 
 # --- sweep --------------------------------------------------------------------------------
