@@ -681,7 +681,8 @@ async def _sweep_blobs(
         await driver.delete_many([paths.condemned_blob(digest) for digest in doomed])
     # A writer that recorded a blob after the re-check may have moved it back before the
     # delete (a batch delete does not say which files it found): its data tells.
-    late = [d for d in doomed if d in await _recorded_since(driver, started)]
+    recorded_late = await _recorded_since(driver, started) if doomed else set()
+    late = [digest for digest in doomed if digest in recorded_late]
     back = set(await _present(driver, late)) if late else set()
     deleted = {digest for digest in doomed if digest not in back}
     return [digest in deleted for digest in digests]
