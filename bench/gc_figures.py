@@ -9,6 +9,12 @@ Markdown table; ``--json`` writes the figures as JSON.
     python -m bench.gc_figures                          # 1,000 repositories, 20,000 blobs
     python -m bench.gc_figures --repositories 100 --blobs 2000
     python -m bench.gc_figures --storage s3             # on a SeaweedFS started here
+    python -m bench.gc_figures --storage s3 --repeat 3 \
+        --dockyard-cmd '/work/main/.venv/bin/dockyard gc {config} --delete-untagged --grace 0s'
+
+``--dockyard-cmd`` adds another build's collector (``{config}`` is replaced by the
+configuration file); ``--repeat`` runs every collector that many times, in turns, and
+adds the median and the spread.
 
 On S3 each collector gets its own root in one bucket, built the same way (the content
 differs, the shape does not); 3.1.1 reads the same bucket settings from its environment.
@@ -22,6 +28,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -162,8 +169,8 @@ def config_file(workdir: Path, root: Path, name: str, s3: dict[str, Any] | None 
     return path
 
 
-def _runs() -> dict[str, Callable[[Path], list[str]]]:
-    return {
+def _runs(other: str | None = None) -> dict[str, Callable[[Path], list[str]]]:
+    runs: dict[str, Callable[[Path], list[str]]] = {
         "dockyard": lambda config: [
             sys.executable,
             "-m",
@@ -181,14 +188,22 @@ def _runs() -> dict[str, Callable[[Path], list[str]]]:
             str(config),
         ],
     }
+    if other is not None:
+        runs["dockyard (--dockyard-cmd)"] = lambda config: shlex.split(
+            other.replace("{config}", str(config))
+        )
+    return runs
 
 
-def measure(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
+def measure(
+    workdir: Path, repositories: int, blobs: int, other: str | None, turn: int
+) -> list[Figure]:
     source = workdir / "source"
-    asyncio.run(build(source, repositories, blobs))
+    if not source.exists():
+        asyncio.run(build(source, repositories, blobs))
     figures: list[Figure] = []
-    for name, argv in _runs().items():
-        root = workdir / name.replace(" ", "-")
+    for name, argv in _runs(other).items():
+        root = workdir / _slug(f"{name}-{turn}")
         shutil.copytree(source, root)
         before = count_blobs(root)
         seconds, rss = run_measured(argv(config_file(workdir, root, root.name)), workdir)
@@ -206,15 +221,22 @@ def _seaweedfs(workdir: Path) -> Iterator[Any]:
         yield server
 
 
-def measure_s3(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in ".-" else "-" for c in name)
+
+
+def measure_s3(
+    workdir: Path, repositories: int, blobs: int, other: str | None, turn: int, server: Any
+) -> list[Figure]:
     """The same figures with every root in one SeaweedFS bucket."""
     figures: list[Figure] = []
-    with _seaweedfs(workdir) as server:
-        for name, argv in _runs().items():
-            root = "/" + name.replace(" ", "-")
+    if server is not None:
+        for name, argv in _runs(other).items():
+            root = "/" + _slug(f"{name}-{turn}")
             params = server.driver_params(rootdirectory=root)
-            asyncio.run(build_on(create_driver("s3", dict(params)), repositories, blobs))
-            before = asyncio.run(count_stored_blobs(create_driver("s3", dict(params))))
+            typed = server.params(rootdirectory=root)
+            asyncio.run(build_on(create_driver(typed), repositories, blobs))
+            before = asyncio.run(count_stored_blobs(create_driver(typed)))
             env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
             config = config_file(workdir, workdir, root.strip("/"), params)
             if name != "dockyard":
@@ -222,9 +244,15 @@ def measure_s3(workdir: Path, repositories: int, blobs: int) -> list[Figure]:
                 env.update(server.env(rootdirectory=root))
                 config = config_file(workdir, workdir / "unused", "reference-base")
             seconds, rss = run_measured(argv(config), workdir, env)
-            after = asyncio.run(count_stored_blobs(create_driver("s3", dict(params))))
+            after = asyncio.run(count_stored_blobs(create_driver(typed)))
             figures.append(Figure(name, round(seconds, 2), round(rss, 1), before, after))
     return figures
+
+
+def _median_and_spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    middle = ordered[len(ordered) // 2]
+    return f"{middle} ({ordered[0]}-{ordered[-1]})" if len(ordered) > 1 else str(middle)
 
 
 def main() -> None:
@@ -233,11 +261,30 @@ def main() -> None:
     parser.add_argument("--blobs", type=int, default=20000)
     parser.add_argument("--storage", choices=["filesystem", "s3"], default="filesystem")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--dockyard-cmd", help="another build's gc command; {config} is replaced")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE))
-    how = measure_s3 if args.storage == "s3" else measure
-    with tempfile.TemporaryDirectory(prefix="gc-bench-") as workdir:
-        figures = how(Path(workdir), args.repositories, args.blobs)
+    figures: list[Figure] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="gc-bench-") as workdir,
+        contextlib.ExitStack() as stack,
+    ):
+        server = stack.enter_context(_seaweedfs(Path(workdir))) if args.storage == "s3" else None
+        for turn in range(args.repeat):
+            if server is not None:
+                figures += measure_s3(
+                    Path(workdir),
+                    args.repositories,
+                    args.blobs,
+                    args.dockyard_cmd,
+                    turn,
+                    server,
+                )
+            else:
+                figures += measure(
+                    Path(workdir), args.repositories, args.blobs, args.dockyard_cmd, turn
+                )
     if args.json:
         print(json.dumps([asdict(f) for f in figures], indent=2))
         return
@@ -249,6 +296,14 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for f in figures:
         print(f"| {f.collector} | {f.seconds} | {f.peak_rss_mib} | {f.blobs_after} |")
+    if args.repeat > 1:
+        print("\n| collector | median time (s) (spread) | median peak RSS (MiB) |")
+        print("|---|---:|---:|")
+        for name in dict.fromkeys(f.collector for f in figures):
+            mine = [f for f in figures if f.collector == name]
+            seconds = _median_and_spread([f.seconds for f in mine])
+            rss = _median_and_spread([f.peak_rss_mib for f in mine])
+            print(f"| {name} | {seconds} | {rss} |")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ from dockyard.storage.driver.plan import Listing, Plan
 #: Journals kept; a reader that fell further behind forgets its whole cache.
 KEEP = 32
 
+#: The longest an in-process cache goes on using one look at the collections' folder
+#: (``SweepAwareCache``); a collection condemns nothing until this long after its start.
+LOOK_SECONDS = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class Collections:

@@ -179,6 +179,10 @@ class InstrumentedDriver(StorageDriver):
         with self.timer.time("Delete"):
             await self.inner.delete(path)
 
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        with self.timer.time("DeleteMany"):
+            await self.inner.delete_many(paths)
+
     async def walk(
         self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
     ) -> AsyncIterator[FileInfo]:

@@ -8,7 +8,9 @@ blob of those repositories hashes to its digest. A checkpoint in storage
 (``_dockyard/scrub/checkpoint``) records the repositories done, so an interrupted scrub
 resumes where it stopped. ``repair`` moves corrupt content into
 ``_dockyard/quarantine/`` and removes the links to it, so that the next push uploads it
-again; nothing else is changed.
+again; nothing else is changed. Each repair is journaled before and after it is made
+(``dockyard.scrub.journal``), and a repair an interrupted scrub left half-done is finished
+by the next repairing scrub.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
 from dockyard.manifest.base import Manifest
+from dockyard.scrub.journal import Repair, RepairJournal, journals
 from dockyard.scrub.report import ScrubRun, record_scrub
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -73,6 +76,8 @@ class ScrubResult:
     bytes_hashed: int = 0
     resumed_after: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    #: Repairs an interrupted scrub left half-done that this one finished.
+    repairs_resumed: int = 0
 
     def __str__(self) -> str:
         text = (
@@ -82,6 +87,8 @@ class ScrubResult:
         )
         if self.resumed_after:
             text += f" (resumed after {self.resumed_after})"
+        if self.repairs_resumed:
+            text += f"; {self.repairs_resumed} interrupted repairs finished"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +98,7 @@ class ScrubResult:
             "blobs": self.blobs,
             "bytes_hashed": self.bytes_hashed,
             "resumed_after": self.resumed_after,
+            "repairs_resumed": self.repairs_resumed,
             "problems": [
                 {
                     "kind": p.kind,
@@ -144,14 +152,20 @@ async def scrub(
         names = [n for n in names if n > checkpoint]
     limit = RateLimit(rate)
     hashed: dict[Digest, bool] = {}
+    journal = RepairJournal.begin(started, [repository, check]) if repair else None
+    if journal is not None:
+        await journal.save(driver)
+        await _resume_repairs(driver, journal, limit, cache, hashed, result)
     for done, name in enumerate(names, start=1):
-        await _scrub_repository(driver, name, check, limit, repair, cache, hashed, result)
+        await _scrub_repository(driver, name, check, limit, journal, cache, hashed, result)
         result.repositories += 1
         await _save_checkpoint(driver, repository, check, name)
         if progress is not None:
             progress(name, done, len(names))
     with contextlib.suppress(PathNotFound):
         await driver.delete(CHECKPOINT)
+    if journal is not None:
+        await journal.finish(driver)
     ended = datetime.now(UTC)
     run = ScrubRun.of(
         result, check=check, repair=repair, selection=repository, started=started, ended=ended
@@ -188,7 +202,7 @@ async def _scrub_repository(
     name: str,
     check: Check,
     limit: RateLimit,
-    repair: bool,
+    journal: RepairJournal | None,
     cache: BlobDescriptorCache | None,
     hashed: dict[Digest, bool],
     result: ScrubResult,
@@ -217,13 +231,65 @@ async def _scrub_repository(
         problem = await _check_blob(driver, name, digest, size, check, limit, hashed, result)
         if problem is None:
             continue
-        if repair:
-            if problem.kind in ("corrupt", "size"):
-                await _quarantine(driver, digest, cache)
-            # Without the link the next push uploads the blob again.
-            await _unlink(driver, name, digest, cache)
-            problem = Problem(problem.kind, name, problem.subject, problem.detail, True)
+        if journal is not None:
+            problem = await _repair(driver, journal, problem, digest, size, cache)
         problems.append(problem)
+
+
+async def _repair(
+    driver: StorageDriver,
+    journal: RepairJournal,
+    problem: Problem,
+    digest: Digest,
+    declared_size: int | None,
+    cache: BlobDescriptorCache | None,
+) -> Problem:
+    """Quarantine corrupt content and remove the repository's link to it, journaled
+    before and after; the problem, repaired."""
+    name = problem.repository
+    corrupt = problem.kind in ("corrupt", "size")
+    target = _quarantine_path(digest) if corrupt else None
+    entry = Repair(name, str(digest), problem.kind, problem.detail, target, declared_size)
+    await journal.intend(driver, entry)
+    if target is not None:
+        await _quarantine(driver, digest, target, cache)
+    # Without the link the next push uploads the blob again.
+    await _unlink(driver, name, digest, cache)
+    await journal.done(driver, entry)
+    return Problem(problem.kind, name, problem.subject, problem.detail, True)
+
+
+async def _resume_repairs(
+    driver: StorageDriver,
+    journal: RepairJournal,
+    limit: RateLimit,
+    cache: BlobDescriptorCache | None,
+    hashed: dict[Digest, bool],
+    result: ScrubResult,
+) -> None:
+    """Finish the repairs interrupted scrubs journaled but did not finish: each is checked
+    again, and repaired (under ``journal``) if it still needs it."""
+    for old in await journals(driver):
+        if old.complete or old.name == journal.name:
+            continue
+        for entry in old.repairs:
+            if entry.state == "done":
+                continue
+            digest = Digest.parse(entry.digest)
+            check: Check = "digests" if entry.kind == "corrupt" else "sizes"
+            size = entry.declared_size
+            problem = await _check_blob(
+                driver, entry.repository, digest, size, check, limit, hashed, result
+            )
+            if problem is not None:
+                # A quarantine done but not its unlink is found as a dangling link here.
+                repaired = await _repair(driver, journal, problem, digest, size, cache)
+                result.problems.append(repaired)
+            result.repairs_resumed += 1
+        old.complete, old.resumed_by = True, journal.name
+        await old.save(driver)
+        journal.resumed.append(old.name)
+        await journal.save(driver)
 
 
 async def _check_revision(
@@ -312,12 +378,16 @@ async def _hashes_to(
     return hasher.hexdigest() == digest.hex
 
 
-async def _quarantine(
-    driver: StorageDriver, digest: Digest, cache: BlobDescriptorCache | None
-) -> None:
-    """Move corrupt content aside (kept for inspection), and forget it in the cache."""
+def _quarantine_path(digest: Digest) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = f"{QUARANTINE}/{digest.algorithm}/{digest.hex}/{stamp}"
+    return f"{QUARANTINE}/{digest.algorithm}/{digest.hex}/{stamp}"
+
+
+async def _quarantine(
+    driver: StorageDriver, digest: Digest, target: str, cache: BlobDescriptorCache | None
+) -> None:
+    """Move corrupt content aside to ``target`` (kept for inspection), and forget it in
+    the cache."""
     with contextlib.suppress(PathNotFound):
         await driver.move(paths.blob_data(digest), target)
     if cache is not None:

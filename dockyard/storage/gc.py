@@ -24,6 +24,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 from dockyard.digest import Digest, is_digest
 from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.gc.guard import collecting
-from dockyard.gc.journal import collections, journal_name, write_journal
+from dockyard.gc.journal import LOOK_SECONDS, collections, journal_name, write_journal
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -54,6 +55,9 @@ SWEEP_BATCH = 256
 
 #: Longer than the tick of the coarse clock file systems stamp modification times with.
 _CLOCK_TICK = 0.02
+
+#: Slack for two hosts' clocks measuring the same interval differently.
+_CLOCK_MARGIN = 0.1
 
 T = TypeVar("T")
 
@@ -168,6 +172,7 @@ async def collect_garbage(
     result = GCResult(dry_run=dry_run)
     collection = uuid.uuid4().hex
     started = await _begin(driver, collection, dry_run)
+    begun = time.monotonic()
     cutoff = started - grace
     # Storage clocks may count whole seconds (S3): a record stamped in T0's second counts.
     started = started.replace(microsecond=0)
@@ -215,6 +220,10 @@ async def collect_garbage(
                     result.manifests_marked += 1
                     marked |= _named_by(manifest)
         result.blobs_marked = len(marked)
+        if not dry_run:
+            # Every in-process cache has looked at the markers since ours was written
+            # (``gc.cache``): none answers from a look older than the first condemnation.
+            await asyncio.sleep(max(0.0, LOOK_SECONDS + _CLOCK_MARGIN - (time.monotonic() - begun)))
         await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
         if purge_uploads_after is not None and not dry_run:
             result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
@@ -473,7 +482,8 @@ async def _delete_manifests(
     Returns whether each was deleted. Their revision links are moved aside first, then the
     tags and the writers' records are read: a push of the same manifest since T0 either
     finds its link gone and puts it back, or has recorded it and the link comes back here.
-    Two plans for the whole repository, one reading of its tags and one of the records.
+    For the whole repository: two or three plans, one reading of its tags and one of the
+    records, and the condemned links and referrers entries go in one batch delete each.
     """
     if dry_run:
         return [True] * len(manifests)
@@ -482,54 +492,66 @@ async def _delete_manifests(
     tagged = set((await StorageTags(name, driver).current()).values())
     kept = tagged | await _recorded_since(driver, started)
     condemned = [m for m, ok in zip(manifests, moved, strict=True) if ok]
-    settled = await driver.run(lambda: _settle_revisions(name, condemned, kept))
-    gone = {m.digest: ok for m, ok in zip(condemned, settled, strict=True)}
+    restore = [m.digest for m in condemned if m.digest in kept]
+    doomed = [m for m in condemned if m.digest not in kept]
+    if restore:
+        moves = [
+            (paths.condemned_revision_link(name, d), paths.manifest_revision_link(name, d))
+            for d in restore
+        ]
+        await driver.run(lambda: _restore_all(moves))
+    gone: dict[Digest, bool] = dict.fromkeys(restore, False)
+    if doomed:
+        await driver.delete_many([paths.condemned_revision_link(name, m.digest) for m in doomed])
+        settled = await driver.run(lambda: _forget_revisions(name, doomed))
+        gone.update(zip((m.digest for m in doomed), settled, strict=True))
+        referrers = [
+            paths.referrer_descriptor(name, m.subject.digest, m.digest)
+            for m, deleted in zip(doomed, settled, strict=True)
+            if deleted and m.subject is not None
+        ]
+        if referrers:
+            await driver.delete_many(referrers)
     # A link gone before it was condemned was deleted by someone else meanwhile.
     return [gone.get(digest, True) for digest in digests]
 
 
 def _condemn_revisions(name: str, digests: Sequence[Digest]) -> Plan[list[bool]]:
-    """Plan: move each revision link aside; whether it was there to move."""
-    moved: list[bool] = []
-    for digest in digests:
-        try:
-            yield Move(
-                paths.manifest_revision_link(name, digest),
-                paths.condemned_revision_link(name, digest),
-            )
-            moved.append(True)
-        except PathNotFound:
-            moved.append(False)
+    """Plan: move each revision link aside (all at once); whether it was there to move."""
+    moved: list[bool] = yield Each(
+        [functools.partial(_condemn_revision, name, digest) for digest in digests]
+    )
     return moved
 
 
-def _settle_revisions(
-    name: str, manifests: Sequence[Manifest], kept: set[Digest]
-) -> Plan[list[bool]]:
-    """Plan: restore each condemned revision a writer tagged or recorded (``kept``),
-    delete the others (with their filed descriptor and referrers entry); whether each was
-    deleted."""
-    deleted: list[bool] = []
-    for manifest in manifests:
-        digest = manifest.digest
-        link = paths.manifest_revision_link(name, digest)
-        condemned = paths.condemned_revision_link(name, digest)
-        if digest in kept:
-            with contextlib.suppress(PathNotFound):
-                yield Move(condemned, link)
-            deleted.append(False)
-            continue
-        yield Delete(condemned)
-        if (yield Size(link)) is not None:
-            deleted.append(False)  # pushed again meanwhile: its descriptor and entry stay
-            continue
-        if manifest.subject is not None:
-            yield Delete(paths.referrer_descriptor(name, manifest.subject.digest, digest))
-        # The filed descriptor and a schema1 body's signatures share one folder.
-        yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
-        yield Delete(paths.manifest_revision_dir(name, digest))
-        deleted.append(True)
+def _condemn_revision(name: str, digest: Digest) -> Plan[bool]:
+    try:
+        yield Move(
+            paths.manifest_revision_link(name, digest), paths.condemned_revision_link(name, digest)
+        )
+    except PathNotFound:
+        return False
+    return True
+
+
+def _forget_revisions(name: str, manifests: Sequence[Manifest]) -> Plan[list[bool]]:
+    """Plan: for each manifest whose condemned revision link was deleted, delete its filed
+    descriptor and revision folder unless it was pushed again meanwhile (its link is back);
+    whether each was deleted. The manifests are independent, so they go all at once."""
+    deleted: list[bool] = yield Each(
+        [functools.partial(_forget_revision, name, m.digest) for m in manifests]
+    )
     return deleted
+
+
+def _forget_revision(name: str, digest: Digest) -> Plan[bool]:
+    # A read: one request on S3, where a stat of nothing costs two.
+    if (yield Read(paths.manifest_revision_link(name, digest))) is not None:
+        return False  # pushed again meanwhile: its descriptor and entry stay
+    # The filed descriptor and a schema1 body's signatures share one folder.
+    yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
+    yield Delete(paths.manifest_revision_dir(name, digest))
+    return True
 
 
 # --- sweep --------------------------------------------------------------------------------
@@ -568,7 +590,7 @@ async def _sweep(
     result.strays.sort()
     if not result.dry_run and leftovers:
         # A collector that stopped half-way left them undecided: they go back.
-        moves = [(paths.condemned_blob(d), paths.blob_data(d)) for d in leftovers]
+        moves = [_condemned_and_data(d) for d in leftovers]
         await driver.run(lambda: _restore_all(moves))
     candidates.sort()
     done = 0
@@ -638,8 +660,9 @@ async def _sweep_blobs(
 ) -> list[bool]:
     """Condemn, forget, re-check, then delete or restore each blob; which were deleted.
 
-    Each step is one plan for the whole batch (one worker-thread hop on local storage);
-    for every blob the steps still come in the order the argument needs.
+    Each step is one request or plan for the whole batch (one worker-thread hop on local
+    storage, one ``DeleteObjects`` on S3 for the deletes); for every blob the steps still
+    come in the order the argument needs.
     """
     condemned = await driver.run(lambda: _condemn(digests))
     moved = [digest for digest, ok in zip(digests, condemned, strict=True) if ok]
@@ -650,8 +673,36 @@ async def _sweep_blobs(
             *(_forget(cache, digest, linked_by.get(digest, [])) for digest in moved)
         )
     recorded = await _recorded_since(driver, started)
-    settled = dict(zip(moved, await driver.run(lambda: _settle(moved, recorded)), strict=True))
-    return [settled.get(digest, False) for digest in digests]
+    kept = [digest for digest in moved if digest in recorded]
+    doomed = [digest for digest in moved if digest not in recorded]
+    if kept:
+        await driver.run(lambda: _restore_all([_condemned_and_data(d) for d in kept]))
+    if doomed:
+        await driver.delete_many([paths.condemned_blob(digest) for digest in doomed])
+    # A writer that recorded a blob after the re-check may have moved it back before the
+    # delete (a batch delete does not say which files it found): its data tells.
+    recorded_late = await _recorded_since(driver, started) if doomed else set()
+    late = [digest for digest in doomed if digest in recorded_late]
+    back = set(await _present(driver, late)) if late else set()
+    deleted = {digest for digest in doomed if digest not in back}
+    return [digest in deleted for digest in digests]
+
+
+def _condemned_and_data(digest: Digest) -> tuple[str, str]:
+    return paths.condemned_blob(digest), paths.blob_data(digest)
+
+
+async def _present(driver: StorageDriver, digests: Sequence[Digest]) -> list[Digest]:
+    """The blobs among ``digests`` whose data is in place."""
+    sizes = await driver.run(lambda: _data_sizes(digests))
+    return [digest for digest, size in zip(digests, sizes, strict=True) if size is not None]
+
+
+def _data_sizes(digests: Sequence[Digest]) -> Plan[list[int | None]]:
+    sizes: list[int | None] = []
+    for digest in digests:
+        sizes.append((yield Size(paths.blob_data(digest))))
+    return sizes
 
 
 async def _forget(cache: BlobDescriptorCache, digest: Digest, repositories: list[str]) -> None:
@@ -674,26 +725,6 @@ def _condemn_one(digest: Digest) -> Plan[bool]:
     except PathNotFound:
         return False
     return True
-
-
-def _settle(digests: Sequence[Digest], recorded: set[Digest]) -> Plan[list[bool]]:
-    """Plan: each condemned blob a writer recorded goes back, the others are deleted;
-    whether each was deleted."""
-    deleted: list[bool] = yield Each(
-        [functools.partial(_settle_one, digest, digest in recorded) for digest in digests]
-    )
-    return deleted
-
-
-def _settle_one(digest: Digest, recorded: bool) -> Plan[bool]:
-    condemned = paths.condemned_blob(digest)
-    if recorded:
-        with contextlib.suppress(PathNotFound):
-            yield Move(condemned, paths.blob_data(digest))
-        return False
-    # False when a writer moved it back first.
-    gone: bool = yield Delete(condemned)
-    return gone
 
 
 async def _recorded_since(driver: StorageDriver, started: datetime) -> set[Digest]:

@@ -600,6 +600,36 @@ async def test_delete_of_directory_discards_uncommitted_content_below(
         await driver.writer("/upload/data", append=True)
 
 
+async def test_delete_many_deletes_each_file_and_leaves_the_others(driver: StorageDriver) -> None:
+    await populate(driver, "/blobs/a/data", "/blobs/b/data", "/blobs/c/data", "/keep")
+    await driver.delete_many(["/blobs/a/data", "/blobs/c/data"])
+    assert await driver.list("/blobs") == ["/blobs/b"]
+    assert await driver.list("/") == ["/blobs", "/keep"]
+
+
+async def test_delete_many_skips_absent_paths_and_folders(driver: StorageDriver) -> None:
+    await populate(driver, "/dir/file", "/dir/sub/below")
+    await driver.delete_many(["/missing", "/dir/sub", "/dir/file"])
+    assert await driver.list("/dir") == ["/dir/sub"]
+    assert await driver.get_content("/dir/sub/below") == b"/dir/sub/below"
+
+
+async def test_delete_many_of_more_than_a_request_holds_deletes_them_all(
+    driver: StorageDriver,
+) -> None:
+    paths = [f"/many/{n:04d}" for n in range(1100)]
+    await asyncio.gather(*(driver.put_content(path, b"x") for path in paths))
+    await driver.delete_many([*paths[:-1], "/many/absent"])
+    assert await driver.list("/many") == [paths[-1]]
+
+
+async def test_delete_many_with_an_invalid_path_deletes_nothing(driver: StorageDriver) -> None:
+    await populate(driver, "/dir/file")
+    with pytest.raises(InvalidPath):
+        await driver.delete_many(["/dir/file", "/dir/../escape"])
+    assert await driver.get_content("/dir/file") == b"/dir/file"
+
+
 # --- walk ---------------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from e2e_processes import ServerProcess
 from storage_helpers import RecordingDriver
@@ -26,7 +26,7 @@ class InterleavingDriver(RecordingDriver):
 
     def at(self, when: str, kind: str, matches: Callable[[str], bool], step: Step) -> None:
         """Run ``step`` once, ``when`` ("before"/"after") a ``kind`` ("move"/"put") whose
-        destination ``matches``."""
+        destination ``matches``, or before a batch ``delete`` naming a matching path."""
         self._steps.append((when, kind, matches, step))
 
     async def _run(self, when: str, kind: str, path: str) -> None:
@@ -44,6 +44,11 @@ class InterleavingDriver(RecordingDriver):
         await self._run("before", "put", path)
         await super().put_content(path, content)
         await self._run("after", "put", path)
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            await self._run("before", "delete", path)
+        await self.inner.delete_many(paths)
 
 
 #: ``start_server(root, name=…, storage={…}, config={…})``: a started ``dockyard serve``.

@@ -8,6 +8,11 @@ tag), multi-platform indexes (children by digest, then the index by tag), artifa
 ``subject`` is one of its images (by digest, untagged), deletes manifests, mounts layers
 between its repositories, and pulls what it pushed. Every push error is kept, and every
 acknowledged tag is remembered with what it reaches, for the checks afterwards.
+
+How long the traffic runs is not a fixed time: it runs at least the soak's seconds and
+then until its ``Goal`` is met (say, two collections finished while it ran), so a loaded
+machine where one collection takes long gets more traffic, not a failure. A goal not met
+within a generous bound fails loudly (``SoakIncomplete``).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import hashlib
 import json
 import os
 import random
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -296,8 +303,8 @@ class SoakClient:
         except PushFailed:
             pass
 
-    async def run(self, until: float) -> None:
-        while time.monotonic() < until:
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             await self.step()
 
 
@@ -326,17 +333,122 @@ async def push_base(http: httpx.AsyncClient, report: SoakReport) -> list[bytes]:
     return base
 
 
-async def soak(base_url: str, seconds: float, clients: int = 16) -> SoakReport:
-    """Run ``clients`` clients against ``base_url`` for ``seconds``."""
+class Goal(Protocol):
+    """What must have happened while the traffic ran before it may stop."""
+
+    def begin(self) -> None:
+        """The traffic starts now."""
+
+    def met(self, report: SoakReport) -> bool:
+        """Whether the traffic so far did what the soak needs."""
+
+    def __str__(self) -> str:
+        """What is (still) missing, for a soak that never got there."""
+
+
+#: The summary line a server logs after each collection.
+_COLLECTED = re.compile(r"gc: \d+ repositories.*swept")
+
+
+class CollectionsDuringTraffic:
+    """Enough collections finished while the traffic ran, one of them sweeping, and the
+    traffic did enough of each operation (a ``Goal``).
+
+    Collections are counted from the servers' logs: the summary lines written after the
+    traffic began.
+    """
+
+    def __init__(
+        self,
+        logs: Callable[[], str],
+        *,
+        collections: int = 2,
+        pushes: int = 0,
+        deletes: int = 0,
+        mounts: int = 0,
+    ) -> None:
+        self.logs = logs
+        self.wanted = {"collections": collections, "pushes": pushes, "deletes": deletes}
+        self.wanted["mounts"] = mounts
+        self._before = 0
+        self._seen: dict[str, int] = dict.fromkeys(self.wanted, 0)
+        self._swept = False
+
+    def summaries(self) -> list[str]:
+        """The collections' summary lines logged since the traffic began."""
+        return _COLLECTED.findall(self.logs())[self._before :]
+
+    def begin(self) -> None:
+        self._before = len(_COLLECTED.findall(self.logs()))
+
+    def met(self, report: SoakReport) -> bool:
+        during = self.summaries()
+        self._swept = any(not re.search(r" 0 blobs \(0 bytes\)", line) for line in during)
+        self._seen = {
+            "collections": len(during),
+            "pushes": report.pushes,
+            "deletes": report.deletes,
+            "mounts": report.mounts,
+        }
+        return self._swept and all(self._seen[key] >= n for key, n in self.wanted.items())
+
+    def __str__(self) -> str:
+        seen = ", ".join(f"{self._seen[key]}/{n} {key}" for key, n in self.wanted.items())
+        swept = "one swept blobs" if self._swept else "none of them swept a blob"
+        return f"{seen}; {swept}; last log lines:\n{self.logs()[-2000:]}"
+
+
+class SoakIncomplete(AssertionError):
+    """The traffic ran for the longest allowed and its goal was still not met."""
+
+
+async def soak(
+    base_url: str,
+    seconds: float,
+    goal: Goal,
+    *,
+    clients: int = 16,
+    longest: float = 600.0,
+) -> SoakReport:
+    """Run ``clients`` clients against ``base_url`` for at least ``seconds`` and then until
+    ``goal`` is met; ``SoakIncomplete`` if it is not within ``longest`` seconds."""
     report = SoakReport()
     limits = httpx.Limits(max_connections=clients * 2)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
         base = await push_base(http, report)
-        until = time.monotonic() + seconds
-        await asyncio.gather(
-            *(SoakClient(http, i, report, base).run(until) for i in range(clients))
-        )
+        stop = asyncio.Event()
+        goal.begin()
+        started = time.monotonic()
+        running = [
+            asyncio.create_task(SoakClient(http, i, report, base).run(stop)) for i in range(clients)
+        ]
+        try:
+            met = await _until_met(goal, report, started + seconds, started + longest, running)
+        finally:
+            stop.set()
+            await asyncio.gather(*running)
+    if not met:
+        raise SoakIncomplete(f"goal not met after {longest:.0f} s of traffic: {goal}")
     return report
+
+
+async def _until_met(
+    goal: Goal,
+    report: SoakReport,
+    earliest: float,
+    latest: float,
+    running: list[asyncio.Task[None]],
+) -> bool:
+    """Wait until ``earliest`` and ``goal`` is met (True), ``latest`` passed (False), or a
+    client failed (its error is raised when the clients are gathered)."""
+    while not any(task.done() for task in running):
+        now = time.monotonic()
+        if now >= earliest and goal.met(report):
+            return True
+        if now >= latest:
+            return False
+        await asyncio.sleep(0.5)
+    return True
 
 
 async def pull_all(base_url: str, report: SoakReport) -> None:

@@ -61,6 +61,22 @@ async def test_blob_asked_for_while_condemned_is_moved_back_and_kept(
     assert await driver.get_content(paths.blob_data(digest)) == ORPHAN
 
 
+async def test_blob_asked_for_after_the_recheck_and_before_the_batch_delete_is_kept(
+    registry: StorageRegistry, driver: InterleavingDriver
+) -> None:
+    digest = await orphan_blob(registry)
+    answered: list[int] = []
+
+    async def head() -> None:
+        answered.append((await registry.repository("app").blobs.stat(digest)).size)
+
+    driver.at("before", "delete", condemning(digest), head)
+    result = await collect_garbage(driver)
+    assert answered == [len(ORPHAN)]
+    assert (result.blobs_deleted, result.restored) == ([], [digest])
+    await registry.repository("app").blobs.stat(digest)
+
+
 async def test_blob_uploaded_again_during_collection_is_kept(
     registry: StorageRegistry, driver: InterleavingDriver
 ) -> None:

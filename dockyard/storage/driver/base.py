@@ -246,6 +246,24 @@ class StorageDriver(ABC):
     async def delete(self, path: str) -> None:
         """Delete ``path`` and everything below it. ``PathNotFound`` if absent."""
 
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        """Delete the committed files at ``paths``, as a batch.
+
+        For deleting many files at once (a collector's sweep): a path with no file at it
+        (absent, or a folder) is skipped, so there is nothing to report; every path is
+        validated before anything is deleted. Object stores delete up to a thousand keys
+        per request. This default deletes the files one by one through ``delete``.
+        """
+        for path in paths:
+            validate_path(path)
+
+        async def one(path: str) -> None:
+            with contextlib.suppress(PathNotFound):
+                if not (await self.stat(path)).is_dir:
+                    await self.delete(path)
+
+        await asyncio.gather(*(one(path) for path in paths))
+
     async def walk(
         self, path: str, skip_dir: Callable[[FileInfo], bool] | None = None
     ) -> AsyncIterator[FileInfo]:

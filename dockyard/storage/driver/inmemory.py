@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 from dockyard.storage.driver.base import (
@@ -107,6 +107,12 @@ class InMemoryDriver(StorageDriver):
             del self._files[name]
         for name in pending:
             del self._pending[name]
+
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            validate_path(path)
+        for path in paths:
+            self._files.pop(path, None)
 
 
 async def _chunks(content: bytes, start: int, end: int) -> AsyncIterator[bytes]:

@@ -861,6 +861,12 @@ class S3Driver(StorageDriver):
         if not found:
             raise PathNotFound(path)
 
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        """Delete the objects at ``paths`` with DeleteObjects, a thousand per request (an
+        absent key is no error to S3; a folder has no object at its own key)."""
+        keys = [self._key(validate_path(path)) for path in paths]
+        await self._delete_keys("/", keys)
+
     async def _delete_keys(self, path: str, keys: Sequence[str]) -> None:
         """Delete ``keys`` with DeleteObjects, at most ``DELETE_BATCH`` per request."""
         for start in range(0, len(keys), DELETE_BATCH):

@@ -303,6 +303,24 @@ class FilesystemDriver(StorageDriver):
             raise PathNotFound(path)
         self._prune(os.path.dirname(target))
 
+    async def delete_many(self, paths: Sequence[str]) -> None:
+        """Delete the files at ``paths`` in one worker-thread hop (see ``StorageDriver``)."""
+        targets = [self._os_path(path) for path in paths]
+        await asyncio.to_thread(self._delete_files, targets)
+
+    def _delete_files(self, targets: Sequence[str]) -> None:
+        for target in targets:
+            try:
+                os.unlink(target)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                continue
+            except PermissionError:
+                # Other systems refuse to unlink a folder with EPERM: skipped like Linux's.
+                if os.path.isdir(target):
+                    continue
+                raise
+            self._prune(os.path.dirname(target))
+
     def open_file(self, path: str) -> OpenFile | None:
         """The committed file at ``path``, opened, or None if there is none.
 
