@@ -32,6 +32,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, cast
 
+from bench.asgi_scope import http_scope
+
 Message = dict[str, Any]
 Asgi = Callable[..., Coroutine[Any, Any, None]]
 
@@ -72,21 +74,7 @@ async def _exchange(
     app: Asgi, method: str, target: str, body: bytes = b"", headers: list[Any] | None = None
 ) -> tuple[int, bytes, dict[bytes, bytes]]:
     """One request through the ASGI interface: status, body and response headers."""
-    path, _, query = target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:5000"), *(headers or [])],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 5000),
-    }
+    scope = http_scope(method, target, [(b"host", b"127.0.0.1:5000"), *(headers or [])])
     sent = False
     status = 0
     chunks: list[bytes] = []

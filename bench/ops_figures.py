@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from bench import loadgen, procstats
+from bench.asgi_scope import http_scope
 from bench.images import ACCEPT_MANIFESTS
 from bench.servers import RunningServer, ServerSpec, free_port
 from bench.settings import FULL, QUICK
@@ -166,27 +167,13 @@ IN_PROCESS_MODES = ("off", "metrics", "all")
 
 async def _asgi(app: Any, method: str, target: str, body: bytes = b"") -> int:
     """One request through the ASGI ``app``, as granian would pass it; its status."""
-    path, _, query = target.partition("?")
     headers = [(b"host", b"127.0.0.1:5000"), (b"user-agent", b"bench")]
     if method == "GET":
         headers.append((b"accept", ACCEPT_MANIFESTS.encode()))
     else:
         headers.append((b"content-length", str(len(body)).encode()))
         headers.append((b"content-type", b"application/vnd.oci.image.manifest.v1+json"))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query.encode(),
-        "headers": headers,
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 5000),
-    }
+    scope = http_scope(method, target, headers)
     status = 0
     received = False
 
