@@ -36,9 +36,10 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
 
-``get_content`` and ``stat`` read single objects with GET and HEAD requests the driver
-signs itself (``s3_objects``: a fraction of the SDK's CPU per request), addressed,
-signed and authorised as the SDK's client would.
+``get_content``, ``stat`` and small whole-object writes (``put_content``, pending records,
+commits without parts) are GET, HEAD and PUT requests the driver signs itself
+(``s3_objects``: a fraction of the SDK's CPU per request), addressed, signed and
+authorised as the SDK's client would.
 
 Everything else maps onto one or a few requests: ranged GETs for ``reader`` (which
 reconnects where a dropped connection stopped, conditional on the ETag), HeadObject (then
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import os
@@ -90,8 +92,8 @@ from dockyard.storage.driver.base import (
 )
 from dockyard.storage.driver.s3_objects import (
     Credentials,
-    ObjectReadError,
-    ObjectReads,
+    ObjectRequestError,
+    ObjectRequests,
     ObjectResponse,
 )
 
@@ -204,7 +206,7 @@ class S3Driver(StorageDriver):
         self._params = params
         self._root = params.rootdirectory + "/" if params.rootdirectory else ""
         self._client: Any = None
-        self._reads: ObjectReads | None = None
+        self._objects: ObjectRequests | None = None
         self._stack: AsyncExitStack | None = None
         self._client_lock = asyncio.Lock()
 
@@ -255,7 +257,7 @@ class S3Driver(StorageDriver):
                             config=config,
                         )
                     )
-                    self._reads = await self._object_reads(client, session, stack)
+                    self._objects = await self._object_requests(client, session, stack)
                 except (BotoCoreError, ValueError) as error:
                     await stack.aclose()
                     # Their messages quote the endpoint or region as configured.
@@ -265,8 +267,10 @@ class S3Driver(StorageDriver):
                 self._client, self._stack = client, stack
         return self._client
 
-    async def _object_reads(self, client: Any, session: Any, stack: AsyncExitStack) -> ObjectReads:
-        """Reads of single objects addressed, signed and pooled as ``client`` would."""
+    async def _object_requests(
+        self, client: Any, session: Any, stack: AsyncExitStack
+    ) -> ObjectRequests:
+        """Requests on single objects addressed, signed and pooled as ``client`` would."""
         p = self._params
         probe = f"{self._root}{_PENDING_DIR}/probe"
         url = await client.generate_presigned_url(
@@ -297,17 +301,19 @@ class S3Driver(StorageDriver):
                 frozen = await resolved.get_frozen_credentials()
                 return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-        return ObjectReads(http, url.split("?", 1)[0], probe, client.meta.region_name, credentials)
+        return ObjectRequests(
+            http, url.split("?", 1)[0], probe, client.meta.region_name, credentials
+        )
 
     async def _read_object(self, operation: str, path: str, key: str) -> ObjectResponse:
         """GET (``get_object``) or HEAD (``head_object``) of one object, errors translated."""
         await self._s3()
-        assert self._reads is not None
+        assert self._objects is not None
         try:
             if operation == "get_object":
-                return await self._reads.get(key)
-            return await self._reads.head(key)
-        except ObjectReadError as error:
+                return await self._objects.get(key)
+            return await self._objects.head(key)
+        except ObjectRequestError as error:
             if error.code in _NOT_FOUND_CODES:
                 raise PathNotFound(path) from None
             raise S3Error(f"object store {operation} failed: {error.code}") from None
@@ -316,7 +322,7 @@ class S3Driver(StorageDriver):
 
     async def close(self) -> None:
         """Close the client and its connection pool."""
-        stack, self._stack, self._client, self._reads = self._stack, None, None, None
+        stack, self._stack, self._client, self._objects = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -372,6 +378,17 @@ class S3Driver(StorageDriver):
     def _record_key(self, path: str) -> str:
         return f"{self._root}{_PENDING_DIR}{path}"
 
+    @functools.cached_property
+    def _object_headers(self) -> dict[str, str]:
+        """``_object_args`` as the headers of a PutObject request."""
+        names = {
+            "StorageClass": "x-amz-storage-class",
+            "ServerSideEncryption": "x-amz-server-side-encryption",
+            "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+            "ACL": "x-amz-acl",
+        }
+        return {names[arg]: str(value) for arg, value in self._object_args().items()}
+
     def _object_args(self) -> dict[str, Any]:
         """What every request creating an object sends: storage class, encryption, ACL."""
         p = self._params
@@ -399,15 +416,17 @@ class S3Driver(StorageDriver):
     async def _put(
         self, path: str, key: str, content: bytes, metadata: dict[str, str] | None = None
     ) -> None:
-        await self._call(
-            "put_object",
-            path,
-            Key=key,
-            Body=content,
-            ContentType="application/octet-stream",
-            Metadata=metadata or {},
-            **self._object_args(),
-        )
+        headers = {"Content-Type": "application/octet-stream", **self._object_headers}
+        for name, value in (metadata or {}).items():
+            headers[f"x-amz-meta-{name}"] = value
+        await self._s3()
+        assert self._objects is not None
+        try:
+            await self._objects.put(key, content, headers)
+        except ObjectRequestError as error:
+            raise S3Error(f"object store put_object failed: {error.code}") from None
+        except _TRANSPORT_ERRORS as error:
+            _fail("put_object", path, error)
 
     # -- reader ----------------------------------------------------------------------------
 

@@ -1,15 +1,16 @@
-"""Reads of one small S3 object (GET and HEAD), signed here rather than by the SDK.
+"""Requests on one small S3 object (GET, HEAD, PUT), signed here rather than by the SDK.
 
-The S3 driver reads link files, manifests and descriptors on every request it serves, one
-object each, and through the SDK each read runs botocore's whole per-request pipeline
-(event hooks, endpoint rules, user-agent building, response parsing): several times the
-CPU of the request itself. These reads are plain enough to make directly: the driver's
-aiohttp session, a Signature Version 4 signature of the request's empty body (its signing
-key derived once per day), and the endpoint, bucket addressing and credentials the SDK
-client resolved, so both reach the same object the same way.
+The S3 driver reads link files, manifests and descriptors on every request it serves, and
+writes link files and upload records on every push, one object each; through the SDK each
+of these runs botocore's whole per-request pipeline (event hooks, endpoint rules,
+user-agent building, response parsing): several times the CPU of the request itself.
+These requests are plain enough to make directly: the driver's aiohttp session, a
+Signature Version 4 signature (its signing key derived once per day), and the endpoint,
+bucket addressing and credentials the SDK client resolved, so both reach the same object
+the same way.
 
-Everything else the driver does (writes, multipart uploads, listings, copies, deletes,
-streamed reads, presigned URLs) goes through the SDK.
+Everything else the driver does (multipart uploads, listings, copies, deletes, streamed
+reads, presigned URLs) goes through the SDK.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import hmac
 import random
 import re
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -33,8 +34,12 @@ import aiohttp
 ATTEMPTS: Final = 3
 #: Statuses worth another attempt: throttling and the server's transient failures.
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-#: What every read signs as its payload: the hash of its empty body.
+#: What a request without a body signs as its payload: the hash of the empty body.
 _EMPTY_PAYLOAD: Final = hashlib.sha256(b"").hexdigest()
+#: What a PUT over HTTPS signs as its payload, as the SDK does.
+_UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
+#: Bodies from this size on are hashed in a worker thread, off the event loop.
+_HASH_ON_LOOP_BYTES: Final = 256 * 1024
 _ERROR_CODE: Final = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
 
 
@@ -49,15 +54,15 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class ObjectResponse:
-    """A successful read: the object's size, last modification and (for GET) body."""
+    """A successful request: the object's size, last modification and (for GET) body."""
 
     size: int
     modified: datetime
     body: bytes
 
 
-class ObjectReadError(Exception):
-    """A read failed: ``code`` is S3's error code (``NoSuchKey`` when there is none)."""
+class ObjectRequestError(Exception):
+    """A request failed: ``code`` is S3's error code (``NoSuchKey`` when there is none)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -65,24 +70,34 @@ class ObjectReadError(Exception):
 
 
 class Signer:
-    """Signature Version 4 for S3 requests without a body, in one region."""
+    """Signature Version 4 for S3 requests, in one region."""
 
     def __init__(self, region: str) -> None:
         self.region = region
         self._keys: dict[tuple[str, str], bytes] = {}
 
     def headers(
-        self, method: str, host: str, path: str, credentials: Credentials, now: datetime
+        self,
+        method: str,
+        host: str,
+        path: str,
+        credentials: Credentials,
+        now: datetime,
+        payload_hash: str = _EMPTY_PAYLOAD,
+        extra: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
-        """The headers that authenticate ``method path`` on ``host`` at ``now``."""
+        """The headers that authenticate ``method path`` on ``host`` at ``now``, with the
+        ``extra`` headers it sends (signed too) and its body's ``payload_hash``."""
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         day = stamp[:8]
-        headers = {"host": host, "x-amz-content-sha256": _EMPTY_PAYLOAD, "x-amz-date": stamp}
+        headers = {name.lower(): " ".join(value.split()) for name, value in (extra or {}).items()}
+        headers.update({"host": host, "x-amz-content-sha256": payload_hash, "x-amz-date": stamp})
         if credentials.token:
             headers["x-amz-security-token"] = credentials.token
-        names = ";".join(sorted(headers))
-        canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in sorted(headers))
-        canonical = f"{method}\n{path}\n\n{canonical_headers}\n{names}\n{_EMPTY_PAYLOAD}"
+        ordered = sorted(headers)
+        names = ";".join(ordered)
+        canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in ordered)
+        canonical = f"{method}\n{path}\n\n{canonical_headers}\n{names}\n{payload_hash}"
         scope = f"{day}/{self.region}/s3/aws4_request"
         to_sign = (
             f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -106,8 +121,8 @@ class Signer:
         return key
 
 
-class ObjectReads:
-    """GET and HEAD of single objects in one bucket.
+class ObjectRequests:
+    """GET, HEAD and PUT of single objects in one bucket.
 
     ``object_url`` is the URL of an object whose key is ``probe_key``, as the SDK would
     address it (``generate_presigned_url`` without its query): every other key is
@@ -136,38 +151,58 @@ class ObjectReads:
         self._credentials = credentials
 
     async def get(self, key: str) -> ObjectResponse:
-        """The object's content; ``ObjectReadError`` when it cannot be read."""
+        """The object's content; ``ObjectRequestError`` when it cannot be read."""
         return await self._request("GET", key)
 
     async def head(self, key: str) -> ObjectResponse:
         """The object's size and modification time (an empty ``body``)."""
         return await self._request("HEAD", key)
 
-    async def _request(self, method: str, key: str) -> ObjectResponse:
+    async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """Store ``body`` as the object, with ``headers`` (content type, ``x-amz-*``)."""
+        if self._origin.startswith("https:"):
+            payload_hash = _UNSIGNED_PAYLOAD  # as the SDK: TLS already protects the body
+        elif len(body) > _HASH_ON_LOOP_BYTES:
+            payload_hash = (await asyncio.to_thread(hashlib.sha256, body)).hexdigest()
+        else:
+            payload_hash = hashlib.sha256(body).hexdigest()
+        await self._request("PUT", key, body, payload_hash, headers)
+
+    async def _request(
+        self,
+        method: str,
+        key: str,
+        body: bytes = b"",
+        payload_hash: str = _EMPTY_PAYLOAD,
+        extra: Mapping[str, str] | None = None,
+    ) -> ObjectResponse:
         path = self._prefix + quote(key, safe="/~")
         for attempt in range(ATTEMPTS):
             credentials = await self._credentials()
             headers = (
-                {}
+                dict(extra or {})
                 if credentials is None
-                else self._signer.headers(method, self._host, path, credentials, datetime.now(UTC))
+                else self._signer.headers(
+                    method, self._host, path, credentials, datetime.now(UTC), payload_hash, extra
+                )
             )
             last = attempt == ATTEMPTS - 1
             try:
                 async with self._session.request(
                     method,
                     self._origin + path,
+                    data=body if method == "PUT" else None,
                     headers=headers,
                     allow_redirects=False,
                     proxy=self._proxy,
                 ) as response:
-                    body = await response.read()
+                    answer = await response.read()
                     status = response.status
                     if status == 200:
                         return ObjectResponse(
-                            int(response.headers.get("Content-Length", len(body))),
+                            int(response.headers.get("Content-Length", len(answer))),
                             _modified(response.headers.get("Last-Modified")),
-                            body if method == "GET" else b"",
+                            answer if method == "GET" else b"",
                         )
             except (TimeoutError, aiohttp.ClientError):
                 if last:
@@ -175,10 +210,10 @@ class ObjectReads:
                 await _back_off(attempt)
                 continue
             if status == 404:
-                raise ObjectReadError("NoSuchKey")
+                raise ObjectRequestError("NoSuchKey")
             if status not in _RETRY_STATUSES or last:
-                found = _ERROR_CODE.search(body)
-                raise ObjectReadError(found.group(1).decode() if found else str(status))
+                found = _ERROR_CODE.search(answer)
+                raise ObjectRequestError(found.group(1).decode() if found else str(status))
             await _back_off(attempt)
         raise AssertionError("unreachable")  # every attempt returns, raises or continues
 

@@ -1,4 +1,4 @@
-"""Reads of single S3 objects signed by dockyard itself (``storage/driver/s3_objects.py``).
+"""Requests on single S3 objects signed by dockyard itself (``storage/driver/s3_objects.py``).
 
 The driver suite runs these reads against SeaweedFS, which checks signatures; here: the
 signatures are byte for byte the SDK's, and throttled or failing reads are tried again
@@ -8,6 +8,7 @@ made to answer 503 on demand).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -20,8 +21,8 @@ from botocore.credentials import Credentials as SdkCredentials
 
 from dockyard.storage.driver.s3_objects import (
     Credentials,
-    ObjectReadError,
-    ObjectReads,
+    ObjectRequestError,
+    ObjectRequests,
     Signer,
 )
 
@@ -48,6 +49,37 @@ def test_object_read_signatures_are_the_sdks(method: str, token: str | None) -> 
     assert ours["Authorization"] == request.headers["Authorization"]
 
 
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_object_put_signatures_are_the_sdks(token: str | None) -> None:
+    url = "http://127.0.0.1:9000/bucket/root/~pending/a/data"
+    body = b"a small object"
+    sent = {
+        "Content-Type": "application/octet-stream",
+        "x-amz-meta-dockyard-parts": "1-3,7",
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": "key/1",
+        "x-amz-storage-class": "STANDARD_IA",
+    }
+    request = AWSRequest(method="PUT", url=url, data=body, headers=dict(sent))
+    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
+    sdk_signer.add_auth(request)
+    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=UTC
+    )
+
+    ours = Signer("eu-west-3").headers(
+        "PUT",
+        "127.0.0.1:9000",
+        "/bucket/root/~pending/a/data",
+        Credentials("AKIDEXAMPLE", "secret/key", token),
+        signed_at,
+        hashlib.sha256(body).hexdigest(),
+        sent,
+    )
+
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
 class ThrottlingStore:
     """Answers each object read with the statuses given, in turn, then with the object."""
 
@@ -66,7 +98,7 @@ class ThrottlingStore:
         )
 
 
-async def _reads(store: ThrottlingStore) -> AsyncIterator[ObjectReads]:
+async def _reads(store: ThrottlingStore) -> AsyncIterator[ObjectRequests]:
     app = web.Application()
     app.router.add_route("*", "/{key:.*}", store.handle)
     runner = web.AppRunner(app)
@@ -80,7 +112,7 @@ async def _reads(store: ThrottlingStore) -> AsyncIterator[ObjectReads]:
 
     async with aiohttp.ClientSession() as session:
         try:
-            yield ObjectReads(
+            yield ObjectRequests(
                 session, f"http://127.0.0.1:{port}/bucket/probe", "probe", "us-east-1", credentials
             )
         finally:
@@ -99,7 +131,7 @@ async def test_a_read_answered_503_is_tried_again() -> None:
 async def test_a_read_still_throttled_after_three_attempts_fails_with_the_stores_code() -> None:
     store = ThrottlingStore(503, 503, 503)
     async for reads in _reads(store):
-        with pytest.raises(ObjectReadError) as caught:
+        with pytest.raises(ObjectRequestError) as caught:
             await reads.get("a/link")
     assert caught.value.code == "Status503"
     assert store.requests == 3
@@ -108,7 +140,7 @@ async def test_a_read_still_throttled_after_three_attempts_fails_with_the_stores
 async def test_a_read_refused_is_not_tried_again() -> None:
     store = ThrottlingStore(403)
     async for reads in _reads(store):
-        with pytest.raises(ObjectReadError) as caught:
+        with pytest.raises(ObjectRequestError) as caught:
             await reads.head("a/link")
     assert caught.value.code == "403"  # a HEAD's answer has no body to name the code
     assert store.requests == 1
@@ -117,6 +149,6 @@ async def test_a_read_refused_is_not_tried_again() -> None:
 async def test_a_missing_object_is_no_such_key() -> None:
     store = ThrottlingStore(404)
     async for reads in _reads(store):
-        with pytest.raises(ObjectReadError) as caught:
+        with pytest.raises(ObjectRequestError) as caught:
             await reads.get("a/link")
     assert caught.value.code == "NoSuchKey"
