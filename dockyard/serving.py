@@ -17,8 +17,6 @@ import os
 import signal
 import socket
 import tempfile
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -65,7 +63,7 @@ def worker_app(config: Config, *, in_worker_process: bool = False) -> ASGIApp:
     embedded in the ``dockyard serve`` process.
     """
     if in_worker_process:
-        _StopSignalRelay().start()
+        _stop_at_once_while_starting()
     from dockyard.assembly import build_app
 
     _unmap_large_buffers_when_freed()
@@ -77,80 +75,21 @@ def worker_app(config: Config, *, in_worker_process: bool = False) -> ASGIApp:
     return app
 
 
-#: How often a worker told to stop passes the stop on to granian again, until it exits.
-_STOP_REPEAT_SECONDS: Final = 0.1
-#: How long a worker whose supervisor was told to stop before making it waits to be
-#: stopped, before it stops by itself.
-_STOP_WAIT_SECONDS: Final = 2.0
+def _stop_at_once_while_starting() -> None:
+    """Make a SIGTERM or SIGINT that reaches a starting worker process end it at once.
 
-
-class _StopSignalRelay:
-    """Passes SIGTERM and SIGINT on to a granian worker process, whenever they arrive.
-
-    granian's own handling loses a stop signal that reaches a worker while it starts: the
-    worker inherits the supervisor's Python handler, which only sets a flag on the
-    supervisor's object; its event loop (uvloop) hears of signals only while it runs, and
-    it runs twice with a gap between (the app's start-up, then serving); and a signal that
-    wakes the server before it waits is not seen by it. The worker then serves on until
-    the supervisor's kill timeout. Here the stop signals are blocked in every thread but
-    one, which waits for them: before the worker serves, it ends the process (nothing has
-    been served, so nothing is lost); once granian has made its stop event, it sets it
-    through the event loop, again every ``_STOP_REPEAT_SECONDS`` until the worker exits.
+    A worker is forked from granian's supervisor and inherits its Python handler, which
+    only sets a flag on the supervisor's object: a stop signal that arrives while the
+    worker builds its app would be swallowed, and the worker would serve on until the
+    supervisor's kill timeout. Until granian installs the worker's own handlers, once the
+    app is built, a stop signal ends the worker: it has served nothing, so nothing is lost.
     """
-
-    SIGNALS: Final = frozenset({signal.SIGTERM, signal.SIGINT})
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: Any = None
-
-    def start(self) -> None:
-        """Block the stop signals (threads started later inherit that) and wait for them."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
-        inherited = signal.getsignal(signal.SIGTERM)
-        for signum in self.SIGNALS:
-            # Python may not have run the handler of a signal that came before the block.
-            signal.signal(signum, _exit_before_serving)
-        # Set before the block: the supervisor was told to stop before it made this worker
-        # (it will stop it), or this worker was, and no other stop signal will come.
-        stop_requested = getattr(getattr(inherited, "__self__", None), "interrupt_signal", False)
-        _signals = _granian_signals()
-        install_granian_handlers = _signals.set_loop_signals
-
-        def set_loop_signals(loop: asyncio.AbstractEventLoop) -> Any:
-            stop_event = install_granian_handlers(loop)
-            self._loop, self._stop_event = loop, stop_event
-            return stop_event
-
-        _signals.set_loop_signals = set_loop_signals
-        threading.Thread(
-            target=self._relay, args=(stop_requested,), name="dockyard-stop-signals", daemon=True
-        ).start()
-
-    def _relay(self, stop_requested: bool) -> None:
-        if stop_requested:
-            signal.sigtimedwait(self.SIGNALS, _STOP_WAIT_SECONDS)
-        else:
-            signal.sigwait(self.SIGNALS)
-        loop, stop_event = self._loop, self._stop_event
-        if loop is None:
-            os._exit(0)
-        while True:
-            try:
-                loop.call_soon_threadsafe(stop_event.set)
-            except RuntimeError:
-                return  # the loop is closed: the worker is on its way out
-            time.sleep(_STOP_REPEAT_SECONDS)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_before_serving)
 
 
 def _exit_before_serving(signum: int, frame: FrameType | None) -> None:
     os._exit(0)
-
-
-def _granian_signals() -> Any:
-    from granian import _signals
-
-    return _signals
 
 
 #: glibc's ``mallopt`` parameter for the size from which allocations are mmapped.
