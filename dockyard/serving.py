@@ -83,6 +83,11 @@ def _stop_at_once_while_starting() -> None:
     worker builds its app would be swallowed, and the worker would serve on until the
     supervisor's kill timeout. Until granian installs the worker's own handlers, once the
     app is built, a stop signal ends the worker: it has served nothing, so nothing is lost.
+
+    One case stays granian's: a stop that reaches a worker in the instant it starts serving
+    (after it logs ``Started worker-N``, before its event loop runs again) is lost, and the
+    supervisor kills the worker after ``http.draintimeout``. Catching it needs the stop
+    signals blocked in the worker, which made granian's set-up hang now and then.
     """
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_before_serving)
