@@ -91,7 +91,8 @@ class ThrottlingStore:
         self.requests += 1
         if self.statuses:
             status = self.statuses.pop(0)
-            body = f"<Error><Code>Status{status}</Code></Error>".encode()
+            code = "NoSuchKey" if status == 404 else f"Status{status}"  # as S3 names a 404
+            body = f"<Error><Code>{code}</Code></Error>".encode()
             return web.Response(status=status, body=body)
         return web.Response(
             body=b"content", headers={"Last-Modified": "Wed, 03 Dec 2026 10:00:00 GMT"}

@@ -72,7 +72,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeVar
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -94,7 +94,6 @@ from dockyard.storage.driver.s3_objects import (
     Credentials,
     ObjectRequestError,
     ObjectRequests,
-    ObjectResponse,
 )
 
 MAX_PARTS: Final = 10_000
@@ -135,6 +134,8 @@ def _error_code(error: ClientError) -> str:
 def _is_not_found(error: BaseException) -> bool:
     return isinstance(error, ClientError) and _error_code(error) in _NOT_FOUND_CODES
 
+
+_T = TypeVar("_T")
 
 _TRANSPORT_ERRORS: Final = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError)
 
@@ -305,14 +306,15 @@ class S3Driver(StorageDriver):
             http, url.split("?", 1)[0], probe, client.meta.region_name, credentials
         )
 
-    async def _read_object(self, operation: str, path: str, key: str) -> ObjectResponse:
-        """GET (``get_object``) or HEAD (``head_object``) of one object, errors translated."""
+    async def _object_request(
+        self, operation: str, path: str, send: Callable[[ObjectRequests], Awaitable[_T]]
+    ) -> _T:
+        """One request on a single object (``s3_objects``), its errors translated as
+        ``_call`` translates the SDK's."""
         await self._s3()
         assert self._objects is not None
         try:
-            if operation == "get_object":
-                return await self._objects.get(key)
-            return await self._objects.head(key)
+            return await send(self._objects)
         except ObjectRequestError as error:
             if error.code in _NOT_FOUND_CODES:
                 raise PathNotFound(path) from None
@@ -407,7 +409,8 @@ class S3Driver(StorageDriver):
 
     async def get_content(self, path: str) -> bytes:
         validate_path(path)
-        return (await self._read_object("get_object", path, self._key(path))).body
+        key = self._key(path)
+        return (await self._object_request("get_object", path, lambda o: o.get(key))).body
 
     async def put_content(self, path: str, content: bytes) -> None:
         validate_path(path)
@@ -419,14 +422,7 @@ class S3Driver(StorageDriver):
         headers = {"Content-Type": "application/octet-stream", **self._object_headers}
         for name, value in (metadata or {}).items():
             headers[f"x-amz-meta-{name}"] = value
-        await self._s3()
-        assert self._objects is not None
-        try:
-            await self._objects.put(key, content, headers)
-        except ObjectRequestError as error:
-            raise S3Error(f"object store put_object failed: {error.code}") from None
-        except _TRANSPORT_ERRORS as error:
-            _fail("put_object", path, error)
+        await self._object_request("put_object", path, lambda o: o.put(key, content, headers))
 
     # -- reader ----------------------------------------------------------------------------
 
@@ -496,7 +492,8 @@ class S3Driver(StorageDriver):
             body.close()
 
     async def _head(self, path: str) -> FileInfo:
-        response = await self._read_object("head_object", path, self._key(path))
+        key = self._key(path)
+        response = await self._object_request("head_object", path, lambda o: o.head(key))
         return FileInfo(path, response.size, response.modified, is_dir=False)
 
     # -- writer ----------------------------------------------------------------------------

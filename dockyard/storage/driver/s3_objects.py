@@ -62,7 +62,8 @@ class ObjectResponse:
 
 
 class ObjectRequestError(Exception):
-    """A request failed: ``code`` is S3's error code (``NoSuchKey`` when there is none)."""
+    """A request failed: ``code`` is S3's error code (``NoSuchKey`` for a 404 without one,
+    else the status)."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
@@ -209,11 +210,12 @@ class ObjectRequests:
                     raise
                 await _back_off(attempt)
                 continue
-            if status == 404:
-                raise ObjectRequestError("NoSuchKey")
             if status not in _RETRY_STATUSES or last:
                 found = _ERROR_CODE.search(answer)
-                raise ObjectRequestError(found.group(1).decode() if found else str(status))
+                if found:
+                    raise ObjectRequestError(found.group(1).decode())
+                # A HEAD's answer has no body to name its error.
+                raise ObjectRequestError("NoSuchKey" if status == 404 else str(status))
             await _back_off(attempt)
         raise AssertionError("unreachable")  # every attempt returns, raises or continues
 
