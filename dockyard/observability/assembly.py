@@ -25,7 +25,7 @@ from dockyard.observability.tasks import cancel_all
 if TYPE_CHECKING:
     from dockyard.auth.base import Authorizer
     from dockyard.notifications.notifier import Journal
-    from dockyard.observability.debug import Probes
+    from dockyard.observability.debug import DebugProcess, DebugServer, Probes
     from dockyard.storage.driver.base import StorageDriver
     from dockyard.storage.protocols import Registry
 
@@ -158,21 +158,27 @@ class Operations:
             await asyncio.sleep(SNAPSHOT_SECONDS)
 
 
-def start_debug_listener(config: Config, workdir: Path, workers: int) -> Any:
+def start_debug_listener(
+    config: Config, workdir: Path, workers: int
+) -> DebugServer | DebugProcess | None:
     """Start the debug listener of ``dockyard serve`` (None when not configured).
 
-    With several workers, the metrics folder is made and named in the environment the
-    workers inherit, so that their metrics and readiness reach the listener.
+    One worker: a thread of this process, reporting its readiness monitor. Several: a
+    process forked now, before granian forks the workers; the metrics folder is made and
+    named in the environment the workers inherit, so that their metrics and readiness
+    reach the listener.
     """
     if config.http.debug is None:
         return None
-    from dockyard.observability.debug import DebugServer
+    from dockyard.observability.debug import DebugProcess, DebugServer
 
-    folder: Path | None = None
-    if workers > 1:
+    listener: DebugServer | DebugProcess
+    if workers == 1:
+        listener = DebugServer(config, None)
+    else:
         folder = workdir / "metrics"
         folder.mkdir()
         os.environ[METRICS_DIR_ENV] = str(folder)
-    server = DebugServer(config, folder)
-    server.start()
-    return server
+        listener = DebugProcess(config, folder)
+    listener.start()
+    return listener

@@ -7,9 +7,11 @@ check name → error, 503 when failing), ``/debug/vars`` (expvar-like JSON), the
 and with ``http.debug.prometheus.enabled`` the metrics at its ``path``; with
 ``http.debug.tracemalloc.enabled``, ``/debug/tracemalloc`` (see ``allocations``).
 
-The debug listener runs in the ``dockyard serve`` process, on a thread with its own
-event loop and its own granian server, so it answers the same whether one worker serves
-in that process or several run as granian's worker processes. It probes nothing itself:
+The debug listener has its own event loop and its own granian server, so it answers the
+same whether one worker serves in the ``dockyard serve`` process or several run as
+granian's worker processes. With one worker it runs on a thread of that process; with
+several, in a process of its own forked before the workers (``DebugProcess``). It probes
+nothing itself:
 with one worker it reports that process's readiness monitor (``health.published``), with
 several the union of the failing checks every live worker shares through the metrics
 folder, so storage is probed once per serving process. Metrics come from every worker
@@ -23,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -278,6 +281,68 @@ class DebugServer:
             await self.server.serve()
         except Exception:
             logger.exception("the debug listener on %s stopped", self.addr)
+
+    async def serve_as_process(self) -> None:
+        """Serve in this process's main thread until SIGTERM or SIGINT."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.server.stop)
+        await self._serve()
+
+
+class DebugProcess:
+    """The debug listener in a process of its own, beside several granian workers.
+
+    granian's supervisor forks its workers (at start and whenever one dies); a fork while
+    another thread of the supervisor runs a granian server can leave the new worker hung
+    in its start-up. So with several workers the listener is forked first, while the
+    supervisor has no other thread, and serves from its own process's main thread; it
+    reads what it reports from the workers' metrics folder either way.
+    """
+
+    def __init__(self, config: Config, workers_folder: Path) -> None:
+        import multiprocessing
+
+        self.addr = config.http.debug.addr if config.http.debug else ""
+        self._process = multiprocessing.get_context("fork").Process(
+            target=_serve_debug_process,
+            args=(config, workers_folder, os.getpid()),
+            name="dockyard-debug",
+        )
+
+    def start(self) -> None:
+        self._process.start()
+
+    def stop(self) -> None:
+        if self._process.pid is None:
+            return
+        self._process.terminate()
+        self._process.join(timeout=10)
+        if self._process.exitcode is None:
+            logger.warning("the debug listener on %s did not stop in 10 s: killed", self.addr)
+            self._process.kill()
+            self._process.join()
+
+
+def _serve_debug_process(config: Config, workers_folder: Path, parent: int) -> None:
+    import uvloop
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    _stop_with(parent)
+    server = DebugServer(config, workers_folder)
+    uvloop.run(server.serve_as_process())
+
+
+def _stop_with(parent: int) -> None:
+    """Have the kernel send SIGTERM when ``parent`` ends, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:
+        raise SystemExit(0)
 
 
 def _notification_vars(config: Config) -> Callable[[], dict[str, Any]] | None:
