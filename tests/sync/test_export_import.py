@@ -1,9 +1,10 @@
 """``dockyard export`` and ``dockyard import``: OCI image layouts in and out, digests kept;
-skopeo and the ORAS SDK read what export writes."""
+skopeo, the ORAS Python SDK and the ORAS Go library read what export writes."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,6 +68,32 @@ def test_skopeo_reads_the_exported_layout(tmp_path: Path, source: OciLayout) -> 
     skopeo("copy", "--all", f"oci:{exported}:team/app:multi", copied.ref("multi"))
 
     assert copied.resolve("multi")[0] == index.digest
+
+
+def test_the_oras_go_library_reads_every_blob_of_the_exported_layout(
+    tmp_path: Path, source: OciLayout, orasread: Path
+) -> None:
+    # The ORAS CLI's layout store (oras-go's content.OCI): the reference resolved through
+    # index.json, then the index, its manifests, configs and layers fetched from blobs/.
+    index = source.add_index("multi", platforms=(("linux", "amd64"), ("linux", "arm64")))
+    config = registry_config(tmp_path, "registry")
+    exported = tmp_path / "exported"
+    dockyard("import", "--oci-layout", source.root, "--repository", "team/app", "-c", config)
+    result = dockyard("export", "team/app:multi", "--oci-layout", exported, "-c", config)
+    assert result.returncode == 0, result.stderr
+
+    read = subprocess.run(
+        [str(orasread), str(exported), "team/app:multi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert read.returncode == 0, read.stderr
+    digests = {line.split()[1] for line in read.stdout.splitlines()}
+    manifests = {index.digest, *(child.digest for child in index.children)}
+    assert digests == manifests | set(index.all_blobs())
 
 
 def test_export_reports_each_image_as_json_when_asked(tmp_path: Path, source: OciLayout) -> None:
