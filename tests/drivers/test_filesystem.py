@@ -439,19 +439,11 @@ async def test_writer_cannot_be_used_after_close(fs: FilesystemDriver) -> None:
 async def test_puts_racing_deletes_of_their_folder_never_fail(
     fs: FilesystemDriver, root: Path
 ) -> None:
-    # The collector removes the writers' record folder while writers record into it.
-    stop = asyncio.Event()
-
-    async def delete_folder() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(PathNotFound):
-                await fs.delete("/records")
-            await asyncio.sleep(0.003)
-
-    deleter = asyncio.create_task(delete_folder())
-    try:
-        for index in range(300):
-            await fs.put_content(f"/records/sha256/{index % 7}", b"in use")
-    finally:
-        stop.set()
-        await deleter
+    # The collector removes the writers' record folder while writers record into it: each
+    # put here races one delete, landing before, during or after it.
+    for index in range(300):
+        put = asyncio.create_task(fs.put_content(f"/records/sha256/{index % 7}", b"in use"))
+        await asyncio.sleep((index % 5) * 0.0004)
+        with contextlib.suppress(PathNotFound):
+            await fs.delete("/records")
+        await put

@@ -652,7 +652,9 @@ def _create(file: str, flags: int) -> int:
         except FileNotFoundError:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
-            _make_dirs(os.path.dirname(file))
+            # A delete may remove a parent again while it is made: the next attempt mends.
+            with contextlib.suppress(FileNotFoundError):
+                _make_dirs(os.path.dirname(file))
     raise AssertionError("unreachable")
 
 
