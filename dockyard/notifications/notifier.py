@@ -265,21 +265,20 @@ class Notifier:
         if waiter is not None:
             await waiter
 
-    async def pulled(
+    def pulled(
         self, repository: str, subject: Manifest | Descriptor, tag: str | None
-    ) -> None:
-        """Queue the pull of ``subject`` (a manifest, or a blob's descriptor) by ``tag``.
+    ) -> asyncio.Future[None] | None:
+        """Queue the pull of ``subject`` (a manifest, or a blob's descriptor) by ``tag``;
+        returns a future to await when the event must be (or must wait to be) queued.
 
         During a request only a tuple is noted; ``encode_pull`` makes the event later, in
         the journal's writer. Outside a request the event is made now and queued durably.
         """
         scope = _SCOPE.get()
         if scope is None:
-            await self.emit("pull", self._pull_target(repository, subject, tag, self._base_url()))
-            return
-        waiter = self.journal.pull((repository, subject, tag, scope, request_id.get()))
-        if waiter is not None:
-            await waiter
+            target = self._pull_target(repository, subject, tag, self._base_url())
+            return self.journal.add([Event("pull", target, None, None)], durable=True)
+        return self.journal.pull((repository, subject, tag, scope, request_id.get()))
 
     def encode_pull(self, record: PullRecord, queued: int) -> tuple[str | None, bytes]:
         """The event of a pull the request noted as ``record`` at ``queued`` (ns): its
@@ -580,7 +579,9 @@ class NotifyingBlobs:
             digest, offset, length, allow_redirect=allow_redirect, method=method
         )
         if method == "GET" and self.notifier.pulls:
-            await self.notifier.pulled(self.repository, content.descriptor, None)
+            waiter = self.notifier.pulled(self.repository, content.descriptor, None)
+            if waiter is not None:
+                await waiter
         return content
 
     async def put(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
@@ -659,7 +660,9 @@ class NotifyingManifests:
                 scope = _SCOPE.get()
                 resolved = scope.get(_RESOLVED) if scope is not None else None
                 tag = resolved[0] if resolved is not None and resolved[1] == reference else None
-            await self.notifier.pulled(self.repository, manifest, tag)
+            waiter = self.notifier.pulled(self.repository, manifest, tag)
+            if waiter is not None:
+                await waiter
         return manifest
 
     async def stat(self, reference: Digest | str) -> Descriptor:
