@@ -243,8 +243,8 @@ class Notifier:
         #: Whether some endpoint takes pulls (else a pull makes no event at all).
         self.pulls = "pull" in journal.actions
         self._pulled: dict[tuple[object, ...], Target] = {}
-        #: What events of repeated pulls share (see ``encode_pull``), with their subject.
-        self._pull_parts: dict[tuple[object, ...], tuple[object, str | None, tuple[str, str]]] = {}
+        #: What events of repeated pulls share (see ``encode_pull``), and their media type.
+        self._pull_parts: dict[tuple[object, ...], tuple[str | None, tuple[str, str]]] = {}
         self._source_json = journal.source.json
         journal.encode_pull = self.encode_pull
 
@@ -285,24 +285,23 @@ class Notifier:
         target's media type and its JSON (runs in the journal's writer, off the loop).
 
         Repeated pulls of one thing by one kind of client differ only in their id, time,
-        request id and address: the rest of their JSON is made once and kept, by the
-        pulled object itself (a manifest from the parsed-manifest cache, a descriptor)
-        and what the request says about its client.
+        request id and address: the rest of their JSON is made once and kept, by what was
+        pulled (digest and tag, or the blob's descriptor) and what the request says about
+        its client.
         """
         repository, subject, tag, scope, identity = record
-        host = agent = ""
-        for key, value in scope["headers"]:
-            if key == b"host":
-                host = value.decode("latin-1")
-            elif key == b"user-agent":
-                agent = value.decode("latin-1")
+        host, agent = _host_and_agent(scope)
         scheme: str = scope.get("scheme", "http")
         method: str = scope["method"]
         actor: str | None = scope.get(_ACTOR)
-        # The subject is kept in the value, so its id cannot name another object meanwhile.
-        known_key = (id(subject), repository, tag, scheme, host, agent, method, actor)
+        what: tuple[object, ...] = (
+            (subject.digest, subject.media_type, subject.size)
+            if isinstance(subject, Descriptor)
+            else (subject.digest, tag)
+        )
+        known_key = (repository, *what, scheme, host, agent, method, actor)
         known = self._pull_parts.get(known_key)
-        if known is None or known[0] is not subject:
+        if known is None:
             base = self.host or f"{scheme}://{host}"
             target = self._pull_target(repository, subject, tag, base)
             tail = events.fragments.tail(host, method, agent)
@@ -315,11 +314,9 @@ class Notifier:
             )
             if len(self._pull_parts) >= PULL_TARGETS_KEPT:
                 self._pull_parts.clear()
-            known = self._pull_parts[known_key] = (subject, target.media_type, parts)
-        client = scope.get("client")
-        addr = f"{client[0]}:{client[1]}" if client else ""
-        raw = events.encode_with(known[2], queued / 1e9, identity or events.new_id(), addr)
-        return known[1], raw
+            known = self._pull_parts[known_key] = (target.media_type, parts)
+        raw = events.encode_with(known[1], queued / 1e9, identity or events.new_id(), _addr(scope))
+        return known[0], raw
 
     def _base_url(self) -> str:
         if self.host is not None:
@@ -398,23 +395,28 @@ def _request(scope: Scope | None) -> tuple[str, str, str, str, str] | None:
     known: tuple[str, str, str, str, str] | None = scope.get(_REQUEST)
     if known is not None:
         return known
-    request = _request_of(scope, request_id.get())
+    host, agent = _host_and_agent(scope)
+    identity = request_id.get() or events.new_id()
+    request = (identity, _addr(scope), host, scope["method"], agent)
     scope[_REQUEST] = request
     return request
 
 
-def _request_of(scope: Scope, identity: str) -> tuple[str, str, str, str, str]:
-    """``_request`` of ``scope``, whose request id is ``identity`` (read, never written:
-    this runs off the event loop too)."""
+def _host_and_agent(scope: Scope) -> tuple[str, str]:
+    """The request's ``Host`` and ``User-Agent`` headers (empty when absent)."""
     host = agent = ""
     for key, value in scope["headers"]:
         if key == b"host":
             host = value.decode("latin-1")
         elif key == b"user-agent":
             agent = value.decode("latin-1")
+    return host, agent
+
+
+def _addr(scope: Scope) -> str:
+    """The client's address as ``host:port``, as the event's ``request.addr``."""
     client = scope.get("client")
-    addr = f"{client[0]}:{client[1]}" if client else ""
-    return (identity or events.new_id(), addr, host, scope["method"], agent)
+    return f"{client[0]}:{client[1]}" if client else ""
 
 
 # --- the HTTP side ------------------------------------------------------------------------
