@@ -200,6 +200,7 @@ async def _in_process(
     at a time, counted until the events they made are delivered (2 s after): in all
     threads, and in the event loop's alone."""
     import asyncio
+    import gc
     import hashlib
 
     from dockyard.assembly import build_app
@@ -215,6 +216,7 @@ async def _in_process(
         for key, value in _ops_sections(free_port(), sink_port, mode).items():
             tree.setdefault(key, {}).update(value)
     app = build_app(from_dict(tree))
+    gc.freeze()  # as ``dockyard.serving.worker_app`` does once the app is built
     startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await startup.put({"type": "lifespan.startup"})

@@ -12,7 +12,10 @@ the authorizer that notes the admitted user in that scope. Both are applied once
 
 Events of writes are queued durably before the response starts (a push the client saw
 succeed always has its event on disk, or in Redis); events of reads are queued without
-waiting, so pulls stay fast, and reach the queue within milliseconds.
+waiting, so pulls stay fast, and reach the queue within milliseconds. A pull is made on
+every manifest and blob GET, so the request only notes it (a tuple of what it already
+holds: the thing pulled, the tag, the request's scope and id, the time); the journal's
+writer makes the event (its target, request, actor, id and JSON) off the request's path.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -76,6 +79,14 @@ COALESCE_SECONDS: Final = 0.01
 #: Targets of pulls kept for the next pull of the same thing, at most (then all forgotten).
 PULL_TARGETS_KEPT: Final = 4096
 
+#: A pull as the request notes it: repository, what was pulled (a manifest, or a blob's
+#: descriptor), the tag it was pulled by, the request's ASGI scope and its request id.
+#: ``Notifier.encode_pull`` makes it an event, off the request's path.
+PullRecord: TypeAlias = "tuple[str, Manifest | Descriptor, str | None, Scope, str]"
+#: What waits in the journal's buffer: when it was queued (wall clock, ns), and the event
+#: or the pull to make one of.
+Queued: TypeAlias = "tuple[int, Event | PullRecord]"
+
 
 class Journal:
     """This process's side of the durable queue: appends events, runs the deliverers."""
@@ -93,47 +104,72 @@ class Journal:
             for action in events.ACTIONS
             if any(action not in e.ignored_actions for e in self.endpoints)
         )
-        self._buffer: list[tuple[int, Event]] = []
+        self._buffer: list[Queued] = []
         self._waiters: list[asyncio.Future[None]] = []
+        #: The ordering key of the last event encoded (only the writer's thread moves it).
         self._last_sequence = 0
         self._wakeup = asyncio.Event()
+        self._stopping = False
         #: ``registry_notifications_events_total{type="Events"}`` per action, found once.
         self._queued = {
             action: METRICS.notification_events.cell(("Events", action, "*"))
             for action in events.ACTIONS
         }
+        self._pulls = self._queued["pull"]
+        #: Makes a pull's event from what the request noted (set by the ``Notifier``):
+        #: its target's media type and its JSON.
+        self.encode_pull: Callable[[PullRecord, int], tuple[str | None, bytes]] = _no_pulls
         self._deliverers = [Deliverer(e, store.queue(e.name)) for e in self.endpoints]
+        self._flusher: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def add(self, batch: Sequence[Event], durable: bool) -> asyncio.Future[None] | None:
         """Queue ``batch``; returns a future to await when it must be (or must wait) on disk."""
+        now = time.time_ns()
         for event in batch:
-            sequence = max(time.time_ns(), self._last_sequence + 1)
-            self._last_sequence = sequence
-            self._buffer.append((sequence, event))
+            self._buffer.append((now, event))
             self._queued[event.action][0] += 1
         self._wakeup.set()
         if durable or len(self._buffer) > MAX_BUFFERED:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            return waiter
+            return self._waiter()
         return None
+
+    def pull(self, record: PullRecord) -> asyncio.Future[None] | None:
+        """Queue the event of a pull (made later, by ``encode_pull``); returns a future to
+        await only while the buffer is full."""
+        buffer = self._buffer
+        buffer.append((time.time_ns(), record))
+        self._pulls[0] += 1
+        self._wakeup.set()
+        if len(buffer) > MAX_BUFFERED:
+            return self._waiter()
+        return None
+
+    def _waiter(self) -> asyncio.Future[None]:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
 
     def start(self) -> None:
         # httpx logs every request at INFO: one line per delivered batch is noise.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        self._tasks.append(asyncio.create_task(self._flush_loop()))
+        self._flusher = asyncio.create_task(self._flush_loop())
         self._tasks.extend(asyncio.create_task(d.run()) for d in self._deliverers)
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)
+        if self._flusher is not None:
+            # Not cancelled: a write in its thread would go on beside the last one.
+            self._stopping = True
+            self._wakeup.set()
+            await self._flusher
         await self._flush()
         await self.store.close()
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wakeup.wait()
-            if not self._waiters:
+            if not self._waiters and not self._stopping:
                 # Only reads' events wait: gather a few milliseconds' worth per disk write.
                 await asyncio.sleep(COALESCE_SECONDS)
             self._wakeup.clear()
@@ -161,25 +197,40 @@ class Journal:
         for deliverer in self._deliverers:
             deliverer.wakeup.set()
 
-    def _encode(self, batch: list[tuple[int, Event]]) -> Encoded:
-        """Each endpoint's share of ``batch``, encoded once (runs off the event loop)."""
+    def _encode(self, batch: list[Queued]) -> Encoded:
+        """Each endpoint's share of ``batch``, encoded once (runs off the event loop).
+
+        The ordering key of an event is when it was queued, in nanoseconds, made strictly
+        increasing: events of one repository keep their order across workers.
+        """
         source = self._source_json
-        encoded = [
-            (event, (sequence, event.action, events.encode(event, source)))
-            for sequence, event in batch
-        ]
+        encode_pull = self.encode_pull
+        sequence = self._last_sequence
+        encoded: list[tuple[str, str | None, tuple[int, str, bytes]]] = []
+        for queued, item in batch:
+            sequence = queued if queued > sequence else sequence + 1
+            if isinstance(item, Event):
+                raw = events.encode(item, source)
+                encoded.append((item.action, item.target.media_type, (sequence, item.action, raw)))
+            else:
+                media_type, raw = encode_pull(item, queued)
+                encoded.append(("pull", media_type, (sequence, "pull", raw)))
+        self._last_sequence = sequence
         shares: Encoded = {}
         for endpoint in self.endpoints:
-            share = [item for event, item in encoded if _wanted(endpoint, event)]
+            ignored_actions, ignored_types = endpoint.ignored_actions, endpoint.ignored_mediatypes
+            share = [
+                item
+                for action, media_type, item in encoded
+                if action not in ignored_actions and media_type not in ignored_types
+            ]
             if share:
                 shares[endpoint.name] = share
         return shares
 
 
-def _wanted(endpoint: EndpointConfig, event: Event) -> bool:
-    if event.action in endpoint.ignored_actions:
-        return False
-    return event.target.media_type not in endpoint.ignored_mediatypes
+def _no_pulls(record: PullRecord, queued: int) -> tuple[str | None, bytes]:
+    raise RuntimeError("a pull was queued in a journal without a notifier")
 
 
 class Notifier:
@@ -189,7 +240,13 @@ class Notifier:
         self.journal = journal
         self.include_references = include_references
         self.host = host.rstrip("/") if host else None
+        #: Whether some endpoint takes pulls (else a pull makes no event at all).
+        self.pulls = "pull" in journal.actions
         self._pulled: dict[tuple[object, ...], Target] = {}
+        #: What events of repeated pulls share (see ``encode_pull``), and their media type.
+        self._pull_parts: dict[tuple[object, ...], tuple[str | None, tuple[str, str]]] = {}
+        self._source_json = journal.source.json
+        journal.encode_pull = self.encode_pull
 
     def wants(self, action: str) -> bool:
         """Whether some endpoint takes events of ``action`` (others are not made at all)."""
@@ -208,8 +265,58 @@ class Notifier:
         if waiter is not None:
             await waiter
 
-    def url(self, repository: str, kind: str, digest: Digest) -> str:
-        return f"{self._base_url()}/v2/{repository}/{kind}/{digest}"
+    def pulled(
+        self, repository: str, subject: Manifest | Descriptor, tag: str | None
+    ) -> asyncio.Future[None] | None:
+        """Queue the pull of ``subject`` (a manifest, or a blob's descriptor) by ``tag``;
+        returns a future to await when the event must be (or must wait to be) queued.
+
+        During a request only a tuple is noted; ``encode_pull`` makes the event later, in
+        the journal's writer. Outside a request the event is made now and queued durably.
+        """
+        scope = _SCOPE.get()
+        if scope is None:
+            target = self._pull_target(repository, subject, tag, self._base_url())
+            return self.journal.add([Event("pull", target, None, None)], durable=True)
+        return self.journal.pull((repository, subject, tag, scope, request_id.get()))
+
+    def encode_pull(self, record: PullRecord, queued: int) -> tuple[str | None, bytes]:
+        """The event of a pull the request noted as ``record`` at ``queued`` (ns): its
+        target's media type and its JSON (runs in the journal's writer, off the loop).
+
+        Repeated pulls of one thing by one kind of client differ only in their id, time,
+        request id and address: the rest of their JSON is made once and kept, by what was
+        pulled (digest and tag, or the blob's descriptor) and what the request says about
+        its client.
+        """
+        repository, subject, tag, scope, identity = record
+        host, agent = _host_and_agent(scope)
+        scheme: str = scope.get("scheme", "http")
+        method: str = scope["method"]
+        actor: str | None = scope.get(_ACTOR)
+        what: tuple[object, ...] = (
+            (subject.digest, subject.media_type, subject.size)
+            if isinstance(subject, Descriptor)
+            else (subject.digest, tag)
+        )
+        known_key = (repository, *what, scheme, host, agent, method, actor)
+        known = self._pull_parts.get(known_key)
+        if known is None:
+            base = self.host or f"{scheme}://{host}"
+            target = self._pull_target(repository, subject, tag, base)
+            tail = events.fragments.tail(host, method, agent)
+            parts = events.shared_parts(
+                "pull",
+                events.fragments.target(target),
+                tail,
+                events.actor_json(actor),
+                self._source_json,
+            )
+            if len(self._pull_parts) >= PULL_TARGETS_KEPT:
+                self._pull_parts.clear()
+            known = self._pull_parts[known_key] = (target.media_type, parts)
+        raw = events.encode_with(known[1], queued / 1e9, identity or events.new_id(), _addr(scope))
+        return known[0], raw
 
     def _base_url(self) -> str:
         if self.host is not None:
@@ -221,56 +328,58 @@ class Notifier:
         return f"{scope.get('scheme', 'http')}://{request[2] if request else ''}"
 
     def manifest_target(
-        self, repository: str, manifest: Manifest, tag: str | None = None
+        self, repository: str, manifest: Manifest, tag: str | None = None, base: str | None = None
     ) -> Target:
         references = (
             [*manifest.blob_references, *manifest.manifests] if self.include_references else None
         )
+        base = self._base_url() if base is None else base
         return Target(
             repository,
             str(manifest.digest),
             manifest.media_type,
             len(manifest.body),
-            self.url(repository, "manifests", manifest.digest),
+            f"{base}/v2/{repository}/manifests/{manifest.digest}",
             tag,
             references=references,
         )
 
-    def pulled_manifest(self, repository: str, manifest: Manifest, tag: str | None) -> Target:
-        """The target of a pull of ``manifest`` by ``tag`` (or by digest)."""
-        return self._pulled_target(
-            (repository, manifest.digest, tag),
-            lambda: self.manifest_target(repository, manifest, tag),
-        )
-
-    def pulled_blob(self, repository: str, descriptor: Descriptor) -> Target:
-        """The target of a pull of the blob ``descriptor`` describes."""
-        return self._pulled_target(
-            (repository, descriptor.digest, descriptor.media_type, descriptor.size),
-            lambda: self.blob_target(repository, descriptor),
-        )
-
-    def _pulled_target(self, what: tuple[object, ...], make: Callable[[], Target]) -> Target:
+    def _pull_target(
+        self, repository: str, subject: Manifest | Descriptor, tag: str | None, base: str
+    ) -> Target:
         """A pull's target, made once per thing pulled and base URL: pulls repeat, and the
         events of pulls share their target (only a push's target is ever changed, by its
         tag; see ``NotifyingTags.tag``)."""
-        key = (*what, self._base_url())
+        if isinstance(subject, Descriptor):
+            key: tuple[object, ...] = (repository, subject.digest, subject.media_type)
+            key += (subject.size, base)
+        else:
+            key = (repository, subject.digest, tag, base)
         target = self._pulled.get(key)
         if target is None:
             if len(self._pulled) >= PULL_TARGETS_KEPT:
                 self._pulled.clear()
-            target = self._pulled[key] = make()
+            if isinstance(subject, Descriptor):
+                made = self.blob_target(repository, subject, base=base)
+            else:
+                made = self.manifest_target(repository, subject, tag, base)
+            target = self._pulled[key] = made
         return target
 
     def blob_target(
-        self, repository: str, descriptor: Descriptor, from_repository: str | None = None
+        self,
+        repository: str,
+        descriptor: Descriptor,
+        from_repository: str | None = None,
+        base: str | None = None,
     ) -> Target:
+        base = self._base_url() if base is None else base
         return Target(
             repository,
             str(descriptor.digest),
             descriptor.media_type,
             descriptor.size,
-            self.url(repository, "blobs", descriptor.digest),
+            f"{base}/v2/{repository}/blobs/{descriptor.digest}",
             from_repository=from_repository,
         )
 
@@ -286,17 +395,28 @@ def _request(scope: Scope | None) -> tuple[str, str, str, str, str] | None:
     known: tuple[str, str, str, str, str] | None = scope.get(_REQUEST)
     if known is not None:
         return known
+    host, agent = _host_and_agent(scope)
+    identity = request_id.get() or events.new_id()
+    request = (identity, _addr(scope), host, scope["method"], agent)
+    scope[_REQUEST] = request
+    return request
+
+
+def _host_and_agent(scope: Scope) -> tuple[str, str]:
+    """The request's ``Host`` and ``User-Agent`` headers (empty when absent)."""
     host = agent = ""
     for key, value in scope["headers"]:
         if key == b"host":
             host = value.decode("latin-1")
         elif key == b"user-agent":
             agent = value.decode("latin-1")
+    return host, agent
+
+
+def _addr(scope: Scope) -> str:
+    """The client's address as ``host:port``, as the event's ``request.addr``."""
     client = scope.get("client")
-    addr = f"{client[0]}:{client[1]}" if client else ""
-    request = (request_id.get() or events.new_id(), addr, host, scope["method"], agent)
-    scope[_REQUEST] = request
-    return request
+    return f"{client[0]}:{client[1]}" if client else ""
 
 
 # --- the HTTP side ------------------------------------------------------------------------
@@ -460,9 +580,10 @@ class NotifyingBlobs:
         content = await self.inner.open(
             digest, offset, length, allow_redirect=allow_redirect, method=method
         )
-        notifier = self.notifier
-        if method == "GET" and notifier.wants("pull"):
-            await notifier.emit("pull", notifier.pulled_blob(self.repository, content.descriptor))
+        if method == "GET" and self.notifier.pulls:
+            waiter = self.notifier.pulled(self.repository, content.descriptor, None)
+            if waiter is not None:
+                await waiter
         return content
 
     async def put(self, data: bytes, media_type: str = "application/octet-stream") -> Descriptor:
@@ -534,15 +655,16 @@ class NotifyingManifests:
 
     async def get(self, reference: Digest | str) -> Manifest:
         manifest = await self.inner.get(reference)
-        if self.notifier.wants("pull"):
+        if self.notifier.pulls:
             if isinstance(reference, str):
                 tag: str | None = reference
             else:
                 scope = _SCOPE.get()
                 resolved = scope.get(_RESOLVED) if scope is not None else None
                 tag = resolved[0] if resolved is not None and resolved[1] == reference else None
-            target = self.notifier.pulled_manifest(self.repository, manifest, tag)
-            await self.notifier.emit("pull", target)
+            waiter = self.notifier.pulled(self.repository, manifest, tag)
+            if waiter is not None:
+                await waiter
         return manifest
 
     async def stat(self, reference: Digest | str) -> Descriptor:
