@@ -527,7 +527,9 @@ def _condemn_revisions(name: str, digests: Sequence[Digest]) -> Plan[list[bool]]
 def _condemn_revision(name: str, digest: Digest) -> Plan[bool]:
     try:
         yield Move(
-            paths.manifest_revision_link(name, digest), paths.condemned_revision_link(name, digest)
+            paths.manifest_revision_link(name, digest),
+            paths.condemned_revision_link(name, digest),
+            durability="none",
         )
     except PathNotFound:
         return False
@@ -721,7 +723,8 @@ def _condemn(digests: Sequence[Digest]) -> Plan[list[bool]]:
 
 def _condemn_one(digest: Digest) -> Plan[bool]:
     try:
-        yield Move(paths.blob_data(digest), paths.condemned_blob(digest))
+        # A condemnation a crash undoes leaves the blob in place, undecided: kept.
+        yield Move(paths.blob_data(digest), paths.condemned_blob(digest), durability="none")
     except PathNotFound:
         return False
     return True
