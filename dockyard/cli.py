@@ -218,7 +218,7 @@ def _gc(args: argparse.Namespace) -> int:
     progress = TerminalProgress.if_terminal(sys.stderr)
 
     async def run() -> GCResult:
-        lease = lease_for(config, built.driver)
+        lease = lease_for(config, built.driver, ttl=options.lease)
         try:
             return await collect_once(built.driver, built.cache, lease, options, progress)
         finally:

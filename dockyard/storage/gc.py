@@ -35,6 +35,8 @@ from dockyard.digest import Digest, is_digest
 from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.gc.guard import collecting
 from dockyard.gc.journal import LOOK_SECONDS, collections, journal_name, write_journal
+from dockyard.gc.lease import LEASE_TTL
+from dockyard.gc.marker import Marker, remove_dead_markers
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -161,17 +163,22 @@ async def collect_garbage(
     keep_orphan_referrers: bool = False,
     progress: Progress | None = None,
     purge_uploads_after: timedelta | None = None,
+    lease: timedelta = LEASE_TTL,
 ) -> GCResult:
     """Collect once; ``dry_run`` only reports. Safe while any number of instances serve.
 
     At most one collection may run at a time (``dockyard.gc.lease``). Pass the registry's
     blob-descriptor ``cache`` so swept blobs leave it too. With ``purge_uploads_after``,
     upload sessions started longer ago go too, with the S3 multipart uploads under them.
+    The marker's heartbeat is kept every quarter of ``lease`` (``dockyard.gc.marker``);
+    markers of dead collectors are removed first.
     """
     report = progress or _no_progress
     result = GCResult(dry_run=dry_run)
     collection = uuid.uuid4().hex
-    started = await _begin(driver, collection, dry_run)
+    marker = None if dry_run else Marker(driver, collection, lease)
+    started = await _begin(driver, marker, collection)
+    fence = marker.check if marker is not None else _no_fence
     begun = time.monotonic()
     cutoff = started - grace
     # Storage clocks may count whole seconds (S3): a record stamped in T0's second counts.
@@ -207,7 +214,7 @@ async def collect_garbage(
             if found.doomed
         ]
         deleted = await _bounded(
-            _delete_manifests(driver, name, manifests, started, dry_run)
+            _delete_manifests(driver, name, manifests, started, dry_run, fence)
             for name, manifests in doomed
         )
         for (name, manifests), gone in zip(doomed, deleted, strict=True):
@@ -224,13 +231,13 @@ async def collect_garbage(
             # Every in-process cache has looked at the markers since ours was written
             # (``gc.cache``): none answers from a look older than the first condemnation.
             await asyncio.sleep(max(0.0, LOOK_SECONDS + _CLOCK_MARGIN - (time.monotonic() - begun)))
-        await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
+        await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report, fence)
         if purge_uploads_after is not None and not dry_run:
             result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
         complete = True
     finally:
         swept = result.blobs_deleted if complete else None
-        await _end(driver, collection, started, dry_run, swept)
+        await _end(driver, marker, collection, started, swept)
     return result
 
 
@@ -262,6 +269,10 @@ def _no_progress(phase: str, done: int, total: int | None) -> None:
     return None
 
 
+def _no_fence() -> None:
+    return None
+
+
 async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
     """Run ``jobs`` at most ``CONCURRENCY`` at a time; results in order."""
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -280,29 +291,35 @@ async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
 # --- the marker and the writers' records --------------------------------------------------
 
 
-async def _begin(driver: StorageDriver, collection: str, dry_run: bool) -> datetime:
-    """Start a collection: T0, as storage's clock stamps the marker (writers' clock too)."""
-    if dry_run:
+async def _begin(driver: StorageDriver, marker: Marker | None, collection: str) -> datetime:
+    """Start a collection: T0, as storage's clock stamps the marker (writers' clock too).
+    Then take away the markers of collectors that died (their heartbeat is too old)."""
+    if marker is None:
         return datetime.now(UTC)
-    marker = paths.gc_marker(collection)
     # File systems stamp times from a coarse clock: waiting past one tick makes everything
     # written before the collection was started strictly older than its T0.
     await asyncio.sleep(_CLOCK_TICK)
-    await driver.put_content(marker, datetime.now(UTC).isoformat().encode())
-    return (await driver.stat(marker)).mod_time
+    started = await marker.write()
+    try:
+        await remove_dead_markers(driver, started, collection)
+    except BaseException:
+        await _end(driver, marker, collection, started, [])
+        raise
+    return started
 
 
 async def _end(
     driver: StorageDriver,
+    marker: Marker | None,
     collection: str,
     started: datetime,
-    dry_run: bool,
     swept: list[Digest] | None,
 ) -> None:
     """Journal what was swept (None: unknown), then remove the marker, and the writers'
     records unless another collection runs."""
-    if dry_run:
+    if marker is None:
         return
+    await marker.stop()
     name = journal_name(started, collection)
     await write_journal(driver, name, swept, await collections(driver))
     with contextlib.suppress(PathNotFound):
@@ -475,7 +492,12 @@ def _reachable_from(roots: set[Digest], manifests: dict[Digest, Manifest]) -> se
 
 
 async def _delete_manifests(
-    driver: StorageDriver, name: str, manifests: list[Manifest], started: datetime, dry_run: bool
+    driver: StorageDriver,
+    name: str,
+    manifests: list[Manifest],
+    started: datetime,
+    dry_run: bool,
+    fence: Callable[[], None],
 ) -> list[bool]:
     """Delete unreachable manifests of ``name`` unless a writer used or tagged them meanwhile.
 
@@ -488,6 +510,7 @@ async def _delete_manifests(
     if dry_run:
         return [True] * len(manifests)
     digests = [manifest.digest for manifest in manifests]
+    fence()
     moved = await driver.run(lambda: _condemn_revisions(name, digests))
     tagged = set((await StorageTags(name, driver).current()).values())
     kept = tagged | await _recorded_since(driver, started)
@@ -568,6 +591,7 @@ async def _sweep(
     linked_by: dict[Digest, list[str]],
     result: GCResult,
     report: Progress,
+    fence: Callable[[], None],
 ) -> None:
     candidates: list[tuple[Digest, int]] = []
     leftovers: list[Digest] = []
@@ -603,7 +627,7 @@ async def _sweep(
         if result.dry_run:
             deleted = [True] * len(batch)
         else:
-            deleted = await _sweep_blobs(driver, digests, started, cache, linked_by)
+            deleted = await _sweep_blobs(driver, digests, started, cache, linked_by, fence)
         for (digest, size), gone in zip(batch, deleted, strict=True):
             if gone:
                 result.blobs_deleted.append(digest)
@@ -659,6 +683,7 @@ async def _sweep_blobs(
     started: datetime,
     cache: BlobDescriptorCache | None,
     linked_by: dict[Digest, list[str]],
+    fence: Callable[[], None],
 ) -> list[bool]:
     """Condemn, forget, re-check, then delete or restore each blob; which were deleted.
 
@@ -666,6 +691,7 @@ async def _sweep_blobs(
     storage, one ``DeleteObjects`` on S3 for the deletes); for every blob the steps still
     come in the order the argument needs.
     """
+    fence()
     condemned = await driver.run(lambda: _condemn(digests))
     moved = [digest for digest, ok in zip(digests, condemned, strict=True) if ok]
     if cache is not None:
