@@ -36,7 +36,7 @@ from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.gc.guard import collecting
 from dockyard.gc.journal import LOOK_SECONDS, collections, journal_name, write_journal
 from dockyard.gc.lease import LEASE_TTL
-from dockyard.gc.marker import Marker, remove_dead_markers
+from dockyard.gc.marker import CollectionExpired, Marker, remove_dead_markers
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
@@ -235,6 +235,9 @@ async def collect_garbage(
         if purge_uploads_after is not None and not dry_run:
             result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
         complete = True
+    except* CollectionExpired as expired:
+        # Raised in one of the parallel batches: reported as itself, not as a group.
+        raise expired.exceptions[0] from None
     finally:
         swept = result.blobs_deleted if complete else None
         await _end(driver, marker, collection, started, swept)
