@@ -5,7 +5,6 @@ good. Real ``dockyard gc`` processes on a real root, and a real server taking pu
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import signal
@@ -21,8 +20,9 @@ import pytest
 import yaml
 from e2e_processes import clean_environment
 from gc_helpers import StartServer
-from storage_helpers import push_blob, push_image
+from storage_helpers import CONFIG_TYPE, LAYER_TYPE, image_manifest, push_blob, push_image
 
+from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.gc.journal import collections
 from dockyard.gc.marker import CollectionExpired, Marker, remove_dead_markers
@@ -119,6 +119,13 @@ def crashed(tmp_path: Path) -> Crashed:
     return Crashed(root, kept, orphans, dead)
 
 
+def _upload(url: str, content: bytes) -> Digest:
+    digest = Digest.of(content)
+    uploaded = httpx.post(f"{url}/v2/app/blobs/uploads/?digest={digest}", content=content)
+    assert uploaded.status_code == 201, uploaded.text
+    return digest
+
+
 def _collect_until_it_runs(config: Path) -> dict[str, object]:
     """``dockyard gc`` until the dead collector's lease has run out and it collects."""
     deadline = time.monotonic() + 90
@@ -160,43 +167,20 @@ def test_the_registry_takes_pushes_after_a_collector_was_killed(
     crashed: Crashed, tmp_path: Path, start_server: StartServer
 ) -> None:
     url = start_server(crashed.root, name="server", storage={}).url
-    layer = b"a layer pushed after the crash"
-    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
-    uploaded = httpx.post(f"{url}/v2/app/blobs/uploads/?digest={digest}", content=layer)
-    assert uploaded.status_code == 201, uploaded.text
-    config = b"{}"
-    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    assert httpx.post(
-        f"{url}/v2/app/blobs/uploads/?digest={config_digest}", content=config
-    ).is_success
-    body = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": digest,
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
+    content = b"a layer pushed after the crash"
+    layer = Descriptor(LAYER_TYPE, _upload(url, content), len(content))
+    config = Descriptor(CONFIG_TYPE, _upload(url, b"{}"), 2)
+    body = image_manifest(config, [layer])
     pushed = httpx.put(
         f"{url}/v2/app/manifests/v2", content=body, headers={"Content-Type": OCI_MANIFEST}
     )
     assert pushed.status_code == 201, pushed.text
     _collect_until_it_runs(_config(tmp_path, crashed.root, "next"))
     # Writers no longer record anything: no collection is running as far as they can see.
-    assert httpx.head(f"{url}/v2/app/blobs/{digest}").status_code == 200
+    assert httpx.head(f"{url}/v2/app/blobs/{layer.digest}").status_code == 200
     assert not _on_disk(crashed.root, paths.GC_IN_USE).exists()
     assert httpx.get(f"{url}/v2/app/manifests/v2").status_code == 200
-    assert httpx.get(f"{url}/v2/app/blobs/{digest}").content == layer
+    assert httpx.get(f"{url}/v2/app/blobs/{layer.digest}").content == content
 
 
 async def test_a_live_collectors_marker_is_not_taken_away(tmp_path: Path) -> None:
