@@ -285,6 +285,12 @@ def main() -> None:
                 figures += measure(
                     Path(workdir), args.repositories, args.blobs, args.dockyard_cmd, turn
                 )
+        # Before the copies are removed: on a file system mounted with ``discard`` that
+        # takes minutes, and the figures should not wait for it.
+        _print(figures, args)
+
+
+def _print(figures: list[Figure], args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([asdict(f) for f in figures], indent=2))
         return
@@ -304,6 +310,7 @@ def main() -> None:
             seconds = _median_and_spread([f.seconds for f in mine])
             rss = _median_and_spread([f.peak_rss_mib for f in mine])
             print(f"| {name} | {seconds} | {rss} |")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -197,6 +197,7 @@ def _check(config: Config) -> None:
 def _gc(args: argparse.Namespace) -> int:
     from dockyard import assembly
     from dockyard.gc.lease import LeaseHeld
+    from dockyard.gc.marker import CollectionExpired
     from dockyard.gc.report import TerminalProgress, render
     from dockyard.gc.run import collect_once, lease_for, options_from
     from dockyard.storage.gc import GCResult
@@ -218,7 +219,7 @@ def _gc(args: argparse.Namespace) -> int:
     progress = TerminalProgress.if_terminal(sys.stderr)
 
     async def run() -> GCResult:
-        lease = lease_for(config, built.driver)
+        lease = lease_for(config, built.driver, ttl=options.lease)
         try:
             return await collect_once(built.driver, built.cache, lease, options, progress)
         finally:
@@ -229,6 +230,9 @@ def _gc(args: argparse.Namespace) -> int:
         result = asyncio.run(run())
     except LeaseHeld:
         print("dockyard gc: another collection is running; try again later", file=sys.stderr)
+        return 1
+    except CollectionExpired as expired:
+        print(f"dockyard gc: stopped, nothing more swept: {expired}", file=sys.stderr)
         return 1
     finally:
         if progress is not None:

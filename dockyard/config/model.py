@@ -139,6 +139,12 @@ class GcConfig:
     keeporphanreferrers: bool = option(
         "With deleteuntagged, keep referrers whose subject is gone.", default=False
     )
+    lease: timedelta = option(
+        "How long a collector's lease and its marker last unrenewed (it renews them every "
+        "quarter of this): a killed collector's are taken over after it.",
+        default=timedelta(seconds=60),
+        shown="60s",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ class Collections:
 
     running: bool
     journals: tuple[str, ...]
+    #: The running collections' ids (their markers' names).
+    markers: tuple[str, ...] = ()
 
 
 async def collections(driver: StorageDriver) -> Collections:
@@ -47,7 +49,8 @@ async def collections(driver: StorageDriver) -> Collections:
 def _look() -> Plan[Collections]:
     (names,) = yield Listing([paths.GC_COLLECTING])
     journals = tuple(n for n in names or () if n.startswith(paths.GC_JOURNAL_PREFIX))
-    return Collections(running=len(names or ()) > len(journals), journals=journals)
+    markers = tuple(n for n in names or () if not n.startswith(paths.GC_JOURNAL_PREFIX))
+    return Collections(running=bool(markers), journals=journals, markers=markers)
 
 
 def journal_name(started: datetime, collection: str) -> str:

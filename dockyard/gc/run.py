@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from dockyard.gc.lease import Lease, LeaseHeld, RedisLease, StorageLease, holding
+from dockyard.gc.lease import LEASE_TTL, Lease, LeaseHeld, RedisLease, StorageLease, holding
 from dockyard.gc.report import CollectionRun, record_collection
 from dockyard.observability.metrics import job_runs
 from dockyard.storage import paths
@@ -34,6 +34,8 @@ class Options:
     grace: timedelta = timedelta(hours=1)
     #: Remove upload sessions (and S3 multipart uploads) older than this; None: keep.
     purge_uploads_after: timedelta | None = None
+    #: How long the collector's lease and marker last unrenewed.
+    lease: timedelta = LEASE_TTL
 
 
 def options_from(config: Config) -> Options:
@@ -45,20 +47,23 @@ def options_from(config: Config) -> Options:
         keep_orphan_referrers=settings.keeporphanreferrers,
         grace=settings.grace,
         purge_uploads_after=purging.age if purging.enabled and not purging.dryrun else None,
+        lease=settings.lease,
     )
 
 
-def lease_for(config: Config, driver: StorageDriver, job: str = "gc") -> Lease:
+def lease_for(
+    config: Config, driver: StorageDriver, job: str = "gc", ttl: timedelta = LEASE_TTL
+) -> Lease:
     """The lease of ``job`` every instance of this configuration shares: in Redis if
-    configured, else in storage."""
+    configured, else in storage; it lasts ``ttl`` unrenewed."""
     if config.redis is not None:
         from redis.asyncio import Redis
 
         from dockyard.storage.cache.redis import connection_pool
 
         client = Redis(connection_pool=connection_pool(config.redis))
-        return RedisLease(client, key=f"dockyard::{job}::lease")
-    return StorageLease(driver, path=f"{paths.DOCKYARD}/{job}/lease")
+        return RedisLease(client, ttl=ttl, key=f"dockyard::{job}::lease")
+    return StorageLease(driver, ttl=ttl, path=f"{paths.DOCKYARD}/{job}/lease")
 
 
 async def collect_once(
@@ -74,7 +79,7 @@ async def collect_once(
     """
     if options.dry_run:
         return await _collect(driver, cache, options, progress)
-    async with holding(lease):
+    async with holding(lease, options.lease):
         return await _collect(driver, cache, options, progress)
 
 
@@ -95,6 +100,7 @@ async def _collect(
         keep_orphan_referrers=options.keep_orphan_referrers,
         progress=progress,
         purge_uploads_after=options.purge_uploads_after,
+        lease=options.lease,
     )
     await record_collection(driver, CollectionRun.of(result, started, datetime.now(UTC)))
     return result
@@ -109,11 +115,16 @@ async def collect_periodically(
     async def collect() -> None:
         logger.info("gc: %s", await _collect(driver, cache, options, None))
 
-    await every(config.storage.gc.interval, lease_for(config, driver), "gc", collect)
+    lease = lease_for(config, driver, ttl=options.lease)
+    await every(config.storage.gc.interval, lease, "gc", collect, options.lease)
 
 
 async def every(
-    interval: timedelta, lease: Lease, job: str, run: Callable[[], Awaitable[None]]
+    interval: timedelta,
+    lease: Lease,
+    job: str,
+    run: Callable[[], Awaitable[None]],
+    ttl: timedelta = LEASE_TTL,
 ) -> None:
     """Run ``job`` every ``interval`` under ``lease``, for as long as the server runs.
 
@@ -126,7 +137,7 @@ async def every(
     await asyncio.sleep(random.uniform(0, min(seconds, 3600.0)))
     while True:
         try:
-            async with holding(lease):
+            async with holding(lease, ttl):
                 await run()
             runs.inc(("success",))
         except LeaseHeld:

@@ -35,12 +35,14 @@ from dockyard.digest import Digest, is_digest
 from dockyard.errors import DigestInvalid, ManifestInvalid, ManifestUnverified
 from dockyard.gc.guard import collecting
 from dockyard.gc.journal import LOOK_SECONDS, collections, journal_name, write_journal
+from dockyard.gc.lease import LEASE_TTL
+from dockyard.gc.marker import CollectionExpired, Marker, remove_dead_markers
 from dockyard.manifest.base import Manifest
 from dockyard.storage import paths
 from dockyard.storage.cache.base import BlobDescriptorCache
 from dockyard.storage.catalog import repository_names
 from dockyard.storage.driver.base import FileInfo, PathNotFound, StorageDriver, parent_of
-from dockyard.storage.driver.plan import Delete, Each, Move, Plan, Read, Size
+from dockyard.storage.driver.plan import Each, Move, Plan, Read, Size
 from dockyard.storage.manifests import _parse_stored
 from dockyard.storage.tags import StorageTags
 from dockyard.storage.uploads import purge_uploads
@@ -161,17 +163,22 @@ async def collect_garbage(
     keep_orphan_referrers: bool = False,
     progress: Progress | None = None,
     purge_uploads_after: timedelta | None = None,
+    lease: timedelta = LEASE_TTL,
 ) -> GCResult:
     """Collect once; ``dry_run`` only reports. Safe while any number of instances serve.
 
     At most one collection may run at a time (``dockyard.gc.lease``). Pass the registry's
     blob-descriptor ``cache`` so swept blobs leave it too. With ``purge_uploads_after``,
     upload sessions started longer ago go too, with the S3 multipart uploads under them.
+    The marker's heartbeat is kept every quarter of ``lease`` (``dockyard.gc.marker``);
+    markers of dead collectors are removed first.
     """
     report = progress or _no_progress
     result = GCResult(dry_run=dry_run)
     collection = uuid.uuid4().hex
-    started = await _begin(driver, collection, dry_run)
+    marker = None if dry_run else Marker(driver, collection, lease)
+    started = await _begin(driver, marker, collection)
+    fence = marker.check if marker is not None else _no_fence
     begun = time.monotonic()
     cutoff = started - grace
     # Storage clocks may count whole seconds (S3): a record stamped in T0's second counts.
@@ -207,7 +214,7 @@ async def collect_garbage(
             if found.doomed
         ]
         deleted = await _bounded(
-            _delete_manifests(driver, name, manifests, started, dry_run)
+            _delete_manifests(driver, name, manifests, started, dry_run, fence)
             for name, manifests in doomed
         )
         for (name, manifests), gone in zip(doomed, deleted, strict=True):
@@ -224,13 +231,16 @@ async def collect_garbage(
             # Every in-process cache has looked at the markers since ours was written
             # (``gc.cache``): none answers from a look older than the first condemnation.
             await asyncio.sleep(max(0.0, LOOK_SECONDS + _CLOCK_MARGIN - (time.monotonic() - begun)))
-        await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report)
+        await _sweep(driver, marked, cutoff, started, cache, linked_by, result, report, fence)
         if purge_uploads_after is not None and not dry_run:
             result.uploads_purged = await purge_uploads(driver, purge_uploads_after)
         complete = True
+    except* CollectionExpired as expired:
+        # Raised in one of the parallel batches: reported as itself, not as a group.
+        raise expired.exceptions[0] from None
     finally:
         swept = result.blobs_deleted if complete else None
-        await _end(driver, collection, started, dry_run, swept)
+        await _end(driver, marker, collection, started, swept)
     return result
 
 
@@ -262,6 +272,10 @@ def _no_progress(phase: str, done: int, total: int | None) -> None:
     return None
 
 
+def _no_fence() -> None:
+    return None
+
+
 async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
     """Run ``jobs`` at most ``CONCURRENCY`` at a time; results in order."""
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -280,29 +294,35 @@ async def _bounded(jobs: Iterable[Awaitable[T]]) -> list[T]:
 # --- the marker and the writers' records --------------------------------------------------
 
 
-async def _begin(driver: StorageDriver, collection: str, dry_run: bool) -> datetime:
-    """Start a collection: T0, as storage's clock stamps the marker (writers' clock too)."""
-    if dry_run:
+async def _begin(driver: StorageDriver, marker: Marker | None, collection: str) -> datetime:
+    """Start a collection: T0, as storage's clock stamps the marker (writers' clock too).
+    Then take away the markers of collectors that died (their heartbeat is too old)."""
+    if marker is None:
         return datetime.now(UTC)
-    marker = paths.gc_marker(collection)
     # File systems stamp times from a coarse clock: waiting past one tick makes everything
     # written before the collection was started strictly older than its T0.
     await asyncio.sleep(_CLOCK_TICK)
-    await driver.put_content(marker, datetime.now(UTC).isoformat().encode())
-    return (await driver.stat(marker)).mod_time
+    started = await marker.write()
+    try:
+        await remove_dead_markers(driver, started, collection)
+    except BaseException:
+        await _end(driver, marker, collection, started, [])
+        raise
+    return started
 
 
 async def _end(
     driver: StorageDriver,
+    marker: Marker | None,
     collection: str,
     started: datetime,
-    dry_run: bool,
     swept: list[Digest] | None,
 ) -> None:
     """Journal what was swept (None: unknown), then remove the marker, and the writers'
     records unless another collection runs."""
-    if dry_run:
+    if marker is None:
         return
+    await marker.stop()
     name = journal_name(started, collection)
     await write_journal(driver, name, swept, await collections(driver))
     with contextlib.suppress(PathNotFound):
@@ -475,7 +495,12 @@ def _reachable_from(roots: set[Digest], manifests: dict[Digest, Manifest]) -> se
 
 
 async def _delete_manifests(
-    driver: StorageDriver, name: str, manifests: list[Manifest], started: datetime, dry_run: bool
+    driver: StorageDriver,
+    name: str,
+    manifests: list[Manifest],
+    started: datetime,
+    dry_run: bool,
+    fence: Callable[[], None],
 ) -> list[bool]:
     """Delete unreachable manifests of ``name`` unless a writer used or tagged them meanwhile.
 
@@ -488,6 +513,7 @@ async def _delete_manifests(
     if dry_run:
         return [True] * len(manifests)
     digests = [manifest.digest for manifest in manifests]
+    fence()
     moved = await driver.run(lambda: _condemn_revisions(name, digests))
     tagged = set((await StorageTags(name, driver).current()).values())
     kept = tagged | await _recorded_since(driver, started)
@@ -503,7 +529,7 @@ async def _delete_manifests(
     gone: dict[Digest, bool] = dict.fromkeys(restore, False)
     if doomed:
         await driver.delete_many([paths.condemned_revision_link(name, m.digest) for m in doomed])
-        settled = await driver.run(lambda: _forget_revisions(name, doomed))
+        settled = await _forget_revisions(driver, name, [m.digest for m in doomed])
         gone.update(zip((m.digest for m in doomed), settled, strict=True))
         referrers = [
             paths.referrer_descriptor(name, m.subject.digest, m.digest)
@@ -527,31 +553,54 @@ def _condemn_revisions(name: str, digests: Sequence[Digest]) -> Plan[list[bool]]
 def _condemn_revision(name: str, digest: Digest) -> Plan[bool]:
     try:
         yield Move(
-            paths.manifest_revision_link(name, digest), paths.condemned_revision_link(name, digest)
+            paths.manifest_revision_link(name, digest),
+            paths.condemned_revision_link(name, digest),
+            durability="none",
         )
     except PathNotFound:
         return False
     return True
 
 
-def _forget_revisions(name: str, manifests: Sequence[Manifest]) -> Plan[list[bool]]:
-    """Plan: for each manifest whose condemned revision link was deleted, delete its filed
-    descriptor and revision folder unless it was pushed again meanwhile (its link is back);
-    whether each was deleted. The manifests are independent, so they go all at once."""
-    deleted: list[bool] = yield Each(
-        [functools.partial(_forget_revision, name, m.digest) for m in manifests]
+async def _forget_revisions(
+    driver: StorageDriver, name: str, digests: Sequence[Digest]
+) -> list[bool]:
+    """For each manifest whose condemned revision link was deleted, delete what is left of
+    its revision folder and its filed descriptor's folder, unless it was pushed again
+    meanwhile (a revision link is there again); whether each was deleted.
+
+    Two walks per manifest, all at once (one listing each on S3), and one batch delete for
+    the repository, in place of a read and two folder deletes per manifest (on S3 a HEAD,
+    a listing, a ``DeleteObjects`` and a listing of multipart uploads each). Only the
+    files the walks found go: a revision link a push writes after them stays, and one
+    written before them keeps its manifest whole.
+    """
+    folders = [
+        (paths.manifest_revision_dir(name, d), parent_of(paths.manifest_descriptor(name, d)))
+        for d in digests
+    ]
+    found = await asyncio.gather(
+        *(_files_below(driver, folder) for pair in folders for folder in pair)
     )
-    return deleted
+    settled: list[bool] = []
+    doomed: list[str] = []
+    for number in range(len(digests)):
+        revision, descriptor = found[2 * number], found[2 * number + 1]
+        if any(path.endswith("/link") for path in revision):
+            settled.append(False)  # pushed again meanwhile: its descriptor and entry stay
+            continue
+        settled.append(True)
+        doomed += revision + descriptor
+    if doomed:
+        await driver.delete_many(doomed)
+    return settled
 
 
-def _forget_revision(name: str, digest: Digest) -> Plan[bool]:
-    # A read: one request on S3, where a stat of nothing costs two.
-    if (yield Read(paths.manifest_revision_link(name, digest))) is not None:
-        return False  # pushed again meanwhile: its descriptor and entry stay
-    # The filed descriptor and a schema1 body's signatures share one folder.
-    yield Delete(parent_of(paths.manifest_descriptor(name, digest)))
-    yield Delete(paths.manifest_revision_dir(name, digest))
-    return True
+async def _files_below(driver: StorageDriver, folder: str) -> list[str]:
+    """Every file below ``folder``, from one walk (one listing on S3)."""
+    with contextlib.suppress(PathNotFound):
+        return [info.path async for info in driver.walk(folder) if not info.is_dir]
+    return []
 
 
 # --- sweep --------------------------------------------------------------------------------
@@ -566,6 +615,7 @@ async def _sweep(
     linked_by: dict[Digest, list[str]],
     result: GCResult,
     report: Progress,
+    fence: Callable[[], None],
 ) -> None:
     candidates: list[tuple[Digest, int]] = []
     leftovers: list[Digest] = []
@@ -601,7 +651,7 @@ async def _sweep(
         if result.dry_run:
             deleted = [True] * len(batch)
         else:
-            deleted = await _sweep_blobs(driver, digests, started, cache, linked_by)
+            deleted = await _sweep_blobs(driver, digests, started, cache, linked_by, fence)
         for (digest, size), gone in zip(batch, deleted, strict=True):
             if gone:
                 result.blobs_deleted.append(digest)
@@ -657,6 +707,7 @@ async def _sweep_blobs(
     started: datetime,
     cache: BlobDescriptorCache | None,
     linked_by: dict[Digest, list[str]],
+    fence: Callable[[], None],
 ) -> list[bool]:
     """Condemn, forget, re-check, then delete or restore each blob; which were deleted.
 
@@ -664,6 +715,7 @@ async def _sweep_blobs(
     storage, one ``DeleteObjects`` on S3 for the deletes); for every blob the steps still
     come in the order the argument needs.
     """
+    fence()
     condemned = await driver.run(lambda: _condemn(digests))
     moved = [digest for digest, ok in zip(digests, condemned, strict=True) if ok]
     if cache is not None:
@@ -721,7 +773,8 @@ def _condemn(digests: Sequence[Digest]) -> Plan[list[bool]]:
 
 def _condemn_one(digest: Digest) -> Plan[bool]:
     try:
-        yield Move(paths.blob_data(digest), paths.condemned_blob(digest))
+        # A condemnation a crash undoes leaves the blob in place, undecided: kept.
+        yield Move(paths.blob_data(digest), paths.condemned_blob(digest), durability="none")
     except PathNotFound:
         return False
     return True

@@ -92,10 +92,15 @@ class Delete:
 
 @dataclass(slots=True)
 class Move:
-    """Move committed content (``PathNotFound`` if there is none at ``source``)."""
+    """Move committed content (``PathNotFound`` if there is none at ``source``).
+
+    ``durability`` ``"none"``: a crash of the machine may undo the move (the content is
+    then back at ``source``); a driver may skip making it durable.
+    """
 
     source: str
     destination: str
+    durability: Durability = "full"
 
 
 @dataclass(slots=True)

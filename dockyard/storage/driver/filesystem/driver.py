@@ -263,7 +263,9 @@ class FilesystemDriver(StorageDriver):
         destination_target = self._os_path(destination)
         await asyncio.to_thread(self._move, source, source_target, destination_target)
 
-    def _move(self, source: str, source_target: str, destination_target: str) -> None:
+    def _move(
+        self, source: str, source_target: str, destination_target: str, durable: bool = True
+    ) -> None:
         try:
             if not statmod.S_ISREG(os.stat(source_target).st_mode):
                 raise PathNotFound(source)
@@ -272,10 +274,12 @@ class FilesystemDriver(StorageDriver):
         if source_target == destination_target:
             return
         destination_dir = _rename_into(source, source_target, destination_target)
-        _fsync_dir(destination_dir)
+        if durable:
+            _fsync_dir(destination_dir)
         source_dir = os.path.dirname(source_target)
         if source_dir != destination_dir:
-            _fsync_dir(source_dir)
+            if durable:
+                _fsync_dir(source_dir)
             self._prune(source_dir)
 
     async def delete(self, path: str) -> None:
@@ -1070,7 +1074,8 @@ class _Steps:
                 return None
         if isinstance(step, Move):
             source = driver._os_path(step.source)
-            return driver._move(step.source, source, driver._os_path(step.destination))
+            destination = driver._os_path(step.destination)
+            return driver._move(step.source, source, destination, step.durability != "none")
         if isinstance(step, OpenWriter):
             target = driver._os_path(step.path)
             try:
