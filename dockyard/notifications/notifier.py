@@ -28,7 +28,7 @@ from collections.abc import AsyncIterable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, Generic, TypeAlias, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +36,7 @@ from dockyard.config.model import EndpointConfig
 from dockyard.descriptor import Descriptor
 from dockyard.digest import Digest
 from dockyard.logs import request_id
+from dockyard.lru import charge
 from dockyard.manifest.base import Manifest
 from dockyard.notifications import events
 from dockyard.notifications.delivery import Deliverer
@@ -76,8 +77,13 @@ _WRITES: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BUFFERED: Final = 10_000
 #: How long the events of reads may wait to be written together.
 COALESCE_SECONDS: Final = 0.01
-#: Targets of pulls kept for the next pull of the same thing, at most (then all forgotten).
+#: Targets of pulls (and the JSON their events share) kept for the next pull of the same
+#: thing, at most, and the memory each memo may hold: when either is reached, all are
+#: forgotten. Keys hold client-sent text (user agent, host), so the bytes bound matters.
 PULL_TARGETS_KEPT: Final = 4096
+PULL_MEMO_BYTES: Final = 2 << 20
+
+_V = TypeVar("_V")
 
 #: A pull as the request notes it: repository, what was pulled (a manifest, or a blob's
 #: descriptor), the tag it was pulled by, the request's ASGI scope and its request id.
@@ -233,6 +239,43 @@ def _no_pulls(record: PullRecord, queued: int) -> tuple[str | None, bytes]:
     raise RuntimeError("a pull was queued in a journal without a notifier")
 
 
+class _PullMemo(Generic[_V]):
+    """What pulls of one thing share, by what identifies it: emptied whenever it holds
+    ``PULL_TARGETS_KEPT`` entries or ``PULL_MEMO_BYTES`` (each entry charged its key's
+    and value's ``deep_size``). Pulls repeat, so starting over costs one miss per thing
+    pulled; only the journal's writer adds to it while serving (pulls outside a request
+    are rare and use the event loop's thread, where a lost entry is only a miss)."""
+
+    __slots__ = ("_bytes", "_entries")
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, ...], _V] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def charged_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: tuple[object, ...]) -> _V | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[object, ...], value: _V) -> None:
+        charged = charge((key, value))
+        if len(self._entries) >= PULL_TARGETS_KEPT or self._bytes + charged > PULL_MEMO_BYTES:
+            self._entries.clear()
+            self._bytes = 0
+        if charged <= PULL_MEMO_BYTES:
+            self._entries[key] = value
+            self._bytes += charged
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
 class Notifier:
     """Makes events for the storage decorators and hands them to the journal."""
 
@@ -242,9 +285,9 @@ class Notifier:
         self.host = host.rstrip("/") if host else None
         #: Whether some endpoint takes pulls (else a pull makes no event at all).
         self.pulls = "pull" in journal.actions
-        self._pulled: dict[tuple[object, ...], Target] = {}
+        self._pulled: _PullMemo[Target] = _PullMemo()
         #: What events of repeated pulls share (see ``encode_pull``), and their media type.
-        self._pull_parts: dict[tuple[object, ...], tuple[str | None, tuple[str, str]]] = {}
+        self._pull_parts: _PullMemo[tuple[str | None, tuple[str, str]]] = _PullMemo()
         self._source_json = journal.source.json
         journal.encode_pull = self.encode_pull
 
@@ -312,9 +355,8 @@ class Notifier:
                 events.actor_json(actor),
                 self._source_json,
             )
-            if len(self._pull_parts) >= PULL_TARGETS_KEPT:
-                self._pull_parts.clear()
-            known = self._pull_parts[known_key] = (target.media_type, parts)
+            known = (target.media_type, parts)
+            self._pull_parts.put(known_key, known)
         raw = events.encode_with(known[1], queued / 1e9, identity or events.new_id(), _addr(scope))
         return known[0], raw
 
@@ -357,13 +399,11 @@ class Notifier:
             key = (repository, subject.digest, tag, base)
         target = self._pulled.get(key)
         if target is None:
-            if len(self._pulled) >= PULL_TARGETS_KEPT:
-                self._pulled.clear()
             if isinstance(subject, Descriptor):
-                made = self.blob_target(repository, subject, base=base)
+                target = self.blob_target(repository, subject, base=base)
             else:
-                made = self.manifest_target(repository, subject, tag, base)
-            target = self._pulled[key] = made
+                target = self.manifest_target(repository, subject, tag, base)
+            self._pulled.put(key, target)
         return target
 
     def blob_target(
