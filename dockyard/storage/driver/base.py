@@ -30,6 +30,7 @@ from dockyard.storage.driver.plan import (
     Close,
     Commit,
     Delete,
+    DeleteFiles,
     Each,
     Hash,
     Hashing,
@@ -355,6 +356,8 @@ class StorageDriver(ABC):
             except PathNotFound:
                 return False
             return True
+        if isinstance(step, DeleteFiles):
+            return await self.delete_many(step.paths)
         if isinstance(step, Move):
             return await self.move(step.source, step.destination)
         if isinstance(step, OpenWriter):

@@ -91,6 +91,14 @@ class Delete:
 
 
 @dataclass(slots=True)
+class DeleteFiles:
+    """Delete the files at ``paths`` as a batch (``StorageDriver.delete_many``): for files
+    the plan knows by name, where ``Delete`` would look below each path as well."""
+
+    paths: Sequence[str]
+
+
+@dataclass(slots=True)
 class Move:
     """Move committed content (``PathNotFound`` if there is none at ``source``)."""
 
@@ -187,6 +195,7 @@ Step = (
     | Listing
     | Put
     | Delete
+    | DeleteFiles
     | Move
     | OpenWriter
     | Adopt

@@ -90,6 +90,7 @@ from dockyard.storage.driver.base import (
     Unsupported,
     validate_path,
 )
+from dockyard.storage.driver.plan import Commit, Step
 from dockyard.storage.driver.s3_objects import (
     Credentials,
     ObjectRequestError,
@@ -113,6 +114,7 @@ _PENDING_DIR: Final = "~pending"
 _META_UPLOAD: Final = "dockyard-upload"
 _META_PARTS: Final = "dockyard-parts"
 _META_SHED: Final = "dockyard-shed"
+_META_UNCLOSED: Final = "dockyard-unclosed"
 _NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload"})
 
 
@@ -193,6 +195,20 @@ class _Part:
     number: int
     size: int
     etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A pending record: the upload, the numbers of the parts that hold the content before
+    ``tail``, the kept ranges of a completion that shed stray parts (else None), and
+    whether it was written by a fresh writer as it created its upload (``unclosed``: the
+    writer never closed, every part of the upload is its content)."""
+
+    upload_id: str | None
+    parts: list[int]
+    tail: bytes
+    shed: list[tuple[int, int]] | None
+    unclosed: bool = False
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -405,6 +421,15 @@ class S3Driver(StorageDriver):
             args["ACL"] = p.objectacl
         return args
 
+    # -- plans -----------------------------------------------------------------------------
+
+    async def _step(self, step: Step) -> Any:
+        if isinstance(step, Commit) and isinstance(step.writer, _S3Writer):
+            # Straight to the destination: a copy and a delete fewer for small content.
+            await step.writer.commit(step.destination)
+            return None
+        return await super()._step(step)
+
     # -- small content ---------------------------------------------------------------------
 
     async def get_content(self, path: str) -> bytes:
@@ -500,27 +525,35 @@ class S3Driver(StorageDriver):
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         validate_path(path)
-        if not append:
-            await self._discard_uploads(path, exact=True)
-            return _S3Writer(self, path, upload_id=None, parts=[], next_part=1, tail=b"")
         record = await self._read_record(path)
+        if not append:
+            if record is not None:
+                # What the record names is all there is to discard: every upload is
+                # recorded before its first part (see the module docstring).
+                if record.upload_id is not None:
+                    await self._abort(path, self._key(path), record.upload_id)
+                await self._delete_record(path)
+            return _S3Writer(self, path, upload_id=None, parts=[], next_part=1, tail=b"")
         if record is None:
-            uploads = await self._uploads(path, exact=True)
-            if not uploads:
-                raise PathNotFound(path)
-            newest = max(uploads, key=lambda u: (u[2], u[1]))[1]
-            listed = await self._list_parts(path, newest)
-            parts = sorted(listed.values(), key=lambda p: p.number)
+            raise PathNotFound(path)
+        if record.unclosed and record.upload_id is not None:
+            # A writer that never closed: it keeps every part it uploaded.
+            listed = await self._list_parts(path, record.upload_id)
             return _S3Writer(
                 self,
                 path,
-                upload_id=newest,
-                parts=parts,
+                upload_id=record.upload_id,
+                parts=sorted(listed.values(), key=lambda p: p.number),
                 next_part=max(listed, default=0) + 1,
                 tail=b"",
                 resumed=True,
             )
-        upload_id, numbers, tail, shed = record
+        upload_id, numbers, tail, shed = (
+            record.upload_id,
+            record.parts,
+            record.tail,
+            record.shed,
+        )
         try:
             listed = await self._list_parts(path, upload_id) if upload_id else {}
         except PathNotFound:
@@ -586,29 +619,32 @@ class S3Driver(StorageDriver):
         )
         return upload_id, [parts[number] for number in sorted(parts)]
 
-    async def _read_record(
-        self, path: str
-    ) -> tuple[str | None, list[int], bytes, list[tuple[int, int]] | None] | None:
-        """The pending record of ``path``: upload id, part numbers, buffered remainder,
-        and the kept ranges of a completion that shed stray parts (else None)."""
+    async def _read_record(self, path: str) -> _Record | None:
+        """The pending record of ``path``, or None if it has none."""
+        key = self._record_key(path)
         try:
-            response = await self._call("get_object", path, Key=self._record_key(path))
+            response = await self._object_request(
+                "get_object", path, lambda o: o.get(key, metadata=True)
+            )
         except PathNotFound:
             return None
-        body = response["Body"]
-        try:
-            tail: bytes = await body.read()
-        except (ClientError, *_TRANSPORT_ERRORS) as error:
-            _fail("get_object", path, error)
-        finally:
-            body.close()
-        metadata = {k.lower(): v for k, v in response.get("Metadata", {}).items()}
+        metadata = response.metadata
         try:
             numbers = _parse_ranges(metadata.get(_META_PARTS, ""))
             shed = _parse_spans(metadata[_META_SHED]) if _META_SHED in metadata else None
         except ValueError:
             raise S3Error("the upload's pending record is corrupt") from None
-        return metadata.get(_META_UPLOAD) or None, numbers, tail, shed
+        return _Record(
+            metadata.get(_META_UPLOAD) or None,
+            numbers,
+            response.body,
+            shed,
+            unclosed=_META_UNCLOSED in metadata,
+        )
+
+    async def _delete_record(self, path: str) -> None:
+        key = self._record_key(path)
+        await self._object_request("delete_object", path, lambda o: o.delete(key))
 
     async def _uploads(self, path: str, *, exact: bool) -> list[tuple[str, str, datetime]]:
         """In-progress multipart uploads (key, id, initiated) at ``path`` or below it."""
@@ -878,9 +914,14 @@ class S3Driver(StorageDriver):
             raise PathNotFound(path)
 
     async def delete_many(self, paths: Sequence[str]) -> None:
-        """Delete the objects at ``paths`` with DeleteObjects, a thousand per request (an
-        absent key is no error to S3; a folder has no object at its own key)."""
+        """Delete the objects at ``paths`` with DeleteObjects, a thousand per request, or
+        one DeleteObject for a single path (an absent key is no error to S3; a folder has
+        no object at its own key)."""
         keys = [self._key(validate_path(path)) for path in paths]
+        if len(keys) == 1:
+            (key,) = keys
+            await self._object_request("delete_object", paths[0], lambda o: o.delete(key))
+            return
         await self._delete_keys("/", keys)
 
     async def _delete_keys(self, path: str, keys: Sequence[str]) -> None:
@@ -943,14 +984,15 @@ class _S3Writer(FileWriter):
         self._stray = stray or []
         self._next_part = next_part
         self._tail = bytearray(tail)
-        # A resumed writer may find a pending record and stray uploads to clean up.
+        #: What the pending record holds: the content after the recorded parts.
+        self._recorded_tail = tail
+        # Whether a pending record of this path exists, to delete once done.
+        self._recorded = resumed
         self._resumed = resumed
         # Whether the stored state lags behind this writer: a fresh writer must record
         # that it exists; a resumed one only once it has changed something.
         self._dirty = not resumed
         self._done = False
-        # Whether stray parts were shed: a record and a completed object to clean up.
-        self._shed = False
 
     @property
     def size(self) -> int:
@@ -982,6 +1024,7 @@ class _S3Writer(FileWriter):
                 **self._driver._object_args(),
             )
             self._upload_id = str(created["UploadId"])
+            await self._record_upload()
         number = self._next_part
         body = bytes(memoryview(self._tail)[:length])
         result = await self._driver._call(
@@ -995,6 +1038,23 @@ class _S3Writer(FileWriter):
         self._next_part = number + 1
         self._parts.append(_Part(number, length, str(result["ETag"])))
         del self._tail[:length]
+
+    async def _record_upload(self) -> None:
+        """Name the new upload in the pending record before its first part, so that
+        whoever opens the path finds it there instead of listing uploads: with the
+        content the record held (a resumed writer's recorded remainder; nothing for a
+        fresh writer, whose record says it never closed)."""
+        assert self._upload_id is not None
+        metadata = {_META_UPLOAD: self._upload_id}
+        if self._resumed:
+            # No upload before this one: the recorded content is the remainder alone.
+            metadata[_META_PARTS] = ""
+            tail = self._recorded_tail
+        else:
+            metadata[_META_UNCLOSED] = "1"
+            tail = b""
+        await self._driver._put(self._path, self._driver._record_key(self._path), tail, metadata)
+        self._recorded = True
 
     async def truncate(self, size: int) -> None:
         self._check_open()
@@ -1032,13 +1092,20 @@ class _S3Writer(FileWriter):
         await self._driver._put(
             self._path, self._driver._record_key(self._path), bytes(self._tail), metadata
         )
+        self._recorded = True
         self._done = True
 
-    async def commit(self) -> None:
+    async def commit(self, destination: str | None = None) -> None:
+        """Publish the content at the path, or at ``destination``: directly when it is
+        one PutObject, else completed at the path and then moved."""
         self._check_open()
         driver = self._driver
+        if destination == self._path:
+            destination = None
         if not self._parts:
-            await driver._put(self._path, self._key, bytes(self._tail))
+            target = destination or self._path
+            await driver._put(target, driver._key(target), bytes(self._tail))
+            destination = None
             if self._upload_id is not None:
                 await driver._abort(self._path, self._key, self._upload_id)
         else:
@@ -1048,8 +1115,10 @@ class _S3Writer(FileWriter):
                 await self._upload_part(len(self._tail))
             await self._complete(self._parts)
         self._done = True
-        if self._resumed or self._shed:
-            await driver._discard_uploads(self._path, exact=True, keep=self._upload_id)
+        if self._recorded:
+            await driver._delete_record(self._path)
+        if destination is not None:
+            await driver.move(self._path, destination)
 
     async def _complete(self, parts: list[_Part]) -> None:
         await self._driver._call(
@@ -1087,13 +1156,14 @@ class _S3Writer(FileWriter):
         self._upload_id, self._parts = await self._driver._copy_ranges(self._path, ranges)
         self._next_part = len(self._parts) + 1
         self._stray = []
-        self._shed = True
+        self._recorded = True
 
     async def cancel(self) -> None:
         if self._upload_id is not None:
             await self._driver._abort(self._path, self._key, self._upload_id)
         self._done = True
-        await self._driver._discard_uploads(self._path, exact=True)
+        if self._recorded:
+            await self._driver._delete_record(self._path)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -1,16 +1,16 @@
-"""Requests on one small S3 object (GET, HEAD, PUT), signed here rather than by the SDK.
+"""Requests on one small S3 object (GET, HEAD, PUT, DELETE), signed here rather than by the SDK.
 
 The S3 driver reads link files, manifests and descriptors on every request it serves, and
-writes link files and upload records on every push, one object each; through the SDK each
-of these runs botocore's whole per-request pipeline (event hooks, endpoint rules,
-user-agent building, response parsing): several times the CPU of the request itself.
+writes and deletes link files and upload records on every push, one object each; through
+the SDK each of these runs botocore's whole per-request pipeline (event hooks, endpoint
+rules, user-agent building, response parsing): several times the CPU of the request itself.
 These requests are plain enough to make directly: the driver's aiohttp session, a
 Signature Version 4 signature (its signing key derived once per day), and the endpoint,
 bucket addressing and credentials the SDK client resolved, so both reach the same object
 the same way.
 
-Everything else the driver does (multipart uploads, listings, copies, deletes, streamed
-reads, presigned URLs) goes through the SDK.
+Everything else the driver does (multipart uploads, listings, copies, batched deletes,
+streamed reads, presigned URLs) goes through the SDK.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import random
 import re
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote, urlsplit
@@ -41,6 +41,7 @@ _UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
 #: Bodies from this size on are hashed in a worker thread, off the event loop.
 _HASH_ON_LOOP_BYTES: Final = 256 * 1024
 _ERROR_CODE: Final = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
+_META_PREFIX: Final = "x-amz-meta-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,13 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class ObjectResponse:
-    """A successful request: the object's size, last modification and (for GET) body."""
+    """A successful request: the object's size, last modification, (for GET) body and,
+    when asked for, its user metadata (``x-amz-meta-<name>``, by lowercase name)."""
 
     size: int
     modified: datetime
     body: bytes
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 class ObjectRequestError(Exception):
@@ -151,9 +154,10 @@ class ObjectRequests:
         self._signer = Signer(region)
         self._credentials = credentials
 
-    async def get(self, key: str) -> ObjectResponse:
-        """The object's content; ``ObjectRequestError`` when it cannot be read."""
-        return await self._request("GET", key)
+    async def get(self, key: str, *, metadata: bool = False) -> ObjectResponse:
+        """The object's content (and with ``metadata`` its user metadata);
+        ``ObjectRequestError`` when it cannot be read."""
+        return await self._request("GET", key, metadata=metadata)
 
     async def head(self, key: str) -> ObjectResponse:
         """The object's size and modification time (an empty ``body``)."""
@@ -169,6 +173,10 @@ class ObjectRequests:
             payload_hash = hashlib.sha256(body).hexdigest()
         await self._request("PUT", key, body, payload_hash, headers)
 
+    async def delete(self, key: str) -> None:
+        """Delete the object (an absent one is no error to S3)."""
+        await self._request("DELETE", key)
+
     async def _request(
         self,
         method: str,
@@ -176,6 +184,8 @@ class ObjectRequests:
         body: bytes = b"",
         payload_hash: str = _EMPTY_PAYLOAD,
         extra: Mapping[str, str] | None = None,
+        *,
+        metadata: bool = False,
     ) -> ObjectResponse:
         path = self._prefix + quote(key, safe="/~")
         for attempt in range(ATTEMPTS):
@@ -199,11 +209,12 @@ class ObjectRequests:
                 ) as response:
                     answer = await response.read()
                     status = response.status
-                    if status == 200:
+                    if status == 200 or (status == 204 and method == "DELETE"):
                         return ObjectResponse(
                             int(response.headers.get("Content-Length", len(answer))),
                             _modified(response.headers.get("Last-Modified")),
                             answer if method == "GET" else b"",
+                            _metadata(response.headers) if metadata else {},
                         )
             except (TimeoutError, aiohttp.ClientError):
                 if last:
@@ -227,6 +238,14 @@ def _environment_proxy(scheme: str, host: str) -> str | None:
     if not proxies or urllib.request.proxy_bypass(host):
         return None
     return proxies.get(scheme)
+
+
+def _metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.lower()[len(_META_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.lower().startswith(_META_PREFIX)
+    }
 
 
 def _modified(header: str | None) -> datetime:
