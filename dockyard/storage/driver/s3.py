@@ -16,23 +16,31 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
   the upload id and the part numbers that hold the content before it (``1-4,7``).
   ``~`` never occurs in a storage path, so no path maps onto a record and ``list``,
   ``stat`` and ``walk`` skip it as they skip every key that is not a valid path.
+- Every upload is named in the record before its first part: a fresh writer records its
+  new upload as *unclosed* (no remainder yet); a resumed writer that had no upload
+  records the new one beside the remainder it resumed with. So the record is where
+  writers find uploads, and nothing on a writer's path lists them: ``writer(path)``
+  aborts the upload the record names and deletes the record.
 - ``writer(path, append=True)`` reads the record, then the upload's parts (ListParts,
-  paginated), and continues with the record's remainder in its buffer. Without a record
-  (a writer that never closed) it finds the upload with ListMultipartUploads and takes
-  every listed part. Neither exists: ``PathNotFound``.
+  paginated), and continues with the record's remainder in its buffer; an unclosed
+  record's writer keeps every listed part. No record: ``PathNotFound``.
 - Part numbers are never reused. Parts that a writer uploaded after the last ``close``
   and then lost (a crash, or ``truncate``) are left out of the record: *stray* parts.
   (Some servers, SeaweedFS among them, list a re-uploaded part number twice, so reusing
   numbers would be ambiguous.)
 - ``commit()`` uploads the buffer as the last part and completes the upload, or, when
   no part was uploaded, stores the buffer with one PutObject (so an empty file is an
-  empty object). The record is deleted after the content is published.
+  empty object), straight at a plan's ``Commit`` destination. The record is deleted
+  after the content is published.
 - A completion always names every part the upload holds: Ceph RGW refuses one that
   leaves a part out. An upload holding stray parts is first completed whole, and its
   kept parts copied (UploadPartCopy) into a fresh upload, which is then completed. The
   record names the kept parts' ranges (``dockyard-shed``) before that, so a writer
   resumed after a crash in between copies them from the completed object.
 - ``cancel()`` aborts the upload and deletes the record.
+- ``delete`` of a folder still lists the uploads below it, for those no record names: one
+  a crash left between its creation and its record (it holds no part), the copy a
+  commit that shed stray parts began when a crash cut it, or one an earlier build left.
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
 
