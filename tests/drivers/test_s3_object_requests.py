@@ -24,6 +24,7 @@ from dockyard.storage.driver.s3_objects import (
     ObjectRequestError,
     ObjectRequests,
     Signer,
+    canonical_query,
 )
 
 
@@ -75,6 +76,36 @@ def test_object_put_signatures_are_the_sdks(token: str | None) -> None:
         signed_at,
         hashlib.sha256(body).hexdigest(),
         sent,
+    )
+
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_listing_signatures_are_the_sdks(token: str | None) -> None:
+    params = {
+        "list-type": "2",
+        "prefix": "root/docker/registry/v2/repositories/a_b/_uploads/",
+        "delimiter": "/",
+        "encoding-type": "url",
+        "continuation-token": "1/page+token==",
+        "max-keys": "1",
+    }
+    query = canonical_query(params)
+    request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket", params=params)
+    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
+    sdk_signer.add_auth(request)
+    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=UTC
+    )
+
+    ours = Signer("eu-west-3").headers(
+        "GET",
+        "127.0.0.1:9000",
+        "/bucket",
+        Credentials("AKIDEXAMPLE", "secret/key", token),
+        signed_at,
+        query=query,
     )
 
     assert ours["Authorization"] == request.headers["Authorization"]

@@ -44,10 +44,10 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
 
-``get_content``, ``stat`` and small whole-object writes (``put_content``, pending records,
-commits without parts) are GET, HEAD and PUT requests the driver signs itself
-(``s3_objects``: a fraction of the SDK's CPU per request), addressed, signed and
-authorised as the SDK's client would.
+``get_content``, ``stat``, small whole-object writes (``put_content``, pending records,
+commits without parts), single deletes and listing pages are GET, HEAD, PUT and DELETE
+requests the driver signs itself (``s3_objects``: a fraction of the SDK's CPU per
+request), addressed, signed and authorised as the SDK's client would.
 
 Everything else maps onto one or a few requests: ranged GETs for ``reader`` (which
 reconnects where a dropped connection stopped, conditional on the ETag), HeadObject (then
@@ -101,6 +101,7 @@ from dockyard.storage.driver.base import (
 from dockyard.storage.driver.plan import Commit, Step
 from dockyard.storage.driver.s3_objects import (
     Credentials,
+    ListPage,
     ObjectRequestError,
     ObjectRequests,
 )
@@ -391,6 +392,40 @@ class S3Driver(StorageDriver):
                 yield page
         except (ClientError, *_TRANSPORT_ERRORS) as error:
             _fail(operation, path, error)
+
+    async def _listing(
+        self,
+        path: str,
+        prefix: str,
+        *,
+        delimiter: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[ListPage]:
+        """Every page of ListObjectsV2 below ``prefix`` (signed by the driver), its errors
+        translated."""
+        token: str | None = None
+        while True:
+            page = await self._object_request(
+                "list_objects_v2",
+                path,
+                functools.partial(
+                    ObjectRequests.list_page,
+                    prefix=prefix,
+                    delimiter=delimiter,
+                    max_keys=page_size,
+                    token=token,
+                ),
+            )
+            yield page
+            token = page.next_token
+            if token is None:
+                return
+
+    async def _holds_objects(self, path: str, prefix: str) -> bool:
+        """Whether some object's key begins with ``prefix`` (a one-key listing)."""
+        async for page in self._listing(path, prefix, page_size=1):
+            return bool(page.objects)
+        return False
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -691,11 +726,9 @@ class S3Driver(StorageDriver):
         if exact:
             records.append(record)
         else:
-            async for page in self._pages("list_objects_v2", path, Prefix=record):
+            async for page in self._listing(path, record):
                 records.extend(
-                    obj["Key"]
-                    for obj in page.get("Contents", [])
-                    if _is_at_or_below(obj["Key"], record, False)
+                    obj.key for obj in page.objects if _is_at_or_below(obj.key, record, False)
                 )
             await self._delete_keys(path, records)
         if exact:
@@ -712,10 +745,7 @@ class S3Driver(StorageDriver):
             return await self._head(path)
         except PathNotFound:
             pass
-        response = await self._call(
-            "list_objects_v2", path, Prefix=self._dir_prefix(path), MaxKeys=1
-        )
-        if not response.get("Contents"):
+        if not await self._holds_objects(path, self._dir_prefix(path)):
             raise PathNotFound(path)
         return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
 
@@ -725,16 +755,12 @@ class S3Driver(StorageDriver):
         base = "" if path == "/" else path
         files: set[str] = set()
         directories: set[str] = set()
-        async for page in self._pages(
-            "list_objects_v2",
-            path,
-            Prefix=prefix,
-            Delimiter="/",
-            PaginationConfig={"PageSize": self._params.list_page_size},
+        async for page in self._listing(
+            path, prefix, delimiter="/", page_size=self._params.list_page_size
         ):
-            names = (obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
+            names = (obj.key[len(prefix) :] for obj in page.objects)
             files.update(f"{base}/{name}" for name in names if _VISIBLE.fullmatch(name))
-            prefixes = (p["Prefix"][len(prefix) : -1] for p in page.get("CommonPrefixes", []))
+            prefixes = (p[len(prefix) : -1] for p in page.prefixes)
             directories.update(f"{base}/{name}" for name in prefixes if _VISIBLE.fullmatch(name))
         children = files | await self._non_empty(directories)
         if not children and path != "/":
@@ -751,10 +777,7 @@ class S3Driver(StorageDriver):
         found: set[str] = set()
 
         async def check(directory: str) -> None:
-            response = await self._call(
-                "list_objects_v2", directory, Prefix=self._dir_prefix(directory), MaxKeys=1
-            )
-            if response.get("Contents"):
+            if await self._holds_objects(directory, self._dir_prefix(directory)):
                 found.add(directory)
 
         await _bounded((check(d) for d in directories), _CHECK_CONCURRENCY)
@@ -804,20 +827,15 @@ class S3Driver(StorageDriver):
         """
         prefix = self._dir_prefix(path)
         held: list[tuple[str, str, int, datetime]] = []
-        async for page in self._pages(
-            "list_objects_v2",
-            path,
-            Prefix=prefix,
-            PaginationConfig={"PageSize": self._params.list_page_size},
-        ):
+        async for page in self._listing(path, prefix, page_size=self._params.list_page_size):
             last = ""
-            for obj in page.get("Contents", []):
-                relative = obj["Key"][len(prefix) :]
+            for obj in page.objects:
+                relative = obj.key[len(prefix) :]
                 last = relative
                 if not all(_VISIBLE.fullmatch(name) for name in relative.split("/")):
                     continue
-                item = (relative.replace("/", "\0"), relative, int(obj["Size"]))
-                heapq.heappush(held, (*item, _utc(obj["LastModified"])))
+                item = (relative.replace("/", "\0"), relative, obj.size)
+                heapq.heappush(held, (*item, obj.modified))
             while held and last and _settled(held[0][1], last):
                 _, relative, size, mod_time = heapq.heappop(held)
                 yield relative, size, mod_time
@@ -903,14 +921,11 @@ class S3Driver(StorageDriver):
                 await self._call("delete_object", path, Key=self._key(path))
                 found = True
         batch: list[str] = []
-        async for page in self._pages(
-            "list_objects_v2",
-            path,
-            Prefix=self._dir_prefix(path),
-            PaginationConfig={"PageSize": self._params.list_page_size},
+        async for page in self._listing(
+            path, self._dir_prefix(path), page_size=self._params.list_page_size
         ):
-            for obj in page.get("Contents", []):
-                batch.append(obj["Key"])
+            for obj in page.objects:
+                batch.append(obj.key)
                 found = True
                 if len(batch) == DELETE_BATCH:
                     await self._delete_keys(path, batch)

@@ -1,16 +1,18 @@
-"""Requests on one small S3 object (GET, HEAD, PUT, DELETE), signed here rather than by the SDK.
+"""Requests on one small S3 object (GET, HEAD, PUT, DELETE) and pages of a listing
+(ListObjectsV2), signed here rather than by the SDK.
 
-The S3 driver reads link files, manifests and descriptors on every request it serves, and
-writes and deletes link files and upload records on every push, one object each; through
-the SDK each of these runs botocore's whole per-request pipeline (event hooks, endpoint
-rules, user-agent building, response parsing): several times the CPU of the request itself.
+The S3 driver reads link files, manifests and descriptors on every request it serves,
+writes and deletes link files and upload records on every push, one object each, and lists
+an upload's hash states twice per chunk; through the SDK each of these runs botocore's
+whole per-request pipeline (event hooks, endpoint rules, user-agent building, response
+parsing): several times the CPU of the request itself.
 These requests are plain enough to make directly: the driver's aiohttp session, a
 Signature Version 4 signature (its signing key derived once per day), and the endpoint,
 bucket addressing and credentials the SDK client resolved, so both reach the same object
 the same way.
 
-Everything else the driver does (multipart uploads, listings, copies, batched deletes,
-streamed reads, presigned URLs) goes through the SDK.
+Everything else the driver does (multipart uploads, copies, batched deletes, streamed
+reads, presigned URLs) goes through the SDK.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
+from xml.etree import ElementTree
 
 import aiohttp
+from yarl import URL
 
 #: Attempts per read, as the SDK's standard retry mode makes.
 ATTEMPTS: Final = 3
@@ -64,6 +68,25 @@ class ObjectResponse:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One object of a listing page."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing: the objects, the common prefixes (with ``delimiter``), and
+    the token that asks for the next page (None on the last)."""
+
+    objects: list[ListedObject]
+    prefixes: list[str]
+    next_token: str | None
+
+
 class ObjectRequestError(Exception):
     """A request failed: ``code`` is S3's error code (``NoSuchKey`` for a 404 without one,
     else the status)."""
@@ -89,9 +112,11 @@ class Signer:
         now: datetime,
         payload_hash: str = _EMPTY_PAYLOAD,
         extra: Mapping[str, str] | None = None,
+        query: str = "",
     ) -> dict[str, str]:
-        """The headers that authenticate ``method path`` on ``host`` at ``now``, with the
-        ``extra`` headers it sends (signed too) and its body's ``payload_hash``."""
+        """The headers that authenticate ``method path?query`` on ``host`` at ``now``, with
+        the ``extra`` headers it sends (signed too) and its body's ``payload_hash``;
+        ``query`` is canonical (``canonical_query``)."""
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         day = stamp[:8]
         headers = {name.lower(): " ".join(value.split()) for name, value in (extra or {}).items()}
@@ -101,7 +126,7 @@ class Signer:
         ordered = sorted(headers)
         names = ";".join(ordered)
         canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in ordered)
-        canonical = f"{method}\n{path}\n\n{canonical_headers}\n{names}\n{payload_hash}"
+        canonical = f"{method}\n{path}\n{query}\n{canonical_headers}\n{names}\n{payload_hash}"
         scope = f"{day}/{self.region}/s3/aws4_request"
         to_sign = (
             f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -177,6 +202,27 @@ class ObjectRequests:
         """Delete the object (an absent one is no error to S3)."""
         await self._request("DELETE", key)
 
+    async def list_page(
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None = None,
+        max_keys: int | None = None,
+        token: str | None = None,
+    ) -> ListPage:
+        """One page of ListObjectsV2 below ``prefix``, from ``token`` on (keys URL-encoded
+        on the wire and decoded here, as the SDK asks for them)."""
+        params = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
+        if delimiter is not None:
+            params["delimiter"] = delimiter
+        if max_keys is not None:
+            params["max-keys"] = str(max_keys)
+        if token is not None:
+            params["continuation-token"] = token
+        bucket = self._prefix.rstrip("/") or "/"
+        answer = await self._send("GET", bucket, canonical_query(params))
+        return _list_page(answer.body)
+
     async def _request(
         self,
         method: str,
@@ -188,20 +234,43 @@ class ObjectRequests:
         metadata: bool = False,
     ) -> ObjectResponse:
         path = self._prefix + quote(key, safe="/~")
+        return await self._send(method, path, "", body, payload_hash, extra, metadata=metadata)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes = b"",
+        payload_hash: str = _EMPTY_PAYLOAD,
+        extra: Mapping[str, str] | None = None,
+        *,
+        metadata: bool = False,
+    ) -> ObjectResponse:
+        url: str | URL = self._origin + path
+        if query:
+            url = URL(f"{url}?{query}", encoded=True)  # signed as it is sent
         for attempt in range(ATTEMPTS):
             credentials = await self._credentials()
             headers = (
                 dict(extra or {})
                 if credentials is None
                 else self._signer.headers(
-                    method, self._host, path, credentials, datetime.now(UTC), payload_hash, extra
+                    method,
+                    self._host,
+                    path,
+                    credentials,
+                    datetime.now(UTC),
+                    payload_hash,
+                    extra,
+                    query,
                 )
             )
             last = attempt == ATTEMPTS - 1
             try:
                 async with self._session.request(
                     method,
-                    self._origin + path,
+                    url,
                     data=body if method == "PUT" else None,
                     headers=headers,
                     allow_redirects=False,
@@ -229,6 +298,54 @@ class ObjectRequests:
                 raise ObjectRequestError("NoSuchKey" if status == 404 else str(status))
             await _back_off(attempt)
         raise AssertionError("unreachable")  # every attempt returns, raises or continues
+
+
+def canonical_query(params: Mapping[str, str]) -> str:
+    """``params`` as Signature Version 4's canonical query string, which is also sent."""
+    return "&".join(
+        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for name, value in sorted(params.items())
+    )
+
+
+def _list_page(body: bytes) -> ListPage:
+    """A ListObjectsV2 answer (``ListBucketResult``), namespaced or not."""
+    objects: list[ListedObject] = []
+    prefixes: list[str] = []
+    truncated, token = False, None
+    try:
+        # The configured store's answer, parsed with expat as the SDK parses it.
+        root = ElementTree.fromstring(body)  # noqa: S314
+    except ElementTree.ParseError:
+        raise ObjectRequestError("MalformedListing") from None
+    for element in root:
+        tag = element.tag.rpartition("}")[2]
+        if tag == "Contents":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+            objects.append(
+                ListedObject(
+                    unquote_plus(fields.get("Key", "")),
+                    int(fields.get("Size") or 0),
+                    _listed_time(fields.get("LastModified", "")),
+                )
+            )
+        elif tag == "CommonPrefixes":
+            for child in element:
+                if child.tag.rpartition("}")[2] == "Prefix":
+                    prefixes.append(unquote_plus(child.text or ""))
+        elif tag == "IsTruncated":
+            truncated = (element.text or "").strip().lower() == "true"
+        elif tag == "NextContinuationToken":
+            token = element.text or None
+    return ListPage(objects, prefixes, token if truncated else None)
+
+
+def _listed_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return datetime.now(UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _environment_proxy(scheme: str, host: str) -> str | None:
