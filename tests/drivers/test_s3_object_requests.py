@@ -111,6 +111,32 @@ def test_listing_signatures_are_the_sdks(token: str | None) -> None:
     assert ours["Authorization"] == request.headers["Authorization"]
 
 
+def test_batched_delete_signatures_are_the_sdks() -> None:
+    body = b"<Delete><Quiet>true</Quiet><Object><Key>root/a</Key></Object></Delete>"
+    sent = {"Content-Type": "application/xml", "Content-MD5": "bm90LWNoZWNrZWQtaGVyZQ=="}
+    request = AWSRequest(
+        method="POST", url="http://127.0.0.1:9000/bucket?delete", data=body, headers=dict(sent)
+    )
+    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key"), "s3", "eu-west-3")
+    sdk_signer.add_auth(request)
+    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=UTC
+    )
+
+    ours = Signer("eu-west-3").headers(
+        "POST",
+        "127.0.0.1:9000",
+        "/bucket",
+        Credentials("AKIDEXAMPLE", "secret/key"),
+        signed_at,
+        hashlib.sha256(body).hexdigest(),
+        sent,
+        canonical_query({"delete": ""}),
+    )
+
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
 class ThrottlingStore:
     """Answers each object read with the statuses given, in turn, then with the object."""
 

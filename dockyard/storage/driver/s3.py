@@ -951,12 +951,10 @@ class S3Driver(StorageDriver):
         """Delete ``keys`` with DeleteObjects, at most ``DELETE_BATCH`` per request."""
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            response = await self._call(
-                "delete_objects",
-                path,
-                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            codes = await self._object_request(
+                "delete_objects", path, functools.partial(ObjectRequests.delete_objects, keys=batch)
             )
-            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            errors = [code for code in codes if code != "NoSuchKey"]
             if errors:
                 raise S3Error(f"object store delete_objects failed for {len(errors)} key(s)")
 

@@ -1,9 +1,10 @@
-"""Requests on one small S3 object (GET, HEAD, PUT, DELETE) and pages of a listing
-(ListObjectsV2), signed here rather than by the SDK.
+"""Requests on one small S3 object (GET, HEAD, PUT, DELETE), pages of a listing
+(ListObjectsV2) and batched deletes (DeleteObjects), signed here rather than by the SDK.
 
 The S3 driver reads link files, manifests and descriptors on every request it serves,
 writes and deletes link files and upload records on every push, one object each, and lists
-an upload's hash states twice per chunk; through the SDK each of these runs botocore's
+an upload's hash states twice per chunk and deletes a finished one's files in a batch;
+through the SDK each of these runs botocore's
 whole per-request pipeline (event hooks, endpoint rules, user-agent building, response
 parsing): several times the CPU of the request itself.
 These requests are plain enough to make directly: the driver's aiohttp session, a
@@ -11,25 +12,27 @@ Signature Version 4 signature (its signing key derived once per day), and the en
 bucket addressing and credentials the SDK client resolved, so both reach the same object
 the same way.
 
-Everything else the driver does (multipart uploads, copies, batched deletes, streamed
-reads, presigned URLs) goes through the SDK.
+Everything else the driver does (multipart uploads, copies, streamed reads, presigned
+URLs) goes through the SDK.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import hashlib
 import hmac
 import random
 import re
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import quote, unquote_plus, urlsplit
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import aiohttp
 from yarl import URL
@@ -44,6 +47,7 @@ _EMPTY_PAYLOAD: Final = hashlib.sha256(b"").hexdigest()
 _UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
 #: Bodies from this size on are hashed in a worker thread, off the event loop.
 _HASH_ON_LOOP_BYTES: Final = 256 * 1024
+_S3_XMLNS: Final = "http://s3.amazonaws.com/doc/2006-03-01/"
 _ERROR_CODE: Final = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
 _META_PREFIX: Final = "x-amz-meta-"
 
@@ -190,13 +194,34 @@ class ObjectRequests:
 
     async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> None:
         """Store ``body`` as the object, with ``headers`` (content type, ``x-amz-*``)."""
+        await self._request("PUT", key, body, await self._payload_hash(body), headers)
+
+    async def _payload_hash(self, body: bytes) -> str:
         if self._origin.startswith("https:"):
-            payload_hash = _UNSIGNED_PAYLOAD  # as the SDK: TLS already protects the body
-        elif len(body) > _HASH_ON_LOOP_BYTES:
-            payload_hash = (await asyncio.to_thread(hashlib.sha256, body)).hexdigest()
-        else:
-            payload_hash = hashlib.sha256(body).hexdigest()
-        await self._request("PUT", key, body, payload_hash, headers)
+            return _UNSIGNED_PAYLOAD  # as the SDK: TLS already protects the body
+        if len(body) > _HASH_ON_LOOP_BYTES:
+            return (await asyncio.to_thread(hashlib.sha256, body)).hexdigest()
+        return hashlib.sha256(body).hexdigest()
+
+    async def delete_objects(self, keys: Sequence[str]) -> list[str]:
+        """Delete up to a thousand objects with one DeleteObjects in quiet mode; the S3
+        error codes of the keys it could not delete."""
+        body = "".join(
+            [
+                '<?xml version="1.0" encoding="UTF-8"?>',
+                f'<Delete xmlns="{_S3_XMLNS}"><Quiet>true</Quiet>',
+                *(f"<Object><Key>{escape(key)}</Key></Object>" for key in keys),
+                "</Delete>",
+            ]
+        ).encode()
+        # DeleteObjects requires a checksum of its body.
+        md5 = hashlib.md5(body, usedforsecurity=False).digest()
+        headers = {"Content-Type": "application/xml", "Content-MD5": base64.b64encode(md5).decode()}
+        bucket = self._prefix.rstrip("/") or "/"
+        answer = await self._send(
+            "POST", bucket, "delete=", body, await self._payload_hash(body), headers
+        )
+        return _delete_errors(answer.body)
 
     async def delete(self, key: str) -> None:
         """Delete the object (an absent one is no error to S3)."""
@@ -271,7 +296,7 @@ class ObjectRequests:
                 async with self._session.request(
                     method,
                     url,
-                    data=body if method == "PUT" else None,
+                    data=body if method in ("PUT", "POST") else None,
                     headers=headers,
                     allow_redirects=False,
                     proxy=self._proxy,
@@ -282,7 +307,7 @@ class ObjectRequests:
                         return ObjectResponse(
                             int(response.headers.get("Content-Length", len(answer))),
                             _modified(response.headers.get("Last-Modified")),
-                            answer if method == "GET" else b"",
+                            answer if method in ("GET", "POST") else b"",
                             _metadata(response.headers) if metadata else {},
                         )
             except (TimeoutError, aiohttp.ClientError):
@@ -338,6 +363,20 @@ def _list_page(body: bytes) -> ListPage:
         elif tag == "NextContinuationToken":
             token = element.text or None
     return ListPage(objects, prefixes, token if truncated else None)
+
+
+def _delete_errors(body: bytes) -> list[str]:
+    """The error codes in a DeleteObjects answer (``DeleteResult``)."""
+    try:
+        root = ElementTree.fromstring(body)  # noqa: S314 - as in _list_page
+    except ElementTree.ParseError:
+        raise ObjectRequestError("MalformedDeleteResult") from None
+    codes: list[str] = []
+    for element in root:
+        if element.tag.rpartition("}")[2] == "Error":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+            codes.append(fields.get("Code") or "error")
+    return codes
 
 
 def _listed_time(text: str) -> datetime:
