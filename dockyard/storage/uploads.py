@@ -306,8 +306,8 @@ class StorageUploads:
         self, writer: Writer, hasher: ResumableHasher, chunks: AsyncIterable[bytes]
     ) -> None:
         """Hash and write ``chunks`` batch by batch, receiving the next batch while the
-        driver works on the last; on failure the writer is closed (its bytes unacknowledged)
-        and the error raised."""
+        driver works on the last; on failure the writer is released with its bytes
+        unacknowledged (not kept: a resume cuts them off) and the error raised."""
         # Hashing and writing each wait only for their own previous batch.
         hashing: asyncio.Future[None] | None = None
         writing: asyncio.Future[None] | None = None
@@ -332,7 +332,7 @@ class StorageUploads:
                     with contextlib.suppress(BaseException):
                         await asyncio.shield(working)
             with contextlib.suppress(Exception):
-                await self.driver.run(lambda: _close_quietly(writer))
+                await self.driver.run(lambda: _close_quietly(writer, keep=False))
             raise
 
 
@@ -600,7 +600,7 @@ def _absorb_or_close(
     try:
         yield from _absorb(writer, hasher, chunks)
     except Exception:
-        yield from _close_quietly(writer)
+        yield from _close_quietly(writer, keep=False)
         raise
 
 
@@ -684,10 +684,10 @@ def _discard(
     yield from _remove(name, upload_id, known)
 
 
-def _close_quietly(writer: Writer) -> Plan[None]:
+def _close_quietly(writer: Writer, *, keep: bool = True) -> Plan[None]:
     # The failure that got us here is what gets reported.
     with contextlib.suppress(Exception):
-        yield Close(writer)
+        yield Close(writer, keep)
 
 
 # --- receiving --------------------------------------------------------------------------

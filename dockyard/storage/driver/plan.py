@@ -143,9 +143,13 @@ class Truncate:
 
 @dataclass(slots=True)
 class Close:
-    """Make what ``writer`` wrote durable and release it, uncommitted."""
+    """Make what ``writer`` wrote durable and release it, uncommitted; unless ``keep`` is
+    false: then what it wrote since it was opened is unwanted (bytes nobody acknowledged,
+    of a request cut short), and a driver may release it as a crash would
+    (``FileWriter.release``)."""
 
     writer: Writer
+    keep: bool = True
 
 
 @dataclass(slots=True)

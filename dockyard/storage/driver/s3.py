@@ -1116,6 +1116,11 @@ class _S3Writer(FileWriter):
         self._recorded = True
         self._done = True
 
+    async def release(self) -> None:
+        """Leave the record as it is: the parts uploaded since are stray, and the buffer
+        is dropped, as a crash would leave them."""
+        self._done = True
+
     async def commit(self, destination: str | None = None) -> None:
         """Publish the content at the path, or at ``destination``: directly when it is
         one PutObject, else completed at the path and then moved."""
