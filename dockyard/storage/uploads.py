@@ -65,6 +65,7 @@ from dockyard.storage.driver.plan import (
     Commit,
     Delete,
     DeleteFiles,
+    Each,
     Hash,
     HashStored,
     Listing,
@@ -483,10 +484,15 @@ def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
 def _resume(name: str, upload_id: str, offset: int | None) -> Plan[_Resumed]:
     """Plan: the session's writer at its acknowledged size and its hasher restored there;
     checks ``offset`` unless None."""
-    started = yield from _started(name, upload_id)
+    # Read at once: one round trip to an object store instead of two.
+    started, states = yield Each(
+        (
+            functools.partial(_started, name, upload_id),
+            functools.partial(_saved_states, name, upload_id),
+        )
+    )
     if started is None:
         raise _unknown()
-    states = yield from _saved_states(name, upload_id)
     current = max(states, default=0)
     data = paths.upload_data(name, upload_id)
     state: bytes | None = None
@@ -646,10 +652,16 @@ def _publish(
         # Only its name must last, and names reach the disk in order: the sync that makes
         # the data's move durable makes this name durable first.
         intent = paths.upload_commit_intent(name, upload_id, digest)
-        yield Put(intent, b"", "none")
         known.insert(0, intent)
     blob = paths.blob_data(digest)
-    present = (yield Size(blob)) is not None
+    if session:
+        # The intent first where steps run in turn; the read does not wait for it.
+        _, size_found = yield Each(
+            (functools.partial(_put_intent, intent), functools.partial(_size, blob))
+        )
+    else:
+        size_found = yield Size(blob)
+    present = size_found is not None
     if not published:
         yield Cancel(writer) if present else Commit(writer, data, blob)
     elif not present:
@@ -657,6 +669,15 @@ def _publish(
     yield link_step(paths.layer_link(name, digest), digest)
     yield from _remove(name, upload_id, known if session else None)
     return total
+
+
+def _put_intent(path: str) -> Plan[None]:
+    yield Put(path, b"", "none")
+
+
+def _size(path: str) -> Plan[int | None]:
+    size: int | None = yield Size(path)
+    return size
 
 
 def _remove(name: str, upload_id: str, known: Sequence[str] | None = None) -> Plan[None]:
