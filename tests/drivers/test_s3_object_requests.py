@@ -28,16 +28,19 @@ from dockyard.storage.driver.s3_objects import (
 )
 
 
+def _signed_by_sdk(request: AWSRequest, token: str | None) -> datetime:
+    """Sign ``request`` as botocore does (its ``Authorization`` header); when it signed."""
+    credentials = SdkCredentials("AKIDEXAMPLE", "secret/key", token)
+    S3SigV4Auth(credentials, "s3", "eu-west-3").add_auth(request)
+    return datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
 @pytest.mark.parametrize("token", [None, "session-token/with+odd=chars"])
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_object_read_signatures_are_the_sdks(method: str, token: str | None) -> None:
     url = "http://127.0.0.1:9000/bucket/root/docker/registry/v2/~pending/a_b-c.d"
     request = AWSRequest(method=method, url=url)
-    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
-    sdk_signer.add_auth(request)
-    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC
-    )
+    signed_at = _signed_by_sdk(request, token)
 
     ours = Signer("eu-west-3").headers(
         method,
@@ -62,11 +65,7 @@ def test_object_put_signatures_are_the_sdks(token: str | None) -> None:
         "x-amz-storage-class": "STANDARD_IA",
     }
     request = AWSRequest(method="PUT", url=url, data=body, headers=dict(sent))
-    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
-    sdk_signer.add_auth(request)
-    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC
-    )
+    signed_at = _signed_by_sdk(request, token)
 
     ours = Signer("eu-west-3").headers(
         "PUT",
@@ -93,11 +92,7 @@ def test_listing_signatures_are_the_sdks(token: str | None) -> None:
     }
     query = canonical_query(params)
     request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket", params=params)
-    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
-    sdk_signer.add_auth(request)
-    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC
-    )
+    signed_at = _signed_by_sdk(request, token)
 
     ours = Signer("eu-west-3").headers(
         "GET",
@@ -117,11 +112,7 @@ def test_batched_delete_signatures_are_the_sdks() -> None:
     request = AWSRequest(
         method="POST", url="http://127.0.0.1:9000/bucket?delete", data=body, headers=dict(sent)
     )
-    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key"), "s3", "eu-west-3")
-    sdk_signer.add_auth(request)
-    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC
-    )
+    signed_at = _signed_by_sdk(request, None)
 
     ours = Signer("eu-west-3").headers(
         "POST",
