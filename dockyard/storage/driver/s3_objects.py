@@ -186,15 +186,15 @@ class ObjectRequests:
     async def get(self, key: str, *, metadata: bool = False) -> ObjectResponse:
         """The object's content (and with ``metadata`` its user metadata);
         ``ObjectRequestError`` when it cannot be read."""
-        return await self._request("GET", key, metadata=metadata)
+        return await self._send("GET", self._path(key), metadata=metadata)
 
     async def head(self, key: str) -> ObjectResponse:
         """The object's size and modification time (an empty ``body``)."""
-        return await self._request("HEAD", key)
+        return await self._send("HEAD", self._path(key))
 
     async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> None:
         """Store ``body`` as the object, with ``headers`` (content type, ``x-amz-*``)."""
-        await self._request("PUT", key, body, await self._payload_hash(body), headers)
+        await self._send("PUT", self._path(key), "", body, await self._payload_hash(body), headers)
 
     async def _payload_hash(self, body: bytes) -> str:
         if self._origin.startswith("https:"):
@@ -225,7 +225,7 @@ class ObjectRequests:
 
     async def delete(self, key: str) -> None:
         """Delete the object (an absent one is no error to S3)."""
-        await self._request("DELETE", key)
+        await self._send("DELETE", self._path(key))
 
     async def list_page(
         self,
@@ -248,24 +248,14 @@ class ObjectRequests:
         answer = await self._send("GET", bucket, canonical_query(params))
         return _list_page(answer.body)
 
-    async def _request(
-        self,
-        method: str,
-        key: str,
-        body: bytes = b"",
-        payload_hash: str = _EMPTY_PAYLOAD,
-        extra: Mapping[str, str] | None = None,
-        *,
-        metadata: bool = False,
-    ) -> ObjectResponse:
-        path = self._prefix + quote(key, safe="/~")
-        return await self._send(method, path, "", body, payload_hash, extra, metadata=metadata)
+    def _path(self, key: str) -> str:
+        return self._prefix + quote(key, safe="/~")
 
     async def _send(
         self,
         method: str,
         path: str,
-        query: str,
+        query: str = "",
         body: bytes = b"",
         payload_hash: str = _EMPTY_PAYLOAD,
         extra: Mapping[str, str] | None = None,
