@@ -689,16 +689,16 @@ class S3Driver(StorageDriver):
         key = self._record_key(path)
         await self._object_request("delete_object", path, lambda o: o.delete(key))
 
-    async def _uploads(self, path: str, *, exact: bool) -> list[tuple[str, str, datetime]]:
-        """In-progress multipart uploads (key, id, initiated) at ``path`` or below it."""
+    async def _uploads(self, path: str, *, exact: bool = False) -> list[tuple[str, str]]:
+        """In-progress multipart uploads (key, id) at ``path``, or below it unless
+        ``exact``."""
         key = self._key(path) if path != "/" else self._root
-        found: list[tuple[str, str, datetime]] = []
+        found: list[tuple[str, str]] = []
         async for page in self._pages("list_multipart_uploads", path, Prefix=key):
             for upload in page.get("Uploads", []):
                 name = upload["Key"]
-                wanted = name == key if exact else _is_at_or_below(name, key, path == "/")
-                if wanted:
-                    found.append((name, upload["UploadId"], _utc(upload["Initiated"])))
+                if name == key if exact else _is_at_or_below(name, key, path == "/"):
+                    found.append((name, upload["UploadId"]))
         return found
 
     async def _list_parts(self, path: str, upload_id: str) -> dict[int, _Part]:
@@ -714,26 +714,22 @@ class S3Driver(StorageDriver):
         with contextlib.suppress(PathNotFound):
             await self._call("abort_multipart_upload", path, Key=key, UploadId=upload_id)
 
-    async def _discard_uploads(self, path: str, *, exact: bool, keep: str | None = None) -> bool:
-        """Abort uploads and delete pending records at ``path`` (or below); True if any."""
-        uploads = [u for u in await self._uploads(path, exact=exact) if u[1] != keep]
+    async def _discard_uploads(self, path: str) -> bool:
+        """Abort the uploads and delete the pending records at ``path`` or below it (for
+        ``delete``, which must also find uploads no record names); True if any."""
+        uploads = await self._uploads(path)
         await _bounded(
-            (self._abort(path, key, upload_id) for key, upload_id, _ in uploads),
+            (self._abort(path, key, upload_id) for key, upload_id in uploads),
             self._params.multipartcopymaxconcurrency,
         )
         records: list[str] = []
         record = self._record_key(path) if path != "/" else self._root + _PENDING_DIR
-        if exact:
-            records.append(record)
-        else:
-            async for page in self._listing(path, record):
-                records.extend(
-                    obj.key for obj in page.objects if _is_at_or_below(obj.key, record, False)
-                )
-            await self._delete_keys(path, records)
-        if exact:
-            await self._call("delete_object", path, Key=record)
-        return bool(uploads or (records and not exact))
+        async for page in self._listing(path, record):
+            records.extend(
+                obj.key for obj in page.objects if _is_at_or_below(obj.key, record, False)
+            )
+        await self._delete_keys(path, records)
+        return bool(uploads or records)
 
     # -- metadata --------------------------------------------------------------------------
 
@@ -931,7 +927,7 @@ class S3Driver(StorageDriver):
                     await self._delete_keys(path, batch)
                     batch = []
         await self._delete_keys(path, batch)
-        if await self._discard_uploads(path, exact=False):
+        if await self._discard_uploads(path):
             found = True
         if not found:
             raise PathNotFound(path)
@@ -1210,10 +1206,6 @@ def _quiet_sdk_debug_logs() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _is_at_or_below(key: str, prefix: str, is_root: bool) -> bool:
