@@ -295,23 +295,29 @@ def _exists(path: str) -> Plan[bool]:
 
 def _revision(name: str, digest: Digest) -> Plan[tuple[bool, bytes | None]]:
     """Plan: whether repository ``name`` links manifest ``digest``, and its filed
-    descriptor."""
-    if (yield Size(paths.manifest_revision_link(name, digest))) is None:
-        return False, None
-    filed: bytes | None = yield Read(paths.manifest_descriptor(name, digest))
-    return True, filed
+    descriptor: both read at once (one round trip to an object store, not two), the
+    descriptor counting only where the link exists."""
+    linked, filed = yield Each(
+        (
+            functools.partial(_exists, paths.manifest_revision_link(name, digest)),
+            functools.partial(_read, paths.manifest_descriptor(name, digest)),
+        )
+    )
+    return (True, filed) if linked else (False, None)
 
 
 def _tagged_revision(name: str, tag: str) -> Plan[tuple[Digest | None, bool, bytes | None]]:
-    """Plan: the digest ``tag`` points at (None if it is unknown), then ``_revision``
-    (written out rather than composed: this is the hottest plan of a pull)."""
+    """Plan: the digest ``tag`` points at (None if it is unknown), then ``_revision``."""
     digest = link_target((yield Read(paths.tag_current_link(name, tag))))
     if digest is None:
         return None, False, None
-    if (yield Size(paths.manifest_revision_link(name, digest))) is None:
-        return digest, False, None
-    filed: bytes | None = yield Read(paths.manifest_descriptor(name, digest))
-    return digest, True, filed
+    linked, filed = yield from _revision(name, digest)
+    return digest, linked, filed
+
+
+def _read(path: str) -> Plan[bytes | None]:
+    content: bytes | None = yield Read(path)
+    return content
 
 
 def _store(

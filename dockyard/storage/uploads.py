@@ -64,6 +64,8 @@ from dockyard.storage.driver.plan import (
     Close,
     Commit,
     Delete,
+    DeleteFiles,
+    Each,
     Hash,
     HashStored,
     Listing,
@@ -231,7 +233,13 @@ class StorageUploads:
                 await self._pump(resumed.writer, resumed.hasher, _chained(first, rest))
                 total = await self.driver.run(
                     lambda: _publish(
-                        name, upload_id, resumed.writer, resumed.hasher, digest, size, True
+                        name,
+                        upload_id,
+                        resumed.writer,
+                        resumed.hasher,
+                        digest,
+                        size,
+                        resumed.states,
                     )
                 )
         await hold_blob(self.driver, digest, since=before)
@@ -261,7 +269,7 @@ class StorageUploads:
                     await self.driver.run(lambda: _discard(name, upload_id, writer))
                 raise
             total = await self.driver.run(
-                lambda: _publish(name, upload_id, writer, hasher, digest, None, False)
+                lambda: _publish(name, upload_id, writer, hasher, digest, None, None)
             )
         return Descriptor(media_type=BLOB_MEDIA_TYPE, digest=digest, size=total)
 
@@ -299,8 +307,8 @@ class StorageUploads:
         self, writer: Writer, hasher: ResumableHasher, chunks: AsyncIterable[bytes]
     ) -> None:
         """Hash and write ``chunks`` batch by batch, receiving the next batch while the
-        driver works on the last; on failure the writer is closed (its bytes unacknowledged)
-        and the error raised."""
+        driver works on the last; on failure the writer is released with its bytes
+        unacknowledged (not kept: a resume cuts them off) and the error raised."""
         # Hashing and writing each wait only for their own previous batch.
         hashing: asyncio.Future[None] | None = None
         writing: asyncio.Future[None] | None = None
@@ -325,7 +333,7 @@ class StorageUploads:
                     with contextlib.suppress(BaseException):
                         await asyncio.shield(working)
             with contextlib.suppress(Exception):
-                await self.driver.run(lambda: _close_quietly(writer))
+                await self.driver.run(lambda: _close_quietly(writer, keep=False))
             raise
 
 
@@ -388,12 +396,14 @@ async def upload_sessions(
 @dataclass(frozen=True, slots=True)
 class _Resumed:
     """A session ready for more bytes: its writer at the acknowledged size, the hasher
-    restored to that size, and when it started."""
+    restored to that size, when it started, and the offsets of its saved hash states
+    (the largest is ``acknowledged``; more after a crash cut an acknowledgement short)."""
 
     started: datetime
     acknowledged: int
     writer: Writer
     hasher: ResumableHasher
+    states: tuple[int, ...] = ()
 
 
 def _unknown() -> BlobUploadUnknown:
@@ -430,8 +440,13 @@ def _started_or_made(name: str, upload_id: str) -> Plan[datetime | None]:
 
 def _acknowledged(name: str, upload_id: str) -> Plan[int]:
     """Plan: the largest offset with a saved hash state: the last acknowledged byte."""
+    return max((yield from _saved_states(name, upload_id)), default=0)
+
+
+def _saved_states(name: str, upload_id: str) -> Plan[tuple[int, ...]]:
+    """Plan: the offsets of the session's saved hash states, in order."""
     (names,) = yield Listing([paths.upload_hashstates_dir(name, upload_id, CANONICAL_ALGORITHM)])
-    return max((int(entry) for entry in names or () if entry.isdigit()), default=0)
+    return tuple(sorted(int(entry) for entry in names or () if entry.isdigit()))
 
 
 def _status(name: str, upload_id: str) -> Plan[tuple[datetime, int]]:
@@ -469,10 +484,16 @@ def _finish_cut_commit(name: str, upload_id: str) -> Plan[None]:
 def _resume(name: str, upload_id: str, offset: int | None) -> Plan[_Resumed]:
     """Plan: the session's writer at its acknowledged size and its hasher restored there;
     checks ``offset`` unless None."""
-    started = yield from _started(name, upload_id)
+    # Read at once: one round trip to an object store instead of two.
+    started, states = yield Each(
+        (
+            functools.partial(_started, name, upload_id),
+            functools.partial(_saved_states, name, upload_id),
+        )
+    )
     if started is None:
         raise _unknown()
-    current = yield from _acknowledged(name, upload_id)
+    current = max(states, default=0)
     data = paths.upload_data(name, upload_id)
     state: bytes | None = None
     if current == 0:
@@ -504,7 +525,7 @@ def _resume(name: str, upload_id: str, offset: int | None) -> Plan[_Resumed]:
     except Exception:
         yield from _close_quietly(writer)
         raise
-    return _Resumed(started, current, writer, hasher)
+    return _Resumed(started, current, writer, hasher, states)
 
 
 def _absorb(writer: Writer, hasher: ResumableHasher, chunks: Sequence[bytes]) -> Plan[None]:
@@ -522,7 +543,7 @@ def _write(writer: Writer, chunks: Sequence[bytes]) -> Plan[None]:
 
 def _acknowledge(name: str, upload_id: str, resumed: _Resumed) -> Plan[int]:
     """Plan: make the written bytes durable, then save the hash state that acknowledges
-    them and forget the previous one. Returns the new size."""
+    them and forget the earlier ones. Returns the new size."""
     hasher, previous = resumed.hasher, resumed.acknowledged
     yield Close(resumed.writer)
     if hasher.size != previous:
@@ -534,9 +555,13 @@ def _acknowledge(name: str, upload_id: str, resumed: _Resumed) -> Plan[int]:
             hasher.save(),
             "content",
         )
-        if previous:  # a new session has no state at 0
-            yield Delete(paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, previous))
+        if resumed.states:  # a new session has none
+            yield DeleteFiles([_state_path(name, upload_id, offset) for offset in resumed.states])
     return hasher.size
+
+
+def _state_path(name: str, upload_id: str, offset: int) -> str:
+    return paths.upload_hashstate(name, upload_id, CANONICAL_ALGORITHM, offset)
 
 
 def _append_whole(
@@ -553,7 +578,9 @@ def _commit_whole(
     resumed = yield from _resume(name, upload_id, None)
     yield from _absorb_or_close(resumed.writer, resumed.hasher, chunks)
     return (
-        yield from _publish(name, upload_id, resumed.writer, resumed.hasher, digest, size, True)
+        yield from _publish(
+            name, upload_id, resumed.writer, resumed.hasher, digest, size, resumed.states
+        )
     )
 
 
@@ -570,7 +597,7 @@ def _upload_whole(name: str, upload_id: str, digest: Digest, chunks: Sequence[by
     except Exception:
         yield from _discard(name, upload_id, writer)
         raise
-    return (yield from _publish(name, upload_id, writer, hasher, digest, None, False))
+    return (yield from _publish(name, upload_id, writer, hasher, digest, None, None))
 
 
 def _absorb_or_close(
@@ -579,7 +606,7 @@ def _absorb_or_close(
     try:
         yield from _absorb(writer, hasher, chunks)
     except Exception:
-        yield from _close_quietly(writer)
+        yield from _close_quietly(writer, keep=False)
         raise
 
 
@@ -590,15 +617,18 @@ def _publish(
     hasher: ResumableHasher,
     digest: Digest,
     size: int | None,
-    session: bool,
+    states: Sequence[int] | None,
 ) -> Plan[int]:
     """Plan: verify what ``writer`` holds, publish it as blob ``digest`` and link it.
 
-    The data is durable before it is published, and published before the link; a
-    ``session``'s commit intent is saved before the data leaves it. The upload folder is
-    removed whether verification succeeds or not. Returns the blob's size.
+    ``states`` are the offsets of a session's saved hash states (None: an upload without
+    a session). The data is durable before it is published, and published before the
+    link; a session's commit intent is saved before the data leaves it. The upload folder
+    is removed whether verification succeeds or not. Returns the blob's size.
     """
     data = paths.upload_data(name, upload_id)
+    session = states is not None
+    known = [data, *(_state_path(name, upload_id, offset) for offset in states or ())]
     total = hasher.size
     published = False
     try:
@@ -613,42 +643,72 @@ def _publish(
         if actual != digest:
             raise DigestInvalid(f"the uploaded content does not match {digest}")
     except (SizeInvalid, DigestInvalid):
-        yield from _discard(name, upload_id, None if published else writer)
+        yield from _discard(
+            name, upload_id, None if published else writer, known if session else None
+        )
         raise
     if session:
         # Named before the data leaves the session, so a crash from here on can be finished.
         # Only its name must last, and names reach the disk in order: the sync that makes
         # the data's move durable makes this name durable first.
-        yield Put(paths.upload_commit_intent(name, upload_id, digest), b"", "none")
+        intent = paths.upload_commit_intent(name, upload_id, digest)
+        known.insert(0, intent)
     blob = paths.blob_data(digest)
-    present = (yield Size(blob)) is not None
+    if session:
+        # The intent first where steps run in turn; the read does not wait for it.
+        _, size_found = yield Each(
+            (functools.partial(_put_intent, intent), functools.partial(_size, blob))
+        )
+    else:
+        size_found = yield Size(blob)
+    present = size_found is not None
     if not published:
         yield Cancel(writer) if present else Commit(writer, data, blob)
     elif not present:
         yield Move(data, blob)
     yield link_step(paths.layer_link(name, digest), digest)
-    yield from _remove(name, upload_id)
+    yield from _remove(name, upload_id, known if session else None)
     return total
 
 
-def _remove(name: str, upload_id: str) -> Plan[None]:
-    """Plan: remove the session, its start time first (see the module docstring)."""
-    yield Delete(paths.upload_started_at(name, upload_id))
-    yield Delete(paths.upload_dir(name, upload_id))
+def _put_intent(path: str) -> Plan[None]:
+    yield Put(path, b"", "none")
 
 
-def _discard(name: str, upload_id: str, writer: Writer | None) -> Plan[None]:
+def _size(path: str) -> Plan[int | None]:
+    size: int | None = yield Size(path)
+    return size
+
+
+def _remove(name: str, upload_id: str, known: Sequence[str] | None = None) -> Plan[None]:
+    """Plan: remove the session, its start time first (see the module docstring).
+
+    ``known`` names every file the session holds besides its start time, deepest last
+    (what the plan wrote and listed, so no listing is needed to find them): they are
+    deleted as one batch, and a folder left empty goes with them. Without it, the folder
+    is deleted with whatever it holds.
+    """
+    yield DeleteFiles([paths.upload_started_at(name, upload_id)])
+    if known is None:
+        yield Delete(paths.upload_dir(name, upload_id))
+    else:
+        yield DeleteFiles(known)
+
+
+def _discard(
+    name: str, upload_id: str, writer: Writer | None, known: Sequence[str] | None = None
+) -> Plan[None]:
     if writer is not None:
-        # Removing the folder below discards the data as well.
+        # Removing the session below discards the data as well.
         with contextlib.suppress(Exception):
             yield Cancel(writer)
-    yield from _remove(name, upload_id)
+    yield from _remove(name, upload_id, known)
 
 
-def _close_quietly(writer: Writer) -> Plan[None]:
+def _close_quietly(writer: Writer, *, keep: bool = True) -> Plan[None]:
     # The failure that got us here is what gets reported.
     with contextlib.suppress(Exception):
-        yield Close(writer)
+        yield Close(writer, keep)
 
 
 # --- receiving --------------------------------------------------------------------------

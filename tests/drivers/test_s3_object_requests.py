@@ -24,7 +24,15 @@ from dockyard.storage.driver.s3_objects import (
     ObjectRequestError,
     ObjectRequests,
     Signer,
+    canonical_query,
 )
+
+
+def _signed_by_sdk(request: AWSRequest, token: str | None) -> datetime:
+    """Sign ``request`` as botocore does (its ``Authorization`` header); when it signed."""
+    credentials = SdkCredentials("AKIDEXAMPLE", "secret/key", token)
+    S3SigV4Auth(credentials, "s3", "eu-west-3").add_auth(request)
+    return datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize("token", [None, "session-token/with+odd=chars"])
@@ -32,11 +40,7 @@ from dockyard.storage.driver.s3_objects import (
 def test_object_read_signatures_are_the_sdks(method: str, token: str | None) -> None:
     url = "http://127.0.0.1:9000/bucket/root/docker/registry/v2/~pending/a_b-c.d"
     request = AWSRequest(method=method, url=url)
-    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
-    sdk_signer.add_auth(request)
-    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC
-    )
+    signed_at = _signed_by_sdk(request, token)
 
     ours = Signer("eu-west-3").headers(
         method,
@@ -61,11 +65,7 @@ def test_object_put_signatures_are_the_sdks(token: str | None) -> None:
         "x-amz-storage-class": "STANDARD_IA",
     }
     request = AWSRequest(method="PUT", url=url, data=body, headers=dict(sent))
-    sdk_signer = S3SigV4Auth(SdkCredentials("AKIDEXAMPLE", "secret/key", token), "s3", "eu-west-3")
-    sdk_signer.add_auth(request)
-    signed_at = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=UTC
-    )
+    signed_at = _signed_by_sdk(request, token)
 
     ours = Signer("eu-west-3").headers(
         "PUT",
@@ -75,6 +75,54 @@ def test_object_put_signatures_are_the_sdks(token: str | None) -> None:
         signed_at,
         hashlib.sha256(body).hexdigest(),
         sent,
+    )
+
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_listing_signatures_are_the_sdks(token: str | None) -> None:
+    params = {
+        "list-type": "2",
+        "prefix": "root/docker/registry/v2/repositories/a_b/_uploads/",
+        "delimiter": "/",
+        "encoding-type": "url",
+        "continuation-token": "1/page+token==",
+        "max-keys": "1",
+    }
+    query = canonical_query(params)
+    request = AWSRequest(method="GET", url="http://127.0.0.1:9000/bucket", params=params)
+    signed_at = _signed_by_sdk(request, token)
+
+    ours = Signer("eu-west-3").headers(
+        "GET",
+        "127.0.0.1:9000",
+        "/bucket",
+        Credentials("AKIDEXAMPLE", "secret/key", token),
+        signed_at,
+        query=query,
+    )
+
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
+def test_batched_delete_signatures_are_the_sdks() -> None:
+    body = b"<Delete><Quiet>true</Quiet><Object><Key>root/a</Key></Object></Delete>"
+    sent = {"Content-Type": "application/xml", "Content-MD5": "bm90LWNoZWNrZWQtaGVyZQ=="}
+    request = AWSRequest(
+        method="POST", url="http://127.0.0.1:9000/bucket?delete", data=body, headers=dict(sent)
+    )
+    signed_at = _signed_by_sdk(request, None)
+
+    ours = Signer("eu-west-3").headers(
+        "POST",
+        "127.0.0.1:9000",
+        "/bucket",
+        Credentials("AKIDEXAMPLE", "secret/key"),
+        signed_at,
+        hashlib.sha256(body).hexdigest(),
+        sent,
+        canonical_query({"delete": ""}),
     )
 
     assert ours["Authorization"] == request.headers["Authorization"]

@@ -191,3 +191,22 @@ async def test_patch_of_several_parts_cut_on_s3_resumes_and_finishes(
         assert descriptor.size == len(whole)
         assert named_every_part
         assert all(named_every_part)
+
+
+async def test_patch_cut_on_s3_after_an_offset_inside_a_part_resumes_from_that_offset(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    part = 5 << 20
+    # Acknowledged up to 7 bytes past a part, which the cut PATCH's first part then holds.
+    acknowledged, cut, rest = b"a" * (part + 7), b"c" * (2 * part), b"r" * (part + 3)
+    whole = acknowledged + rest
+    async with s3_driver_factory(request, tmp_path, chunksize=part) as s3:
+        uploads = StorageRegistry(s3).repository("app").uploads
+        status = await uploads.create()
+        await uploads.append(status.id, 0, chunks(acknowledged))
+        with pytest.raises(ConnectionResetError):
+            await uploads.append(status.id, len(acknowledged), _cut_after(cut, 1 << 20))
+        assert (await uploads.status(status.id)).offset == len(acknowledged)
+        await uploads.append(status.id, len(acknowledged), chunks(rest))
+        descriptor = await uploads.commit(status.id, Digest.of(whole), len(whole))
+        assert descriptor.size == len(whole)

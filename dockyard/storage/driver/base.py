@@ -30,6 +30,7 @@ from dockyard.storage.driver.plan import (
     Close,
     Commit,
     Delete,
+    DeleteFiles,
     Each,
     Hash,
     Hashing,
@@ -184,6 +185,16 @@ class FileWriter(Writer, ABC):
     @abstractmethod
     async def close(self) -> None:
         """Make what was written durable and release the writer, leaving it uncommitted."""
+
+    async def release(self) -> None:
+        """Release the writer without keeping what it wrote since it was opened: as if the
+        process had stopped here, so that a writer opened later with ``append=True``
+        continues from what the last ``close`` kept, or from more (this default closes).
+
+        For bytes nobody acknowledged: where ``close`` would record them over what was
+        acknowledged and a resume could not cut them off again (an object store's stored
+        parts), a driver drops them instead."""
+        await self.close()
 
     @abstractmethod
     async def commit(self) -> None:
@@ -355,6 +366,8 @@ class StorageDriver(ABC):
             except PathNotFound:
                 return False
             return True
+        if isinstance(step, DeleteFiles):
+            return await self.delete_many(step.paths)
         if isinstance(step, Move):
             return await self.move(step.source, step.destination)
         if isinstance(step, OpenWriter):
@@ -381,7 +394,7 @@ class StorageDriver(ABC):
         elif isinstance(step, Truncate):
             await writer.truncate(step.size)
         elif isinstance(step, Close):
-            await writer.close()
+            await (writer.close() if step.keep else writer.release())
         elif isinstance(step, Commit):
             await writer.commit()
             if step.destination is not None and step.destination != step.path:

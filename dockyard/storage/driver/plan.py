@@ -91,6 +91,14 @@ class Delete:
 
 
 @dataclass(slots=True)
+class DeleteFiles:
+    """Delete the files at ``paths`` as a batch (``StorageDriver.delete_many``): for files
+    the plan knows by name, where ``Delete`` would look below each path as well."""
+
+    paths: Sequence[str]
+
+
+@dataclass(slots=True)
 class Move:
     """Move committed content (``PathNotFound`` if there is none at ``source``).
 
@@ -140,9 +148,13 @@ class Truncate:
 
 @dataclass(slots=True)
 class Close:
-    """Make what ``writer`` wrote durable and release it, uncommitted."""
+    """Make what ``writer`` wrote durable and release it, uncommitted; unless ``keep`` is
+    false: then what it wrote since it was opened is unwanted (bytes nobody acknowledged,
+    of a request cut short), and a driver may release it as a crash would
+    (``FileWriter.release``)."""
 
     writer: Writer
+    keep: bool = True
 
 
 @dataclass(slots=True)
@@ -192,6 +204,7 @@ Step = (
     | Listing
     | Put
     | Delete
+    | DeleteFiles
     | Move
     | OpenWriter
     | Adopt

@@ -16,30 +16,38 @@ A writer is an S3 multipart upload that any instance sharing the bucket can resu
   the upload id and the part numbers that hold the content before it (``1-4,7``).
   ``~`` never occurs in a storage path, so no path maps onto a record and ``list``,
   ``stat`` and ``walk`` skip it as they skip every key that is not a valid path.
+- Every upload is named in the record before its first part: a fresh writer records its
+  new upload as *unclosed* (no remainder yet); a resumed writer that had no upload
+  records the new one beside the remainder it resumed with. So the record is where
+  writers find uploads, and nothing on a writer's path lists them: ``writer(path)``
+  aborts the upload the record names and deletes the record.
 - ``writer(path, append=True)`` reads the record, then the upload's parts (ListParts,
-  paginated), and continues with the record's remainder in its buffer. Without a record
-  (a writer that never closed) it finds the upload with ListMultipartUploads and takes
-  every listed part. Neither exists: ``PathNotFound``.
+  paginated), and continues with the record's remainder in its buffer; an unclosed
+  record's writer keeps every listed part. No record: ``PathNotFound``.
 - Part numbers are never reused. Parts that a writer uploaded after the last ``close``
   and then lost (a crash, or ``truncate``) are left out of the record: *stray* parts.
   (Some servers, SeaweedFS among them, list a re-uploaded part number twice, so reusing
   numbers would be ambiguous.)
 - ``commit()`` uploads the buffer as the last part and completes the upload, or, when
   no part was uploaded, stores the buffer with one PutObject (so an empty file is an
-  empty object). The record is deleted after the content is published.
+  empty object), straight at a plan's ``Commit`` destination. The record is deleted
+  after the content is published.
 - A completion always names every part the upload holds: Ceph RGW refuses one that
   leaves a part out. An upload holding stray parts is first completed whole, and its
   kept parts copied (UploadPartCopy) into a fresh upload, which is then completed. The
   record names the kept parts' ranges (``dockyard-shed``) before that, so a writer
   resumed after a crash in between copies them from the completed object.
 - ``cancel()`` aborts the upload and deletes the record.
+- ``delete`` of a folder still lists the uploads below it, for those no record names: one
+  a crash left between its creation and its record (it holds no part), the copy a
+  commit that shed stray parts began when a crash cut it, or one an earlier build left.
 - ``truncate(size)`` cuts the buffer, or drops whole trailing parts; a cut inside a
   stored part raises ``Unsupported`` (S3 cannot read back or shorten a part).
 
-``get_content``, ``stat`` and small whole-object writes (``put_content``, pending records,
-commits without parts) are GET, HEAD and PUT requests the driver signs itself
-(``s3_objects``: a fraction of the SDK's CPU per request), addressed, signed and
-authorised as the SDK's client would.
+``get_content``, ``stat``, small whole-object writes (``put_content``, pending records,
+commits without parts), single deletes and listing pages are GET, HEAD, PUT and DELETE
+requests the driver signs itself (``s3_objects``: a fraction of the SDK's CPU per
+request), addressed, signed and authorised as the SDK's client would.
 
 Everything else maps onto one or a few requests: ranged GETs for ``reader`` (which
 reconnects where a dropped connection stopped, conditional on the ETag), HeadObject (then
@@ -90,8 +98,10 @@ from dockyard.storage.driver.base import (
     Unsupported,
     validate_path,
 )
+from dockyard.storage.driver.plan import Commit, Step
 from dockyard.storage.driver.s3_objects import (
     Credentials,
+    ListPage,
     ObjectRequestError,
     ObjectRequests,
 )
@@ -113,6 +123,7 @@ _PENDING_DIR: Final = "~pending"
 _META_UPLOAD: Final = "dockyard-upload"
 _META_PARTS: Final = "dockyard-parts"
 _META_SHED: Final = "dockyard-shed"
+_META_UNCLOSED: Final = "dockyard-unclosed"
 _NOT_FOUND_CODES: Final = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchUpload"})
 
 
@@ -193,6 +204,20 @@ class _Part:
     number: int
     size: int
     etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A pending record: the upload, the numbers of the parts that hold the content before
+    ``tail``, the kept ranges of a completion that shed stray parts (else None), and
+    whether it was written by a fresh writer as it created its upload (``unclosed``: the
+    writer never closed, every part of the upload is its content)."""
+
+    upload_id: str | None
+    parts: list[int]
+    tail: bytes
+    shed: list[tuple[int, int]] | None
+    unclosed: bool = False
 
 
 # --- the driver ---------------------------------------------------------------------------
@@ -368,6 +393,40 @@ class S3Driver(StorageDriver):
         except (ClientError, *_TRANSPORT_ERRORS) as error:
             _fail(operation, path, error)
 
+    async def _listing(
+        self,
+        path: str,
+        prefix: str,
+        *,
+        delimiter: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[ListPage]:
+        """Every page of ListObjectsV2 below ``prefix`` (signed by the driver), its errors
+        translated."""
+        token: str | None = None
+        while True:
+            page = await self._object_request(
+                "list_objects_v2",
+                path,
+                functools.partial(
+                    ObjectRequests.list_page,
+                    prefix=prefix,
+                    delimiter=delimiter,
+                    max_keys=page_size,
+                    token=token,
+                ),
+            )
+            yield page
+            token = page.next_token
+            if token is None:
+                return
+
+    async def _holds_objects(self, path: str, prefix: str) -> bool:
+        """Whether some object's key begins with ``prefix`` (a one-key listing)."""
+        async for page in self._listing(path, prefix, page_size=1):
+            return bool(page.objects)
+        return False
+
     # -- keys ------------------------------------------------------------------------------
 
     def _key(self, path: str) -> str:
@@ -404,6 +463,15 @@ class S3Driver(StorageDriver):
         if p.objectacl is not None:
             args["ACL"] = p.objectacl
         return args
+
+    # -- plans -----------------------------------------------------------------------------
+
+    async def _step(self, step: Step) -> Any:
+        if isinstance(step, Commit) and isinstance(step.writer, _S3Writer):
+            # Straight to the destination: a copy and a delete fewer for small content.
+            await step.writer.commit(step.destination)
+            return None
+        return await super()._step(step)
 
     # -- small content ---------------------------------------------------------------------
 
@@ -500,27 +568,35 @@ class S3Driver(StorageDriver):
 
     async def writer(self, path: str, append: bool = False) -> FileWriter:
         validate_path(path)
-        if not append:
-            await self._discard_uploads(path, exact=True)
-            return _S3Writer(self, path, upload_id=None, parts=[], next_part=1, tail=b"")
         record = await self._read_record(path)
+        if not append:
+            if record is not None:
+                # What the record names is all there is to discard: every upload is
+                # recorded before its first part (see the module docstring).
+                if record.upload_id is not None:
+                    await self._abort(path, self._key(path), record.upload_id)
+                await self._delete_record(path)
+            return _S3Writer(self, path, upload_id=None, parts=[], next_part=1, tail=b"")
         if record is None:
-            uploads = await self._uploads(path, exact=True)
-            if not uploads:
-                raise PathNotFound(path)
-            newest = max(uploads, key=lambda u: (u[2], u[1]))[1]
-            listed = await self._list_parts(path, newest)
-            parts = sorted(listed.values(), key=lambda p: p.number)
+            raise PathNotFound(path)
+        if record.unclosed and record.upload_id is not None:
+            # A writer that never closed: it keeps every part it uploaded.
+            listed = await self._list_parts(path, record.upload_id)
             return _S3Writer(
                 self,
                 path,
-                upload_id=newest,
-                parts=parts,
+                upload_id=record.upload_id,
+                parts=sorted(listed.values(), key=lambda p: p.number),
                 next_part=max(listed, default=0) + 1,
                 tail=b"",
                 resumed=True,
             )
-        upload_id, numbers, tail, shed = record
+        upload_id, numbers, tail, shed = (
+            record.upload_id,
+            record.parts,
+            record.tail,
+            record.shed,
+        )
         try:
             listed = await self._list_parts(path, upload_id) if upload_id else {}
         except PathNotFound:
@@ -586,40 +662,43 @@ class S3Driver(StorageDriver):
         )
         return upload_id, [parts[number] for number in sorted(parts)]
 
-    async def _read_record(
-        self, path: str
-    ) -> tuple[str | None, list[int], bytes, list[tuple[int, int]] | None] | None:
-        """The pending record of ``path``: upload id, part numbers, buffered remainder,
-        and the kept ranges of a completion that shed stray parts (else None)."""
+    async def _read_record(self, path: str) -> _Record | None:
+        """The pending record of ``path``, or None if it has none."""
+        key = self._record_key(path)
         try:
-            response = await self._call("get_object", path, Key=self._record_key(path))
+            response = await self._object_request(
+                "get_object", path, lambda o: o.get(key, metadata=True)
+            )
         except PathNotFound:
             return None
-        body = response["Body"]
-        try:
-            tail: bytes = await body.read()
-        except (ClientError, *_TRANSPORT_ERRORS) as error:
-            _fail("get_object", path, error)
-        finally:
-            body.close()
-        metadata = {k.lower(): v for k, v in response.get("Metadata", {}).items()}
+        metadata = response.metadata
         try:
             numbers = _parse_ranges(metadata.get(_META_PARTS, ""))
             shed = _parse_spans(metadata[_META_SHED]) if _META_SHED in metadata else None
         except ValueError:
             raise S3Error("the upload's pending record is corrupt") from None
-        return metadata.get(_META_UPLOAD) or None, numbers, tail, shed
+        return _Record(
+            metadata.get(_META_UPLOAD) or None,
+            numbers,
+            response.body,
+            shed,
+            unclosed=_META_UNCLOSED in metadata,
+        )
 
-    async def _uploads(self, path: str, *, exact: bool) -> list[tuple[str, str, datetime]]:
-        """In-progress multipart uploads (key, id, initiated) at ``path`` or below it."""
+    async def _delete_record(self, path: str) -> None:
+        key = self._record_key(path)
+        await self._object_request("delete_object", path, lambda o: o.delete(key))
+
+    async def _uploads(self, path: str, *, exact: bool = False) -> list[tuple[str, str]]:
+        """In-progress multipart uploads (key, id) at ``path``, or below it unless
+        ``exact``."""
         key = self._key(path) if path != "/" else self._root
-        found: list[tuple[str, str, datetime]] = []
+        found: list[tuple[str, str]] = []
         async for page in self._pages("list_multipart_uploads", path, Prefix=key):
             for upload in page.get("Uploads", []):
                 name = upload["Key"]
-                wanted = name == key if exact else _is_at_or_below(name, key, path == "/")
-                if wanted:
-                    found.append((name, upload["UploadId"], _utc(upload["Initiated"])))
+                if name == key if exact else _is_at_or_below(name, key, path == "/"):
+                    found.append((name, upload["UploadId"]))
         return found
 
     async def _list_parts(self, path: str, upload_id: str) -> dict[int, _Part]:
@@ -635,28 +714,22 @@ class S3Driver(StorageDriver):
         with contextlib.suppress(PathNotFound):
             await self._call("abort_multipart_upload", path, Key=key, UploadId=upload_id)
 
-    async def _discard_uploads(self, path: str, *, exact: bool, keep: str | None = None) -> bool:
-        """Abort uploads and delete pending records at ``path`` (or below); True if any."""
-        uploads = [u for u in await self._uploads(path, exact=exact) if u[1] != keep]
+    async def _discard_uploads(self, path: str) -> bool:
+        """Abort the uploads and delete the pending records at ``path`` or below it (for
+        ``delete``, which must also find uploads no record names); True if any."""
+        uploads = await self._uploads(path)
         await _bounded(
-            (self._abort(path, key, upload_id) for key, upload_id, _ in uploads),
+            (self._abort(path, key, upload_id) for key, upload_id in uploads),
             self._params.multipartcopymaxconcurrency,
         )
         records: list[str] = []
         record = self._record_key(path) if path != "/" else self._root + _PENDING_DIR
-        if exact:
-            records.append(record)
-        else:
-            async for page in self._pages("list_objects_v2", path, Prefix=record):
-                records.extend(
-                    obj["Key"]
-                    for obj in page.get("Contents", [])
-                    if _is_at_or_below(obj["Key"], record, False)
-                )
-            await self._delete_keys(path, records)
-        if exact:
-            await self._call("delete_object", path, Key=record)
-        return bool(uploads or (records and not exact))
+        async for page in self._listing(path, record):
+            records.extend(
+                obj.key for obj in page.objects if _is_at_or_below(obj.key, record, False)
+            )
+        await self._delete_keys(path, records)
+        return bool(uploads or records)
 
     # -- metadata --------------------------------------------------------------------------
 
@@ -668,10 +741,7 @@ class S3Driver(StorageDriver):
             return await self._head(path)
         except PathNotFound:
             pass
-        response = await self._call(
-            "list_objects_v2", path, Prefix=self._dir_prefix(path), MaxKeys=1
-        )
-        if not response.get("Contents"):
+        if not await self._holds_objects(path, self._dir_prefix(path)):
             raise PathNotFound(path)
         return FileInfo(path, 0, datetime.now(UTC), is_dir=True)
 
@@ -681,16 +751,12 @@ class S3Driver(StorageDriver):
         base = "" if path == "/" else path
         files: set[str] = set()
         directories: set[str] = set()
-        async for page in self._pages(
-            "list_objects_v2",
-            path,
-            Prefix=prefix,
-            Delimiter="/",
-            PaginationConfig={"PageSize": self._params.list_page_size},
+        async for page in self._listing(
+            path, prefix, delimiter="/", page_size=self._params.list_page_size
         ):
-            names = (obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
+            names = (obj.key[len(prefix) :] for obj in page.objects)
             files.update(f"{base}/{name}" for name in names if _VISIBLE.fullmatch(name))
-            prefixes = (p["Prefix"][len(prefix) : -1] for p in page.get("CommonPrefixes", []))
+            prefixes = (p[len(prefix) : -1] for p in page.prefixes)
             directories.update(f"{base}/{name}" for name in prefixes if _VISIBLE.fullmatch(name))
         children = files | await self._non_empty(directories)
         if not children and path != "/":
@@ -707,10 +773,7 @@ class S3Driver(StorageDriver):
         found: set[str] = set()
 
         async def check(directory: str) -> None:
-            response = await self._call(
-                "list_objects_v2", directory, Prefix=self._dir_prefix(directory), MaxKeys=1
-            )
-            if response.get("Contents"):
+            if await self._holds_objects(directory, self._dir_prefix(directory)):
                 found.add(directory)
 
         await _bounded((check(d) for d in directories), _CHECK_CONCURRENCY)
@@ -760,20 +823,15 @@ class S3Driver(StorageDriver):
         """
         prefix = self._dir_prefix(path)
         held: list[tuple[str, str, int, datetime]] = []
-        async for page in self._pages(
-            "list_objects_v2",
-            path,
-            Prefix=prefix,
-            PaginationConfig={"PageSize": self._params.list_page_size},
-        ):
+        async for page in self._listing(path, prefix, page_size=self._params.list_page_size):
             last = ""
-            for obj in page.get("Contents", []):
-                relative = obj["Key"][len(prefix) :]
+            for obj in page.objects:
+                relative = obj.key[len(prefix) :]
                 last = relative
                 if not all(_VISIBLE.fullmatch(name) for name in relative.split("/")):
                     continue
-                item = (relative.replace("/", "\0"), relative, int(obj["Size"]))
-                heapq.heappush(held, (*item, _utc(obj["LastModified"])))
+                item = (relative.replace("/", "\0"), relative, obj.size)
+                heapq.heappush(held, (*item, obj.modified))
             while held and last and _settled(held[0][1], last):
                 _, relative, size, mod_time = heapq.heappop(held)
                 yield relative, size, mod_time
@@ -859,40 +917,40 @@ class S3Driver(StorageDriver):
                 await self._call("delete_object", path, Key=self._key(path))
                 found = True
         batch: list[str] = []
-        async for page in self._pages(
-            "list_objects_v2",
-            path,
-            Prefix=self._dir_prefix(path),
-            PaginationConfig={"PageSize": self._params.list_page_size},
+        async for page in self._listing(
+            path, self._dir_prefix(path), page_size=self._params.list_page_size
         ):
-            for obj in page.get("Contents", []):
-                batch.append(obj["Key"])
+            for obj in page.objects:
+                batch.append(obj.key)
                 found = True
                 if len(batch) == DELETE_BATCH:
                     await self._delete_keys(path, batch)
                     batch = []
         await self._delete_keys(path, batch)
-        if await self._discard_uploads(path, exact=False):
+        if await self._discard_uploads(path):
             found = True
         if not found:
             raise PathNotFound(path)
 
     async def delete_many(self, paths: Sequence[str]) -> None:
-        """Delete the objects at ``paths`` with DeleteObjects, a thousand per request (an
-        absent key is no error to S3; a folder has no object at its own key)."""
+        """Delete the objects at ``paths`` with DeleteObjects, a thousand per request, or
+        one DeleteObject for a single path (an absent key is no error to S3; a folder has
+        no object at its own key)."""
         keys = [self._key(validate_path(path)) for path in paths]
+        if len(keys) == 1:
+            (key,) = keys
+            await self._object_request("delete_object", paths[0], lambda o: o.delete(key))
+            return
         await self._delete_keys("/", keys)
 
     async def _delete_keys(self, path: str, keys: Sequence[str]) -> None:
         """Delete ``keys`` with DeleteObjects, at most ``DELETE_BATCH`` per request."""
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            response = await self._call(
-                "delete_objects",
-                path,
-                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            codes = await self._object_request(
+                "delete_objects", path, functools.partial(ObjectRequests.delete_objects, keys=batch)
             )
-            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            errors = [code for code in codes if code != "NoSuchKey"]
             if errors:
                 raise S3Error(f"object store delete_objects failed for {len(errors)} key(s)")
 
@@ -943,14 +1001,15 @@ class _S3Writer(FileWriter):
         self._stray = stray or []
         self._next_part = next_part
         self._tail = bytearray(tail)
-        # A resumed writer may find a pending record and stray uploads to clean up.
+        #: What the pending record holds: the content after the recorded parts.
+        self._recorded_tail = tail
+        # Whether a pending record of this path exists, to delete once done.
+        self._recorded = resumed
         self._resumed = resumed
         # Whether the stored state lags behind this writer: a fresh writer must record
         # that it exists; a resumed one only once it has changed something.
         self._dirty = not resumed
         self._done = False
-        # Whether stray parts were shed: a record and a completed object to clean up.
-        self._shed = False
 
     @property
     def size(self) -> int:
@@ -982,6 +1041,7 @@ class _S3Writer(FileWriter):
                 **self._driver._object_args(),
             )
             self._upload_id = str(created["UploadId"])
+            await self._record_upload()
         number = self._next_part
         body = bytes(memoryview(self._tail)[:length])
         result = await self._driver._call(
@@ -995,6 +1055,23 @@ class _S3Writer(FileWriter):
         self._next_part = number + 1
         self._parts.append(_Part(number, length, str(result["ETag"])))
         del self._tail[:length]
+
+    async def _record_upload(self) -> None:
+        """Name the new upload in the pending record before its first part, so that
+        whoever opens the path finds it there instead of listing uploads: with the
+        content the record held (a resumed writer's recorded remainder; nothing for a
+        fresh writer, whose record says it never closed)."""
+        assert self._upload_id is not None
+        metadata = {_META_UPLOAD: self._upload_id}
+        if self._resumed:
+            # No upload before this one: the recorded content is the remainder alone.
+            metadata[_META_PARTS] = ""
+            tail = self._recorded_tail
+        else:
+            metadata[_META_UNCLOSED] = "1"
+            tail = b""
+        await self._driver._put(self._path, self._driver._record_key(self._path), tail, metadata)
+        self._recorded = True
 
     async def truncate(self, size: int) -> None:
         self._check_open()
@@ -1032,13 +1109,25 @@ class _S3Writer(FileWriter):
         await self._driver._put(
             self._path, self._driver._record_key(self._path), bytes(self._tail), metadata
         )
+        self._recorded = True
         self._done = True
 
-    async def commit(self) -> None:
+    async def release(self) -> None:
+        """Leave the record as it is: the parts uploaded since are stray, and the buffer
+        is dropped, as a crash would leave them."""
+        self._done = True
+
+    async def commit(self, destination: str | None = None) -> None:
+        """Publish the content at the path, or at ``destination``: directly when it is
+        one PutObject, else completed at the path and then moved."""
         self._check_open()
         driver = self._driver
+        if destination == self._path:
+            destination = None
         if not self._parts:
-            await driver._put(self._path, self._key, bytes(self._tail))
+            target = destination or self._path
+            await driver._put(target, driver._key(target), bytes(self._tail))
+            destination = None
             if self._upload_id is not None:
                 await driver._abort(self._path, self._key, self._upload_id)
         else:
@@ -1048,8 +1137,10 @@ class _S3Writer(FileWriter):
                 await self._upload_part(len(self._tail))
             await self._complete(self._parts)
         self._done = True
-        if self._resumed or self._shed:
-            await driver._discard_uploads(self._path, exact=True, keep=self._upload_id)
+        if self._recorded:
+            await driver._delete_record(self._path)
+        if destination is not None:
+            await driver.move(self._path, destination)
 
     async def _complete(self, parts: list[_Part]) -> None:
         await self._driver._call(
@@ -1087,13 +1178,14 @@ class _S3Writer(FileWriter):
         self._upload_id, self._parts = await self._driver._copy_ranges(self._path, ranges)
         self._next_part = len(self._parts) + 1
         self._stray = []
-        self._shed = True
+        self._recorded = True
 
     async def cancel(self) -> None:
         if self._upload_id is not None:
             await self._driver._abort(self._path, self._key, self._upload_id)
         self._done = True
-        await self._driver._discard_uploads(self._path, exact=True)
+        if self._recorded:
+            await self._driver._delete_record(self._path)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -1114,10 +1206,6 @@ def _quiet_sdk_debug_logs() -> None:
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _is_at_or_below(key: str, prefix: str, is_root: bool) -> bool:

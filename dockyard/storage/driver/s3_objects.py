@@ -1,34 +1,41 @@
-"""Requests on one small S3 object (GET, HEAD, PUT), signed here rather than by the SDK.
+"""Requests on one small S3 object (GET, HEAD, PUT, DELETE), pages of a listing
+(ListObjectsV2) and batched deletes (DeleteObjects), signed here rather than by the SDK.
 
-The S3 driver reads link files, manifests and descriptors on every request it serves, and
-writes link files and upload records on every push, one object each; through the SDK each
-of these runs botocore's whole per-request pipeline (event hooks, endpoint rules,
-user-agent building, response parsing): several times the CPU of the request itself.
+The S3 driver reads link files, manifests and descriptors on every request it serves,
+writes and deletes link files and upload records on every push, one object each, and lists
+an upload's hash states twice per chunk and deletes a finished one's files in a batch;
+through the SDK each of these runs botocore's
+whole per-request pipeline (event hooks, endpoint rules, user-agent building, response
+parsing): several times the CPU of the request itself.
 These requests are plain enough to make directly: the driver's aiohttp session, a
 Signature Version 4 signature (its signing key derived once per day), and the endpoint,
 bucket addressing and credentials the SDK client resolved, so both reach the same object
 the same way.
 
-Everything else the driver does (multipart uploads, listings, copies, deletes, streamed
-reads, presigned URLs) goes through the SDK.
+Everything else the driver does (multipart uploads, copies, streamed reads, presigned
+URLs) goes through the SDK.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import hashlib
 import hmac
 import random
 import re
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import aiohttp
+from yarl import URL
 
 #: Attempts per read, as the SDK's standard retry mode makes.
 ATTEMPTS: Final = 3
@@ -40,7 +47,9 @@ _EMPTY_PAYLOAD: Final = hashlib.sha256(b"").hexdigest()
 _UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
 #: Bodies from this size on are hashed in a worker thread, off the event loop.
 _HASH_ON_LOOP_BYTES: Final = 256 * 1024
+_S3_XMLNS: Final = "http://s3.amazonaws.com/doc/2006-03-01/"
 _ERROR_CODE: Final = re.compile(rb"<Code>([A-Za-z0-9.]{1,64})</Code>")
+_META_PREFIX: Final = "x-amz-meta-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +63,32 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class ObjectResponse:
-    """A successful request: the object's size, last modification and (for GET) body."""
+    """A successful request: the object's size, last modification, (for GET) body and,
+    when asked for, its user metadata (``x-amz-meta-<name>``, by lowercase name)."""
 
     size: int
     modified: datetime
     body: bytes
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One object of a listing page."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing: the objects, the common prefixes (with ``delimiter``), and
+    the token that asks for the next page (None on the last)."""
+
+    objects: list[ListedObject]
+    prefixes: list[str]
+    next_token: str | None
 
 
 class ObjectRequestError(Exception):
@@ -86,9 +116,11 @@ class Signer:
         now: datetime,
         payload_hash: str = _EMPTY_PAYLOAD,
         extra: Mapping[str, str] | None = None,
+        query: str = "",
     ) -> dict[str, str]:
-        """The headers that authenticate ``method path`` on ``host`` at ``now``, with the
-        ``extra`` headers it sends (signed too) and its body's ``payload_hash``."""
+        """The headers that authenticate ``method path?query`` on ``host`` at ``now``, with
+        the ``extra`` headers it sends (signed too) and its body's ``payload_hash``;
+        ``query`` is canonical (``canonical_query``)."""
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         day = stamp[:8]
         headers = {name.lower(): " ".join(value.split()) for name, value in (extra or {}).items()}
@@ -98,7 +130,7 @@ class Signer:
         ordered = sorted(headers)
         names = ";".join(ordered)
         canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in ordered)
-        canonical = f"{method}\n{path}\n\n{canonical_headers}\n{names}\n{payload_hash}"
+        canonical = f"{method}\n{path}\n{query}\n{canonical_headers}\n{names}\n{payload_hash}"
         scope = f"{day}/{self.region}/s3/aws4_request"
         to_sign = (
             f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
@@ -151,59 +183,122 @@ class ObjectRequests:
         self._signer = Signer(region)
         self._credentials = credentials
 
-    async def get(self, key: str) -> ObjectResponse:
-        """The object's content; ``ObjectRequestError`` when it cannot be read."""
-        return await self._request("GET", key)
+    async def get(self, key: str, *, metadata: bool = False) -> ObjectResponse:
+        """The object's content (and with ``metadata`` its user metadata);
+        ``ObjectRequestError`` when it cannot be read."""
+        return await self._send("GET", self._path(key), metadata=metadata)
 
     async def head(self, key: str) -> ObjectResponse:
         """The object's size and modification time (an empty ``body``)."""
-        return await self._request("HEAD", key)
+        return await self._send("HEAD", self._path(key))
 
     async def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> None:
         """Store ``body`` as the object, with ``headers`` (content type, ``x-amz-*``)."""
-        if self._origin.startswith("https:"):
-            payload_hash = _UNSIGNED_PAYLOAD  # as the SDK: TLS already protects the body
-        elif len(body) > _HASH_ON_LOOP_BYTES:
-            payload_hash = (await asyncio.to_thread(hashlib.sha256, body)).hexdigest()
-        else:
-            payload_hash = hashlib.sha256(body).hexdigest()
-        await self._request("PUT", key, body, payload_hash, headers)
+        await self._send("PUT", self._path(key), "", body, await self._payload_hash(body), headers)
 
-    async def _request(
+    async def _payload_hash(self, body: bytes) -> str:
+        if self._origin.startswith("https:"):
+            return _UNSIGNED_PAYLOAD  # as the SDK: TLS already protects the body
+        if len(body) > _HASH_ON_LOOP_BYTES:
+            return (await asyncio.to_thread(hashlib.sha256, body)).hexdigest()
+        return hashlib.sha256(body).hexdigest()
+
+    async def delete_objects(self, keys: Sequence[str]) -> list[str]:
+        """Delete up to a thousand objects with one DeleteObjects in quiet mode; the S3
+        error codes of the keys it could not delete."""
+        body = "".join(
+            [
+                '<?xml version="1.0" encoding="UTF-8"?>',
+                f'<Delete xmlns="{_S3_XMLNS}"><Quiet>true</Quiet>',
+                *(f"<Object><Key>{escape(key)}</Key></Object>" for key in keys),
+                "</Delete>",
+            ]
+        ).encode()
+        # DeleteObjects requires a checksum of its body.
+        md5 = hashlib.md5(body, usedforsecurity=False).digest()
+        headers = {"Content-Type": "application/xml", "Content-MD5": base64.b64encode(md5).decode()}
+        bucket = self._prefix.rstrip("/") or "/"
+        answer = await self._send(
+            "POST", bucket, "delete=", body, await self._payload_hash(body), headers
+        )
+        return _delete_errors(answer.body)
+
+    async def delete(self, key: str) -> None:
+        """Delete the object (an absent one is no error to S3)."""
+        await self._send("DELETE", self._path(key))
+
+    async def list_page(
+        self,
+        prefix: str,
+        *,
+        delimiter: str | None = None,
+        max_keys: int | None = None,
+        token: str | None = None,
+    ) -> ListPage:
+        """One page of ListObjectsV2 below ``prefix``, from ``token`` on (keys URL-encoded
+        on the wire and decoded here, as the SDK asks for them)."""
+        params = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
+        if delimiter is not None:
+            params["delimiter"] = delimiter
+        if max_keys is not None:
+            params["max-keys"] = str(max_keys)
+        if token is not None:
+            params["continuation-token"] = token
+        bucket = self._prefix.rstrip("/") or "/"
+        answer = await self._send("GET", bucket, canonical_query(params))
+        return _list_page(answer.body)
+
+    def _path(self, key: str) -> str:
+        return self._prefix + quote(key, safe="/~")
+
+    async def _send(
         self,
         method: str,
-        key: str,
+        path: str,
+        query: str = "",
         body: bytes = b"",
         payload_hash: str = _EMPTY_PAYLOAD,
         extra: Mapping[str, str] | None = None,
+        *,
+        metadata: bool = False,
     ) -> ObjectResponse:
-        path = self._prefix + quote(key, safe="/~")
+        url: str | URL = self._origin + path
+        if query:
+            url = URL(f"{url}?{query}", encoded=True)  # signed as it is sent
         for attempt in range(ATTEMPTS):
             credentials = await self._credentials()
             headers = (
                 dict(extra or {})
                 if credentials is None
                 else self._signer.headers(
-                    method, self._host, path, credentials, datetime.now(UTC), payload_hash, extra
+                    method,
+                    self._host,
+                    path,
+                    credentials,
+                    datetime.now(UTC),
+                    payload_hash,
+                    extra,
+                    query,
                 )
             )
             last = attempt == ATTEMPTS - 1
             try:
                 async with self._session.request(
                     method,
-                    self._origin + path,
-                    data=body if method == "PUT" else None,
+                    url,
+                    data=body if method in ("PUT", "POST") else None,
                     headers=headers,
                     allow_redirects=False,
                     proxy=self._proxy,
                 ) as response:
                     answer = await response.read()
                     status = response.status
-                    if status == 200:
+                    if status == 200 or (status == 204 and method == "DELETE"):
                         return ObjectResponse(
                             int(response.headers.get("Content-Length", len(answer))),
                             _modified(response.headers.get("Last-Modified")),
-                            answer if method == "GET" else b"",
+                            answer if method in ("GET", "POST") else b"",
+                            _metadata(response.headers) if metadata else {},
                         )
             except (TimeoutError, aiohttp.ClientError):
                 if last:
@@ -220,6 +315,68 @@ class ObjectRequests:
         raise AssertionError("unreachable")  # every attempt returns, raises or continues
 
 
+def canonical_query(params: Mapping[str, str]) -> str:
+    """``params`` as Signature Version 4's canonical query string, which is also sent."""
+    return "&".join(
+        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}"
+        for name, value in sorted(params.items())
+    )
+
+
+def _list_page(body: bytes) -> ListPage:
+    """A ListObjectsV2 answer (``ListBucketResult``), namespaced or not."""
+    objects: list[ListedObject] = []
+    prefixes: list[str] = []
+    truncated, token = False, None
+    try:
+        # The configured store's answer, parsed with expat as the SDK parses it.
+        root = ElementTree.fromstring(body)  # noqa: S314
+    except ElementTree.ParseError:
+        raise ObjectRequestError("MalformedListing") from None
+    for element in root:
+        tag = element.tag.rpartition("}")[2]
+        if tag == "Contents":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+            objects.append(
+                ListedObject(
+                    unquote_plus(fields.get("Key", "")),
+                    int(fields.get("Size") or 0),
+                    _listed_time(fields.get("LastModified", "")),
+                )
+            )
+        elif tag == "CommonPrefixes":
+            for child in element:
+                if child.tag.rpartition("}")[2] == "Prefix":
+                    prefixes.append(unquote_plus(child.text or ""))
+        elif tag == "IsTruncated":
+            truncated = (element.text or "").strip().lower() == "true"
+        elif tag == "NextContinuationToken":
+            token = element.text or None
+    return ListPage(objects, prefixes, token if truncated else None)
+
+
+def _delete_errors(body: bytes) -> list[str]:
+    """The error codes in a DeleteObjects answer (``DeleteResult``)."""
+    try:
+        root = ElementTree.fromstring(body)  # noqa: S314 - as in _list_page
+    except ElementTree.ParseError:
+        raise ObjectRequestError("MalformedDeleteResult") from None
+    codes: list[str] = []
+    for element in root:
+        if element.tag.rpartition("}")[2] == "Error":
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in element}
+            codes.append(fields.get("Code") or "error")
+    return codes
+
+
+def _listed_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return datetime.now(UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _environment_proxy(scheme: str, host: str) -> str | None:
     """The proxy the environment names for ``scheme`` (``HTTPS_PROXY``…), unless ``NO_PROXY``
     exempts ``host``: looked up once, where the session would look it up per request."""
@@ -227,6 +384,14 @@ def _environment_proxy(scheme: str, host: str) -> str | None:
     if not proxies or urllib.request.proxy_bypass(host):
         return None
     return proxies.get(scheme)
+
+
+def _metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.lower()[len(_META_PREFIX) :]: value
+        for name, value in headers.items()
+        if name.lower().startswith(_META_PREFIX)
+    }
 
 
 def _modified(header: str | None) -> datetime:

@@ -52,6 +52,7 @@ from dockyard.storage.driver.plan import (
     Close,
     Commit,
     Delete,
+    DeleteFiles,
     Durability,
     Each,
     Hash,
@@ -1067,6 +1068,8 @@ class _Steps:
             except PathNotFound:
                 return False
             return True
+        if isinstance(step, DeleteFiles):
+            return driver._delete_files([driver._os_path(path) for path in step.paths])
         if isinstance(step, ModTime):
             try:
                 return _mtime(os.stat(driver._os_path(step.path, allow_root=True)))
