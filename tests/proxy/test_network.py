@@ -9,6 +9,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import h11
 import httpcore
 import httpx
 import pytest
@@ -170,3 +171,23 @@ async def test_a_blob_downloads_over_tls(tmp_path: Path) -> None:
         response = await client.get(f"https://127.0.0.1:{port}/v2/team/app/blobs/x")
 
     assert response.content == BODY
+
+
+def test_h11_hands_a_body_over_whole_and_keeps_the_bytes_after_it() -> None:
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("Host", "upstream")]))
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # The first chunk ends inside a receive (the next chunk's size line follows it), the
+    # second takes what is left of one.
+    connection.receive_data(head + b"5\r\nfirst\r\n6\r\nsec")
+    connection.receive_data(b"ond")
+    connection.receive_data(b"\r\n0\r\n\r\n")
+    events = []
+    while (event := connection.next_event()) is not h11.NEED_DATA:
+        events.append(event)
+        if isinstance(event, h11.EndOfMessage):
+            break
+
+    body = b"".join(bytes(e.data) for e in events if isinstance(e, h11.Data))
+    assert body == b"firstsecond"
+    assert isinstance(events[-1], h11.EndOfMessage)
