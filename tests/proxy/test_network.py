@@ -63,23 +63,29 @@ async def wait_for(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
-async def test_a_read_takes_everything_that_arrived_in_one_piece_up_to_the_buffer() -> None:
-    async def send_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(BODY)
+async def send_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Sends ``BODY`` as it is, no HTTP, and closes."""
+    writer.write(BODY)
+    with contextlib.suppress(ConnectionError):
         await writer.drain()
-        writer.close()
+    writer.close()
 
-    async with server(send_all) as port:
+
+@contextlib.asynccontextmanager
+async def filled_stream() -> AsyncIterator[BufferedNetworkStream]:
+    """A connection to ``send_body`` whose buffer has filled, nothing read yet."""
+    async with server(send_body) as port:
         stream = await BufferedNetworkBackend().connect_tcp("127.0.0.1", port, timeout=5)
         assert isinstance(stream, BufferedNetworkStream)
         # Unread bytes fill the buffer (a socket hands over at most 256 KiB at once).
         await wait_for(lambda: stream.buffered >= BUFFER_SIZE - (64 << 10))
+        yield stream
 
+
+async def test_a_read_takes_everything_that_arrived_in_one_piece_up_to_the_buffer() -> None:
+    async with filled_stream() as stream:
         first = await stream.read(2 * BUFFER_SIZE, timeout=5)
-        pieces = [first]
-        while piece := await stream.read(BUFFER_SIZE, timeout=5):
-            pieces.append(piece)
-        await stream.aclose()
+        pieces = [first, *[piece async for piece in _pieces(stream)]]
 
     assert len(first) >= BUFFER_SIZE - (64 << 10)
     assert max(map(len, pieces)) <= BUFFER_SIZE
@@ -87,16 +93,7 @@ async def test_a_read_takes_everything_that_arrived_in_one_piece_up_to_the_buffe
 
 
 async def test_a_connection_nobody_reads_holds_at_most_its_buffer() -> None:
-    async def send_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(BODY)
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
-
-    async with server(send_all) as port:
-        stream = await BufferedNetworkBackend().connect_tcp("127.0.0.1", port, timeout=5)
-        assert isinstance(stream, BufferedNetworkStream)
-        await wait_for(lambda: stream.buffered >= BUFFER_SIZE - (64 << 10))
+    async with filled_stream() as stream:
         await asyncio.sleep(0.2)
         held = stream.buffered
         rest = b"".join([piece async for piece in _pieces(stream)])
@@ -123,6 +120,18 @@ async def test_a_read_that_gets_nothing_in_time_raises_read_timeout() -> None:
         with pytest.raises(httpcore.ReadTimeout):
             await stream.read(BUFFER_SIZE, timeout=0.1)
         await stream.aclose()
+
+
+async def test_a_write_to_a_connection_the_upstream_closed_raises_write_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async with server(hang_up) as port:
+        stream = await BufferedNetworkBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        await wait_for(lambda: bool(stream.get_extra_info("is_readable")))
+        with pytest.raises(httpcore.WriteError):
+            await stream.write(b"GET / HTTP/1.1\r\n\r\n", timeout=5)
+        assert await stream.read(BUFFER_SIZE, timeout=5) == b""
 
 
 async def test_a_refused_connection_raises_connect_error(free_port: Callable[[], int]) -> None:
