@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import h11
+import h11._receivebuffer
 import httpcore
 import httpx
 import pytest
@@ -200,3 +201,14 @@ def test_h11_hands_a_body_over_whole_and_keeps_the_bytes_after_it() -> None:
     body = b"".join(bytes(e.data) for e in events if isinstance(e, h11.Data))
     assert body == b"firstsecond"
     assert isinstance(events[-1], h11.EndOfMessage)
+
+
+def test_h11_hands_its_whole_buffer_over_without_copying_it() -> None:
+    buffer = h11._receivebuffer.ReceiveBuffer()
+    buffer += b"a body's bytes"
+    held = buffer._data
+
+    taken = buffer.maybe_extract_at_most(1 << 20)
+
+    assert taken is held
+    assert not buffer
