@@ -63,6 +63,11 @@ BUFFER_SIZE: Final = 1 << 20
 #: pauses until the buffer is read.
 _MIN_ROOM: Final = 64 << 10
 
+#: httpx's default limits, named: each idle connection keeps its buffer.
+UPSTREAM_LIMITS: Final = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0
+)
+
 #: A ``setsockopt`` call's arguments, as httpcore passes them.
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
@@ -72,9 +77,9 @@ SocketOption = (
 class _Reader(asyncio.BufferedProtocol):
     """Receives a connection's bytes into ``buffer`` until ``read`` takes them.
 
-    The buffer lives as long as the connection: httpx keeps at most 20 idle connections
-    per upstream, for 5 seconds, so at most 20 MiB of buffers per upstream outlive
-    their downloads.
+    The buffer lives as long as the connection: at most 20 idle connections are kept per
+    upstream, for 5 seconds (``UPSTREAM_LIMITS``), so at most 20 MiB of buffers per
+    upstream outlive their downloads.
     """
 
     def __init__(self) -> None:
@@ -285,27 +290,28 @@ class BufferedNetworkBackend(httpcore.AsyncNetworkBackend):
 
 
 class UpstreamTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport (its pool, TLS settings and limits) over ``BufferedNetworkBackend``.
+    """httpx's transport (its TLS settings, limits and request handling) over
+    ``BufferedNetworkBackend``.
 
-    httpx builds its connection pool without a way to name the backend; the pool is
-    built again here with the same settings and the backend (an ``AssertionError`` at
-    start-up, never a silent fallback, should a new httpx build it otherwise).
+    httpx builds its connection pool without a way to name the backend, so the pool is
+    built again here, with the same TLS context and limits, and the backend.
     """
 
     def __init__(self, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(verify=verify)
-        built = self._pool
-        assert type(built) is httpcore.AsyncConnectionPool
+        super().__init__(verify=verify, limits=UPSTREAM_LIMITS)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=built._ssl_context,
-            max_connections=built._max_connections,
-            max_keepalive_connections=built._max_keepalive_connections,
-            keepalive_expiry=built._keepalive_expiry,
-            http1=built._http1,
-            http2=built._http2,
-            retries=built._retries,
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=UPSTREAM_LIMITS.max_connections,
+            max_keepalive_connections=UPSTREAM_LIMITS.max_keepalive_connections,
+            keepalive_expiry=UPSTREAM_LIMITS.keepalive_expiry,
             network_backend=BufferedNetworkBackend(),
         )
 
 
-__all__ = ["BUFFER_SIZE", "BufferedNetworkBackend", "BufferedNetworkStream", "UpstreamTransport"]
+__all__ = [
+    "BUFFER_SIZE",
+    "UPSTREAM_LIMITS",
+    "BufferedNetworkBackend",
+    "BufferedNetworkStream",
+    "UpstreamTransport",
+]
