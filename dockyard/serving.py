@@ -101,6 +101,10 @@ def _exit_before_serving(signum: int, frame: FrameType | None) -> None:
 _M_MMAP_THRESHOLD: Final = -3
 #: Buffers from this size on get pages of their own, returned to the system when freed.
 _MMAP_THRESHOLD_BYTES: Final = 4 << 20
+#: glibc's ``mallopt`` parameter for the free space atop the heap that ``free`` gives back.
+_M_TRIM_THRESHOLD: Final = -1
+#: Free heap top kept for the next buffers (the heap trimmer returns it every 10 s).
+_TRIM_THRESHOLD_BYTES: Final = 32 << 20
 
 
 def _unmap_large_buffers_when_freed() -> None:
@@ -110,13 +114,17 @@ def _unmap_large_buffers_when_freed() -> None:
     on large buffers come from the heap, whose freed pages stay resident. A fixed
     threshold keeps large buffers mmapped, so freeing them gives the memory back; it is
     not lower because the pieces of a request body must come from the heap, where freed
-    pieces are reused instead of faulted in afresh.
+    pieces are reused instead of faulted in afresh. Fixing the mmap threshold also fixes
+    the trim threshold at glibc's 128 KiB, at which freeing a 1 MiB piece (a batch of an
+    upload, a chunk of a mirrored blob) gave its pages back and the next one faulted them
+    in again (docs/mirror.md has the count); the heap trimmer gives back what stays free.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return  # not glibc: nothing to tune
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
 
 
 def _tls_options(config: Config, workdir: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import httpx
 
 from dockyard.digest import Digest
 from dockyard.errors import DockyardError
+from dockyard.proxy.network import UpstreamTransport
 from dockyard.proxy.settings import UpstreamConfig
 
 logger = logging.getLogger("dockyard.proxy")
@@ -276,7 +277,7 @@ class UpstreamClient:
             auth=RegistryAuth(config.username, config.password),
             timeout=httpx.Timeout(30.0, connect=5.0),
             follow_redirects=True,
-            transport=transport,
+            transport=transport or UpstreamTransport(),
             headers={"User-Agent": "dockyard-proxy"},
         )
         self._limiter = RateLimiter(config.ratelimit)

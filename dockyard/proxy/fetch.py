@@ -30,12 +30,12 @@ from dockyard.proxy.tasks import TaskSet
 logger = logging.getLogger("dockyard.proxy")
 
 #: Chunks queued for a client before the download waits for it (upstream chunks are
-#: what the HTTP client reads at once, up to 64 KiB: 16 MiB at most).
-_QUEUE_CHUNKS: Final = 256
+#: what arrived since the last read, up to ``network.BUFFER_SIZE``: 32 MiB at most).
+_QUEUE_CHUNKS: Final = 32
 #: Bytes of chunks queued for a client taken off its queue in one turn, at most.
 _SEND_SIZE: Final = 1 << 20
-#: Chunks read from the upstream that the store may not have taken yet (16 MiB at most).
-_AHEAD_CHUNKS: Final = 256
+#: Chunks read from the upstream that the store may not have taken yet (32 MiB at most).
+_AHEAD_CHUNKS: Final = 32
 #: How long the download waits for a client whose queue is full before going on without it.
 _LAG_SECONDS: Final = 5.0
 #: The end of the download (upstream chunks are never empty: ``_send`` drops those).
