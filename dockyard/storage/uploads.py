@@ -556,7 +556,10 @@ def _acknowledge(name: str, upload_id: str, resumed: _Resumed) -> Plan[int]:
             "content",
         )
         if resumed.states:  # a new session has none
-            yield DeleteFiles([_state_path(name, upload_id, offset) for offset in resumed.states])
+            # Their folder holds the state just saved.
+            yield DeleteFiles(
+                [_state_path(name, upload_id, offset) for offset in resumed.states], prune=False
+            )
     return hasher.size
 
 
@@ -667,7 +670,11 @@ def _publish(
     elif not present:
         yield Move(data, blob)
     yield link_step(paths.layer_link(name, digest), digest)
-    yield from _remove(name, upload_id, known if session else None)
+    if session:
+        yield from _remove(name, upload_id, known)
+    elif published and present:
+        yield DeleteFiles([data])
+    # Else the folder of an upload without a session held only the data, which is gone.
     return total
 
 
@@ -685,10 +692,11 @@ def _remove(name: str, upload_id: str, known: Sequence[str] | None = None) -> Pl
 
     ``known`` names every file the session holds besides its start time, deepest last
     (what the plan wrote and listed, so no listing is needed to find them): they are
-    deleted as one batch, and a folder left empty goes with them. Without it, the folder
+    deleted as one batch, and the folders left empty go with them. Without it, the folder
     is deleted with whatever it holds.
     """
-    yield DeleteFiles([paths.upload_started_at(name, upload_id)])
+    # Not pruned: the step after removes the folder.
+    yield DeleteFiles([paths.upload_started_at(name, upload_id)], prune=False)
     if known is None:
         yield Delete(paths.upload_dir(name, upload_id))
     else:

@@ -15,6 +15,7 @@ import pytest
 
 from dockyard.storage.driver.base import InvalidPath, PathNotFound
 from dockyard.storage.driver.filesystem import FilesystemDriver
+from dockyard.storage.driver.plan import DeleteFiles, Plan
 
 MiB = 1 << 20
 CHILD = Path(__file__).with_name("fs_child.py")
@@ -131,6 +132,30 @@ async def test_delete_removes_emptied_directories_from_disk(
     await fs.delete("/a/b/c/file")
     assert not (root / "a/b").exists()
     assert (root / "a/keep").exists()
+
+
+async def test_delete_many_removes_the_directories_it_empties_from_disk(
+    fs: FilesystemDriver, root: Path
+) -> None:
+    await fs.put_content("/a/s/file", b"x")
+    await fs.put_content("/a/s/h/sha256/1", b"x")
+    await fs.put_content("/a/keep", b"x")
+    await fs.delete_many(["/a/s/file", "/a/s/h/sha256/1"])
+    assert not (root / "a/s").exists()
+    assert (root / "a/keep").exists()
+
+
+async def test_delete_files_step_without_prune_leaves_emptied_directories(
+    fs: FilesystemDriver, root: Path
+) -> None:
+    await fs.put_content("/a/s/file", b"x")
+
+    def plan() -> Plan[None]:
+        yield DeleteFiles(["/a/s/file"], prune=False)
+
+    await fs.run(plan)
+    assert not (root / "a/s/file").exists()
+    assert (root / "a/s").is_dir()
 
 
 async def test_move_removes_emptied_source_directories_from_disk(

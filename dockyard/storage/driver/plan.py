@@ -93,9 +93,14 @@ class Delete:
 @dataclass(slots=True)
 class DeleteFiles:
     """Delete the files at ``paths`` as a batch (``StorageDriver.delete_many``): for files
-    the plan knows by name, where ``Delete`` would look below each path as well."""
+    the plan knows by name, where ``Delete`` would look below each path as well.
+
+    Where folders are real, the folders of ``paths`` left empty go too, unless ``prune``
+    is False: the plan knows they still hold other files, or removes them next.
+    """
 
     paths: Sequence[str]
+    prune: bool = True
 
 
 @dataclass(slots=True)

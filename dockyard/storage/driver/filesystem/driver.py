@@ -30,7 +30,7 @@ import random
 import re
 import shutil
 import stat as statmod
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import FunctionType
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
@@ -313,7 +313,7 @@ class FilesystemDriver(StorageDriver):
         targets = [self._os_path(path) for path in paths]
         await asyncio.to_thread(self._delete_files, targets)
 
-    def _delete_files(self, targets: Sequence[str]) -> None:
+    def _delete_files(self, targets: Sequence[str], prune: bool = True) -> None:
         for target in targets:
             try:
                 os.unlink(target)
@@ -324,7 +324,21 @@ class FilesystemDriver(StorageDriver):
                 if os.path.isdir(target):
                     continue
                 raise
-            self._prune(os.path.dirname(target))
+        if prune:
+            self._prune_each(dict.fromkeys(os.path.dirname(target) for target in targets))
+
+    def _prune_each(self, directories: Iterable[str]) -> None:
+        """``_prune`` each of ``directories`` once all their files are gone, deepest first,
+        skipping those a prune before has removed or found holding something."""
+        settled: set[str] = set()
+        for directory in sorted(directories, key=len, reverse=True):
+            if directory in settled:
+                continue
+            self._prune(directory)
+            # Each folder on the way up was removed, or holds something and so do its parents.
+            while directory not in settled and directory.startswith(self._root + os.sep):
+                settled.add(directory)
+                directory = os.path.dirname(directory)
 
     def open_file(self, path: str) -> OpenFile | None:
         """The committed file at ``path``, opened, or None if there is none.
@@ -1069,7 +1083,7 @@ class _Steps:
                 return False
             return True
         if isinstance(step, DeleteFiles):
-            return driver._delete_files([driver._os_path(path) for path in step.paths])
+            return driver._delete_files([driver._os_path(path) for path in step.paths], step.prune)
         if isinstance(step, ModTime):
             try:
                 return _mtime(os.stat(driver._os_path(step.path, allow_root=True)))
