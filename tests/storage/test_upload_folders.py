@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from storage_helpers import chunks
@@ -12,23 +10,15 @@ from storage_helpers import chunks
 from dockyard.digest import Digest
 from dockyard.errors import DigestInvalid
 from dockyard.storage.driver.filesystem import FilesystemDriver
-from dockyard.storage.registry import StorageRegistry, StorageRepository
+from dockyard.storage.registry import StorageRepository
 from dockyard.storage.uploads import WHOLE_BODY_MAX
 
 ALPHA = b"alpha-" * 1000
 BETA = b"beta-" * 1000
 
 
-@pytest.fixture
-async def driver(tmp_path: Path) -> AsyncIterator[FilesystemDriver]:
-    driver = FilesystemDriver(tmp_path / "root")
-    yield driver
-    await driver.close()
-
-
-@pytest.fixture
-def repo(driver: FilesystemDriver) -> StorageRepository:
-    return StorageRegistry(driver).repository("library/app")
+#: Only the filesystem has folders (the conftest's driver and repository, on it alone).
+pytestmark = pytest.mark.parametrize("driver", ["filesystem"], indirect=True)
 
 
 def folders_below(root: str, name: str) -> list[str]:
