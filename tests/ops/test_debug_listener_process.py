@@ -8,7 +8,7 @@ import os
 import signal
 
 import httpx
-from ops_helpers import StartDockyard, wait_for
+from ops_helpers import Dockyard, StartDockyard, wait_for
 
 
 def _answers(url: str) -> bool:
@@ -18,12 +18,18 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_debug_listener_of_several_workers_stops_when_its_server_is_killed(
-    start_dockyard: StartDockyard,
-) -> None:
+def _two_workers_and_their_listener(start_dockyard: StartDockyard) -> tuple[Dockyard, str]:
+    """A server of two workers, once its debug listener answers; and the listener's URL."""
     registry = start_dockyard(workers=2)
     livez = f"{registry.debug_url}/livez"
     wait_for(lambda: _answers(livez), 15, "the debug listener to answer")
+    return registry, livez
+
+
+def test_debug_listener_of_several_workers_stops_when_its_server_is_killed(
+    start_dockyard: StartDockyard,
+) -> None:
+    registry, livez = _two_workers_and_their_listener(start_dockyard)
     supervisor = registry.pid
     os.kill(supervisor, signal.SIGKILL)
     try:
@@ -39,8 +45,6 @@ def test_debug_listener_of_several_workers_stops_when_its_server_is_killed(
 def test_sigterm_stops_the_debug_listener_of_several_workers_with_the_server(
     start_dockyard: StartDockyard,
 ) -> None:
-    registry = start_dockyard(workers=2)
-    livez = f"{registry.debug_url}/livez"
-    wait_for(lambda: _answers(livez), 15, "the debug listener to answer")
+    registry, livez = _two_workers_and_their_listener(start_dockyard)
     assert registry.process.stop(timeout=15) == 0, registry.process.stderr()
     assert not _answers(livez)
